@@ -1,0 +1,24 @@
+// The weight formats and activations sparsert knows, with their one spelling each.
+#pragma once
+
+#include <string>
+
+#include "sparsert/export.hpp"
+
+namespace sparsert {
+
+/// Storage format of a weight matrix. Spellings: "dense", "csr", "bsr", "nm".
+enum class Format { kDense, kCsr, kBsr, kNM };
+
+/// Element-wise function applied in a kernel's epilogue after the bias.
+/// Spellings: "none", "relu", "relu6", "gelu" (erf form), "gelu_tanh", "silu", "sigmoid", "tanh".
+enum class Activation { kNone, kRelu, kRelu6, kGeluErf, kGeluTanh, kSilu, kSigmoid, kTanh };
+
+SPARSERT_API const char* to_string(Format format);
+SPARSERT_API const char* to_string(Activation activation);
+
+/// Parses a spelling above; throws InvalidArgument listing the choices when unknown.
+SPARSERT_API Format parse_format(const std::string& name);
+SPARSERT_API Activation parse_activation(const std::string& name);
+
+}  // namespace sparsert

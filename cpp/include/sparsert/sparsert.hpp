@@ -1,0 +1,12 @@
+// Everything public in one include.
+#pragma once
+
+#include "sparsert/aligned.hpp"
+#include "sparsert/bsr.hpp"
+#include "sparsert/csr.hpp"
+#include "sparsert/dense.hpp"
+#include "sparsert/error.hpp"
+#include "sparsert/format.hpp"
+#include "sparsert/linear.hpp"
+#include "sparsert/nm.hpp"
+#include "sparsert/weight.hpp"

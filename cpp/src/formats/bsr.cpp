@@ -1,0 +1,93 @@
+#include "sparsert/bsr.hpp"
+
+#include <algorithm>
+#include <string>
+
+#include "formats/common.hpp"
+
+namespace sparsert {
+
+bool BsrMatrix::supports_block(int block_rows, int block_cols) {
+  auto ok = [](int v) { return v == 1 || v == 2 || v == 4 || v == 8 || v == 16; };
+  return ok(block_rows) && ok(block_cols);
+}
+
+BsrMatrix::BsrMatrix(const float* w, int64_t rows, int64_t cols, int block_rows, int block_cols)
+    : Weight(Format::kBsr, rows, cols, detail::round_up(cols, block_cols > 0 ? block_cols : 1)),
+      block_rows_(block_rows),
+      block_cols_(block_cols),
+      nnz_(0) {
+  if (!supports_block(block_rows, block_cols)) {
+    throw InvalidArgument("building bsr: block shape (" + std::to_string(block_rows) + ", " +
+                          std::to_string(block_cols) + ") is not supported (expected each side 1, 2, 4, 8 or 16)");
+  }
+  detail::check_matrix("building bsr", w, rows, cols);
+  const int64_t brows = (rows + block_rows - 1) / block_rows;
+  const int64_t bcols = (cols + block_cols - 1) / block_cols;
+  index_bits_ = bcols <= 65536 ? 16 : 32;
+
+  // A block's in-bounds window: rows [r0, r1), columns [c0, c1).
+  auto block_stored = [&](int64_t bi, int64_t bj) {
+    const int64_t r1 = std::min(rows, (bi + 1) * block_rows), c1 = std::min(cols, (bj + 1) * block_cols);
+    for (int64_t r = bi * block_rows; r < r1; ++r)
+      for (int64_t c = bj * block_cols; c < c1; ++c)
+        if (detail::is_stored(w[r * cols + c])) return true;
+    return false;
+  };
+
+  row_ptr_.assign(static_cast<size_t>(brows) + 1, 0);
+  AlignedVector<uint32_t> cols_found;
+  for (int64_t bi = 0; bi < brows; ++bi) {
+    for (int64_t bj = 0; bj < bcols; ++bj)
+      if (block_stored(bi, bj)) cols_found.push_back(static_cast<uint32_t>(bj));
+    row_ptr_[bi + 1] = static_cast<int64_t>(cols_found.size());
+  }
+  const int64_t nblk = row_ptr_.back();
+  const int64_t bsize = int64_t{block_rows} * block_cols;
+  values_.assign(static_cast<size_t>(nblk * bsize), 0.0f);
+  for (int64_t bi = 0; bi < brows; ++bi) {
+    const int64_t r1 = std::min(rows, (bi + 1) * block_rows);
+    for (int64_t b = row_ptr_[bi]; b < row_ptr_[bi + 1]; ++b) {
+      const int64_t bj = cols_found[b];
+      const int64_t c1 = std::min(cols, (bj + 1) * block_cols);
+      for (int64_t r = bi * block_rows; r < r1; ++r)
+        for (int64_t c = bj * block_cols; c < c1; ++c)
+          values_[b * bsize + (r - bi * block_rows) * block_cols + (c - bj * block_cols)] = w[r * cols + c];
+      nnz_ += (r1 - bi * block_rows) * (c1 - bj * block_cols);
+    }
+  }
+  if (index_bits_ == 16) block_col16_.assign(cols_found.begin(), cols_found.end());
+  else block_col32_ = std::move(cols_found);
+}
+
+int64_t BsrMatrix::nbytes() const {
+  return static_cast<int64_t>(row_ptr_.size() * sizeof(int64_t) + values_.size() * sizeof(float) +
+                              block_col16_.size() * sizeof(uint16_t) + block_col32_.size() * sizeof(uint32_t));
+}
+
+void BsrMatrix::to_dense(float* out) const {
+  std::fill(out, out + rows() * cols(), 0.0f);
+  const int64_t bsize = int64_t{block_rows_} * block_cols_;
+  for (int64_t bi = 0; bi < block_row_count(); ++bi) {
+    for (int64_t b = row_ptr_[bi]; b < row_ptr_[bi + 1]; ++b) {
+      const int64_t bj = index_bits_ == 16 ? block_col16_[b] : block_col32_[b];
+      for (int rr = 0; rr < block_rows_; ++rr) {
+        const int64_t r = bi * block_rows_ + rr;
+        if (r >= rows()) break;
+        for (int cc = 0; cc < block_cols_; ++cc) {
+          const int64_t c = bj * block_cols_ + cc;
+          if (c >= cols()) break;
+          out[r * cols() + c] = values_[b * bsize + rr * block_cols_ + cc];
+        }
+      }
+    }
+  }
+}
+
+std::string BsrMatrix::describe() const {
+  return "BSR(shape=" + detail::shape_string(rows(), cols()) + ", block=(" + std::to_string(block_rows_) + ", " +
+         std::to_string(block_cols_) + "), nblocks=" + std::to_string(nblocks()) + ", nnz=" + std::to_string(nnz()) +
+         ", density=" + detail::format_double(density(), 4) + ", nbytes=" + std::to_string(nbytes()) + ")";
+}
+
+}  // namespace sparsert

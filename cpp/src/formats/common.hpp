@@ -1,0 +1,33 @@
+// Helpers shared by the format constructors.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "sparsert/error.hpp"
+
+namespace sparsert::detail {
+
+/// Stored means "not exactly zero": NaN and ±0 differ here on purpose (NaN is kept, -0.0 is not).
+inline bool is_stored(float v) { return v != 0.0f; }
+
+inline void check_matrix(const char* action, const float* w, int64_t rows, int64_t cols) {
+  if (rows < 0 || cols < 0) {
+    throw InvalidArgument(std::string(action) + ": shape (" + std::to_string(rows) + ", " +
+                          std::to_string(cols) + ") is negative (expected sizes ≥ 0)");
+  }
+  if (w == nullptr && rows * cols > 0) {
+    throw InvalidArgument(std::string(action) + ": weight pointer is null for a non-empty matrix");
+  }
+}
+
+inline int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
+
+/// "(768, 3072)"
+inline std::string shape_string(int64_t rows, int64_t cols) {
+  return "(" + std::to_string(rows) + ", " + std::to_string(cols) + ")";
+}
+
+std::string format_double(double v, int digits);
+
+}  // namespace sparsert::detail

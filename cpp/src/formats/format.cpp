@@ -1,0 +1,49 @@
+#include "sparsert/format.hpp"
+
+#include <string>
+
+#include "sparsert/error.hpp"
+
+namespace sparsert {
+
+const char* to_string(Format format) {
+  switch (format) {
+    case Format::kDense: return "dense";
+    case Format::kCsr: return "csr";
+    case Format::kBsr: return "bsr";
+    case Format::kNM: return "nm";
+  }
+  return "?";
+}
+
+const char* to_string(Activation activation) {
+  switch (activation) {
+    case Activation::kNone: return "none";
+    case Activation::kRelu: return "relu";
+    case Activation::kRelu6: return "relu6";
+    case Activation::kGeluErf: return "gelu";
+    case Activation::kGeluTanh: return "gelu_tanh";
+    case Activation::kSilu: return "silu";
+    case Activation::kSigmoid: return "sigmoid";
+    case Activation::kTanh: return "tanh";
+  }
+  return "?";
+}
+
+Format parse_format(const std::string& name) {
+  for (Format f : {Format::kDense, Format::kCsr, Format::kBsr, Format::kNM}) {
+    if (name == to_string(f)) return f;
+  }
+  throw InvalidArgument("parsing format: unknown name '" + name + "' (expected dense, csr, bsr or nm)");
+}
+
+Activation parse_activation(const std::string& name) {
+  for (Activation a : {Activation::kNone, Activation::kRelu, Activation::kRelu6, Activation::kGeluErf,
+                       Activation::kGeluTanh, Activation::kSilu, Activation::kSigmoid, Activation::kTanh}) {
+    if (name == to_string(a)) return a;
+  }
+  throw InvalidArgument("parsing activation: unknown name '" + name +
+                        "' (expected none, relu, relu6, gelu, gelu_tanh, silu, sigmoid or tanh)");
+}
+
+}  // namespace sparsert

@@ -1,0 +1,54 @@
+// The signature every spmm kernel shares, and the packed-input convention it relies on.
+//
+// A kernel computes y[b, r] = act(Σ_k W[r, k] · x[k, b] + bias[r]) for the rows of weight units
+// [unit_begin, unit_end) (rows; block rows for BSR) and every batch column b < batch.
+// Input layout ("packed input"), one for all kernels:
+//   x[k * ldx + b] for k < w.padded_cols(), b < ldx; entries with k ≥ w.cols() are zero.
+//   batch == 1: ldx == 1 (x is the input vector, zero-padded to padded_cols()).
+//   batch ≥ 2: ldx is a multiple of kBatchPad, lanes b ≥ batch are zero, x is 64-byte aligned,
+//              so a tiled kernel may compute whole tiles of up to kBatchPad columns.
+// Output: y[b * ldy + r] for r < w.rows(); padded rows (BSR) are computed but never stored.
+// Kernels never allocate, throw or log; linear() validated everything before the call.
+#pragma once
+
+#include <cstdint>
+
+#include "sparsert/format.hpp"
+#include "sparsert/weight.hpp"
+
+#if defined(__x86_64__) || defined(_M_X64)
+#define SPARSERT_ARCH_X86 1
+#else
+#define SPARSERT_ARCH_X86 0
+#endif
+#if defined(__aarch64__) || defined(_M_ARM64)
+#define SPARSERT_ARCH_ARM64 1
+#else
+#define SPARSERT_ARCH_ARM64 0
+#endif
+
+namespace sparsert {
+
+inline constexpr int64_t kBatchPad = 16;
+
+struct SpmmArgs {
+  const float* x;
+  int64_t ldx;
+  int64_t batch;
+  float* y;
+  int64_t ldy;
+  const float* bias;  // w.rows() floats, or null
+  Activation act;
+};
+
+using SpmmFn = void (*)(const Weight& w, const SpmmArgs& args, int64_t unit_begin, int64_t unit_end);
+
+enum class Isa { kRef, kAvx2, kAvx512, kNeon };
+const char* to_string(Isa isa);
+
+#define SPARSERT_KERNEL(op, format, dtype, isa, tile, name) \
+  void name(const Weight& w, const SpmmArgs& args, int64_t unit_begin, int64_t unit_end);
+#include "kernels/kernels.def"
+#undef SPARSERT_KERNEL
+
+}  // namespace sparsert

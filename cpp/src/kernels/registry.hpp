@@ -1,0 +1,34 @@
+// The kernel list as data, and the one place that picks a kernel for a weight and batch.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "kernels/kernel.hpp"
+
+namespace sparsert {
+
+struct KernelInfo {
+  const char* name;
+  Format format;
+  Isa isa;
+  int tile;  // see kernels.def
+  SpmmFn fn;
+};
+
+/// Every line of kernels.def compiled for this architecture, in list order.
+const std::vector<KernelInfo>& all_kernels();
+
+/// Whether this CPU (and the SPARSERT_MAX_ISA cap) allows kernels of `isa`.
+bool isa_available(Isa isa);
+
+/// Whether a kernel with this tile handles `batch` columns.
+bool tile_fits(int tile, int64_t batch);
+
+/// The first kernel in list order that this CPU runs, for w's format and this batch.
+const KernelInfo& select_kernel(const Weight& w, int64_t batch);
+
+/// The scalar reference kernel of a format (tile 0, runs everywhere).
+const KernelInfo& reference_kernel(Format format);
+
+}  // namespace sparsert

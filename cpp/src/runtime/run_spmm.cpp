@@ -1,0 +1,91 @@
+#include "runtime/run_spmm.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "runtime/thread_pool.hpp"
+#include "sparsert/aligned.hpp"
+
+namespace sparsert {
+
+namespace {
+
+// Below this many multiply-adds per thread, waking another thread costs more than it saves
+// (a wake-up is a few µs; 32K FMAs take ~5 µs on one AVX2 core).
+constexpr int64_t kMinFmaPerThread = 32 * 1024;
+// Per-unit cost, in non-zeros, of the row loop and epilogue: keeps empty rows from being free.
+constexpr int64_t kUnitOverhead = 8;
+
+// Packs x (batch × cols, row-major) into x_packed[k * ldx + b] for k in [k_begin, k_end),
+// zero-filling lanes past batch and rows past cols.
+void pack_input(const float* x, int64_t batch, int64_t cols, int64_t ldx, float* x_packed, int64_t k_begin,
+                int64_t k_end) {
+  constexpr int64_t kStrip = 16;  // batch rows read together: 16 streams, one 64-byte write per k
+  for (int64_t b0 = 0; b0 < ldx; b0 += kStrip) {
+    const int64_t b1 = std::min(b0 + kStrip, batch);
+    for (int64_t k = k_begin; k < k_end; ++k) {
+      float* dst = x_packed + k * ldx + b0;
+      if (k >= cols || b0 >= batch) {
+        std::memset(dst, 0, sizeof(float) * kStrip);
+        continue;
+      }
+      int64_t b = b0;
+      for (; b < b1; ++b) dst[b - b0] = x[b * cols + k];
+      for (; b < b0 + kStrip; ++b) dst[b - b0] = 0.0f;
+    }
+  }
+}
+
+// First unit u with work(u) ≥ target, where work(u) = batch·nnz_before(u) + overhead·u.
+int64_t split_point(const Weight& w, int64_t batch, int64_t target) {
+  int64_t lo = 0, hi = w.row_units();
+  while (lo < hi) {
+    const int64_t mid = lo + (hi - lo) / 2;
+    if (batch * w.nnz_before(mid) + kUnitOverhead * batch * mid < target) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+}  // namespace
+
+void run_spmm(const KernelInfo& k, const Weight& w, const float* x, int64_t batch, const float* bias, float* y,
+              Activation act, int threads) {
+  const int64_t units = w.row_units();
+  if (batch == 0 || units == 0) return;
+
+  const int64_t fma = batch * std::max<int64_t>(w.nnz_before(units), 1);
+  const int64_t useful = std::max<int64_t>(1, fma / kMinFmaPerThread);
+  const int nthreads = static_cast<int>(std::min<int64_t>({threads, units, useful}));
+
+  // The packed input lives per calling thread and only grows, so steady-state calls do not allocate.
+  thread_local AlignedVector<float> packed;
+  SpmmArgs args{x, 1, batch, y, w.rows(), bias, act};
+  const int64_t kp = w.padded_cols();
+  if (batch == 1) {
+    if (kp != w.cols()) {
+      if (static_cast<int64_t>(packed.size()) < kp) packed.resize(kp);
+      std::copy(x, x + w.cols(), packed.begin());
+      std::fill(packed.begin() + w.cols(), packed.begin() + kp, 0.0f);
+      args.x = packed.data();
+    }
+  } else {
+    const int64_t ldx = (batch + kBatchPad - 1) / kBatchPad * kBatchPad;
+    if (static_cast<int64_t>(packed.size()) < kp * ldx) packed.resize(kp * ldx);
+    float* dst = packed.data();
+    ThreadPool::instance().run(nthreads, [&](int t) {
+      pack_input(x, batch, w.cols(), ldx, dst, kp * t / nthreads, kp * (t + 1) / nthreads);
+    });
+    args.x = dst;
+    args.ldx = ldx;
+  }
+
+  const int64_t total = batch * (w.nnz_before(units) + kUnitOverhead * units);
+  ThreadPool::instance().run(nthreads, [&](int t) {
+    const int64_t begin = t == 0 ? 0 : split_point(w, batch, total * t / nthreads);
+    const int64_t end = t == nthreads - 1 ? units : split_point(w, batch, total * (t + 1) / nthreads);
+    if (begin < end) k.fn(w, args, begin, end);
+  });
+}
+
+}  // namespace sparsert

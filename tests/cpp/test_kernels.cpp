@@ -1,0 +1,213 @@
+// Oracles in layers: each reference kernel against the double-precision dense product, then every
+// line of kernels.def against the reference of its format, over tile edges and odd shapes.
+#include <gtest/gtest.h>
+
+#include <sstream>
+
+#include "kernels/registry.hpp"
+#include "oracle.hpp"
+#include "runtime/run_spmm.hpp"
+
+namespace sparsert {
+// Readable test parameter in gtest's output: the kernel's name.
+void PrintTo(const KernelInfo& k, std::ostream* os) { *os << k.name; }
+}  // namespace sparsert
+
+namespace sparsert::test {
+namespace {
+
+constexpr Activation kActivations[] = {Activation::kNone,     Activation::kRelu, Activation::kRelu6,
+                                       Activation::kGeluErf,  Activation::kGeluTanh, Activation::kSilu,
+                                       Activation::kSigmoid,  Activation::kTanh};
+
+/// Patterns that exercise a format: every BSR block shape, every N:M pattern.
+std::vector<Pattern> patterns_for(Format format) {
+  std::vector<Pattern> out;
+  if (format == Format::kBsr) {
+    for (int r : {1, 2, 4, 8, 16})
+      for (int c : {1, 2, 4, 8, 16}) out.push_back({"block", 2, 4, r, c});
+  } else if (format == Format::kNM) {
+    for (auto [n, m] : std::vector<std::pair<int, int>>{{1, 4}, {2, 4}, {3, 4}, {1, 8}, {2, 8}, {4, 8}, {7, 8}})
+      out.push_back({"nm", n, m, 1, 1});
+  } else {
+    out.push_back({});
+  }
+  return out;
+}
+
+std::string describe_case(const std::string& kernel, int64_t rows, int64_t cols, int64_t batch, double density,
+                          const Pattern& p, uint32_t seed, Activation act, bool bias) {
+  std::ostringstream s;
+  s << kernel << " shape (" << rows << ", " << cols << ") batch " << batch << " density " << density << " pattern "
+    << p.structure << " " << p.n << ":" << p.m << " block " << p.block_rows << "x" << p.block_cols << " seed " << seed
+    << " act " << to_string(act) << (bias ? " bias" : " no-bias");
+  return s.str();
+}
+
+/// Index of the first element that differs beyond tolerance, for the failure message.
+template <class Ref>
+std::string first_bad(const std::vector<float>& y, const Ref& ref, const std::vector<double>& magnitude) {
+  for (size_t i = 0; i < ref.size(); ++i) {
+    const double tol = 1e-5 * (std::abs(double(ref[i])) + magnitude[i] + 1e-30);
+    if (!(std::abs(double(y[i]) - double(ref[i])) <= tol)) {
+      std::ostringstream s;
+      s << "first bad index " << i << ": got " << y[i] << ", expected " << ref[i];
+      return s.str();
+    }
+  }
+  return "no single element beyond 1e-5 of its magnitude; error is spread";
+}
+
+TEST(Reference, MatchesDoubleOracle) {
+  uint32_t seed = 100;
+  for (Format format : {Format::kDense, Format::kCsr, Format::kBsr, Format::kNM})
+    for (const Pattern& p : patterns_for(format))
+      for (int64_t rows : {1, 7, 33})
+        for (int64_t cols : {1, 9, 70})
+          for (int64_t batch : {1, 2, 5}) {
+            const double density = (++seed % 3) * 0.45;
+            const Activation act = kActivations[seed % 8];
+            const auto w = random_weight(rows, cols, density, p, seed);
+            const auto x = random_vector(batch * cols, seed + 1);
+            const auto bias = random_vector(rows, seed + 2);
+            const auto weight = make_weight(format, w, rows, cols, p);
+            std::vector<float> y(static_cast<size_t>(batch * rows), NAN);
+            run_spmm(reference_kernel(format), *weight, x.data(), batch, bias.data(), y.data(), act, 1);
+            const auto ref = dense_product(w, rows, cols, x, batch, bias.data(), act);
+            const auto mag = dense_magnitude(w, rows, cols, x, batch, bias.data());
+            ASSERT_LE(relative_error(y, ref, mag), kTolF32VsF64)
+                << describe_case(reference_kernel(format).name, rows, cols, batch, density, p, seed, act, true) << "; "
+                << first_bad(y, ref, mag);
+          }
+}
+
+class KernelSweep : public ::testing::TestWithParam<KernelInfo> {};
+
+TEST_P(KernelSweep, MatchesReference) {
+  const KernelInfo& k = GetParam();
+  if (!isa_available(k.isa)) GTEST_SKIP() << k.name << ": this CPU lacks " << to_string(k.isa);
+  const KernelInfo& ref = reference_kernel(k.format);
+
+  std::vector<int64_t> batches = {1, 2, 3, 7};
+  if (k.tile == 1) batches = {1};
+  if (k.tile > 1) batches = {2, k.tile - 1, k.tile, k.tile + 1, 2 * k.tile + 3, 64};
+  uint32_t seed = 1000;
+  int cases = 0;
+  for (const Pattern& p : patterns_for(k.format))
+    for (int64_t rows : {1, 5, 17, 67})
+      for (int64_t cols : {1, 7, 9, 33, 130})
+        for (int64_t batch : batches)
+          for (double density : {0.0, 0.3, 1.0}) {
+            ++seed;
+            if (!tile_fits(k.tile, batch)) continue;
+            const Activation act = kActivations[seed % 8];
+            const bool with_bias = seed % 2 == 0;
+            const auto w = random_weight(rows, cols, density, p, seed);
+            const auto x = random_vector(batch * cols, seed + 1);
+            const auto bias = random_vector(rows, seed + 2);
+            const auto weight = make_weight(k.format, w, rows, cols, p);
+            const int threads = 1 + static_cast<int>(seed % 2);
+            std::vector<float> y(static_cast<size_t>(batch * rows), NAN), y_ref(y.size(), NAN);
+            const float* b = with_bias ? bias.data() : nullptr;
+            run_spmm(ref, *weight, x.data(), batch, b, y_ref.data(), act, 1);
+            run_spmm(k, *weight, x.data(), batch, b, y.data(), act, threads);
+            ++cases;
+            const auto mag = dense_magnitude(w, rows, cols, x, batch, b);
+            ASSERT_LE(relative_error(y, y_ref, mag), kTolF32VsRef)
+                << describe_case(k.name, rows, cols, batch, density, p, seed, act, with_bias) << "; "
+                << first_bad(y, y_ref, mag);
+          }
+  EXPECT_GT(cases, 0);
+}
+
+TEST_P(KernelSweep, WideIndicesAndEmptyRows) {
+  const KernelInfo& k = GetParam();
+  if (!isa_available(k.isa)) GTEST_SKIP() << k.name << ": this CPU lacks " << to_string(k.isa);
+  // 70000 columns need 32-bit CSR indices (and 32-bit BSR block columns for 1-wide blocks);
+  // every other row is empty.
+  const int64_t rows = 6, cols = 70000;
+  Pattern p = patterns_for(k.format).front();
+  auto w = random_weight(rows, cols, 0.01, p, 7);
+  for (int64_t r = 1; r < rows; r += 2) std::fill(w.begin() + r * cols, w.begin() + (r + 1) * cols, 0.0f);
+  const auto weight = make_weight(k.format, w, rows, cols, p);
+  for (int64_t batch : {int64_t{1}, int64_t{2}, int64_t{k.tile > 1 ? k.tile + 1 : 3}}) {
+    if (!tile_fits(k.tile, batch)) continue;
+    const auto x = random_vector(batch * cols, 8);
+    std::vector<float> y(static_cast<size_t>(batch * rows), NAN), y_ref(y.size(), NAN);
+    run_spmm(reference_kernel(k.format), *weight, x.data(), batch, nullptr, y_ref.data(), Activation::kNone, 1);
+    run_spmm(k, *weight, x.data(), batch, nullptr, y.data(), Activation::kNone, 2);
+    const auto mag = dense_magnitude(w, rows, cols, x, batch, nullptr);
+    ASSERT_LE(relative_error(y, y_ref, mag), kTolF32VsRef) << k.name << " batch " << batch << "; " << first_bad(y, y_ref, mag);
+  }
+}
+
+TEST_P(KernelSweep, NanAndInfPropagateThroughStoredWeights) {
+  const KernelInfo& k = GetParam();
+  if (!isa_available(k.isa)) GTEST_SKIP() << k.name << ": this CPU lacks " << to_string(k.isa);
+  const int64_t rows = 9, cols = 20, batch = k.tile > 1 ? k.tile + 1 : 1;
+  Pattern p = patterns_for(k.format).front();
+  auto w = random_weight(rows, cols, 1.0, p, 11);
+  auto x = random_vector(batch * cols, 12);
+  x[3] = NAN;  // batch row 0, column 3
+  if (batch > 1) x[cols + 5] = INFINITY;
+  const auto weight = make_weight(k.format, w, rows, cols, p);
+  std::vector<float> y(static_cast<size_t>(batch * rows), 0.0f), y_ref(y.size(), 0.0f);
+  run_spmm(reference_kernel(k.format), *weight, x.data(), batch, nullptr, y_ref.data(), Activation::kNone, 1);
+  run_spmm(k, *weight, x.data(), batch, nullptr, y.data(), Activation::kNone, 1);
+  for (size_t i = 0; i < y.size(); ++i) {
+    ASSERT_EQ(std::isnan(y[i]), std::isnan(y_ref[i])) << k.name << " index " << i << ": " << y[i] << " vs " << y_ref[i];
+    if (!std::isnan(y[i])) ASSERT_NEAR(y[i], y_ref[i], 1e-4 * (1 + std::abs(y_ref[i]))) << k.name << " index " << i;
+  }
+  // Rows with a stored weight in column 3 are NaN in batch row 0.
+  std::vector<float> dense(static_cast<size_t>(rows * cols));
+  weight->to_dense(dense.data());
+  for (int64_t r = 0; r < rows; ++r)
+    if (dense[r * cols + 3] != 0.0f) EXPECT_TRUE(std::isnan(y[r])) << k.name << " row " << r;
+}
+
+
+INSTANTIATE_TEST_SUITE_P(AllKernels, KernelSweep, ::testing::ValuesIn(all_kernels()),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+TEST(Linear, ValidatesArguments) {
+  const float w[6] = {1, 0, 2, 0, 3, 0};
+  CsrMatrix m(w, 2, 3);
+  float y[2];
+  EXPECT_THROW(linear(m, nullptr, 1, nullptr, y), InvalidArgument);
+  EXPECT_THROW(linear(m, w, -1, nullptr, y), InvalidArgument);
+  LinearOptions bad;
+  bad.num_threads = -2;
+  EXPECT_THROW(linear(m, w, 1, nullptr, y, bad), InvalidArgument);
+}
+
+TEST(Linear, ThreadCountsAgreeAndEmptySizesWork) {
+  const int64_t rows = 300, cols = 257, batch = 19;
+  const auto w = random_weight(rows, cols, 0.2, {}, 3);
+  const auto x = random_vector(batch * cols, 4);
+  CsrMatrix m(w.data(), rows, cols);
+  std::vector<float> y1(batch * rows), y2(batch * rows);
+  LinearOptions one, two;
+  one.num_threads = 1;
+  two.num_threads = 2;
+  linear(m, x.data(), batch, nullptr, y1.data(), one);
+  linear(m, x.data(), batch, nullptr, y2.data(), two);
+  EXPECT_EQ(y1, y2);  // a row's sum does not depend on which thread computes it
+
+  // No inputs (cols == 0): y = act(bias).
+  DenseMatrix empty_in(nullptr, 2, 0);
+  const float bias[2] = {-1.0f, 2.0f};
+  float y[4] = {9, 9, 9, 9};
+  LinearOptions relu;
+  relu.activation = Activation::kRelu;
+  linear(empty_in, nullptr, 2, bias, y, relu);
+  EXPECT_EQ(y[0], 0.0f);
+  EXPECT_EQ(y[1], 2.0f);
+  EXPECT_EQ(y[3], 2.0f);
+  // No outputs, no batch: nothing to do, nothing touched.
+  DenseMatrix empty_out(nullptr, 0, 3);
+  linear(empty_out, x.data(), 2, nullptr, nullptr);
+  linear(m, nullptr, 0, nullptr, nullptr);
+}
+
+}  // namespace
+}  // namespace sparsert::test
