@@ -1,0 +1,60 @@
+"""Weight formats. Each is built from a dense fp32 matrix ``W`` of shape ``(out, in)`` (NumPy
+array or torch tensor) and packs it once; the kernels of :func:`sparsert.linear` then use it.
+
+- :class:`Dense` — plain packed matrix, for layers that stay dense.
+- :class:`CSR` — unstructured sparsity (16-bit column indices when ``in`` ≤ 65536).
+- :class:`BSR` — block sparsity with blocks ``(r, c)``, each side 1, 2, 4, 8 or 16.
+- :class:`NM` — N:M semi-structured sparsity (2:4, 1:4, 4:8, … with M of 4 or 8).
+
+Every format has ``shape``, ``nnz`` (stored values inside the matrix), ``density``, ``nbytes``
+(bytes the packed format occupies), ``to_dense()`` (an exact round trip) and a readable repr.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Tuple
+
+from . import _core
+from ._convert import as_matrix
+
+__all__ = ["Dense", "CSR", "BSR", "NM", "Weight"]
+
+Weight = _core.Weight
+
+
+class Dense(_core.Dense):
+    """A dense weight ``W`` (out, in)."""
+
+    def __init__(self, W: Any) -> None:
+        super().__init__(as_matrix(W, "W", "building dense"))
+
+
+class CSR(_core.CSR):
+    """Unstructured sparse weight: every non-zero of ``W`` (out, in), in compressed rows."""
+
+    def __init__(self, W: Any) -> None:
+        super().__init__(as_matrix(W, "W", "building csr"))
+
+
+class BSR(_core.BSR):
+    """Block-sparse weight: the ``block = (r, c)`` tiles of ``W`` that hold any non-zero.
+
+    Sides that are not multiples of the block are padded inside the format.
+    Raises ValueError for a block side other than 1, 2, 4, 8 or 16."""
+
+    def __init__(self, W: Any, block: Tuple[int, int] = (4, 4)) -> None:
+        if not (isinstance(block, (tuple, list)) and len(block) == 2 and all(isinstance(v, int) for v in block)):
+            raise ValueError(f"building bsr: block is {block!r} (expected a pair of ints (r, c), e.g. (4, 4))")
+        super().__init__(as_matrix(W, "W", "building bsr"), (int(block[0]), int(block[1])))
+
+
+class NM(_core.NM):
+    """N:M semi-structured weight: at most ``n`` non-zeros in every ``m`` consecutive inputs.
+
+    Raises ValueError naming the row and group when ``W`` breaks the pattern, or when
+    ``(n, m)`` is unsupported (M must be 4 or 8, 1 ≤ N < M)."""
+
+    def __init__(self, W: Any, n: int = 2, m: int = 4) -> None:
+        if not (isinstance(n, int) and isinstance(m, int)):
+            raise ValueError(f"building nm: n={n!r}, m={m!r} (expected ints, e.g. n=2, m=4)")
+        super().__init__(as_matrix(W, "W", "building nm"), n, m)
