@@ -38,13 +38,11 @@ def as_float32(value: Any, name: str, action: str) -> np.ndarray:
     Raises TypeError naming `name` and its dtype when the conversion would change a value."""
     arr = _torch_to_numpy(value, name, action) if is_torch_tensor(value) else np.asarray(value)
     dtype = arr.dtype
-    if dtype == np.float32:
-        return np.ascontiguousarray(arr)
-    if dtype in _ALWAYS_EXACT:
-        return np.ascontiguousarray(arr, dtype=np.float32)
+    if dtype == np.float32 or dtype in _ALWAYS_EXACT:
+        return np.require(arr, dtype=np.float32, requirements="C")  # keeps 0-d arrays 0-d
     if dtype in _EXACT_IF_VALUES_FIT:
         with np.errstate(over="ignore", invalid="ignore"):
-            converted = np.ascontiguousarray(arr, dtype=np.float32)
+            converted = np.require(arr, dtype=np.float32, requirements="C")
             exact = np.array_equal(converted.astype(dtype), arr, equal_nan=dtype.kind == "f")
         if exact:
             return converted
