@@ -1,0 +1,225 @@
+// Kernel check for cross builds, where GoogleTest is not available: every kernel of all_kernels()
+// whose ISA this CPU has is compared with the reference kernel of its format (the references are
+// the oracle, so they are not listed), both run through run_spmm so inputs are packed as in
+// production. .ci/cross_aarch64.sh builds it against the cross-built library and runs it under qemu.
+// Output: one `PASS name (cases)`, `FAIL name <case>: <first bad index and both values>` or
+// `SKIP name (...)` line per kernel, then `N passed, N failed`; the exit status is 1 on any failure.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <exception>
+#include <limits>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/registry.hpp"
+#include "runtime/run_spmm.hpp"
+#include "sparsert/bsr.hpp"
+#include "sparsert/csr.hpp"
+#include "sparsert/dense.hpp"
+#include "sparsert/nm.hpp"
+
+namespace {
+
+using namespace sparsert;
+
+// float32 tolerance, relative to Σ|w·x| + |bias| of the output: kernels sum in another order than
+// the reference (error ≤ ~n·2⁻²⁴ of that magnitude for n ≤ 147 terms, gelu's slope ≤ 1.13).
+constexpr double kRelTol = 2e-5;
+// Canary in y past batch × rows: kernels must never write lanes ≥ batch.
+constexpr float kCanary = -12345.5f;
+
+const int64_t kDims[] = {0, 1, 2, 7, 17, 65, 131};
+const double kDensities[] = {0.0, 0.1, 1.0};
+const int64_t kBatches[] = {1, 2, 17, 33};
+const int kBlockSides[] = {1, 2, 4, 8, 16};
+const int kPatterns[][2] = {{1, 4}, {2, 4}, {3, 4}, {2, 8}, {4, 8}};
+const Activation kActs[] = {Activation::kNone, Activation::kRelu, Activation::kGeluErf};
+
+struct Case {
+  Format format;
+  int64_t rows, cols;
+  double density;
+  int64_t batch;
+  int p, q;  // bsr: block rows, block cols; nm: n, m
+  Activation act;
+  bool bias;
+  bool special;  // NaN and ±Inf among the stored weights, Inf in the input
+  int threads;
+  uint32_t seed;
+
+  std::string describe() const {
+    char buf[256];
+    std::snprintf(buf, sizeof buf, "shape (%lld, %lld) density %.1f batch %lld", static_cast<long long>(rows),
+                  static_cast<long long>(cols), density, static_cast<long long>(batch));
+    std::string s = buf;
+    if (format == Format::kBsr) s += " block " + std::to_string(p) + "x" + std::to_string(q);
+    if (format == Format::kNM) s += " pattern " + std::to_string(p) + ":" + std::to_string(q);
+    s += std::string(" act ") + to_string(act) + (bias ? " bias" : " no-bias") + (special ? " nan-inf" : "") +
+         " threads " + std::to_string(threads) + " seed " + std::to_string(seed);
+    return s;
+  }
+};
+
+// A rows × cols weight with the sparsity its format stores: element-wise for dense and csr, whole
+// blocks for bsr (so block rows can be empty), at most N per group for nm.
+std::vector<float> make_weight(const Case& c, std::mt19937& rng) {
+  std::uniform_real_distribution<float> value(-1.0f, 1.0f), unit(0.0f, 1.0f);
+  std::vector<float> w(static_cast<size_t>(c.rows * c.cols), 0.0f);
+  auto at = [&](int64_t r, int64_t k) -> float& { return w[static_cast<size_t>(r * c.cols + k)]; };
+  if (c.format == Format::kBsr) {
+    for (int64_t r0 = 0; r0 < c.rows; r0 += c.p)
+      for (int64_t k0 = 0; k0 < c.cols; k0 += c.q) {
+        if (unit(rng) >= c.density) continue;
+        for (int64_t r = r0; r < std::min(c.rows, r0 + c.p); ++r)
+          for (int64_t k = k0; k < std::min(c.cols, k0 + c.q); ++k) at(r, k) = value(rng);
+      }
+  } else if (c.format == Format::kNM) {
+    for (int64_t r = 0; r < c.rows; ++r)
+      for (int64_t k0 = 0; k0 < c.cols; k0 += c.q) {
+        std::vector<int64_t> ks;
+        for (int64_t k = k0; k < std::min(c.cols, k0 + c.q); ++k) ks.push_back(k);
+        std::shuffle(ks.begin(), ks.end(), rng);
+        for (size_t i = 0; i < ks.size() && i < static_cast<size_t>(c.p); ++i)
+          if (unit(rng) < c.density) at(r, ks[i]) = value(rng);
+      }
+  } else {
+    for (float& v : w) v = unit(rng) < c.density ? value(rng) : 0.0f;
+  }
+  if (c.special) {
+    // Rows 1..3 get NaN, +Inf, and +Inf with -Inf, on stored entries only, so the sparsity
+    // pattern (and N:M validity) is unchanged.
+    const float inf = std::numeric_limits<float>::infinity();
+    const std::vector<std::vector<float>> specials = {{std::numeric_limits<float>::quiet_NaN()}, {inf}, {inf, -inf}};
+    for (int64_t r = 1; r <= 3 && r < c.rows; ++r) {
+      size_t used = 0;
+      for (int64_t k = 0; k < c.cols && used < specials[r - 1].size(); ++k)
+        if (at(r, k) != 0.0f) at(r, k) = specials[r - 1][used++];
+    }
+  }
+  return w;
+}
+
+std::unique_ptr<Weight> pack(const Case& c, const std::vector<float>& w) {
+  switch (c.format) {
+    case Format::kDense: return std::make_unique<DenseMatrix>(w.data(), c.rows, c.cols);
+    case Format::kCsr: return std::make_unique<CsrMatrix>(w.data(), c.rows, c.cols);
+    case Format::kBsr: return std::make_unique<BsrMatrix>(w.data(), c.rows, c.cols, c.p, c.q);
+    case Format::kNM: return std::make_unique<NmMatrix>(w.data(), c.rows, c.cols, c.p, c.q);
+  }
+  return nullptr;
+}
+
+bool close(float got, float want, double scale) {
+  if (std::isnan(want)) return std::isnan(got);
+  if (std::isinf(want)) return got == want;
+  return std::isfinite(got) && std::fabs(static_cast<double>(got) - want) <= kRelTol * scale;
+}
+
+// Empty when kernel k matches the reference on case c, else what went wrong.
+std::string check(const KernelInfo& k, const Case& c) {
+  std::mt19937 rng(c.seed);
+  const std::vector<float> wd = make_weight(c, rng);
+  std::uniform_real_distribution<float> value(-1.0f, 1.0f);
+  std::vector<float> x(static_cast<size_t>(c.batch * c.cols)), bias(static_cast<size_t>(c.rows));
+  for (float& v : x) v = value(rng);
+  for (float& v : bias) v = value(rng);
+  if (c.special && c.cols > 3) x[3] = std::numeric_limits<float>::infinity();
+  const std::unique_ptr<Weight> w = pack(c, wd);
+
+  const size_t n = static_cast<size_t>(c.batch * c.rows), guard = static_cast<size_t>(kBatchPad * c.rows + 64);
+  std::vector<float> want(n), got(n + guard, kCanary);
+  // cols == 0: the input may be null, and a kernel must then never touch it.
+  const float* xp = c.cols == 0 ? nullptr : x.data();
+  const float* bp = c.bias ? bias.data() : nullptr;
+  run_spmm(reference_kernel(c.format), *w, xp, c.batch, bp, want.data(), c.act, 1);
+  run_spmm(k, *w, xp, c.batch, bp, got.data(), c.act, c.threads);
+
+  char buf[160];
+  for (int64_t b = 0; b < c.batch; ++b) {
+    for (int64_t r = 0; r < c.rows; ++r) {
+      double scale = c.bias ? std::fabs(bias[r]) : 0.0;
+      for (int64_t kk = 0; kk < c.cols; ++kk) {
+        const double wk = wd[r * c.cols + kk];
+        if (wk != 0.0) scale += std::fabs(wk * x[b * c.cols + kk]);  // skips 0 · Inf, which is not a magnitude
+      }
+      const size_t i = static_cast<size_t>(b * c.rows + r);
+      if (!close(got[i], want[i], scale)) {
+        std::snprintf(buf, sizeof buf, "y[b=%lld, r=%lld] = %.9g (expected %.9g)", static_cast<long long>(b),
+                      static_cast<long long>(r), got[i], want[i]);
+        return buf;
+      }
+    }
+  }
+  for (size_t i = n; i < n + guard; ++i) {
+    if (got[i] != kCanary) {
+      std::snprintf(buf, sizeof buf, "wrote y[%zu] past batch × rows = %zu (value %.9g)", i, n, got[i]);
+      return buf;
+    }
+  }
+  return {};
+}
+
+// The sweep for one kernel: every shape, density, batch its tile fits and format parameter, with
+// activation, bias and thread count rotating over the cases; then NaN/Inf cases on one shape.
+std::vector<Case> sweep(const KernelInfo& k) {
+  std::vector<std::pair<int, int>> params = {{0, 0}};
+  if (k.format == Format::kBsr) {
+    params.clear();
+    for (int br : kBlockSides)
+      for (int bc : kBlockSides) params.emplace_back(br, bc);
+  } else if (k.format == Format::kNM) {
+    params.clear();
+    for (const auto& nm : kPatterns) params.emplace_back(nm[0], nm[1]);
+  }
+  std::vector<Case> cases;
+  auto add = [&](int64_t rows, int64_t cols, double density, bool special) {
+    for (const auto& [p, q] : params)
+      for (int64_t batch : kBatches) {
+        if (!tile_fits(k.tile, batch)) continue;
+        const uint32_t i = static_cast<uint32_t>(cases.size());
+        cases.push_back(Case{k.format, rows, cols, density, batch, p, q, kActs[i % 3], (i / 3) % 2 == 0, special,
+                             i % 4 == 3 ? 3 : 1, 1000 + i});
+      }
+  };
+  for (int64_t rows : kDims)
+    for (int64_t cols : kDims)
+      for (double density : kDensities) add(rows, cols, density, false);
+  add(17, 65, 1.0, true);
+  add(17, 65, 0.1, true);
+  return cases;
+}
+
+}  // namespace
+
+int main() {
+  int passed = 0, failed = 0;
+  for (const KernelInfo& k : all_kernels()) {
+    if (k.isa == Isa::kRef) continue;
+    if (!isa_available(k.isa)) {
+      std::printf("SKIP %s (isa %s not available on this CPU)\n", k.name, to_string(k.isa));
+      continue;
+    }
+    const std::vector<Case> cases = sweep(k);
+    std::string failure;
+    for (const Case& c : cases) {
+      try {
+        failure = check(k, c);
+      } catch (const std::exception& e) {
+        failure = std::string("threw: ") + e.what();
+      }
+      if (!failure.empty()) {
+        std::printf("FAIL %s %s: %s\n", k.name, c.describe().c_str(), failure.c_str());
+        break;
+      }
+    }
+    if (failure.empty()) std::printf("PASS %s (%zu cases)\n", k.name, cases.size());
+    std::fflush(stdout);
+    (failure.empty() ? passed : failed) += 1;
+  }
+  std::printf("%d passed, %d failed\n", passed, failed);
+  return failed == 0 ? 0 : 1;
+}
