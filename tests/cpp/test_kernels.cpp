@@ -156,7 +156,10 @@ TEST_P(KernelSweep, NanAndInfPropagateThroughStoredWeights) {
   run_spmm(k, *weight, x.data(), batch, nullptr, y.data(), Activation::kNone, 1);
   for (size_t i = 0; i < y.size(); ++i) {
     ASSERT_EQ(std::isnan(y[i]), std::isnan(y_ref[i])) << k.name << " index " << i << ": " << y[i] << " vs " << y_ref[i];
-    if (!std::isnan(y[i])) ASSERT_NEAR(y[i], y_ref[i], 1e-4 * (1 + std::abs(y_ref[i]))) << k.name << " index " << i;
+    if (std::isinf(y_ref[i]))
+      ASSERT_EQ(y[i], y_ref[i]) << k.name << " index " << i;
+    else if (!std::isnan(y[i]))
+      ASSERT_NEAR(y[i], y_ref[i], 1e-4 * (1 + std::abs(y_ref[i]))) << k.name << " index " << i;
   }
   // Rows with a stored weight in column 3 are NaN in batch row 0.
   std::vector<float> dense(static_cast<size_t>(rows * cols));

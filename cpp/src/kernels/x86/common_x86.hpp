@@ -1,0 +1,93 @@
+// Pieces every x86 kernel body shares, written over a vector type V (vec_avx2.hpp, vec_avx512.hpp).
+// Kernels store raw sums first and apply bias and activation in one pass over each contiguous run of
+// outputs (y[b * ldy + r0 .. r1)), so the epilogue is vectorised along rows whatever the kernel's tile.
+// Everything here has internal linkage: it is compiled into TUs with different ISA flags.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/epilogue.hpp"
+#include "kernels/kernel.hpp"
+
+namespace sparsert {
+namespace {
+
+inline int64_t min_i64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+// A compile-time count of vectors (batch tiles) or an unrolled index.
+template <int N>
+struct Const {
+  static constexpr int value = N;
+};
+
+// f(Const<0>{}), ..., f(Const<N-1>{}): keeps accumulator indices compile-time constants.
+template <int N, int I = 0, class Fn>
+inline void unroll(Fn&& f) {
+  if constexpr (I < N) {
+    f(Const<I>{});
+    unroll<N, I + 1>(f);
+  }
+}
+
+// y[i] = act(y[i] + bias[i]) for i < n (bias may be null). None/ReLU/ReLU6 are vectorised; the
+// transcendental activations call the scalar epilogue, the definition the reference uses.
+template <class V>
+void finish_rows(float* y, int64_t n, const float* bias, Activation act) {
+  using F = typename V::F;
+  constexpr int W = V::kWidth;
+  if (act != Activation::kNone && act != Activation::kRelu && act != Activation::kRelu6) {
+    for (int64_t i = 0; i < n; ++i) y[i] = epilogue(y[i], bias, i, act);
+    return;
+  }
+  if (bias == nullptr && act == Activation::kNone) return;
+  const bool has_bias = bias != nullptr;
+  const F zero = V::zero(), six = V::set1(6.0f);
+  auto apply = [&](F v, F b) {
+    if (has_bias) v = V::add(v, b);
+    if (act != Activation::kNone) v = V::max(zero, v);  // max(0, NaN) = NaN, as activate() does
+    if (act == Activation::kRelu6) v = V::min(six, v);
+    return v;
+  };
+  int64_t i = 0;
+  for (; i + W <= n; i += W) V::store(y + i, apply(V::load(y + i), has_bias ? V::load(bias + i) : zero));
+  if (i < n) {
+    const int rest = static_cast<int>(n - i);
+    V::store_first(y + i, apply(V::load_first(y + i, rest), has_bias ? V::load_first(bias + i, rest) : zero), rest);
+  }
+}
+
+// Batch-1 kernels: rows [r0, r1) of y hold raw sums.
+template <class V>
+void finish_vector(const SpmmArgs& a, int64_t r0, int64_t r1) {
+  finish_rows<V>(a.y + r0, r1 - r0, a.bias != nullptr ? a.bias + r0 : nullptr, a.act);
+}
+
+// Batched kernels: walks the packed batch in tiles of two vectors, handing body(Const<NV>, b0) the
+// vector count each tile needs (a last tile of at most kWidth columns takes one), then finishes the
+// tile's outputs for rows [r0, r1). ldx is a multiple of kBatchPad ≥ kWidth, so a tile that starts
+// below batch may read NV * kWidth lanes.
+template <class V, class Body>
+void for_each_tile(const SpmmArgs& a, int64_t r0, int64_t r1, Body&& body) {
+  constexpr int W = V::kWidth;
+  static_assert(kBatchPad % W == 0, "a tile must not cross the padded batch");
+  for (int64_t b0 = 0; b0 < a.batch; b0 += 2 * W) {
+    if (a.batch - b0 > W) body(Const<2>{}, b0);
+    else body(Const<1>{}, b0);
+    for (int64_t b = b0; b < min_i64(a.batch, b0 + 2 * W); ++b)
+      finish_rows<V>(a.y + b * a.ldy + r0, r1 - r0, a.bias != nullptr ? a.bias + r0 : nullptr, a.act);
+  }
+}
+
+// Stores one row's raw sums for batch lanes [0, lanes), lanes ≤ 2 · kWidth (a tile is at most two
+// vectors; with one, hi is ignored): y points at y[b0 * ldy + r]. The vectors come by value: passing
+// the accumulator array by reference made GCC keep a memory copy of it updated in the hot loop.
+template <class V>
+void store_lanes(typename V::F lo, typename V::F hi, float* y, int64_t ldy, int64_t lanes) {
+  alignas(64) float t[2 * V::kWidth];
+  V::store(t, lo);
+  V::store(t + V::kWidth, hi);
+  for (int64_t l = 0; l < lanes; ++l) y[l * ldy] = t[l];
+}
+
+}  // namespace
+}  // namespace sparsert

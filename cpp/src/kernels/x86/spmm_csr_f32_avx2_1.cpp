@@ -1,0 +1,13 @@
+// CSR × vector on AVX2: a scalar loop with four accumulators (faster than gathers on Zen 3, see
+// spmm_csr_f32_x86.hpp); bias and activation are applied vectorised.
+// Preconditions (kernels/kernel.hpp): batch == 1, ldx == 1, x zero-padded to padded_cols(); units are rows.
+#include "kernels/x86/vec_avx2.hpp"
+#include "kernels/x86/spmm_csr_f32_x86.hpp"
+
+namespace sparsert {
+
+void spmm_csr_f32_avx2_1(const Weight& w, const SpmmArgs& a, int64_t unit_begin, int64_t unit_end) {
+  spmm_csr_batch1<Avx2>(w, a, unit_begin, unit_end);
+}
+
+}  // namespace sparsert

@@ -1,0 +1,166 @@
+// N:M kernel bodies for the AVX2 and AVX-512 files, over a vector type V (vec_avx2.hpp, vec_avx512.hpp).
+// Weight layout: sparsert/nm.hpp (N values per group of M columns, positions bit-packed in 32-bit
+// words); each pattern is compiled separately so positions decode with constant shifts.
+// Input and output conventions: kernels/kernel.hpp.
+#pragma once
+
+#include <cassert>
+
+#include "kernels/x86/common_x86.hpp"
+#include "sparsert/nm.hpp"
+
+namespace sparsert {
+namespace {
+
+// The metadata of an N:M pattern, as sparsert/nm.hpp packs it.
+template <int N, int M>
+struct NmCode {
+  static constexpr int kBits = M == 4 ? 2 : 3;  // per position
+  static constexpr int kGroupBits = N * kBits;
+  static constexpr int kGroupsPerWord = 32 / kGroupBits;
+  // Position of value i of the group that sits gg-th in its word.
+  static int position(uint32_t word, int gg, int i) {
+    return static_cast<int>((word >> (gg * kGroupBits + i * kBits)) & (M - 1));
+  }
+};
+
+// f(Const<N>{}, Const<M>{}) for the pattern the format validated.
+template <class Fn>
+void with_pattern(int n, int m, Fn&& f) {
+  if (m == 4) {
+    switch (n) {
+      case 1: return f(Const<1>{}, Const<4>{});
+      case 2: return f(Const<2>{}, Const<4>{});
+      default: return f(Const<3>{}, Const<4>{});
+    }
+  }
+  switch (n) {
+    case 1: return f(Const<1>{}, Const<8>{});
+    case 2: return f(Const<2>{}, Const<8>{});
+    case 3: return f(Const<3>{}, Const<8>{});
+    case 4: return f(Const<4>{}, Const<8>{});
+    case 5: return f(Const<5>{}, Const<8>{});
+    case 6: return f(Const<6>{}, Const<8>{});
+    default: return f(Const<7>{}, Const<8>{});
+  }
+}
+
+// Calls value(Const<j>, column, weight) for the stored values of row r: a whole metadata word
+// unrolled at a time (j counts its values, so callers can rotate accumulators), then the groups of a
+// last partial word with j = 0.
+template <int N, int M, class Fn>
+void for_each_nm_value(const NmMatrix& w, int64_t r, Fn&& value) {
+  using Code = NmCode<N, M>;
+  constexpr int GPW = Code::kGroupsPerWord;
+  const int64_t groups = w.groups(), full_words = groups / GPW;
+  const float* v = w.values() + r * groups * N;
+  const uint32_t* meta = w.meta() + r * w.words_per_row();
+  for (int64_t wi = 0; wi < full_words; ++wi) {
+    const uint32_t word = meta[wi];
+    const int64_t g0 = wi * GPW;
+    unroll<GPW * N>([&](auto j) {
+      constexpr int gg = decltype(j)::value / N, i = decltype(j)::value % N;
+      value(j, (g0 + gg) * M + Code::position(word, gg, i), v[(g0 + gg) * N + i]);
+    });
+  }
+  const int64_t g0 = full_words * GPW;
+  for (int64_t g = g0; g < groups; ++g)
+    for (int i = 0; i < N; ++i)
+      value(Const<0>{}, g * M + Code::position(meta[full_words], static_cast<int>(g - g0), i), v[g * N + i]);
+}
+
+// Batch 1, any pattern: scalar, four accumulators rotating over the unrolled values.
+template <int N, int M>
+void nm_rows_scalar(const NmMatrix& w, const SpmmArgs& a, int64_t r0, int64_t r1) {
+  for (int64_t r = r0; r < r1; ++r) {
+    float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    for_each_nm_value<N, M>(w, r, [&](auto j, int64_t c, float wv) { acc[decltype(j)::value % 4] += wv * a.x[c]; });
+    a.y[r] = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+  }
+}
+
+// Batch 1, 2:4: a step of kWidth values spans kWidth / 2 groups = 2 · kWidth columns; the step's
+// positions come from 2 · kWidth metadata bits, and each value's input is picked out of the two
+// vectors of those columns in register (V::nm24_select), no gather. Groups short of a step go scalar.
+template <class V>
+void nm24_rows(const NmMatrix& w, const SpmmArgs& a, int64_t r0, int64_t r1) {
+  using F = typename V::F;
+  using Code = NmCode<2, 4>;
+  constexpr int W = V::kWidth;
+  static_assert(32 % (2 * W) == 0, "a step's metadata must not straddle words");
+  const int64_t groups = w.groups(), steps = groups / (W / 2);
+  for (int64_t r = r0; r < r1; ++r) {
+    const float* v = w.values() + r * groups * 2;
+    const uint32_t* meta = w.meta() + r * w.words_per_row();
+    auto step = [&](int64_t s, F acc) {
+      const uint32_t code = meta[s * 2 * W / 32] >> (s * 2 * W % 32);
+      const float* xs = a.x + s * 2 * W;
+      return V::fmadd(V::load(v + s * W), V::nm24_select(V::load(xs), V::load(xs + W), V::nm24_index(code)), acc);
+    };
+    F acc0 = V::zero(), acc1 = V::zero();
+    int64_t s = 0;
+    for (; s + 2 <= steps; s += 2) {
+      acc0 = step(s, acc0);
+      acc1 = step(s + 1, acc1);
+    }
+    if (s < steps) acc0 = step(s, acc0);
+    float sum = V::sum(V::add(acc0, acc1));
+    for (int64_t g = steps * (W / 2); g < groups; ++g) {
+      const uint32_t word = meta[g / Code::kGroupsPerWord];
+      const int gg = static_cast<int>(g % Code::kGroupsPerWord);
+      sum += v[g * 2] * a.x[g * 4 + Code::position(word, gg, 0)];
+      sum += v[g * 2 + 1] * a.x[g * 4 + Code::position(word, gg, 1)];
+    }
+    a.y[r] = sum;
+  }
+}
+
+template <class V>
+void spmm_nm_batch1(const Weight& weight, const SpmmArgs& a, int64_t r0, int64_t r1) {
+  assert(a.batch == 1 && a.ldx == 1);
+  const auto& w = static_cast<const NmMatrix&>(weight);
+  if (w.n() == 2 && w.m() == 4) {
+    nm24_rows<V>(w, a, r0, r1);
+  } else {
+    with_pattern(w.n(), w.m(), [&](auto n, auto m) {
+      nm_rows_scalar<decltype(n)::value, decltype(m)::value>(w, a, r0, r1);
+    });
+  }
+  finish_vector<V>(a, r0, r1);
+}
+
+// Batched: one row over NV vectors of lanes, a broadcast weight times the input row of its column;
+// four accumulator sets rotate over the values, so each FMA chain waits on every fourth one.
+template <class V, int N, int M, int NV>
+void nm_tile(const NmMatrix& w, const SpmmArgs& a, int64_t r0, int64_t r1, int64_t b0) {
+  using F = typename V::F;
+  constexpr int W = V::kWidth;
+  const int64_t ldx = a.ldx, lanes = min_i64(a.batch - b0, NV * W);
+  for (int64_t r = r0; r < r1; ++r) {
+    F acc[4][NV];
+    for (int s = 0; s < 4; ++s)
+      for (int v = 0; v < NV; ++v) acc[s][v] = V::zero();
+    for_each_nm_value<N, M>(w, r, [&](auto j, int64_t c, float wv) {
+      constexpr int s = decltype(j)::value % 4;
+      const F wb = V::set1(wv);
+      const float* xr = a.x + c * ldx + b0;
+      for (int v = 0; v < NV; ++v) acc[s][v] = V::fmadd(wb, V::load(xr + v * W), acc[s][v]);
+    });
+    for (int v = 0; v < NV; ++v) acc[0][v] = V::add(V::add(acc[0][v], acc[1][v]), V::add(acc[2][v], acc[3][v]));
+    store_lanes<V>(acc[0][0], acc[0][NV - 1], a.y + b0 * a.ldy + r, a.ldy, lanes);
+  }
+}
+
+template <class V>
+void spmm_nm_batched(const Weight& weight, const SpmmArgs& a, int64_t r0, int64_t r1) {
+  assert(a.batch >= 2 && a.ldx % kBatchPad == 0);
+  const auto& w = static_cast<const NmMatrix&>(weight);
+  with_pattern(w.n(), w.m(), [&](auto n, auto m) {
+    for_each_tile<V>(a, r0, r1, [&](auto nv, int64_t b0) {
+      nm_tile<V, decltype(n)::value, decltype(m)::value, decltype(nv)::value>(w, a, r0, r1, b0);
+    });
+  });
+}
+
+}  // namespace
+}  // namespace sparsert

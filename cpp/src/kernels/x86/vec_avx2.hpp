@@ -1,0 +1,66 @@
+// Avx2: 8-lane float vectors for the *_avx2 kernels. vec_avx512.hpp offers the same operations on
+// 16 lanes, so the kernel bodies (spmm_*_f32_x86.hpp) are written once over either.
+// Include only from files compiled with -mavx2 -mfma (the *_avx2*.cpp glob in cpp/CMakeLists.txt).
+#pragma once
+
+#include <immintrin.h>
+
+#include <cstdint>
+
+namespace sparsert {
+namespace {
+
+struct Avx2 {
+  using F = __m256;
+  using I = __m256i;
+  static constexpr int kWidth = 8;
+  static constexpr int kRegs = 16;  // ymm registers; kernels budget half of them for accumulators
+
+  static F zero() { return _mm256_setzero_ps(); }
+  static F set1(float v) { return _mm256_set1_ps(v); }
+  static F broadcast(const float* p) { return _mm256_broadcast_ss(p); }
+  static F load(const float* p) { return _mm256_loadu_ps(p); }
+  static void store(float* p, F v) { _mm256_storeu_ps(p, v); }
+  static F add(F a, F b) { return _mm256_add_ps(a, b); }
+  static F fmadd(F a, F b, F c) { return _mm256_fmadd_ps(a, b, c); }
+  // max/min return the second operand when one is NaN: callers put the value there.
+  static F max(F a, F b) { return _mm256_max_ps(a, b); }
+  static F min(F a, F b) { return _mm256_min_ps(a, b); }
+
+  // Lanes [0, n) of memory, n in [0, 8]; masked-off lanes read as zero and are never touched.
+  static I first(int n) { return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)); }
+  static F load_first(const float* p, int n) { return _mm256_maskload_ps(p, first(n)); }
+  static void store_first(float* p, F v, int n) { _mm256_maskstore_ps(p, first(n), v); }
+
+  static float sum(F v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
+  }
+
+  // The C floats at p repeated across all lanes (C divides kWidth, C < kWidth).
+  template <int C>
+  static F load_tiled(const float* p) {
+    static_assert(C == 1 || C == 2 || C == 4, "load_tiled: C must be 1, 2 or 4 for 8 lanes");
+    if constexpr (C == 1) return _mm256_broadcast_ss(p);
+    else if constexpr (C == 2) return _mm256_castpd_ps(_mm256_broadcast_sd(reinterpret_cast<const double*>(p)));
+    else return _mm256_broadcast_ps(reinterpret_cast<const __m128*>(p));
+  }
+
+  // 2:4 step: kWidth values = 4 groups over 16 input columns, positions in the low 16 bits of code.
+  // Lane l holds value l%2 of group l/2, so its column is (l/2)*4 + 2-bit position.
+  static I nm24_index(uint32_t code) {
+    const I pos = _mm256_and_si256(
+        _mm256_srlv_epi32(_mm256_set1_epi32(static_cast<int>(code)), _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14)),
+        _mm256_set1_epi32(3));
+    return _mm256_add_epi32(pos, _mm256_setr_epi32(0, 0, 4, 4, 8, 8, 12, 12));
+  }
+  // Picks the columns of nm24_index from lo = x[0, 8) and hi = x[8, 16): lanes 0-3 index into lo,
+  // lanes 4-7 into hi, and vpermps reads only the low 3 bits of each index.
+  static F nm24_select(F lo, F hi, I idx) {
+    return _mm256_blend_ps(_mm256_permutevar8x32_ps(lo, idx), _mm256_permutevar8x32_ps(hi, idx), 0xF0);
+  }
+};
+
+}  // namespace
+}  // namespace sparsert

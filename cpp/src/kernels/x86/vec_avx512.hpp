@@ -1,0 +1,68 @@
+// Avx512: 16-lane float vectors for the *_avx512 kernels, the same operations as vec_avx2.hpp.
+// Include only from files compiled with the AVX-512 F/BW/VL/DQ flags (the *_avx512*.cpp glob in
+// cpp/CMakeLists.txt).
+#pragma once
+
+// GCC 12 implements many AVX-512 intrinsics with _mm512_undefined_*, whose self-initialisation
+// trips -W(maybe-)uninitialized at the header's lines (GCC PR 105593): silence those lines only.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+#pragma GCC diagnostic pop
+
+#include <cstdint>
+
+namespace sparsert {
+namespace {
+
+struct Avx512 {
+  using F = __m512;
+  using I = __m512i;
+  static constexpr int kWidth = 16;
+  static constexpr int kRegs = 32;  // zmm registers; kernels budget half of them for accumulators
+
+  static F zero() { return _mm512_setzero_ps(); }
+  static F set1(float v) { return _mm512_set1_ps(v); }
+  static F broadcast(const float* p) { return _mm512_set1_ps(*p); }
+  static F load(const float* p) { return _mm512_loadu_ps(p); }
+  static void store(float* p, F v) { _mm512_storeu_ps(p, v); }
+  static F add(F a, F b) { return _mm512_add_ps(a, b); }
+  static F fmadd(F a, F b, F c) { return _mm512_fmadd_ps(a, b, c); }
+  // max/min return the second operand when one is NaN: callers put the value there.
+  static F max(F a, F b) { return _mm512_max_ps(a, b); }
+  static F min(F a, F b) { return _mm512_min_ps(a, b); }
+
+  // Lanes [0, n) of memory, n in [0, 16]; masked-off lanes read as zero and are never touched.
+  static __mmask16 first(int n) { return static_cast<__mmask16>((1u << n) - 1u); }
+  static F load_first(const float* p, int n) { return _mm512_maskz_loadu_ps(first(n), p); }
+  static void store_first(float* p, F v, int n) { _mm512_mask_storeu_ps(p, first(n), v); }
+
+  static float sum(F v) { return _mm512_reduce_add_ps(v); }
+
+  // The C floats at p repeated across all lanes (C divides kWidth, C < kWidth).
+  template <int C>
+  static F load_tiled(const float* p) {
+    static_assert(C == 1 || C == 2 || C == 4 || C == 8, "load_tiled: C must be 1, 2, 4 or 8 for 16 lanes");
+    if constexpr (C == 1) return _mm512_set1_ps(*p);
+    else if constexpr (C == 2)
+      return _mm512_castpd_ps(_mm512_broadcastsd_pd(_mm_load_sd(reinterpret_cast<const double*>(p))));
+    else if constexpr (C == 4) return _mm512_broadcast_f32x4(_mm_loadu_ps(p));
+    else return _mm512_broadcast_f32x8(_mm256_loadu_ps(p));
+  }
+
+  // 2:4 step: kWidth values = 8 groups over 32 input columns, positions in all 32 bits of code.
+  // Lane l holds value l%2 of group l/2, so its column is (l/2)*4 + 2-bit position.
+  static I nm24_index(uint32_t code) {
+    const I pos = _mm512_and_si512(
+        _mm512_srlv_epi32(_mm512_set1_epi32(static_cast<int>(code)),
+                          _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30)),
+        _mm512_set1_epi32(3));
+    return _mm512_add_epi32(pos, _mm512_setr_epi32(0, 0, 4, 4, 8, 8, 12, 12, 16, 16, 20, 20, 24, 24, 28, 28));
+  }
+  // Picks the columns of nm24_index from lo = x[0, 16) and hi = x[16, 32) (one two-source permute).
+  static F nm24_select(F lo, F hi, I idx) { return _mm512_permutex2var_ps(lo, idx, hi); }
+};
+
+}  // namespace
+}  // namespace sparsert
