@@ -1,0 +1,116 @@
+"""Side-by-side timing of a few callables, the method of the project's performance anchors.
+
+On a small shared host, absolute times drift by ±15% from minute to minute while ratios taken in
+one run stay within ±10%, so callables that are compared are timed together: each is warmed up,
+then they take turns in short bursts (the order rotating every round) until each has at least
+``min_time`` seconds and ``min_calls`` timed calls; every call is timed on its own with
+``time.perf_counter`` and the median is the figure to quote (p10 and p90 show the spread).
+
+    from sparsert._timing import time_interleaved
+    t = time_interleaved({"torch": lambda: F.linear(x, w), "sparsert": lambda: sparsert.linear(x, sw)})
+    print(t["sparsert"].median / t["torch"].median)
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import statistics
+import time
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Mapping
+
+__all__ = ["Timing", "time_interleaved"]
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Per-call times of one callable, in seconds."""
+
+    median: float
+    p10: float
+    p90: float
+    calls: int
+
+
+def _summary(samples: List[float]) -> Timing:
+    if len(samples) < 2:
+        return Timing(samples[0], samples[0], samples[0], len(samples))
+    deciles = statistics.quantiles(samples, n=10, method="inclusive")
+    return Timing(statistics.median(samples), deciles[0], deciles[-1], len(samples))
+
+
+def time_interleaved(
+    fns: Mapping[str, Callable[[], object]],
+    *,
+    min_time: float = 0.3,
+    min_calls: int = 3,
+    warmup_time: float = 0.02,
+    rounds: int = 6,
+) -> Dict[str, Timing]:
+    """Time each zero-argument callable of ``fns`` side by side; returns ``{name: Timing}``.
+
+    Each callable is first called at least once and for ``warmup_time`` seconds (caches, lazy
+    set-up, thread pools), untimed; its fastest warm-up call sets how many timed calls it needs,
+    ``max(min_calls, min_time / fastest)``. Those calls are spread over ``rounds`` rounds; in each
+    round every callable runs its share as one burst (about ``min_time / rounds`` seconds; a slow
+    callable runs one call in some rounds only), the starting callable rotating from round to
+    round, so that drift of the host hits all of them alike. Callables that still lack
+    ``min_time`` seconds or ``min_calls`` calls of timed calls (the warm-up guessed short) then
+    get further rounds. The garbage collector is paused while timing, as ``timeit`` does.
+
+    Raises ValueError for an empty ``fns`` or a non-positive ``min_time``, ``min_calls`` or ``rounds``.
+    """
+    if not fns:
+        raise ValueError("timing: no callables given (expected at least one name -> callable)")
+    if min_time <= 0 or min_calls < 1 or rounds < 1:
+        raise ValueError(
+            f"timing: min_time={min_time}, min_calls={min_calls}, rounds={rounds} "
+            f"(expected min_time > 0, min_calls >= 1, rounds >= 1)"
+        )
+    clock = time.perf_counter
+    names = list(fns)
+    target: Dict[str, int] = {}
+    for name in names:
+        fn, fastest, start = fns[name], float("inf"), clock()
+        while True:
+            t0 = clock()
+            fn()
+            t1 = clock()
+            fastest = min(fastest, t1 - t0)
+            if t1 - start >= warmup_time:
+                break
+        target[name] = max(min_calls, math.ceil(min_time / max(fastest, 1e-9)))
+
+    samples: Dict[str, List[float]] = {name: [] for name in names}
+    spent = dict.fromkeys(names, 0.0)
+
+    def burst(name: str, calls: int) -> None:
+        fn, out = fns[name], samples[name]
+        for _ in range(calls):
+            t0 = clock()
+            fn()
+            dt = clock() - t0
+            out.append(dt)
+            spent[name] += dt
+
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for r in range(rounds):  # the planned rounds: callable n runs target[n] calls in all
+            shift = r % len(names)
+            for name in names[shift:] + names[:shift]:
+                n = target[name]
+                burst(name, n * (r + 1) // rounds - n * r // rounds)
+        pending = [n for n in names if spent[n] < min_time or len(samples[n]) < min_calls]
+        r = 0
+        while pending:  # catch-up rounds for callables the warm-up misjudged
+            shift = r % len(pending)
+            for name in pending[shift:] + pending[:shift]:
+                burst(name, max(1, target[name] // rounds))
+            pending = [n for n in pending if spent[n] < min_time or len(samples[n]) < min_calls]
+            r += 1
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    return {name: _summary(samples[name]) for name in names}
