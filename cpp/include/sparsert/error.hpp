@@ -22,3 +22,13 @@ class SPARSERT_API InvalidArgument : public Error {
 };
 
 }  // namespace sparsert
+
+namespace sparsert {
+
+/// A model file is truncated, corrupted, of another format version, or names something unknown.
+class SPARSERT_API ModelFileError : public InvalidArgument {
+ public:
+  explicit ModelFileError(const std::string& message) : InvalidArgument(message) {}
+};
+
+}  // namespace sparsert

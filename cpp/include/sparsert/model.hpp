@@ -1,0 +1,59 @@
+// A compiled model: a Graph with one operator implementation per node, ready to run on inputs of
+// any batch size. Planning (shapes, buffer offsets) happens on the first run of each new set of
+// input shapes and is cached; a steady-state run does not allocate beyond its output tensors.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sparsert/export.hpp"
+#include "sparsert/graph.hpp"
+#include "sparsert/tensor.hpp"
+
+namespace sparsert {
+
+struct ModelOptions {
+  /// Threads for run(); 0 takes the value of set_num_threads() at each call.
+  int num_threads = 0;
+  /// Run every weight with the scalar reference kernels (a graph-level oracle for tests).
+  bool reference_kernels = false;
+};
+
+/// Per-node facts for summaries: what ran and with which kernel on the last planned shape.
+struct NodeInfo {
+  std::string name;
+  std::string op;
+  std::string kernel;  // empty for operators without a weight
+  std::vector<std::string> weights;  // Weight::describe() of each packed weight
+};
+
+class SPARSERT_API Model {
+ public:
+  /// Compiles `graph`; throws InvalidArgument naming the node for an unknown operator, a missing
+  /// attribute or an input of the wrong kind.
+  explicit Model(Graph graph, ModelOptions options = {});
+  ~Model();
+  Model(Model&&) noexcept;
+  Model& operator=(Model&&) noexcept;
+
+  /// Reads a model file written by save(); throws ModelFileError naming what is wrong.
+  static Model load(const std::string& path, ModelOptions options = {});
+  /// Writes the whole model (graph, packed weights, constants) to one file; throws Error on I/O failure.
+  void save(const std::string& path) const;
+
+  /// Runs the graph. `inputs` match graph().inputs() in order, dtype and shape (dim 0 free where
+  /// the input declares -1). Returns the outputs in graph().outputs() order. Safe to call from
+  /// several threads at once. Throws InvalidArgument naming the input and both shapes on mismatch.
+  std::vector<Tensor> run(const std::vector<TensorView>& inputs) const;
+
+  const Graph& graph() const;
+  const ModelOptions& options() const;
+  std::vector<NodeInfo> node_info(int64_t batch) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace sparsert

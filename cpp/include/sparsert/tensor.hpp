@@ -1,0 +1,58 @@
+// Tensors that cross the model API: a dtype, a shape and row-major contiguous data.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "sparsert/aligned.hpp"
+#include "sparsert/export.hpp"
+
+namespace sparsert {
+
+/// Element types a model's tensors may have: activations and weights are f32; token ids and other
+/// indices are i64. Spellings: "f32", "i64".
+enum class DType : uint8_t { kF32 = 0, kI64 = 1 };
+
+SPARSERT_API const char* to_string(DType dtype);
+inline int64_t dtype_size(DType dtype) { return dtype == DType::kF32 ? 4 : 8; }
+
+using Shape = std::vector<int64_t>;
+
+/// Product of the dimensions (1 for a 0-d shape).
+SPARSERT_API int64_t numel(const Shape& shape);
+/// "(2, 3, 4)"; "()" for a 0-d shape.
+SPARSERT_API std::string shape_string(const Shape& shape);
+
+/// A non-owning view of row-major contiguous memory. The caller keeps `data` alive while it is used.
+struct TensorView {
+  DType dtype = DType::kF32;
+  Shape shape;
+  const void* data = nullptr;
+};
+
+/// An owning, 64-byte aligned, row-major tensor.
+class SPARSERT_API Tensor {
+ public:
+  Tensor() = default;
+  Tensor(DType dtype, Shape shape);  // zero-filled
+
+  DType dtype() const { return dtype_; }
+  const Shape& shape() const { return shape_; }
+  int64_t numel() const { return sparsert::numel(shape_); }
+  int64_t nbytes() const { return numel() * dtype_size(dtype_); }
+  void* data() { return storage_.data(); }
+  const void* data() const { return storage_.data(); }
+  template <class T>
+  T* data_as() { return static_cast<T*>(data()); }
+  template <class T>
+  const T* data_as() const { return static_cast<const T*>(data()); }
+  TensorView view() const { return {dtype_, shape_, data()}; }
+
+ private:
+  DType dtype_ = DType::kF32;
+  Shape shape_;
+  AlignedVector<unsigned char> storage_;
+};
+
+}  // namespace sparsert
