@@ -47,45 +47,52 @@ int64_t split_point(const Weight& w, int64_t batch, int64_t target) {
   return lo;
 }
 
-}  // namespace
-
-void run_spmm(const KernelInfo& k, const Weight& w, const float* x, int64_t batch, const float* bias, float* y,
-              Activation act, int threads) {
+// Threads worth waking for batch · nnz multiply-adds over w's units.
+int useful_threads(const Weight& w, int64_t batch, int threads) {
   const int64_t units = w.row_units();
-  if (batch == 0 || units == 0) return;
-
   const int64_t fma = batch * std::max<int64_t>(w.nnz_before(units), 1);
   const int64_t useful = std::max<int64_t>(1, fma / kMinFmaPerThread);
-  const int nthreads = static_cast<int>(std::min<int64_t>({threads, units, useful}));
+  return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>({threads, units, useful})));
+}
 
-  // The packed input lives per calling thread and only grows, so steady-state calls do not allocate.
-  thread_local AlignedVector<float> packed;
-  SpmmArgs args{x, 1, batch, y, w.rows(), bias, act};
-  const int64_t kp = w.padded_cols();
-  if (batch == 1) {
-    if (kp != w.cols()) {
-      if (static_cast<int64_t>(packed.size()) < kp) packed.resize(kp);
-      std::copy(x, x + w.cols(), packed.begin());
-      std::fill(packed.begin() + w.cols(), packed.begin() + kp, 0.0f);
-      args.x = packed.data();
-    }
-  } else {
-    const int64_t ldx = (batch + kBatchPad - 1) / kBatchPad * kBatchPad;
-    if (static_cast<int64_t>(packed.size()) < kp * ldx) packed.resize(kp * ldx);
-    float* dst = packed.data();
-    ThreadPool::instance().run(nthreads, [&](int t) {
-      pack_input(x, batch, w.cols(), ldx, dst, kp * t / nthreads, kp * (t + 1) / nthreads);
-    });
-    args.x = dst;
-    args.ldx = ldx;
-  }
+}  // namespace
 
+void run_spmm_packed(const KernelInfo& k, const Weight& w, const float* x_packed, int64_t ldx, int64_t batch,
+                     const float* bias, float* y, Activation act, int threads) {
+  const int64_t units = w.row_units();
+  if (batch == 0 || units == 0) return;
+  const int nthreads = useful_threads(w, batch, threads);
+  const SpmmArgs args{x_packed, ldx, batch, y, w.rows(), bias, act};
   const int64_t total = batch * (w.nnz_before(units) + kUnitOverhead * units);
   ThreadPool::instance().run(nthreads, [&](int t) {
     const int64_t begin = t == 0 ? 0 : split_point(w, batch, total * t / nthreads);
     const int64_t end = t == nthreads - 1 ? units : split_point(w, batch, total * (t + 1) / nthreads);
     if (begin < end) k.fn(w, args, begin, end);
   });
+}
+
+void run_spmm(const KernelInfo& k, const Weight& w, const float* x, int64_t batch, const float* bias, float* y,
+              Activation act, int threads) {
+  if (batch == 0 || w.row_units() == 0) return;
+
+  // The packed input lives per calling thread and only grows, so steady-state calls do not allocate.
+  thread_local AlignedVector<float> packed;
+  const int64_t kp = w.padded_cols();
+  if (batch == 1) {
+    if (kp == w.cols()) return run_spmm_packed(k, w, x, 1, 1, bias, y, act, threads);
+    if (static_cast<int64_t>(packed.size()) < kp) packed.resize(kp);
+    std::copy(x, x + w.cols(), packed.begin());
+    std::fill(packed.begin() + w.cols(), packed.begin() + kp, 0.0f);
+    return run_spmm_packed(k, w, packed.data(), 1, 1, bias, y, act, threads);
+  }
+  const int64_t ldx = (batch + kBatchPad - 1) / kBatchPad * kBatchPad;
+  if (static_cast<int64_t>(packed.size()) < kp * ldx) packed.resize(kp * ldx);
+  float* dst = packed.data();
+  const int nthreads = useful_threads(w, batch, threads);
+  ThreadPool::instance().run(nthreads, [&](int t) {
+    pack_input(x, batch, w.cols(), ldx, dst, kp * t / nthreads, kp * (t + 1) / nthreads);
+  });
+  run_spmm_packed(k, w, dst, ldx, batch, bias, y, act, threads);
 }
 
 }  // namespace sparsert

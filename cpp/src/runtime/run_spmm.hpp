@@ -1,5 +1,6 @@
 // Runs one chosen spmm kernel over a whole problem: packs the input into the layout of
-// kernels/kernel.hpp, splits weight units among threads by stored non-zeros, calls the kernel.
+// kernels/kernel.hpp (or takes it packed), splits weight units among threads by stored non-zeros,
+// calls the kernel.
 #pragma once
 
 #include <cstdint>
@@ -12,5 +13,13 @@ namespace sparsert {
 /// x: batch × w.cols() row-major; y: batch × w.rows() row-major. threads ≥ 1.
 void run_spmm(const KernelInfo& k, const Weight& w, const float* x, int64_t batch, const float* bias, float* y,
               Activation act, int threads);
+
+/// The same on an input already in the packed layout of kernels/kernel.hpp: x_packed[k * ldx + b]
+/// for k < w.padded_cols() (rows k ≥ w.cols() zero); ldx == 1 when batch == 1, else a multiple of
+/// kBatchPad with x_packed 64-byte aligned. Lanes in [batch, round up(batch, kBatchPad)) are read but
+/// never stored, so they need not be zero. For callers that build the packed panel directly (conv2d's
+/// im2col), saving run_spmm's transpose. y: batch × w.rows() row-major. threads ≥ 1.
+void run_spmm_packed(const KernelInfo& k, const Weight& w, const float* x_packed, int64_t ldx, int64_t batch,
+                     const float* bias, float* y, Activation act, int threads);
 
 }  // namespace sparsert
