@@ -1,0 +1,74 @@
+"""sparsert.prune: make a PyTorch model sparse before sparsert compiles it. Pure PyTorch.
+
+    import sparsert.prune as prune
+    prune.one_shot(model, prune.taylor(model, batches, F.cross_entropy), density=0.2)  # 80% zeros
+    ... fine-tune as usual: masked weights stay zero ...
+    prune.remove(model)   # an ordinary nn.Module again, zeros baked into its weights
+
+The result is then for ``sparsert.load(model)``, which will compile it with a sparse format
+per layer (not written yet).
+
+Three steps, each in its own module, all working on weights named as in the model's state
+dict (``"fc1.weight"``):
+
+- :mod:`~sparsert.prune.criteria` scores every weight: ``magnitude``, ``random``, ``taylor``,
+  ``fisher`` (Optimal Brain Damage), ``wanda``, ``Movement``; ``apoz`` scores ReLU units.
+  :mod:`~sparsert.prune.reconstruction` (``sparsegpt``) prunes Linear layers in one shot and
+  updates the remaining weights to compensate. :mod:`~sparsert.prune.regularizers` (L1,
+  group lasso, L0 gates) make weights prunable during training.
+- :mod:`~sparsert.prune.patterns` turns scores into masks (``unstructured``, ``nm``,
+  ``blocks``) and puts them on the model (``apply``, ``remove``) via torch.nn.utils.prune;
+  :mod:`~sparsert.prune.structured` removes whole neurons, channels and heads, giving a
+  smaller model.
+- :mod:`~sparsert.prune.schedules` decides when and how much: ``one_shot``, ``gradual``
+  (cubic), ``iterative``, ``lottery_ticket`` (with ``Rewind``).
+
+Requires torch; ``import sparsert`` alone does not import it.
+"""
+
+# A hardware-aware planner (per-layer pattern and density from a cost model) will be the module
+# `plan`; it waits for the runtime's cost model.
+
+from __future__ import annotations
+
+from .criteria import Movement, apoz, fisher, magnitude, random, taylor, wanda
+from .patterns import apply, blocks, current_masks, nm, remove, unstructured
+from .regularizers import HardConcreteGate, add_l0_gates, group_lasso_penalty, l0_penalty, l1_penalty
+from .schedules import Rewind, cubic_density, gradual, iterative, lottery_ticket, one_shot
+from .reconstruction import sparsegpt, sparsegpt_layer
+from .structured import PrunedMultiheadAttention, group_scores, keep_top, prune_heads, prune_mha, prune_units
+
+__all__ = [
+    "HardConcreteGate",
+    "Movement",
+    "PrunedMultiheadAttention",
+    "Rewind",
+    "add_l0_gates",
+    "apoz",
+    "apply",
+    "blocks",
+    "cubic_density",
+    "current_masks",
+    "fisher",
+    "gradual",
+    "group_lasso_penalty",
+    "group_scores",
+    "iterative",
+    "keep_top",
+    "l0_penalty",
+    "l1_penalty",
+    "lottery_ticket",
+    "magnitude",
+    "nm",
+    "one_shot",
+    "prune_heads",
+    "prune_mha",
+    "prune_units",
+    "random",
+    "remove",
+    "sparsegpt",
+    "sparsegpt_layer",
+    "taylor",
+    "unstructured",
+    "wanda",
+]

@@ -1,0 +1,133 @@
+"""Patterns: from scores to boolean keep-masks, and masks onto the model.
+
+Each pattern views a weight as rows, ``weight.reshape(out, -1)`` (a conv's row is its
+``in × kh × kw`` inputs), and keeps the highest-scoring weights, groups or blocks. Counts are
+exact: ``round(density × size)`` survive in each selection scope, ties broken by ``topk``.
+Weights already masked should score lowest: the schedules in
+:mod:`sparsert.prune.schedules` see to that.
+
+:func:`apply` attaches masks with :func:`torch.nn.utils.prune.custom_from_mask`, so a pruned
+model is an ordinary PyTorch model that fine-tunes with masked weights held at zero;
+:func:`remove` bakes the masks (and L0 gates) into plain weights.
+"""
+
+from __future__ import annotations
+
+from typing import Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.utils import parametrize
+from torch.nn.utils import prune as torch_prune
+
+from ._layers import Masks, Scores, check_density, effective_weight, owner, pruning_hooks
+from .regularizers import HardConcreteGate
+
+SCOPES = ("layer", "row", "global")
+
+
+def unstructured(scores: Scores, density: float, scope: str = "layer") -> Masks:
+    """Keeps the top ``density`` fraction of weights by score: within each layer (``"layer"``),
+    within each output row (``"row"``, as Wanda compares), or across all layers at once
+    (``"global"``, which lets layer densities differ)."""
+    check_density(density, "unstructured pattern")
+    if scope == "layer":
+        return {key: _top(s.flatten(), density).view(s.shape) for key, s in scores.items()}
+    if scope == "row":
+        return {key: _top_per_row(_rows(s), density).view(s.shape) for key, s in scores.items()}
+    if scope == "global":
+        keep = _top(torch.cat([s.flatten() for s in scores.values()]), density)
+        sizes = [s.numel() for s in scores.values()]
+        return {key: part.view(s.shape) for (key, s), part in zip(scores.items(), keep.split(sizes))}
+    raise ValueError(f"unstructured pattern: scope {scope!r} (expected one of {', '.join(SCOPES)})")
+
+
+def nm(scores: Scores, n: int = 2, m: int = 4) -> Masks:
+    """N:M semi-structured: in every group of ``m`` consecutive weights of a row, keeps the ``n``
+    highest-scoring (2:4, 4:8, ...). A row length that is not a multiple of ``m`` ends in a
+    shorter group that keeps at most ``n``, as :class:`sparsert.NM` pads it."""
+    if not (isinstance(n, int) and isinstance(m, int) and 1 <= n < m):
+        raise ValueError(f"nm pattern: n={n!r}, m={m!r} (expected ints with 1 ≤ n < m, e.g. 2:4)")
+    masks = {}
+    for key, s in scores.items():
+        rows = _rows(s)
+        groups = F.pad(rows, (0, -rows.shape[1] % m), value=float("-inf")).view(rows.shape[0], -1, m)
+        keep = torch.zeros_like(groups, dtype=torch.bool).scatter_(2, groups.topk(n, dim=2).indices, True)
+        masks[key] = keep.view(rows.shape[0], -1)[:, :rows.shape[1]].reshape(s.shape)
+    return masks
+
+
+def blocks(scores: Scores, density: float, block: Tuple[int, int] = (1, 4), scope: str = "layer") -> Masks:
+    """Keeps whole ``block = (r, c)`` tiles of the row view (1×4, 4×1, 4×4, 8×1, 16×1, 1×8, ...)
+    ranked by summed score; ``scope`` as for :func:`unstructured`, counted in blocks. Edge tiles
+    of a side that is not a multiple of the block are partial and sum fewer scores."""
+    if not (isinstance(block, (tuple, list)) and len(block) == 2 and all(isinstance(v, int) and v >= 1 for v in block)):
+        raise ValueError(f"block pattern: block is {block!r} (expected a pair of positive ints (r, c), e.g. (1, 4))")
+    r, c = block
+    sums = {}
+    for key, s in scores.items():
+        rows = _rows(s)
+        padded = F.pad(rows, (0, -rows.shape[1] % c, 0, -rows.shape[0] % r))
+        sums[key] = padded.view(padded.shape[0] // r, r, padded.shape[1] // c, c).sum((1, 3))
+    keep_blocks = unstructured(sums, density, scope)
+    masks = {}
+    for key, s in scores.items():
+        rows = _rows(s)
+        tiles = keep_blocks[key].repeat_interleave(r, 0).repeat_interleave(c, 1)
+        masks[key] = tiles[:rows.shape[0], :rows.shape[1]].reshape(s.shape)
+    return masks
+
+
+def apply(model: nn.Module, masks: Masks) -> None:
+    """Masks each named weight in place with ``torch.nn.utils.prune.custom_from_mask``; a mask on
+    a weight that already has one multiplies into it. Raises ValueError for an unknown name or
+    a shape that differs from the weight's."""
+    for key, mask in masks.items():
+        module, tensor = owner(model, key, "applying masks")
+        current = effective_weight(module, tensor)
+        if mask.shape != current.shape:
+            raise ValueError(f"applying masks: mask for '{key}' has shape {tuple(mask.shape)} "
+                             f"(expected {tuple(current.shape)}, the weight's)")
+        torch_prune.custom_from_mask(module, tensor, mask.to(current.device))
+
+
+def remove(model: nn.Module) -> None:
+    """Bakes every pruning mask into its weight (``torch.nn.utils.prune.remove``) and every
+    :class:`~sparsert.prune.regularizers.HardConcreteGate` into its weight at the gate's
+    deterministic value, leaving plain parameters with zeros where units were pruned."""
+    for module in list(model.modules()):
+        for hook in pruning_hooks(module):
+            torch_prune.remove(module, hook._tensor_name)
+        if parametrize.is_parametrized(module):
+            for name in list(module.parametrizations.keys()):
+                gates = list(module.parametrizations[name])
+                if all(isinstance(g, HardConcreteGate) for g in gates):
+                    for g in gates:
+                        g.eval()
+                    parametrize.remove_parametrizations(module, name, leave_parametrized=True)
+
+
+def current_masks(model: nn.Module) -> Masks:
+    """``{weight name: bool mask}`` for every tensor of ``model`` that carries a pruning mask."""
+    found = {}
+    for name, module in model.named_modules():
+        for hook in pruning_hooks(module):
+            tensor = hook._tensor_name
+            found[f"{name}.{tensor}" if name else tensor] = getattr(module, tensor + "_mask").bool()
+    return found
+
+
+def _rows(s: Tensor) -> Tensor:
+    return s.reshape(s.shape[0], -1)
+
+
+def _top(flat: Tensor, density: float) -> Tensor:
+    keep = torch.zeros_like(flat, dtype=torch.bool)
+    keep[flat.topk(round(density * flat.numel())).indices] = True
+    return keep
+
+
+def _top_per_row(rows: Tensor, density: float) -> Tensor:
+    k = round(density * rows.shape[1])
+    return torch.zeros_like(rows, dtype=torch.bool).scatter_(1, rows.topk(k, dim=1).indices, True)
