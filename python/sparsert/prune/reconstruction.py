@@ -32,9 +32,10 @@ def sparsegpt_layer(weight: Tensor, hessian: Tensor, density: float = 0.5, nm: O
     Keeps ``density`` of each block of ``block_size`` columns (rounded), or, with ``nm=(n, m)``,
     ``n`` of every ``m`` consecutive inputs of each row (``density`` is then ignored).
     ``damping`` adds that fraction of the mean diagonal to the diagonal, so that rank-deficient
-    calibration data (fewer samples than inputs, inputs that are always zero) still inverts.
-    Returns ``(new weight, keep mask)``, the weight zero wherever the mask is False; computes
-    in float32 and returns the weight's dtype."""
+    calibration data (fewer samples than inputs) still inverts. Weights of inputs that are
+    always zero in the calibration data (zero diagonal of ``hessian``) are removed as well, so a
+    layer can end below ``density``. Returns ``(new weight, keep mask)``, the weight zero
+    wherever the mask is False; computes in float32 and returns the weight's dtype."""
     check_density(density, "sparsegpt")
     if nm is not None:
         n, m = nm
