@@ -11,7 +11,7 @@ the loss, ``loss = task_loss + λ · penalty``.
 from __future__ import annotations
 
 import math
-from typing import Dict, Tuple
+from typing import Dict, Iterable, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -42,14 +42,14 @@ def group_lasso_penalty(weight: Tensor, dim: int = 0, group_size: int = 1) -> Te
 
 
 class HardConcreteGate(nn.Module):
-    """L0 gates (Louizos, Welling & Kingma 2018) as a parametrization: ``forward(w) = w · z``.
+    """L0 gates (Louizos, Welling & Kingma 2018) as a parametrization: ``forward(x) = x · z``.
 
     ``z ∈ [0, 1]`` is a hard-concrete sample, a stretched binary-concrete variable clipped so
     that exact zeros and ones have positive probability, with one learned ``log_alpha`` per gate.
     Training samples ``z`` (the reparametrization trick carries gradients to ``log_alpha``);
-    eval uses the deterministic ``clamp(sigmoid(log_alpha)·(ζ−γ)+γ, 0, 1)``. ``shape`` must
-    broadcast against the weight: the weight's shape for one gate per weight, ``(out, 1, ...)``
-    for one per row or channel."""
+    eval uses the deterministic ``clamp(sigmoid(log_alpha)·(ζ−γ)+γ, 0, 1)``. The gate's ``shape``
+    lines up with the leading dims of the tensor it gates: a weight's shape gives one gate per
+    weight, ``(out,)`` one per row or channel, shared by the weight and the bias."""
 
     def __init__(self, shape: Tuple[int, ...], initial_keep: float = 0.9, temperature: float = 2 / 3,
                  stretch: Tuple[float, float] = (-0.1, 1.1)) -> None:
@@ -70,33 +70,48 @@ class HardConcreteGate(nn.Module):
             s = torch.sigmoid(self.log_alpha)
         return (s * (self.zeta - self.gamma) + self.gamma).clamp(0.0, 1.0)
 
-    def forward(self, weight: Tensor) -> Tensor:
-        return weight * self.gate()
+    def forward(self, x: Tensor) -> Tensor:
+        z = self.gate()
+        return x * z.view(z.shape + (1,) * (x.dim() - z.dim()))
 
     def expected_l0(self) -> Tensor:
         """``Σ P(z ≠ 0) = Σ sigmoid(log_alpha − β·log(−γ/ζ))``: the expected number of open gates."""
         return torch.sigmoid(self.log_alpha - self.temperature * math.log(-self.gamma / self.zeta)).sum()
 
 
-def add_l0_gates(model: nn.Module, granularity: str = "weight", initial_keep: float = 0.9) -> Dict[str, HardConcreteGate]:
-    """Registers a :class:`HardConcreteGate` on the weight of every Linear and Conv layer, one
-    gate per weight (``"weight"``) or per output row or channel (``"unit"``). Returns
-    ``{weight name: gate}``. Train with :func:`l0_penalty` added to the loss, then
+def add_l0_gates(model: nn.Module, granularity: str = "weight", initial_keep: float = 0.9,
+                 layers_to_gate: Optional[Iterable[str]] = None) -> Dict[str, HardConcreteGate]:
+    """Registers a :class:`HardConcreteGate` on the weight of every Linear and Conv layer (or
+    those named in ``layers_to_gate``, as ``"fc1.weight"``): one gate per weight
+    (``"weight"``), or one per output unit (``"unit"``) gating its row and its bias, so that a
+    closed gate silences the unit for :func:`sparsert.prune.structured.prune_units`.
+
+    Returns ``{weight name: gate}``. Train with :func:`l0_penalty` added to the loss, then
     :func:`sparsert.prune.remove` bakes the gates into the weights. Raises ValueError on a weight
     that already carries a pruning mask (call :func:`sparsert.prune.remove` first)."""
     if granularity not in GATE_GRANULARITIES:
         raise ValueError(f"adding l0 gates: granularity {granularity!r} (expected one of {', '.join(GATE_GRANULARITIES)})")
+    found = layers(model)
+    if layers_to_gate is not None:
+        wanted = list(layers_to_gate)
+        unknown = [key for key in wanted if key not in found]
+        if unknown:
+            raise ValueError(f"adding l0 gates: {unknown} are not Linear or Conv weights of the model "
+                             f"(expected names among {list(found)})")
+        found = {key: found[key] for key in wanted}
     gates = {}
-    for key, m in layers(model).items():
+    for key, m in found.items():
         if hasattr(m, "weight_mask"):
             raise ValueError(f"adding l0 gates: '{key}' carries a pruning mask "
                              f"(expected none; call sparsert.prune.remove first)")
-        shape = m.weight.shape if granularity == "weight" else (m.weight.shape[0],) + (1,) * (m.weight.dim() - 1)
+        shape = m.weight.shape if granularity == "weight" else m.weight.shape[:1]
         gates[key] = HardConcreteGate(shape, initial_keep).to(m.weight.device)
         parametrize.register_parametrization(m, "weight", gates[key])
+        if granularity == "unit" and m.bias is not None:
+            parametrize.register_parametrization(m, "bias", gates[key])
     return gates
 
 
 def l0_penalty(model: nn.Module) -> Tensor:
-    """``Σ`` expected L0 of every :class:`HardConcreteGate` in ``model``."""
+    """``Σ`` expected L0 of every :class:`HardConcreteGate` in ``model`` (a shared gate once)."""
     return sum(g.expected_l0() for g in model.modules() if isinstance(g, HardConcreteGate))
