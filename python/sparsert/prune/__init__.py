@@ -5,8 +5,8 @@
     ... fine-tune as usual: masked weights stay zero ...
     prune.remove(model)   # an ordinary nn.Module again, zeros baked into its weights
 
-The result is then for ``sparsert.load(model)``, which will compile it with a sparse format
-per layer (not written yet).
+The result is what ``sparsert.load`` is for: it will compile the model with a sparse format
+per layer (it is not part of sparsert yet).
 
 Three steps, each in its own module, all working on weights named as in the model's state
 dict (``"fc1.weight"``):

@@ -17,7 +17,7 @@ from typing import Callable, Dict, Iterable, Iterator, Optional, Tuple, Type
 import torch
 from torch import Tensor, nn
 
-from ._layers import Scores, effective_weight, eval_mode, layers, leaf_parameter, zeros_like_weights
+from ._layers import Scores, calibrate, effective_weight, eval_mode, layers, leaf_parameter, zeros_like_weights
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
 
@@ -28,8 +28,9 @@ def magnitude(model: nn.Module) -> Scores:
 
 
 def random(model: nn.Module, generator: Optional[torch.Generator] = None) -> Scores:
-    """Uniform random scores: the baseline every other criterion must beat."""
-    return {key: torch.rand(effective_weight(m).shape, generator=generator).to(effective_weight(m).device)
+    """Uniform random scores: the baseline every other criterion must beat. Drawn on the CPU
+    from ``generator`` when given, for repeatable masks, then moved to each weight's device."""
+    return {key: torch.rand(m.weight.shape, generator=generator).to(m.weight.device)
             for key, m in layers(model).items()}
 
 
@@ -77,7 +78,7 @@ def wanda(model: nn.Module, inputs: Iterable[Tensor]) -> Scores:
             sq_norms[key] += args[0].detach().reshape(-1, module.in_features).float().square().sum(0)
         return record
 
-    _calibrate(model, inputs, {m: hook(key) for key, m in linears.items()}, "wanda")
+    calibrate(model, inputs, {m: hook(key) for key, m in linears.items()}, "wanda")
     return {key: effective_weight(m).detach().abs() * sq_norms[key].sqrt().to(m.weight.dtype)
             for key, m in linears.items()}
 
@@ -102,7 +103,7 @@ def apoz(model: nn.Module, inputs: Iterable[Tensor], activations: Tuple[Type[nn.
             counts[name] = counts.get(name, 0) + per_unit.shape[1]
         return record
 
-    _calibrate(model, inputs, {m: hook(name) for name, m in acts.items()}, "apoz", forward_hook=True)
+    calibrate(model, inputs, {m: hook(name) for name, m in acts.items()}, "apoz", forward_hook=True)
     return {name: (zeros[name] / counts[name]).float() for name in zeros}
 
 
@@ -147,24 +148,6 @@ def _gradients(model: nn.Module, batches: Iterable[Tuple[Tensor, Tensor]], loss_
         for inputs, targets in batches:
             grads = torch.autograd.grad(loss_fn(model(inputs), targets), params, allow_unused=True)
             yield {key: torch.zeros_like(p) if g is None else g for key, p, g in zip(found, params, grads)}
-
-
-def _calibrate(model: nn.Module, inputs: Iterable[Tensor], hooks: Dict[nn.Module, Callable], action: str,
-               forward_hook: bool = False) -> None:
-    """Runs ``inputs`` through ``model`` in eval mode without gradients, with ``hooks`` attached."""
-    handles = [m.register_forward_hook(h) if forward_hook else m.register_forward_pre_hook(h)
-               for m, h in hooks.items()]
-    count = 0
-    try:
-        with eval_mode(model), torch.no_grad():
-            for x in inputs:
-                model(x)
-                count += 1
-    finally:
-        for handle in handles:
-            handle.remove()
-    if count == 0:
-        raise ValueError(f"{action}: no calibration inputs (expected at least one batch)")
 
 
 def _mean(sums: Scores, count: int, action: str) -> Scores:

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from torch.nn.utils import parametrize
 from torch.nn.utils import prune as torch_prune
 
-from ._layers import Masks, Scores, check_density, effective_weight, owner, pruning_hooks
+from ._layers import Masks, Scores, check_density, check_nm, effective_weight, owner, pruning_hooks, qualified
 from .regularizers import HardConcreteGate
 
 SCOPES = ("layer", "row", "global")
@@ -47,8 +47,7 @@ def nm(scores: Scores, n: int = 2, m: int = 4) -> Masks:
     """N:M semi-structured: in every group of ``m`` consecutive weights of a row, keeps the ``n``
     highest-scoring (2:4, 4:8, ...). A row length that is not a multiple of ``m`` ends in a
     shorter group that keeps at most ``n``, as :class:`sparsert.NM` pads it."""
-    if not (isinstance(n, int) and isinstance(m, int) and 1 <= n < m):
-        raise ValueError(f"nm pattern: n={n!r}, m={m!r} (expected ints with 1 ≤ n < m, e.g. 2:4)")
+    check_nm(n, m, "nm pattern")
     masks = {}
     for key, s in scores.items():
         rows = _rows(s)
@@ -114,7 +113,7 @@ def current_masks(model: nn.Module) -> Masks:
     for name, module in model.named_modules():
         for hook in pruning_hooks(module):
             tensor = hook._tensor_name
-            found[f"{name}.{tensor}" if name else tensor] = getattr(module, tensor + "_mask").bool()
+            found[qualified(name, tensor)] = getattr(module, tensor + "_mask").bool()
     return found
 
 

@@ -21,7 +21,7 @@ from typing import Iterable, Optional, Tuple
 import torch
 from torch import Tensor, nn
 
-from ._layers import Masks, check_density, eval_mode, layers
+from ._layers import Masks, calibrate, check_density, check_nm, select_layers
 from .patterns import apply
 
 
@@ -39,8 +39,7 @@ def sparsegpt_layer(weight: Tensor, hessian: Tensor, density: float = 0.5, nm: O
     check_density(density, "sparsegpt")
     if nm is not None:
         n, m = nm
-        if not (isinstance(n, int) and isinstance(m, int) and 1 <= n < m):
-            raise ValueError(f"sparsegpt: nm={nm!r} (expected ints (n, m) with 1 ≤ n < m, e.g. (2, 4))")
+        check_nm(n, m, "sparsegpt")
         block_size = -(-block_size // m) * m  # whole groups per block, so a group never spans two
     w = weight.detach().float().clone()
     h = hessian.detach().float().clone()
@@ -98,16 +97,8 @@ def sparsegpt(model: nn.Module, inputs: Iterable[Tensor], density: float = 0.5, 
     inputs = list(inputs)
     if not inputs:
         raise ValueError("sparsegpt: no calibration inputs (expected at least one batch)")
-    targets = {key: m for key, m in layers(model).items() if isinstance(m, nn.Linear)}
-    if layers_to_prune is not None:
-        wanted = list(layers_to_prune)
-        unknown = [key for key in wanted if key not in targets]
-        if unknown:
-            raise ValueError(f"sparsegpt: {unknown} are not Linear weights of the model "
-                             f"(expected names among {list(targets)})")
-        targets = {key: targets[key] for key in wanted}
     masks = {}
-    for key, layer in targets.items():
+    for key, layer in select_layers(model, layers_to_prune, (nn.Linear,), "sparsegpt").items():
         if hasattr(layer, "weight_mask"):
             raise ValueError(f"sparsegpt: '{key}' already carries a mask (expected an unpruned layer)")
         hessian = _input_hessian(model, layer, inputs)
@@ -127,11 +118,5 @@ def _input_hessian(model: nn.Module, layer: nn.Linear, inputs: list) -> Tensor:
         x = args[0].detach().reshape(-1, layer.in_features).float()
         hessian.addmm_(x.T, x)
 
-    handle = layer.register_forward_pre_hook(record)
-    try:
-        with eval_mode(model), torch.no_grad():
-            for x in inputs:
-                model(x)
-    finally:
-        handle.remove()
+    calibrate(model, inputs, {layer: record}, "sparsegpt")
     return hessian

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
-from ._layers import effective_weight, layers
+from ._layers import PRUNABLE, effective_weight, grouped, layers, select_layers
 
 GATE_GRANULARITIES = ("weight", "unit")
 
@@ -33,11 +33,7 @@ def group_lasso_penalty(weight: Tensor, dim: int = 0, group_size: int = 1) -> Te
     output channels); ``group_size=head_dim`` groups the rows of a q/k/v projection by head, and
     ``dim=1`` groups an output projection's inputs. The ``√|g|`` factor keeps large groups
     from being favoured. Raises ValueError when ``group_size`` does not divide the dimension."""
-    size = weight.shape[dim]
-    if group_size < 1 or size % group_size:
-        raise ValueError(f"group lasso: group_size {group_size} does not divide dim {dim} of size {size} "
-                         f"(expected a divisor, e.g. head_dim)")
-    groups = weight.movedim(dim, 0).reshape(size // group_size, -1)
+    groups = grouped(weight, dim, group_size, "group lasso")
     return math.sqrt(groups.shape[1]) * groups.norm(dim=1).sum()
 
 
@@ -90,17 +86,10 @@ def add_l0_gates(model: nn.Module, granularity: str = "weight", initial_keep: fl
     :func:`sparsert.prune.remove` bakes the gates into the weights. Raises ValueError on a weight
     that already carries a pruning mask (call :func:`sparsert.prune.remove` first)."""
     if granularity not in GATE_GRANULARITIES:
-        raise ValueError(f"adding l0 gates: granularity {granularity!r} (expected one of {', '.join(GATE_GRANULARITIES)})")
-    found = layers(model)
-    if layers_to_gate is not None:
-        wanted = list(layers_to_gate)
-        unknown = [key for key in wanted if key not in found]
-        if unknown:
-            raise ValueError(f"adding l0 gates: {unknown} are not Linear or Conv weights of the model "
-                             f"(expected names among {list(found)})")
-        found = {key: found[key] for key in wanted}
+        raise ValueError(f"adding l0 gates: granularity {granularity!r} "
+                         f"(expected one of {', '.join(GATE_GRANULARITIES)})")
     gates = {}
-    for key, m in found.items():
+    for key, m in select_layers(model, layers_to_gate, PRUNABLE, "adding l0 gates").items():
         if hasattr(m, "weight_mask"):
             raise ValueError(f"adding l0 gates: '{key}' carries a pruning mask "
                              f"(expected none; call sparsert.prune.remove first)")

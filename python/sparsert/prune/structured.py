@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._layers import check_density, pruning_hooks
+from ._layers import check_density, grouped, pruning_hooks
 
 # Modules that act on each unit separately: they pass a unit pruning through unchanged.
 UNITWISE = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Mish, nn.Sigmoid, nn.Tanh,
@@ -34,11 +34,7 @@ def group_scores(scores: Tensor, dim: int = 0, group_size: int = 1) -> Tensor:
     """Sums per-weight ``scores`` over groups of ``group_size`` consecutive indices along ``dim``:
     ``dim=0`` gives one score per output neuron or channel, ``group_size=head_dim`` one per head
     of a q/k/v projection. Raises ValueError when ``group_size`` does not divide the dimension."""
-    size = scores.shape[dim]
-    if group_size < 1 or size % group_size:
-        raise ValueError(f"group scores: group_size {group_size} does not divide dim {dim} of size {size} "
-                         f"(expected a divisor)")
-    return scores.movedim(dim, 0).reshape(size // group_size, -1).sum(1)
+    return grouped(scores, dim, group_size, "group scores").sum(1)
 
 
 def keep_top(unit_scores: Tensor, density: float) -> Tensor:
@@ -58,7 +54,8 @@ def prune_units(chain: Sequence[nn.Module], keep: Union[Tensor, Sequence[int]]) 
     gives such a chain: ``prune_units(model[0:4], keep)`` for conv → bn → relu → conv.
     Raises ValueError for other modules in between, grouped convs, or masked weights."""
     if len(chain) < 2:
-        raise ValueError(f"pruning units: chain of {len(chain)} module(s) (expected a producer, then its consumer last)")
+        raise ValueError(f"pruning units: chain of {len(chain)} module(s) "
+                         f"(expected a producer first and its consumer last)")
     producer, consumer = chain[0], chain[-1]
     for end, module in (("first", producer), ("last", consumer)):
         if not isinstance(module, (nn.Linear,) + CONVS):
@@ -121,24 +118,13 @@ def prune_mha(mha: nn.MultiheadAttention, keep: Union[Tensor, Sequence[int]]) ->
     if mha.bias_k is not None or mha.add_zero_attn:
         raise ValueError("pruning heads: MultiheadAttention with add_bias_kv or add_zero_attn (expected neither)")
     _check_narrowable(mha.out_proj, "pruning heads")
-    embed_dim = mha.embed_dim
     if mha._qkv_same_embed_dim:
-        weights = mha.in_proj_weight.detach().chunk(3)
+        weights = mha.in_proj_weight.chunk(3)
     else:
-        weights = (mha.q_proj_weight.detach(), mha.k_proj_weight.detach(), mha.v_proj_weight.detach())
-    biases = mha.in_proj_bias.detach().chunk(3) if mha.in_proj_bias is not None else (None,) * 3
-    projections = []
-    for w, b in zip(weights, biases):
-        linear = nn.Linear(w.shape[1], embed_dim, bias=b is not None, device=w.device, dtype=w.dtype)
-        with torch.no_grad():
-            linear.weight.copy_(w)
-            if b is not None:
-                linear.bias.copy_(b)
-        projections.append(linear)
-    out = mha.out_proj
-    o = nn.Linear(embed_dim, embed_dim, bias=out.bias is not None, device=out.weight.device, dtype=out.weight.dtype)
-    o.load_state_dict(out.state_dict())
-    q, k, v = projections
+        weights = (mha.q_proj_weight, mha.k_proj_weight, mha.v_proj_weight)
+    biases = mha.in_proj_bias.chunk(3) if mha.in_proj_bias is not None else (None,) * 3
+    q, k, v = (_linear(w, b) for w, b in zip(weights, biases))
+    o = _linear(mha.out_proj.weight, mha.out_proj.bias)
     keep = _indices(keep, mha.num_heads, "pruning heads")
     prune_heads(q, k, v, o, mha.num_heads, keep)
     return PrunedMultiheadAttention(q, k, v, o, len(keep), dropout=mha.dropout, batch_first=mha.batch_first)
@@ -207,6 +193,17 @@ class PrunedMultiheadAttention(nn.Module):
         if average_attn_weights:
             weights = weights.mean(1)
         return out, (weights.squeeze(0) if unbatched else weights)
+
+
+def _linear(weight: Tensor, bias: Optional[Tensor]) -> nn.Linear:
+    """A new nn.Linear holding copies of ``weight`` and ``bias``."""
+    linear = nn.Linear(weight.shape[1], weight.shape[0], bias=bias is not None, device=weight.device,
+                       dtype=weight.dtype)
+    with torch.no_grad():
+        linear.weight.copy_(weight)
+        if bias is not None:
+            linear.bias.copy_(bias)
+    return linear
 
 
 def _additive(mask: Tensor, dtype: torch.dtype) -> Tensor:
