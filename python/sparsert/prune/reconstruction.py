@@ -53,7 +53,7 @@ def sparsegpt_layer(weight: Tensor, hessian: Tensor, density: float = 0.5, nm: O
     h.diagonal().add_(damping * h.diagonal().mean())
     u = torch.linalg.cholesky(torch.cholesky_inverse(torch.linalg.cholesky(h)), upper=True)
 
-    rows, cols = w.shape
+    cols = w.shape[1]
     pruned = torch.zeros_like(w, dtype=torch.bool)
     for start in range(0, cols, block_size):
         end = min(start + block_size, cols)
@@ -64,7 +64,7 @@ def sparsegpt_layer(weight: Tensor, hessian: Tensor, density: float = 0.5, nm: O
         block_pruned = torch.zeros_like(block, dtype=torch.bool)
         if nm is None:
             saliency = (block.square() / diag.square()).flatten()
-            count = round((1.0 - density) * saliency.numel())
+            count = saliency.numel() - round(density * saliency.numel())  # keeps as many as the patterns do
             block_pruned.view(-1)[saliency.topk(count, largest=False).indices] = True
         for j in range(end - start):
             if nm is not None and j % m == 0:
@@ -80,8 +80,8 @@ def sparsegpt_layer(weight: Tensor, hessian: Tensor, density: float = 0.5, nm: O
         w[:, start:end] = block
         w[:, end:] -= errors @ u[start:end, end:]
         pruned[:, start:end] = block_pruned
-    keep = ~pruned & ~dead[None, :]
-    return (w * keep).to(weight.dtype), keep
+    # Dead columns were zeroed above and receive no corrections (H⁻¹ has no entries linking them).
+    return w.to(weight.dtype), ~pruned & ~dead[None, :]
 
 
 def sparsegpt(model: nn.Module, inputs: Iterable[Tensor], density: float = 0.5, nm: Optional[Tuple[int, int]] = None,
