@@ -1,0 +1,357 @@
+// Activation × activation products (ops.def, section ops_attention.cpp): matmul with
+// torch.matmul's semantics, and scaled dot-product attention. Operands are row-major and
+// contiguous; batch dims broadcast as in NumPy. Both thread over batch × row blocks through the
+// shared ThreadPool and give the same bits for any thread count (each output row is computed by one
+// thread, in one order).
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "graph/ops.hpp"
+#include "graph/ops_tensor_util.hpp"
+
+namespace sparsert {
+namespace {
+
+using tensor_ops::Dims;
+using tensor_ops::TensorOp;
+
+// A product of fewer multiply-adds than this runs on one thread: ~30 µs of work, where waking a
+// second thread stops paying for itself.
+constexpr int64_t kThreadMacs = int64_t{1} << 17;
+
+// GEMM blocking: C rows are updated kGemmRows at a time over a kGemmN-wide column panel (4 × 1 KB
+// of C stays in L1) while B's kGemmK × kGemmN panel (128 KB) stays in L2.
+constexpr int64_t kGemmRows = 4;
+constexpr int64_t kGemmN = 256;
+constexpr int64_t kGemmK = 128;
+
+/// C (rows × n, row stride ldc) = A (rows × k, lda) · B (k × n, ldb), loop order i-k-j: the inner
+/// loop over j is a contiguous axpy the compiler vectorises, and four rows of C share each load of B.
+void gemm_f32(const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc, int64_t rows,
+              int64_t k, int64_t n) {
+  if (n == 1) {  // matrix · vector: dot products are faster than one-column axpys
+    for (int64_t i = 0; i < rows; ++i) {
+      float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      const float* ai = a + i * lda;
+      int64_t p = 0;
+      for (; p + 8 <= k; p += 8) {
+        for (int j = 0; j < 8; ++j) s[j] += ai[p + j] * b[(p + j) * ldb];
+      }
+      for (; p < k; ++p) s[0] += ai[p] * b[p * ldb];
+      c[i * ldc] = ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
+    }
+    return;
+  }
+  for (int64_t i = 0; i < rows; ++i) std::memset(c + i * ldc, 0, static_cast<size_t>(n) * sizeof(float));
+  for (int64_t j0 = 0; j0 < n; j0 += kGemmN) {
+    const int64_t nb = std::min(kGemmN, n - j0);
+    for (int64_t p0 = 0; p0 < k; p0 += kGemmK) {
+      const int64_t kb = std::min(kGemmK, k - p0);
+      int64_t i = 0;
+      for (; i + kGemmRows <= rows; i += kGemmRows) {
+        float* __restrict c0 = c + (i + 0) * ldc + j0;
+        float* __restrict c1 = c + (i + 1) * ldc + j0;
+        float* __restrict c2 = c + (i + 2) * ldc + j0;
+        float* __restrict c3 = c + (i + 3) * ldc + j0;
+        const float* a0 = a + (i + 0) * lda + p0;
+        const float* a1 = a + (i + 1) * lda + p0;
+        const float* a2 = a + (i + 2) * lda + p0;
+        const float* a3 = a + (i + 3) * lda + p0;
+        for (int64_t p = 0; p < kb; ++p) {
+          const float* __restrict bp = b + (p0 + p) * ldb + j0;
+          const float x0 = a0[p], x1 = a1[p], x2 = a2[p], x3 = a3[p];
+          for (int64_t j = 0; j < nb; ++j) {
+            const float v = bp[j];
+            c0[j] += x0 * v;
+            c1[j] += x1 * v;
+            c2[j] += x2 * v;
+            c3[j] += x3 * v;
+          }
+        }
+      }
+      for (; i < rows; ++i) {
+        float* __restrict ci = c + i * ldc + j0;
+        const float* ai = a + i * lda + p0;
+        for (int64_t p = 0; p < kb; ++p) {
+          const float* __restrict bp = b + (p0 + p) * ldb + j0;
+          const float x = ai[p];
+          for (int64_t j = 0; j < nb; ++j) ci[j] += x * bp[j];
+        }
+      }
+    }
+  }
+}
+
+/// Offset, in elements, of batch entry `index` (row-major over `batch`) of an operand whose batch
+/// dims read with `strides` (0 where broadcast).
+int64_t batch_offset(int64_t index, const Dims& batch, const Dims& strides) {
+  int64_t off = 0;
+  for (size_t d = batch.size(); d-- > 0;) {
+    off += index % batch[d] * strides[d];
+    index /= batch[d];
+  }
+  return off;
+}
+
+/// Strides of an operand's batch dims (shape[:-2]) broadcast to `batch`, scaled by its matrix size.
+Dims batch_strides(const Shape& shape, const Dims& batch) {
+  const Dims own(Shape(shape.begin(), shape.end() - 2));
+  Dims s = tensor_ops::broadcast_strides(own, batch);
+  const int64_t matrix = shape[shape.size() - 2] * shape[shape.size() - 1];
+  for (size_t d = 0; d < s.size(); ++d) s[d] *= matrix;
+  return s;
+}
+
+/// True when `small` (aligned on the right) broadcasts to `big` without changing it.
+bool broadcasts_to(const Shape& small, const Shape& big) {
+  if (small.size() > big.size()) return false;
+  for (size_t i = 0; i < small.size(); ++i) {
+    const int64_t s = small[small.size() - 1 - i], b = big[big.size() - 1 - i];
+    if (s != b && s != 1) return false;
+  }
+  return true;
+}
+
+// --- matmul ----------------------------------------------------------------------------------
+
+class MatmulOp final : public TensorOp {
+ public:
+  using TensorOp::TensorOp;
+
+  TensorDesc infer(const std::vector<TensorDesc>& inputs, int64_t) const override {
+    expect_inputs(inputs, 2, 2);
+    expect_dtype(inputs, 0, DType::kF32, "a");
+    expect_dtype(inputs, 1, DType::kF32, "b");
+    return {DType::kF32, plan(inputs[0].shape, inputs[1].shape).out};
+  }
+
+  void run(const std::vector<TensorView>& inputs, const TensorDesc&, void* out,
+           const RunContext& ctx) const override {
+    const Plan p = plan(inputs[0].shape, inputs[1].shape);
+    const float* a = static_cast<const float*>(inputs[0].data);
+    const float* b = static_cast<const float*>(inputs[1].data);
+    float* c = static_cast<float*>(out);
+    int64_t batch = 1;
+    for (size_t d = 0; d < p.batch.size(); ++d) batch *= p.batch[d];
+    if (batch == 0 || p.m == 0 || p.n == 0) return;
+    const Dims sa = batch_strides(p.a, p.batch), sb = batch_strides(p.b, p.batch);
+    int64_t rows = p.m;
+    bool b_shared = true;  // one B for every batch entry: the batches of A stack into one tall A
+    for (size_t d = 0; d < sb.size(); ++d) b_shared = b_shared && sb[d] == 0;
+    if (b_shared) {
+      rows *= batch;
+      batch = 1;
+    }
+    // Work items: batch entries × blocks of rows, enough blocks for every thread when the batch is small.
+    const int threads = batch * rows * p.k * p.n >= kThreadMacs ? ctx.threads : 1;
+    int64_t block = rows;
+    if (batch < threads) {
+      const int64_t per = (rows + threads - 1) / threads;
+      block = std::max(kGemmRows, (per + kGemmRows - 1) / kGemmRows * kGemmRows);
+    }
+    const int64_t blocks = (rows + block - 1) / block;
+    tensor_ops::parallel_for(threads, batch * blocks, 1, [&](int64_t s, int64_t e) {
+      for (int64_t item = s; item < e; ++item) {
+        const int64_t bi = item / blocks, r0 = item % blocks * block, nr = std::min(block, rows - r0);
+        const float* ab = a + (b_shared ? 0 : batch_offset(bi, p.batch, sa)) + r0 * p.k;
+        const float* bb = b + (b_shared ? 0 : batch_offset(bi, p.batch, sb));
+        gemm_f32(ab, p.k, bb, p.n, c + bi * rows * p.n + r0 * p.n, p.n, nr, p.k, p.n);
+      }
+    });
+  }
+
+ private:
+  struct Plan {
+    Shape a, b;     // the operands as matrices with batch dims (1-D operands promoted)
+    Dims batch;     // broadcast batch dims
+    int64_t m = 0, k = 0, n = 0;
+    Shape out;
+  };
+
+  // torch.matmul: a 1-D a becomes (1, k) and b (k, 1), the added dim removed from the result;
+  // batch dims (all but the last two) broadcast.
+  Plan plan(const Shape& a, const Shape& b) const {
+    if (a.empty() || b.empty()) {
+      fail("input shapes " + shape_string(a) + " and " + shape_string(b) +
+           " include a 0-d tensor (expected rank ≥ 1 for both)");
+    }
+    Plan p;
+    p.a = a.size() == 1 ? Shape{1, a[0]} : a;
+    p.b = b.size() == 1 ? Shape{b[0], 1} : b;
+    p.m = p.a[p.a.size() - 2];
+    p.k = p.a.back();
+    p.n = p.b.back();
+    if (p.b[p.b.size() - 2] != p.k) {
+      fail("input shapes " + shape_string(a) + " and " + shape_string(b) + " cannot be multiplied (expected a's last dim " +
+           std::to_string(p.k) + " to equal b's " + (b.size() == 1 ? "only" : "second-to-last") + " dim " +
+           std::to_string(p.b[p.b.size() - 2]) + ")");
+    }
+    Shape batch;
+    if (!tensor_ops::broadcast_shapes(Shape(p.a.begin(), p.a.end() - 2), Shape(p.b.begin(), p.b.end() - 2), &batch)) {
+      fail("input shapes " + shape_string(a) + " and " + shape_string(b) +
+           " have batch dims that do not broadcast (expected, aligned from the last, equal sizes or 1)");
+    }
+    p.batch = batch;
+    p.out = batch;
+    if (a.size() > 1) p.out.push_back(p.m);
+    if (b.size() > 1) p.out.push_back(p.n);
+    return p;
+  }
+};
+
+// --- scaled dot-product attention ------------------------------------------------------------
+
+// Per query row: scores s_j = scale · q·k_j (+ mask), causal keys j > i dropped, stable softmax
+// (subtract the max), then the p-weighted sum of v rows. A row with every score -inf gives zeros:
+// torch's math and flash CPU paths (torch ≥ 2.5, _safe_softmax) do so rather than NaN.
+class SdpaOp final : public TensorOp {
+ public:
+  explicit SdpaOp(const NodeDef& node)
+      : TensorOp(node),
+        causal_(flag("is_causal", false)),
+        has_scale_(node.attrs.floats.count("scale") != 0),
+        scale_(node.attrs.float_or("scale", 0.0, where())) {}
+
+  TensorDesc infer(const std::vector<TensorDesc>& inputs, int64_t) const override {
+    expect_inputs(inputs, 3, 4);
+    const char* roles[] = {"q", "k", "v", "mask"};
+    for (size_t i = 0; i < inputs.size(); ++i) expect_dtype(inputs, i, DType::kF32, roles[i]);
+    return {DType::kF32, plan(inputs).out};
+  }
+
+  void run(const std::vector<TensorView>& inputs, const TensorDesc&, void* out,
+           const RunContext& ctx) const override {
+    std::vector<TensorDesc> descs;
+    for (const auto& in : inputs) descs.push_back({in.dtype, in.shape});
+    const Plan p = plan(descs);
+    int64_t batch = 1;
+    for (size_t d = 0; d < p.batch.size(); ++d) batch *= p.batch[d];
+    float* o = static_cast<float*>(out);
+    if (batch == 0 || p.l == 0 || p.ev == 0) return;
+    if (p.s == 0) {  // attention over no keys: an empty weighted sum
+      std::fill(o, o + batch * p.l * p.ev, 0.0f);
+      return;
+    }
+    const float* q = static_cast<const float*>(inputs[0].data);
+    const float* k = static_cast<const float*>(inputs[1].data);
+    const float* v = static_cast<const float*>(inputs[2].data);
+    const float* mask = inputs.size() == 4 ? static_cast<const float*>(inputs[3].data) : nullptr;
+    const Dims sq = batch_strides(inputs[0].shape, p.batch), sk = batch_strides(inputs[1].shape, p.batch),
+               sv = batch_strides(inputs[2].shape, p.batch);
+    // The mask broadcasts over (batch..., L, S): its strides over all of those dims.
+    Dims full(p.batch);
+    full.push_back(p.l);
+    full.push_back(p.s);
+    const Dims sm = mask ? tensor_ops::broadcast_strides(inputs[3].shape, full) : Dims(full.size(), 0);
+    const int64_t ml = sm[full.size() - 2], ms = sm[full.size() - 1];
+    Dims smb(p.batch.size());
+    for (size_t d = 0; d < p.batch.size(); ++d) smb[d] = sm[d];
+    const float scale = has_scale_ ? static_cast<float>(scale_) : static_cast<float>(1.0 / std::sqrt(double(p.e)));
+    const int threads = batch * p.l * p.s * (p.e + p.ev) >= kThreadMacs ? ctx.threads : 1;
+
+    tensor_ops::parallel_for(threads, batch * p.l, 1, [&](int64_t r0, int64_t r1) {
+      thread_local std::vector<float> scratch;
+      if (scratch.size() < static_cast<size_t>(p.s)) scratch.resize(static_cast<size_t>(p.s));
+      float* sc = scratch.data();
+      for (int64_t r = r0; r < r1; ++r) {
+        const int64_t bi = r / p.l, i = r % p.l;
+        const float* qi = q + batch_offset(bi, p.batch, sq) + i * p.e;
+        const float* kb = k + batch_offset(bi, p.batch, sk);
+        const float* vb = v + batch_offset(bi, p.batch, sv);
+        float* oi = o + r * p.ev;
+        // tril(ones(L, S)) with diagonal 0: query i sees keys 0..i, whatever S is.
+        const int64_t keys = causal_ ? std::min(p.s, i + 1) : p.s;
+        if (mask) {
+          const float* mi = mask + batch_offset(bi, p.batch, smb) + i * ml;
+          for (int64_t j = 0; j < keys; ++j) sc[j] = tensor_ops::dot_f32(qi, kb + j * p.e, p.e) * scale + mi[j * ms];
+        } else {
+          for (int64_t j = 0; j < keys; ++j) sc[j] = tensor_ops::dot_f32(qi, kb + j * p.e, p.e) * scale;
+        }
+        const float mx = tensor_ops::max_f32(sc, keys);
+        std::fill(oi, oi + p.ev, 0.0f);
+        if (mx == -std::numeric_limits<float>::infinity()) continue;  // every key masked out
+        double sum = 0.0;
+        for (int64_t j = 0; j < keys; ++j) {
+          sc[j] = std::exp(sc[j] - mx);
+          sum += sc[j];
+        }
+        for (int64_t j = 0; j < keys; ++j) {
+          const float w = sc[j];
+          const float* __restrict vj = vb + j * p.ev;
+          float* __restrict oo = oi;
+          for (int64_t t = 0; t < p.ev; ++t) oo[t] += w * vj[t];
+        }
+        const float inv = static_cast<float>(1.0 / sum);
+        for (int64_t t = 0; t < p.ev; ++t) oi[t] *= inv;
+      }
+    });
+  }
+
+ private:
+  struct Plan {
+    Dims batch;
+    int64_t l = 0, s = 0, e = 0, ev = 0;
+    Shape out;
+  };
+
+  Plan plan(const std::vector<TensorDesc>& inputs) const {
+    const Shape& q = inputs[0].shape;
+    const Shape& k = inputs[1].shape;
+    const Shape& v = inputs[2].shape;
+    const char* roles[] = {"q", "k", "v"};
+    for (size_t i = 0; i < 3; ++i) {
+      if (inputs[i].shape.size() < 2) {
+        fail(std::string("input ") + std::to_string(i) + " (" + roles[i] + ") has shape " +
+             shape_string(inputs[i].shape) + " (expected at least 2 dims)");
+      }
+    }
+    Plan p;
+    p.l = q[q.size() - 2];
+    p.e = q.back();
+    p.s = k[k.size() - 2];
+    p.ev = v.back();
+    const std::string shapes = "q " + shape_string(q) + ", k " + shape_string(k) + ", v " + shape_string(v);
+    if (k.back() != p.e) {
+      fail(shapes + ": k's last dim " + std::to_string(k.back()) + " differs from q's " + std::to_string(p.e) +
+           " (expected equal embedding sizes)");
+    }
+    if (v[v.size() - 2] != p.s) {
+      fail(shapes + ": v has " + std::to_string(v[v.size() - 2]) + " rows and k " + std::to_string(p.s) +
+           " (expected one value per key)");
+    }
+    Shape batch;
+    if (!tensor_ops::broadcast_shapes(Shape(q.begin(), q.end() - 2), Shape(k.begin(), k.end() - 2), &batch) ||
+        !tensor_ops::broadcast_shapes(batch, Shape(v.begin(), v.end() - 2), &batch)) {
+      fail(shapes + ": batch dims do not broadcast (expected, aligned from the last, equal sizes or 1)");
+    }
+    if (inputs.size() == 4) {
+      if (causal_) fail("is_causal is 1 and a mask is given (expected one or the other, as torch)");
+      Shape scores = batch;
+      scores.push_back(p.l);
+      scores.push_back(p.s);
+      if (!broadcasts_to(inputs[3].shape, scores)) {
+        fail("mask of shape " + shape_string(inputs[3].shape) + " does not broadcast to the scores " +
+             shape_string(scores) + " (expected, aligned from the last dim, equal sizes or 1)");
+      }
+    }
+    p.batch = batch;
+    p.out = batch;
+    p.out.push_back(p.l);
+    p.out.push_back(p.ev);
+    return p;
+  }
+
+  bool causal_;
+  bool has_scale_;
+  double scale_;
+};
+
+}  // namespace
+
+std::unique_ptr<Op> make_matmul(const NodeDef& node, const Graph&) { return std::make_unique<MatmulOp>(node); }
+std::unique_ptr<Op> make_sdpa(const NodeDef& node, const Graph&) { return std::make_unique<SdpaOp>(node); }
+
+}  // namespace sparsert
