@@ -28,6 +28,10 @@ constexpr int64_t kGemmRows = 4;
 constexpr int64_t kGemmN = 256;
 constexpr int64_t kGemmK = 128;
 
+// Attention takes query rows in blocks of this many: the block's scores (32 × S) and Kᵀ stay in
+// L2 for S up to a few thousand, and Kᵀ is built once per block.
+constexpr int64_t kSdpaRows = 32;
+
 /// C (rows × n, row stride ldc) = A (rows × k, lda) · B (k × n, ldb), loop order i-k-j: the inner
 /// loop over j is a contiguous axpy the compiler vectorises, and four rows of C share each load of B.
 void gemm_f32(const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc, int64_t rows,
@@ -204,8 +208,9 @@ class MatmulOp final : public TensorOp {
 
 // --- scaled dot-product attention ------------------------------------------------------------
 
-// Per query row: scores s_j = scale · q·k_j (+ mask), causal keys j > i dropped, stable softmax
-// (subtract the max), then the p-weighted sum of v rows. A row with every score -inf gives zeros:
+// Per block of query rows: scores = Q·Kᵀ (one GEMM against a transposed copy of K), scaled, plus
+// the mask, causal keys j > i dropped, a stable softmax per row (subtract the max), then P·V (a
+// second GEMM). A row with every score -inf gives zeros:
 // torch's math and flash CPU paths (torch ≥ 2.5, _safe_softmax) do so rather than NaN.
 class SdpaOp final : public TensorOp {
  public:
@@ -251,41 +256,56 @@ class SdpaOp final : public TensorOp {
     for (size_t d = 0; d < p.batch.size(); ++d) smb[d] = sm[d];
     const float scale = has_scale_ ? static_cast<float>(scale_) : static_cast<float>(1.0 / std::sqrt(double(p.e)));
     const int threads = batch * p.l * p.s * (p.e + p.ev) >= kThreadMacs ? ctx.threads : 1;
+    // Work items: batch entries × blocks of query rows; smaller blocks when the batch alone would
+    // leave a thread idle.
+    int64_t block = std::min(p.l, kSdpaRows);
+    if (batch < threads) {
+      const int64_t per = (p.l + threads - 1) / threads;
+      block = std::min(block, std::max(kGemmRows, (per + kGemmRows - 1) / kGemmRows * kGemmRows));
+    }
+    const int64_t blocks = (p.l + block - 1) / block;
 
-    tensor_ops::parallel_for(threads, batch * p.l, 1, [&](int64_t r0, int64_t r1) {
+    tensor_ops::parallel_for(threads, batch * blocks, 1, [&](int64_t s0, int64_t s1) {
+      // Scratch per thread, grown once: Kᵀ (E × S) and the block's scores (block × S).
       thread_local std::vector<float> scratch;
-      if (scratch.size() < static_cast<size_t>(p.s)) scratch.resize(static_cast<size_t>(p.s));
-      float* sc = scratch.data();
-      for (int64_t r = r0; r < r1; ++r) {
-        const int64_t bi = r / p.l, i = r % p.l;
-        const float* qi = q + batch_offset(bi, p.batch, sq) + i * p.e;
+      const size_t need = static_cast<size_t>(p.e * p.s + block * p.s);
+      if (scratch.size() < need) scratch.resize(need);
+      float* kt = scratch.data();
+      float* sc = kt + p.e * p.s;
+      const float* transposed = nullptr;  // the K that kt holds; neighbouring blocks share it
+      for (int64_t item = s0; item < s1; ++item) {
+        const int64_t bi = item / blocks, i0 = item % blocks * block, rows = std::min(block, p.l - i0);
         const float* kb = k + batch_offset(bi, p.batch, sk);
-        const float* vb = v + batch_offset(bi, p.batch, sv);
-        float* oi = o + r * p.ev;
-        // tril(ones(L, S)) with diagonal 0: query i sees keys 0..i, whatever S is.
-        const int64_t keys = causal_ ? std::min(p.s, i + 1) : p.s;
-        if (mask) {
-          const float* mi = mask + batch_offset(bi, p.batch, smb) + i * ml;
-          for (int64_t j = 0; j < keys; ++j) sc[j] = tensor_ops::dot_f32(qi, kb + j * p.e, p.e) * scale + mi[j * ms];
-        } else {
-          for (int64_t j = 0; j < keys; ++j) sc[j] = tensor_ops::dot_f32(qi, kb + j * p.e, p.e) * scale;
+        if (kb != transposed) {
+          for (int64_t j = 0; j < p.s; ++j) {
+            for (int64_t e = 0; e < p.e; ++e) kt[e * p.s + j] = kb[j * p.e + e];
+          }
+          transposed = kb;
         }
-        const float mx = tensor_ops::max_f32(sc, keys);
-        std::fill(oi, oi + p.ev, 0.0f);
-        if (mx == -std::numeric_limits<float>::infinity()) continue;  // every key masked out
-        double sum = 0.0;
-        for (int64_t j = 0; j < keys; ++j) {
-          sc[j] = std::exp(sc[j] - mx);
-          sum += sc[j];
+        gemm_f32(q + batch_offset(bi, p.batch, sq) + i0 * p.e, p.e, kt, p.s, sc, p.s, rows, p.e, p.s);
+        const float* mb = mask ? mask + batch_offset(bi, p.batch, smb) : nullptr;
+        for (int64_t r = 0; r < rows; ++r) {
+          const int64_t i = i0 + r;
+          float* si = sc + r * p.s;
+          // tril(ones(L, S)) with diagonal 0: query i sees keys 0..i, whatever S is.
+          const int64_t keys = causal_ ? std::min(p.s, i + 1) : p.s;
+          if (mb) {
+            const float* mi = mb + i * ml;
+            for (int64_t j = 0; j < keys; ++j) si[j] = si[j] * scale + mi[j * ms];
+          } else {
+            for (int64_t j = 0; j < keys; ++j) si[j] *= scale;
+          }
+          const float mx = tensor_ops::max_f32(si, keys);
+          if (mx == -std::numeric_limits<float>::infinity()) {  // every key masked out: zeros
+            std::fill(si, si + p.s, 0.0f);
+            continue;
+          }
+          for (int64_t j = 0; j < keys; ++j) si[j] = std::exp(si[j] - mx);
+          const float inv = static_cast<float>(1.0 / tensor_ops::sum_f64(si, keys));
+          for (int64_t j = 0; j < keys; ++j) si[j] *= inv;
+          std::fill(si + keys, si + p.s, 0.0f);
         }
-        for (int64_t j = 0; j < keys; ++j) {
-          const float w = sc[j];
-          const float* __restrict vj = vb + j * p.ev;
-          float* __restrict oo = oi;
-          for (int64_t t = 0; t < p.ev; ++t) oo[t] += w * vj[t];
-        }
-        const float inv = static_cast<float>(1.0 / sum);
-        for (int64_t t = 0; t < p.ev; ++t) oi[t] *= inv;
+        gemm_f32(sc, p.s, v + batch_offset(bi, p.batch, sv), p.ev, o + (bi * p.l + i0) * p.ev, p.ev, rows, p.s, p.ev);
       }
     });
   }
