@@ -495,6 +495,7 @@ TEST(OpsPermute, EveryRankMatchesReference) {
       {{2, 3, 4, 5}, {3, 1, 2, 0}},
       {{2, 0, 4}, {2, 1, 0}},
       {{300, 257}, {1, 0}},          // large enough for two threads
+      {{3, 200, 100}, {0, 2, 1}},    // tiles split between threads inside one matrix
   };
   uint32_t seed = 1;
   for (const auto& [shape, dims] : cases) {

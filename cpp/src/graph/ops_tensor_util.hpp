@@ -212,6 +212,70 @@ inline void strided_copy(const void* in, int64_t base, const Dims& shape, const 
   const int64_t inner = it.shape.back();
   const int64_t step = it.strides[0].back();
   const int64_t rows = n / inner;
+  // A transpose-like copy (the input's unit-stride dim is not the output's last): copy in square
+  // tiles so that both the lines read and the lines written stay in L1 across a tile, instead of
+  // one cache line read per element.
+  size_t unit = it.shape.size();
+  if (step != 0 && step != 1) {
+    for (size_t d = 0; d + 1 < it.shape.size(); ++d) {
+      if (it.strides[0][d] == 1) unit = d;
+    }
+  }
+  if (unit < it.shape.size()) {
+    auto tiled = [&](auto tag) {
+      using T = decltype(tag);
+      constexpr int64_t kTile = 32;
+      const Dims out_strides = contiguous_strides(it.shape);
+      // The other dims, walked as rows of a dummy last dim of size 1.
+      Dims rest_shape;
+      Dims rest_strides[2];
+      for (size_t d = 0; d + 1 < it.shape.size(); ++d) {
+        if (d == unit) continue;
+        rest_shape.push_back(it.shape[d]);
+        rest_strides[0].push_back(it.strides[0][d]);
+        rest_strides[1].push_back(out_strides[d]);
+      }
+      rest_shape.push_back(1);
+      rest_strides[0].push_back(0);
+      rest_strides[1].push_back(0);
+      Strided<2> rest;
+      rest.shape = rest_shape;
+      rest.strides[0] = rest_strides[0];
+      rest.strides[1] = rest_strides[1];
+      const int64_t combos = n / (it.shape[unit] * inner);
+      const int64_t rows = it.shape[unit], bands = (rows + kTile - 1) / kTile, ostride = out_strides[unit];
+      const T* src = static_cast<const T*>(in) + base;
+      T* dst = static_cast<T*>(out);
+      parallel_for(threads, combos * bands, std::max<int64_t>(1, (int64_t{1} << 15) / (kTile * inner)),
+                   [&](int64_t b, int64_t e) {
+                     // Items run combo-major, so a range is a few runs of consecutive bands of one combo.
+                     for (int64_t item = b; item < e;) {
+                       const int64_t combo = item / bands;
+                       const int64_t band_end = std::min(e, (combo + 1) * bands);
+                       for_each_row<2>(rest, combo, combo + 1, [&](int64_t, const int64_t* off) {
+                         for (int64_t band = item % bands; band < band_end - combo * bands; ++band) {
+                           const int64_t r0 = band * kTile, r1 = std::min(rows, r0 + kTile);
+                           for (int64_t c0 = 0; c0 < inner; c0 += kTile) {
+                             const int64_t c1 = std::min(inner, c0 + kTile);
+                             for (int64_t r = r0; r < r1; ++r) {
+                               const T* s = src + off[0] + r;
+                               T* d = dst + off[1] + r * ostride;
+                               for (int64_t c = c0; c < c1; ++c) d[c] = s[c * step];
+                             }
+                           }
+                         }
+                       });
+                       item = band_end;
+                     }
+                   });
+    };
+    if (elem_size == 4) {
+      tiled(uint32_t{});
+    } else {
+      tiled(uint64_t{});
+    }
+    return;
+  }
   auto copy = [&](auto tag) {
     using T = decltype(tag);
     const T* src = static_cast<const T*>(in) + base;
