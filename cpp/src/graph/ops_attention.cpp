@@ -100,11 +100,10 @@ int64_t batch_offset(int64_t index, const Dims& batch, const Dims& strides) {
   return off;
 }
 
-/// Strides of an operand's batch dims (shape[:-2]) broadcast to `batch`, scaled by its matrix size.
-Dims batch_strides(const Shape& shape, const Dims& batch) {
-  const Dims own(Shape(shape.begin(), shape.end() - 2));
+/// Strides of an operand's batch dims `own` broadcast to `batch`, in elements of matrices of
+/// `matrix` elements each (0 where broadcast).
+Dims batch_strides(const Dims& own, const Dims& batch, int64_t matrix) {
   Dims s = tensor_ops::broadcast_strides(own, batch);
-  const int64_t matrix = shape[shape.size() - 2] * shape[shape.size() - 1];
   for (size_t d = 0; d < s.size(); ++d) s[d] *= matrix;
   return s;
 }
@@ -129,7 +128,11 @@ class MatmulOp final : public TensorOp {
     expect_inputs(inputs, 2, 2);
     expect_dtype(inputs, 0, DType::kF32, "a");
     expect_dtype(inputs, 1, DType::kF32, "b");
-    return {DType::kF32, plan(inputs[0].shape, inputs[1].shape).out};
+    const Plan p = plan(inputs[0].shape, inputs[1].shape);
+    Shape out = tensor_ops::to_shape(p.batch);
+    if (inputs[0].shape.size() > 1) out.push_back(p.m);
+    if (inputs[1].shape.size() > 1) out.push_back(p.n);
+    return {DType::kF32, out};
   }
 
   void run(const std::vector<TensorView>& inputs, const TensorDesc&, void* out,
@@ -141,7 +144,7 @@ class MatmulOp final : public TensorOp {
     int64_t batch = 1;
     for (size_t d = 0; d < p.batch.size(); ++d) batch *= p.batch[d];
     if (batch == 0 || p.m == 0 || p.n == 0) return;
-    const Dims sa = batch_strides(p.a, p.batch), sb = batch_strides(p.b, p.batch);
+    const Dims sa = batch_strides(p.a_batch, p.batch, p.m * p.k), sb = batch_strides(p.b_batch, p.batch, p.k * p.n);
     int64_t rows = p.m;
     bool b_shared = true;  // one B for every batch entry: the batches of A stack into one tall A
     for (size_t d = 0; d < sb.size(); ++d) b_shared = b_shared && sb[d] == 0;
@@ -169,39 +172,33 @@ class MatmulOp final : public TensorOp {
 
  private:
   struct Plan {
-    Shape a, b;     // the operands as matrices with batch dims (1-D operands promoted)
-    Dims batch;     // broadcast batch dims
+    Dims a_batch, b_batch, batch;  // each operand's batch dims and their broadcast
     int64_t m = 0, k = 0, n = 0;
-    Shape out;
   };
 
-  // torch.matmul: a 1-D a becomes (1, k) and b (k, 1), the added dim removed from the result;
-  // batch dims (all but the last two) broadcast.
+  // torch.matmul: a 1-D a is a row (1, k) and a 1-D b a column (k, 1), the added dim absent from
+  // the result; the dims before the last two are batch dims and broadcast.
   Plan plan(const Shape& a, const Shape& b) const {
     if (a.empty() || b.empty()) {
       fail("input shapes " + shape_string(a) + " and " + shape_string(b) +
            " include a 0-d tensor (expected rank ≥ 1 for both)");
     }
     Plan p;
-    p.a = a.size() == 1 ? Shape{1, a[0]} : a;
-    p.b = b.size() == 1 ? Shape{b[0], 1} : b;
-    p.m = p.a[p.a.size() - 2];
-    p.k = p.a.back();
-    p.n = p.b.back();
-    if (p.b[p.b.size() - 2] != p.k) {
+    p.m = a.size() == 1 ? 1 : a[a.size() - 2];
+    p.k = a.back();
+    const int64_t kb = b.size() == 1 ? b[0] : b[b.size() - 2];
+    p.n = b.size() == 1 ? 1 : b.back();
+    if (kb != p.k) {
       fail("input shapes " + shape_string(a) + " and " + shape_string(b) + " cannot be multiplied (expected a's last dim " +
            std::to_string(p.k) + " to equal b's " + (b.size() == 1 ? "only" : "second-to-last") + " dim " +
-           std::to_string(p.b[p.b.size() - 2]) + ")");
+           std::to_string(kb) + ")");
     }
-    Shape batch;
-    if (!tensor_ops::broadcast_shapes(Shape(p.a.begin(), p.a.end() - 2), Shape(p.b.begin(), p.b.end() - 2), &batch)) {
+    p.a_batch = tensor_ops::leading_dims(a, a.size() < 2 ? 0 : a.size() - 2);
+    p.b_batch = tensor_ops::leading_dims(b, b.size() < 2 ? 0 : b.size() - 2);
+    if (!tensor_ops::broadcast_shapes(p.a_batch, p.b_batch, &p.batch)) {
       fail("input shapes " + shape_string(a) + " and " + shape_string(b) +
            " have batch dims that do not broadcast (expected, aligned from the last, equal sizes or 1)");
     }
-    p.batch = batch;
-    p.out = batch;
-    if (a.size() > 1) p.out.push_back(p.m);
-    if (b.size() > 1) p.out.push_back(p.n);
     return p;
   }
 };
@@ -224,14 +221,25 @@ class SdpaOp final : public TensorOp {
     expect_inputs(inputs, 3, 4);
     const char* roles[] = {"q", "k", "v", "mask"};
     for (size_t i = 0; i < inputs.size(); ++i) expect_dtype(inputs, i, DType::kF32, roles[i]);
-    return {DType::kF32, plan(inputs).out};
+    const Plan p = plan(inputs[0].shape, inputs[1].shape, inputs[2].shape);
+    Shape out = tensor_ops::to_shape(p.batch);
+    out.push_back(p.l);
+    if (inputs.size() == 4) {
+      if (causal_) fail("is_causal is 1 and a mask is given (expected one or the other, as torch)");
+      Shape scores = out;
+      scores.push_back(p.s);
+      if (!broadcasts_to(inputs[3].shape, scores)) {
+        fail("mask of shape " + shape_string(inputs[3].shape) + " does not broadcast to the scores " +
+             shape_string(scores) + " (expected, aligned from the last dim, equal sizes or 1)");
+      }
+    }
+    out.push_back(p.ev);
+    return {DType::kF32, out};
   }
 
   void run(const std::vector<TensorView>& inputs, const TensorDesc&, void* out,
            const RunContext& ctx) const override {
-    std::vector<TensorDesc> descs;
-    for (const auto& in : inputs) descs.push_back({in.dtype, in.shape});
-    const Plan p = plan(descs);
+    const Plan p = plan(inputs[0].shape, inputs[1].shape, inputs[2].shape);
     int64_t batch = 1;
     for (size_t d = 0; d < p.batch.size(); ++d) batch *= p.batch[d];
     float* o = static_cast<float*>(out);
@@ -244,8 +252,8 @@ class SdpaOp final : public TensorOp {
     const float* k = static_cast<const float*>(inputs[1].data);
     const float* v = static_cast<const float*>(inputs[2].data);
     const float* mask = inputs.size() == 4 ? static_cast<const float*>(inputs[3].data) : nullptr;
-    const Dims sq = batch_strides(inputs[0].shape, p.batch), sk = batch_strides(inputs[1].shape, p.batch),
-               sv = batch_strides(inputs[2].shape, p.batch);
+    const Dims sq = batch_strides(p.q_batch, p.batch, p.l * p.e), sk = batch_strides(p.k_batch, p.batch, p.s * p.e),
+               sv = batch_strides(p.v_batch, p.batch, p.s * p.ev);
     // The mask broadcasts over (batch..., L, S): its strides over all of those dims.
     Dims full(p.batch);
     full.push_back(p.l);
@@ -312,20 +320,17 @@ class SdpaOp final : public TensorOp {
 
  private:
   struct Plan {
-    Dims batch;
+    Dims q_batch, k_batch, v_batch, batch;  // each operand's batch dims and their broadcast
     int64_t l = 0, s = 0, e = 0, ev = 0;
-    Shape out;
   };
 
-  Plan plan(const std::vector<TensorDesc>& inputs) const {
-    const Shape& q = inputs[0].shape;
-    const Shape& k = inputs[1].shape;
-    const Shape& v = inputs[2].shape;
+  Plan plan(const Shape& q, const Shape& k, const Shape& v) const {
+    const Shape* shapes[] = {&q, &k, &v};
     const char* roles[] = {"q", "k", "v"};
     for (size_t i = 0; i < 3; ++i) {
-      if (inputs[i].shape.size() < 2) {
-        fail(std::string("input ") + std::to_string(i) + " (" + roles[i] + ") has shape " +
-             shape_string(inputs[i].shape) + " (expected at least 2 dims)");
+      if (shapes[i]->size() < 2) {
+        fail(std::string("input ") + std::to_string(i) + " (" + roles[i] + ") has shape " + shape_string(*shapes[i]) +
+             " (expected at least 2 dims)");
       }
     }
     Plan p;
@@ -333,34 +338,22 @@ class SdpaOp final : public TensorOp {
     p.e = q.back();
     p.s = k[k.size() - 2];
     p.ev = v.back();
-    const std::string shapes = "q " + shape_string(q) + ", k " + shape_string(k) + ", v " + shape_string(v);
+    auto shapes_string = [&] { return "q " + shape_string(q) + ", k " + shape_string(k) + ", v " + shape_string(v); };
     if (k.back() != p.e) {
-      fail(shapes + ": k's last dim " + std::to_string(k.back()) + " differs from q's " + std::to_string(p.e) +
+      fail(shapes_string() + ": k's last dim " + std::to_string(k.back()) + " differs from q's " + std::to_string(p.e) +
            " (expected equal embedding sizes)");
     }
     if (v[v.size() - 2] != p.s) {
-      fail(shapes + ": v has " + std::to_string(v[v.size() - 2]) + " rows and k " + std::to_string(p.s) +
+      fail(shapes_string() + ": v has " + std::to_string(v[v.size() - 2]) + " rows and k " + std::to_string(p.s) +
            " (expected one value per key)");
     }
-    Shape batch;
-    if (!tensor_ops::broadcast_shapes(Shape(q.begin(), q.end() - 2), Shape(k.begin(), k.end() - 2), &batch) ||
-        !tensor_ops::broadcast_shapes(batch, Shape(v.begin(), v.end() - 2), &batch)) {
-      fail(shapes + ": batch dims do not broadcast (expected, aligned from the last, equal sizes or 1)");
+    p.q_batch = tensor_ops::leading_dims(q, q.size() - 2);
+    p.k_batch = tensor_ops::leading_dims(k, k.size() - 2);
+    p.v_batch = tensor_ops::leading_dims(v, v.size() - 2);
+    if (!tensor_ops::broadcast_shapes(p.q_batch, p.k_batch, &p.batch) ||
+        !tensor_ops::broadcast_shapes(p.batch, p.v_batch, &p.batch)) {
+      fail(shapes_string() + ": batch dims do not broadcast (expected, aligned from the last, equal sizes or 1)");
     }
-    if (inputs.size() == 4) {
-      if (causal_) fail("is_causal is 1 and a mask is given (expected one or the other, as torch)");
-      Shape scores = batch;
-      scores.push_back(p.l);
-      scores.push_back(p.s);
-      if (!broadcasts_to(inputs[3].shape, scores)) {
-        fail("mask of shape " + shape_string(inputs[3].shape) + " does not broadcast to the scores " +
-             shape_string(scores) + " (expected, aligned from the last dim, equal sizes or 1)");
-      }
-    }
-    p.batch = batch;
-    p.out = batch;
-    p.out.push_back(p.l);
-    p.out.push_back(p.ev);
     return p;
   }
 

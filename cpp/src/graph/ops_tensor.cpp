@@ -206,13 +206,12 @@ class BinaryOp final : public TensorOp {
              " (expected two f32, or two i64 for add, sub, mul, maximum, minimum; insert a cast)");
       }
     }
-    TensorDesc out;
-    out.dtype = da;
-    if (!tensor_ops::broadcast_shapes(inputs[0].shape, inputs[1].shape, &out.shape)) {
+    Dims shape;
+    if (!tensor_ops::broadcast_shapes(inputs[0].shape, inputs[1].shape, &shape)) {
       fail("input shapes " + shape_string(inputs[0].shape) + " and " + shape_string(inputs[1].shape) +
            " do not broadcast (expected, aligned from the last dim, equal sizes or 1)");
     }
-    return out;
+    return {da, tensor_ops::to_shape(shape)};
   }
 
   void run(const std::vector<TensorView>& inputs, const TensorDesc& out_desc, void* out,
@@ -704,7 +703,7 @@ class ReduceOp final : public TensorOp {
   TensorDesc infer(const std::vector<TensorDesc>& inputs, int64_t) const override {
     expect_inputs(inputs, 1, 1);
     if (mean_ || inputs[0].dtype != DType::kI64) expect_dtype(inputs, 0, DType::kF32, "x");
-    const std::vector<bool> reduced = reduced_dims(inputs[0].shape);
+    const Dims reduced = reduced_dims(inputs[0].shape);
     TensorDesc out{inputs[0].dtype, {}};
     for (size_t d = 0; d < reduced.size(); ++d) {
       if (!reduced[d]) {
@@ -731,7 +730,7 @@ class ReduceOp final : public TensorOp {
       }
       return;
     }
-    const std::vector<bool> reduced = reduced_dims(in);
+    const Dims reduced = reduced_dims(in);
     // Out strides over the input's dims: contiguous over the kept dims, 0 over the reduced ones.
     // Walking the input in memory order then adds each element into out[offset].
     Dims shape(in), strides(in.size());
@@ -789,17 +788,18 @@ class ReduceOp final : public TensorOp {
   }
 
  private:
-  std::vector<bool> reduced_dims(const Shape& shape) const {
+  // 1 for each dim of `shape` that is reduced, 0 for each kept.
+  Dims reduced_dims(const Shape& shape) const {
     const int64_t rank = static_cast<int64_t>(shape.size());
-    std::vector<bool> reduced(shape.size(), dims_.empty());
-    std::vector<bool> seen(static_cast<size_t>(rank == 0 ? 1 : rank), false);
+    Dims reduced(shape.size(), dims_.empty() ? 1 : 0);
+    Dims seen(static_cast<size_t>(rank == 0 ? 1 : rank), 0);
     for (int64_t d : dims_) {
       const int64_t a = normalize_axis(d, rank, where());
       if (seen[static_cast<size_t>(a)]) {
         fail("dim " + std::to_string(a) + " appears twice in dims " + list_string(dims_) + " (expected distinct dims)");
       }
-      seen[static_cast<size_t>(a)] = true;
-      if (rank > 0) reduced[static_cast<size_t>(a)] = true;
+      seen[static_cast<size_t>(a)] = 1;
+      if (rank > 0) reduced[static_cast<size_t>(a)] = 1;
     }
     return reduced;
   }

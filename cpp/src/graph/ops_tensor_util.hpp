@@ -97,18 +97,27 @@ inline Dims contiguous_strides(const Dims& shape) {
 }
 
 /// NumPy broadcast of two shapes (aligned on the right); false when some dim pair differs and neither is 1.
-inline bool broadcast_shapes(const Shape& a, const Shape& b, Shape* out) {
+inline bool broadcast_shapes(const Dims& a, const Dims& b, Dims* out) {
   const size_t rank = std::max(a.size(), b.size());
-  Shape r(rank);
+  Dims r(rank);
   for (size_t i = 0; i < rank; ++i) {
     const int64_t da = i < rank - a.size() ? 1 : a[i - (rank - a.size())];
     const int64_t db = i < rank - b.size() ? 1 : b[i - (rank - b.size())];
     if (da != db && da != 1 && db != 1) return false;
     r[i] = da == 1 ? db : da;
   }
-  *out = std::move(r);
+  *out = r;
   return true;
 }
+
+/// The first `count` dims of `shape`.
+inline Dims leading_dims(const Shape& shape, size_t count) {
+  Dims d;
+  for (size_t i = 0; i < count; ++i) d.push_back(shape[i]);
+  return d;
+}
+
+inline Shape to_shape(const Dims& d) { return Shape(d.data(), d.data() + d.size()); }
 
 /// Strides (in elements) that read a contiguous tensor of `in` as if broadcast to `out` (rank of
 /// `out` ≥ rank of `in`; each dim of `in` equals its dim in `out` or is 1): 0 where broadcast.
