@@ -11,6 +11,10 @@
 #include <string>
 #include <vector>
 
+#if defined(__SSE2__)
+#include <xmmintrin.h>
+#endif
+
 #include "graph/ops.hpp"
 #include "kernels/epilogue.hpp"
 #include "kernels/registry.hpp"
@@ -314,6 +318,44 @@ void im2col(const float* x, int64_t h, int64_t w, const ConvWindow& win, int64_t
   }
 }
 
+/// dst[r · ld + b] = src[b · rows + r]: the kernel's (pixels × channels) result into channel rows of
+/// the NCHW output. In 16 × 16 tiles: the reads' stride, rows · 4 bytes, is often a power of two, and
+/// a whole column of up to 256 pixels then maps to a few L1 sets and evicts itself; inside a tile,
+/// 4 × 4 blocks go through SSE registers (baseline on x86-64). Measured (best of 40, 1 thread, AMD
+/// EPYC) on 56 × 56 pixels × 256 channels in chunks of 240: 1.13 ms untiled, 0.36 ms in scalar tiles,
+/// 0.18 ms with SSE blocks; the 10%-dense 1×1 conv, 64 → 256 channels, that writes it spends 0.57 ms
+/// in the kernel.
+void transpose(const float* src, int64_t count, int64_t rows, float* dst, int64_t ld) {
+  constexpr int64_t kTile = 16;
+  for (int64_t r0 = 0; r0 < rows; r0 += kTile) {
+    const int64_t r1 = std::min(r0 + kTile, rows);
+    for (int64_t b0 = 0; b0 < count; b0 += kTile) {
+      const int64_t b1 = std::min(b0 + kTile, count);
+      int64_t r = r0;
+#if defined(__SSE2__)
+      for (; r + 4 <= r1; r += 4) {
+        int64_t b = b0;
+        for (; b + 4 <= b1; b += 4) {
+          __m128 v0 = _mm_loadu_ps(src + b * rows + r), v1 = _mm_loadu_ps(src + (b + 1) * rows + r);
+          __m128 v2 = _mm_loadu_ps(src + (b + 2) * rows + r), v3 = _mm_loadu_ps(src + (b + 3) * rows + r);
+          _MM_TRANSPOSE4_PS(v0, v1, v2, v3);
+          _mm_storeu_ps(dst + r * ld + b, v0);
+          _mm_storeu_ps(dst + (r + 1) * ld + b, v1);
+          _mm_storeu_ps(dst + (r + 2) * ld + b, v2);
+          _mm_storeu_ps(dst + (r + 3) * ld + b, v3);
+        }
+        for (; b < b1; ++b)
+          for (int64_t k = 0; k < 4; ++k) dst[(r + k) * ld + b] = src[b * rows + r + k];
+      }
+#endif
+      for (; r < r1; ++r) {
+        float* out = dst + r * ld;
+        for (int64_t b = b0; b < b1; ++b) out[b] = src[b * rows + r];
+      }
+    }
+  }
+}
+
 class Conv2d final : public NnOp {
  public:
   Conv2d(const NodeDef& node) : NnOp(node) {
@@ -420,12 +462,7 @@ class Conv2d final : public NnOp {
       float* yc = scratch(1, count * ocg_);
       run_spmm_packed(kernel_for(w, count, ctx), w, packed, ldx, count, bias ? bias + g * ocg_ : nullptr, yc, act_,
                       inner);
-      // (count × OC/groups) row-major into channel rows of the NCHW output.
-      float* dst = y + (n * oc + g * ocg_) * pixels + p0;
-      for (int64_t r = 0; r < ocg_; ++r) {
-        float* row = dst + r * pixels;
-        for (int64_t b = 0; b < count; ++b) row[b] = yc[b * ocg_ + r];
-      }
+      transpose(yc, count, ocg_, y + (n * oc + g * ocg_) * pixels + p0, pixels);
     };
 
     if (per_item) {
@@ -708,13 +745,14 @@ class AvgPool2d final : public NnOp {
       float* sums = scratch(0, span);
       float* acc = scratch(1, ow);
       // Per output column: the window's size including padding (clipped at W + pw, as PyTorch) and
-      // its count of real inputs; 0 real inputs gives an output of 0.
+      // its count of real inputs. A window without real inputs sums to exactly 0, and PyTorch gives
+      // 0 there: a count of 1 keeps 0 / 0 away and the division loops free of branches.
       float* cols_pad = scratch(2, 2 * ow);
       float* cols_real = cols_pad + ow;
       for (int64_t t = 0; t < ow; ++t) {
         const int64_t start = t * sw - pw, stop = std::min(start + kw, w + pw);
         cols_pad[t] = static_cast<float>(stop - start);
-        cols_real[t] = static_cast<float>(std::min(stop, w) - std::max<int64_t>(start, 0));
+        cols_real[t] = static_cast<float>(std::max<int64_t>(1, std::min(stop, w) - std::max<int64_t>(start, 0)));
       }
       std::fill(sums, sums + span, 0.0f);
       for (int64_t plane = begin; plane < end; ++plane) {
@@ -745,13 +783,13 @@ class AvgPool2d final : public NnOp {
           }
           if (divisor != 0) {
             const float d = static_cast<float>(divisor);
-            for (int64_t t = 0; t < ow; ++t) yr[t] = cols_real[t] > 0.0f ? acc[t] / d : 0.0f;
+            for (int64_t t = 0; t < ow; ++t) yr[t] = acc[t] / d;
           } else if (include) {
             const float rp = static_cast<float>(rows_pad);
-            for (int64_t t = 0; t < ow; ++t) yr[t] = cols_real[t] > 0.0f ? acc[t] / (rp * cols_pad[t]) : 0.0f;
+            for (int64_t t = 0; t < ow; ++t) yr[t] = acc[t] / (rp * cols_pad[t]);
           } else {
             const float rr = static_cast<float>(h1 - h0);
-            for (int64_t t = 0; t < ow; ++t) yr[t] = cols_real[t] > 0.0f ? acc[t] / (rr * cols_real[t]) : 0.0f;
+            for (int64_t t = 0; t < ow; ++t) yr[t] = acc[t] / (rr * cols_real[t]);
           }
         }
       }
