@@ -1,8 +1,8 @@
 // The operators of ops_tensor.cpp and ops_attention.cpp against naive double-precision references
 // written here from PyTorch's definitions, over odd sizes, every kind of broadcast, ranks 0 to 4,
 // negative axes and empty tensors; each case runs with 1 and 2 threads, which must agree bit for
-// bit. Then the messages for bad attributes and shapes. Factories are called directly (not
-// make_op), so this test needs only these two files of operators.
+// bit. Then the messages for bad attributes and shapes. Factories are called directly, not
+// through make_op.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -16,23 +16,6 @@
 #include <vector>
 
 #include "graph/ops.hpp"
-
-namespace sparsert {
-// make_op in ops.cpp (linked for the helpers it shares: normalize_axis, resolve_sizes,
-// Op::expect_inputs) names every factory of ops.def. Until ops_nn.cpp is in the library these weak
-// stand-ins satisfy the linker; a real definition, once there, takes precedence. Never called here.
-#define SPARSERT_WEAK_FACTORY(factory)                                                          \
-  __attribute__((weak)) std::unique_ptr<Op> factory(const NodeDef& node, const Graph&) {       \
-    throw Error("test_ops_tensor: " #factory " is not linked (node '" + node.name + "')"); \
-  }
-SPARSERT_WEAK_FACTORY(make_linear)
-SPARSERT_WEAK_FACTORY(make_conv2d)
-SPARSERT_WEAK_FACTORY(make_depthwise_conv2d)
-SPARSERT_WEAK_FACTORY(make_max_pool2d)
-SPARSERT_WEAK_FACTORY(make_avg_pool2d)
-SPARSERT_WEAK_FACTORY(make_adaptive_avg_pool2d)
-#undef SPARSERT_WEAK_FACTORY
-}  // namespace sparsert
 
 namespace sparsert::test {
 namespace {
@@ -431,7 +414,6 @@ TEST(OpsReshape, SizesAndInferredDim) {
   for (const auto& c : cases) {
     Built op = build(make_reshape, "reshape", sizes(c.coef, c.constant));
     const Tensor y = run(*op.op, {&x}, c.batch);
-    Tensor want = x;
     expect_equal_bits(y, f32_values(c.want, std::vector<float>(x.data_as<float>(), x.data_as<float>() + 24)),
                       "reshape to " + str(c.want));
   }
