@@ -2,6 +2,8 @@
 
 #include <cstdint>
 
+#include <memory>
+
 #include "sparsert/aligned.hpp"
 #include "sparsert/weight.hpp"
 
@@ -20,6 +22,13 @@ class SPARSERT_API BsrMatrix final : public Weight {
  public:
   /// Packs `w` (rows × cols, row-major). Throws InvalidArgument for an unsupported block shape.
   BsrMatrix(const float* w, int64_t rows, int64_t cols, int block_rows, int block_cols);
+
+  /// Rebuilds the matrix from its layout's arrays (the model file's weight record), validating the
+  /// block shape, pointers and block-column indices, and that padding outside the matrix is zero;
+  /// throws InvalidArgument naming the field and the offending entry.
+  static std::shared_ptr<BsrMatrix> from_parts(int64_t rows, int64_t cols, int block_rows, int block_cols,
+                                               AlignedVector<int64_t> row_ptr, AlignedVector<uint32_t> block_col,
+                                               AlignedVector<float> values);
 
   int block_rows() const { return block_rows_; }
   int block_cols() const { return block_cols_; }
@@ -44,6 +53,7 @@ class SPARSERT_API BsrMatrix final : public Weight {
   static bool supports_block(int block_rows, int block_cols);
 
  private:
+  BsrMatrix(int64_t rows, int64_t cols, int block_rows, int block_cols);
   int block_rows_;
   int block_cols_;
   AlignedVector<int64_t> row_ptr_;

@@ -2,6 +2,8 @@
 
 #include <cstdint>
 
+#include <memory>
+
 #include "sparsert/aligned.hpp"
 #include "sparsert/weight.hpp"
 
@@ -17,6 +19,12 @@ class SPARSERT_API CsrMatrix final : public Weight {
   /// Packs the non-zeros of `w` (rows × cols, row-major). Throws InvalidArgument on negative sizes.
   CsrMatrix(const float* w, int64_t rows, int64_t cols);
 
+  /// Rebuilds the matrix from its layout's arrays (the model file's weight record), validating every
+  /// pointer and index (column indices arrive 32-bit and are narrowed when cols ≤ 65536); throws
+  /// InvalidArgument naming the field and the offending entry.
+  static std::shared_ptr<CsrMatrix> from_parts(int64_t rows, int64_t cols, AlignedVector<int64_t> row_ptr,
+                                               AlignedVector<uint32_t> col_idx, AlignedVector<float> values);
+
   const int64_t* row_ptr() const { return row_ptr_.data(); }
   const float* values() const { return values_.data(); }
   const uint16_t* col_idx16() const { return col_idx16_.data(); }
@@ -31,6 +39,8 @@ class SPARSERT_API CsrMatrix final : public Weight {
   int64_t nnz_before(int64_t unit) const override { return row_ptr_[unit]; }
 
  private:
+  CsrMatrix(int64_t rows, int64_t cols)
+      : Weight(Format::kCsr, rows, cols, cols), index_bits_(cols <= 65536 ? 16 : 32) {}
   AlignedVector<int64_t> row_ptr_;
   AlignedVector<float> values_;
   AlignedVector<uint16_t> col_idx16_;

@@ -2,6 +2,8 @@
 
 #include <cstdint>
 
+#include <memory>
+
 #include "sparsert/aligned.hpp"
 #include "sparsert/weight.hpp"
 
@@ -21,6 +23,12 @@ class SPARSERT_API NmMatrix final : public Weight {
   /// Packs `w` (rows × cols, row-major). Throws InvalidArgument for unsupported N/M or when a
   /// group holds more than N non-zeros (the message names row, group and columns).
   NmMatrix(const float* w, int64_t rows, int64_t cols, int n, int m);
+
+  /// Rebuilds the matrix from its layout's arrays (the model file's weight record), validating sizes,
+  /// that each group's positions ascend, and that values at padding positions are zero; throws
+  /// InvalidArgument naming the field and the offending entry.
+  static std::shared_ptr<NmMatrix> from_parts(int64_t rows, int64_t cols, int n, int m, AlignedVector<float> values,
+                                              AlignedVector<uint32_t> meta);
 
   int n() const { return n_; }
   int m() const { return m_; }
@@ -44,6 +52,7 @@ class SPARSERT_API NmMatrix final : public Weight {
   static bool supports(int n, int m);
 
  private:
+  NmMatrix(int64_t rows, int64_t cols, int n, int m);  // sizes the layout; arrays empty
   int n_;
   int m_;
   int64_t groups_;

@@ -91,3 +91,59 @@ std::string BsrMatrix::describe() const {
 }
 
 }  // namespace sparsert
+
+namespace sparsert {
+
+BsrMatrix::BsrMatrix(int64_t rows, int64_t cols, int block_rows, int block_cols)
+    : Weight(Format::kBsr, rows, cols, detail::round_up(cols, block_cols)),
+      block_rows_(block_rows),
+      block_cols_(block_cols),
+      index_bits_((cols + block_cols - 1) / block_cols <= 65536 ? 16 : 32),
+      nnz_(0) {}
+
+std::shared_ptr<BsrMatrix> BsrMatrix::from_parts(int64_t rows, int64_t cols, int block_rows, int block_cols,
+                                                 AlignedVector<int64_t> row_ptr, AlignedVector<uint32_t> block_col,
+                                                 AlignedVector<float> values) {
+  const std::string what = "reading bsr " + detail::shape_string(rows, cols);
+  if (rows < 0 || cols < 0) throw InvalidArgument(what + ": negative shape");
+  if (!supports_block(block_rows, block_cols)) {
+    throw InvalidArgument(what + ": block shape (" + std::to_string(block_rows) + ", " + std::to_string(block_cols) +
+                          ") is not supported (expected each side 1, 2, 4, 8 or 16)");
+  }
+  const int64_t brows = (rows + block_rows - 1) / block_rows, bcols = (cols + block_cols - 1) / block_cols;
+  const int64_t bsize = int64_t{block_rows} * block_cols;
+  detail::check_row_ptr(what, row_ptr, brows, static_cast<int64_t>(block_col.size()));
+  if (static_cast<int64_t>(values.size()) != static_cast<int64_t>(block_col.size()) * bsize) {
+    throw InvalidArgument(what + ": values has " + std::to_string(values.size()) + " entries (expected " +
+                          std::to_string(block_col.size()) + " blocks × " + std::to_string(bsize) + ")");
+  }
+  std::shared_ptr<BsrMatrix> w(new BsrMatrix(rows, cols, block_rows, block_cols));
+  for (int64_t bi = 0; bi < brows; ++bi) {
+    const int64_t r_in = std::min<int64_t>(block_rows, rows - bi * block_rows);
+    for (int64_t b = row_ptr[bi]; b < row_ptr[bi + 1]; ++b) {
+      const int64_t bj = block_col[b];
+      if (bj >= bcols || (b > row_ptr[bi] && block_col[b] <= block_col[b - 1])) {
+        throw InvalidArgument(what + ": block_col[" + std::to_string(b) + "] = " + std::to_string(bj) + " in block row " +
+                              std::to_string(bi) + " (expected ascending block columns below " + std::to_string(bcols) + ")");
+      }
+      const int64_t c_in = std::min<int64_t>(block_cols, cols - bj * block_cols);
+      for (int rr = 0; rr < block_rows; ++rr) {
+        for (int cc = 0; cc < block_cols; ++cc) {
+          // Padding is multiplied by zero inputs, which only works if it holds zeros (NaN · 0 = NaN).
+          if ((rr >= r_in || cc >= c_in) && values[b * bsize + rr * block_cols + cc] != 0.0f) {
+            throw InvalidArgument(what + ": block " + std::to_string(b) + " holds a non-zero outside the matrix " +
+                                  "(expected zero padding)");
+          }
+        }
+      }
+      w->nnz_ += r_in * c_in;
+    }
+  }
+  w->row_ptr_ = std::move(row_ptr);
+  w->values_ = std::move(values);
+  if (w->index_bits_ == 16) w->block_col16_.assign(block_col.begin(), block_col.end());
+  else w->block_col32_ = std::move(block_col);
+  return w;
+}
+
+}  // namespace sparsert

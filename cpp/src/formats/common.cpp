@@ -11,3 +11,23 @@ std::string format_double(double v, int digits) {
 }
 
 }  // namespace sparsert::detail
+
+namespace sparsert::detail {
+
+void check_row_ptr(const std::string& what, const AlignedVector<int64_t>& row_ptr, int64_t units, int64_t entries) {
+  if (static_cast<int64_t>(row_ptr.size()) != units + 1) {
+    throw InvalidArgument(what + ": row_ptr has " + std::to_string(row_ptr.size()) + " entries (expected " +
+                          std::to_string(units + 1) + ")");
+  }
+  if (row_ptr[0] != 0 || row_ptr[units] != entries) {
+    throw InvalidArgument(what + ": row_ptr runs from " + std::to_string(row_ptr[0]) + " to " +
+                          std::to_string(row_ptr[units]) + " (expected 0 to " + std::to_string(entries) + ")");
+  }
+  for (int64_t i = 0; i < units; ++i) {
+    if (row_ptr[i + 1] < row_ptr[i]) {
+      throw InvalidArgument(what + ": row_ptr decreases at entry " + std::to_string(i + 1) + " (expected non-decreasing)");
+    }
+  }
+}
+
+}  // namespace sparsert::detail

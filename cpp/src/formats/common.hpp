@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <string>
 
+#include "sparsert/aligned.hpp"
 #include "sparsert/error.hpp"
 
 namespace sparsert::detail {
@@ -29,5 +30,13 @@ inline std::string shape_string(int64_t rows, int64_t cols) {
 }
 
 std::string format_double(double v, int digits);
+
+}  // namespace sparsert::detail
+
+namespace sparsert::detail {
+
+/// Checks a row-pointer array read from a file: `units` + 1 entries, starting at 0, never
+/// decreasing, ending at `entries`. Throws InvalidArgument prefixed with `what`.
+void check_row_ptr(const std::string& what, const AlignedVector<int64_t>& row_ptr, int64_t units, int64_t entries);
 
 }  // namespace sparsert::detail

@@ -22,3 +22,17 @@ std::string DenseMatrix::describe() const {
 }
 
 }  // namespace sparsert
+
+namespace sparsert {
+
+std::shared_ptr<DenseMatrix> DenseMatrix::from_parts(int64_t rows, int64_t cols, AlignedVector<float> values) {
+  if (rows < 0 || cols < 0 || static_cast<int64_t>(values.size()) != rows * cols) {
+    throw InvalidArgument("reading dense " + detail::shape_string(rows, cols) + ": values has " +
+                          std::to_string(values.size()) + " entries (expected rows × cols)");
+  }
+  std::shared_ptr<DenseMatrix> w(new DenseMatrix(rows, cols));
+  w->values_ = std::move(values);
+  return w;
+}
+
+}  // namespace sparsert

@@ -91,3 +91,52 @@ std::string NmMatrix::describe() const {
 }
 
 }  // namespace sparsert
+
+namespace sparsert {
+
+NmMatrix::NmMatrix(int64_t rows, int64_t cols, int n, int m)
+    : Weight(Format::kNM, rows, cols, detail::round_up(cols, m)),
+      n_(n),
+      m_(m),
+      groups_((cols + m - 1) / m),
+      position_bits_(log2_exact(m)),
+      groups_per_word_(32 / (n * log2_exact(m))),
+      words_per_row_((groups_ + groups_per_word_ - 1) / groups_per_word_),
+      nnz_(0) {}
+
+std::shared_ptr<NmMatrix> NmMatrix::from_parts(int64_t rows, int64_t cols, int n, int m, AlignedVector<float> values,
+                                               AlignedVector<uint32_t> meta) {
+  const std::string what = "reading nm " + detail::shape_string(rows, cols);
+  if (rows < 0 || cols < 0) throw InvalidArgument(what + ": negative shape");
+  if (!supports(n, m)) {
+    throw InvalidArgument(what + ": pattern " + std::to_string(n) + ":" + std::to_string(m) +
+                          " is not supported (expected M of 4 or 8 and 1 ≤ N < M)");
+  }
+  std::shared_ptr<NmMatrix> w(new NmMatrix(rows, cols, n, m));
+  if (static_cast<int64_t>(values.size()) != rows * w->groups_ * n ||
+      static_cast<int64_t>(meta.size()) != rows * w->words_per_row_) {
+    throw InvalidArgument(what + ": values has " + std::to_string(values.size()) + " entries and meta " +
+                          std::to_string(meta.size()) + " words (expected " + std::to_string(rows * w->groups_ * n) +
+                          " and " + std::to_string(rows * w->words_per_row_) + ")");
+  }
+  w->values_ = std::move(values);
+  w->meta_ = std::move(meta);
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t g = 0; g < w->groups_; ++g) {
+      const int64_t c0 = g * m, in_bounds = std::min<int64_t>(m, cols - c0);
+      for (int i = 0; i < n; ++i) {
+        const int p = w->position(r, g, i);
+        if ((i > 0 && p <= w->position(r, g, i - 1)) ||
+            (c0 + p >= cols && w->values_[(r * w->groups_ + g) * n + i] != 0.0f)) {
+          throw InvalidArgument(what + ": row " + std::to_string(r) + ", group " + std::to_string(g) +
+                                " has positions out of order or a non-zero past the last column " +
+                                "(expected ascending positions and zero padding)");
+        }
+      }
+      w->nnz_ += in_bounds < n ? in_bounds : n;
+    }
+  }
+  return w;
+}
+
+}  // namespace sparsert
