@@ -37,9 +37,11 @@ class SPARSERT_API Model {
   Model(Model&&) noexcept;
   Model& operator=(Model&&) noexcept;
 
-  /// Reads a model file written by save(); throws ModelFileError naming what is wrong.
+  /// Reads a model file written by save(); throws ModelFileError naming what is wrong (truncated,
+  /// corrupted, another format version, an unknown operator).
   static Model load(const std::string& path, ModelOptions options = {});
-  /// Writes the whole model (graph, packed weights, constants) to one file; throws Error on I/O failure.
+  /// Writes the whole model (graph, packed weights, constants) to one file (layout:
+  /// cpp/src/io/model_file.hpp); throws Error when the file cannot be written.
   void save(const std::string& path) const;
 
   /// Runs the graph. `inputs` match graph().inputs() in order, dtype and shape (dim 0 free where

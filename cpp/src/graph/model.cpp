@@ -1,0 +1,324 @@
+// Model: compiles a Graph into one Op per node, plans shapes and buffers per set of input shapes,
+// and runs the nodes in order.
+//
+// Memory plan: every value a node computes lives in one arena at a planned offset, except graph
+// outputs, which are written straight into the returned tensors. Offsets come from a first-fit
+// allocator over the node order: a value's block is taken when its node runs and given back after
+// its last reader, so buffers are reused by liveness. Plans are cached per input-shape set; arenas
+// are pooled, so concurrent runs each get their own and a steady-state run allocates only outputs.
+#include "sparsert/model.hpp"
+
+#include <algorithm>
+#include <map>
+#include <mutex>
+#include <utility>
+
+#include "graph/op.hpp"
+#include "sparsert/linear.hpp"
+
+namespace sparsert {
+
+namespace {
+
+constexpr int64_t kBufferAlign = 64;
+
+int64_t align_up(int64_t n) { return (n + kBufferAlign - 1) / kBufferAlign * kBufferAlign; }
+
+struct Plan {
+  std::vector<TensorDesc> descs;  // per value
+  std::vector<int64_t> offset;    // per value: arena byte offset, or -1 when not in the arena
+  int64_t arena_bytes = 0;
+};
+
+// First-fit allocation of byte ranges; freed ranges merge with their neighbours.
+class ArenaAllocator {
+ public:
+  int64_t allocate(int64_t bytes) {
+    for (auto it = free_.begin(); it != free_.end(); ++it) {
+      if (it->second >= bytes) {
+        const int64_t offset = it->first;
+        const int64_t rest = it->second - bytes;
+        free_.erase(it);
+        if (rest > 0) free_.emplace(offset + bytes, rest);
+        return offset;
+      }
+    }
+    // Grow: extend a free range that ends at the top, if there is one.
+    int64_t offset = top_;
+    if (!free_.empty()) {
+      auto last = std::prev(free_.end());
+      if (last->first + last->second == top_) {
+        offset = last->first;
+        free_.erase(last);
+      }
+    }
+    top_ = offset + bytes;
+    return offset;
+  }
+  void release(int64_t offset, int64_t bytes) {
+    auto it = free_.emplace(offset, bytes).first;
+    auto next = std::next(it);
+    if (next != free_.end() && it->first + it->second == next->first) {
+      it->second += next->second;
+      free_.erase(next);
+    }
+    if (it != free_.begin()) {
+      auto prev = std::prev(it);
+      if (prev->first + prev->second == it->first) {
+        prev->second += it->second;
+        free_.erase(it);
+      }
+    }
+  }
+  int64_t top() const { return top_; }
+
+ private:
+  std::map<int64_t, int64_t> free_;  // offset -> size
+  int64_t top_ = 0;
+};
+
+}  // namespace
+
+struct Model::Impl {
+  Graph graph;
+  ModelOptions options;
+  std::vector<std::unique_ptr<Op>> ops;     // one per node
+  std::vector<int> last_reader;             // per value: index of the last node reading it, or -1
+  std::vector<bool> is_output;              // per value
+
+  mutable std::mutex mutex;  // guards plans and arenas
+  mutable std::map<std::vector<Shape>, std::shared_ptr<const Plan>> plans;
+  mutable std::vector<std::unique_ptr<AlignedVector<unsigned char>>> arenas;
+
+  Impl(Graph g, ModelOptions o) : graph(std::move(g)), options(o) {
+    const auto& values = graph.values();
+    if (graph.outputs().empty()) throw InvalidArgument("compiling a model: the graph has no outputs");
+    last_reader.assign(values.size(), -1);
+    is_output.assign(values.size(), false);
+    for (int o : graph.outputs()) is_output[o] = true;
+    const auto& nodes = graph.nodes();
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      ops.push_back(make_op(nodes[i], graph));
+      for (int in : nodes[i].inputs) last_reader[in] = static_cast<int>(i);
+    }
+  }
+
+  int threads() const { return options.num_threads > 0 ? options.num_threads : get_num_threads(); }
+  RunContext context() const { return RunContext{threads(), options.reference_kernels}; }
+
+  // Shapes of every value for these input shapes; batch = dim 0 of the free-batch inputs.
+  std::vector<TensorDesc> infer(const std::vector<Shape>& input_shapes, int64_t batch) const {
+    const auto& values = graph.values();
+    std::vector<TensorDesc> descs(values.size());
+    for (size_t i = 0; i < graph.inputs().size(); ++i) {
+      const int v = graph.inputs()[i];
+      descs[v] = {values[v].dtype, input_shapes[i]};
+    }
+    for (size_t v = 0; v < values.size(); ++v) {
+      if (values[v].kind == ValueKind::kConstant) descs[v] = {values[v].dtype, values[v].shape};
+    }
+    const auto& nodes = graph.nodes();
+    std::vector<TensorDesc> in;
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      in.clear();
+      for (int v : nodes[i].inputs) in.push_back(descs[v]);
+      descs[nodes[i].output] = ops[i]->infer(in, batch);
+    }
+    return descs;
+  }
+
+  std::shared_ptr<const Plan> make_plan(const std::vector<Shape>& input_shapes, int64_t batch) const {
+    auto plan = std::make_shared<Plan>();
+    plan->descs = infer(input_shapes, batch);
+    plan->offset.assign(plan->descs.size(), -1);
+    ArenaAllocator arena;
+    const auto& nodes = graph.nodes();
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      const int out = nodes[i].output;
+      if (!is_output[out]) {
+        const auto& d = plan->descs[out];
+        plan->offset[out] = arena.allocate(align_up(std::max<int64_t>(numel(d.shape) * dtype_size(d.dtype), 1)));
+      }
+      // Give back the blocks whose last reader is this node (and outputs nobody reads).
+      auto release = [&](int v) {
+        if (plan->offset[v] < 0 || last_reader[v] > static_cast<int>(i)) return;
+        const auto& d = plan->descs[v];
+        arena.release(plan->offset[v], align_up(std::max<int64_t>(numel(d.shape) * dtype_size(d.dtype), 1)));
+      };
+      std::vector<int> done = nodes[i].inputs;
+      std::sort(done.begin(), done.end());
+      done.erase(std::unique(done.begin(), done.end()), done.end());
+      for (int v : done) {
+        if (graph.values()[v].kind == ValueKind::kNode && last_reader[v] == static_cast<int>(i)) release(v);
+      }
+      if (last_reader[out] < 0) release(out);
+    }
+    plan->arena_bytes = arena.top();
+    return plan;
+  }
+
+  // Validates the inputs against the graph's declarations; returns the batch.
+  int64_t check_inputs(const std::vector<TensorView>& inputs) const {
+    const auto& values = graph.values();
+    if (inputs.size() != graph.inputs().size()) {
+      throw InvalidArgument("running the model: got " + std::to_string(inputs.size()) + " inputs (expected " +
+                            std::to_string(graph.inputs().size()) + ")");
+    }
+    int64_t batch = -1;
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      const ValueDef& decl = values[graph.inputs()[i]];
+      const TensorView& in = inputs[i];
+      auto declared = [&] {
+        Shape s = decl.shape;
+        std::string text = "(";
+        for (size_t d = 0; d < s.size(); ++d) text += (d ? ", " : "") + (s[d] < 0 ? std::string("batch") : std::to_string(s[d]));
+        return text + (s.size() == 1 ? ",)" : ")");
+      };
+      if (in.dtype != decl.dtype) {
+        throw InvalidArgument("running the model: input '" + decl.name + "' has dtype " + to_string(in.dtype) +
+                              " (expected " + to_string(decl.dtype) + ")");
+      }
+      bool ok = in.shape.size() == decl.shape.size();
+      for (size_t d = 0; ok && d < in.shape.size(); ++d) {
+        ok = in.shape[d] >= 0 && (decl.shape[d] < 0 || in.shape[d] == decl.shape[d]);
+      }
+      if (!ok) {
+        throw InvalidArgument("running the model: input '" + decl.name + "' has shape " + shape_string(in.shape) +
+                              " (expected " + declared() + ")");
+      }
+      if (!decl.shape.empty() && decl.shape[0] < 0) {
+        if (batch >= 0 && in.shape[0] != batch) {
+          throw InvalidArgument("running the model: input '" + decl.name + "' has batch " + std::to_string(in.shape[0]) +
+                                " but an earlier input has " + std::to_string(batch) + " (expected one batch)");
+        }
+        batch = in.shape[0];
+      }
+      if (in.data == nullptr && numel(in.shape) > 0) {
+        throw InvalidArgument("running the model: input '" + decl.name + "' has no data");
+      }
+    }
+    return batch < 0 ? 1 : batch;
+  }
+
+  std::shared_ptr<const Plan> plan_for(const std::vector<Shape>& shapes, int64_t batch) const {
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      auto it = plans.find(shapes);
+      if (it != plans.end()) return it->second;
+    }
+    auto plan = make_plan(shapes, batch);
+    std::lock_guard<std::mutex> lock(mutex);
+    return plans.emplace(shapes, plan).first->second;
+  }
+
+  std::unique_ptr<AlignedVector<unsigned char>> take_arena() const {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (arenas.empty()) return std::make_unique<AlignedVector<unsigned char>>();
+    auto arena = std::move(arenas.back());
+    arenas.pop_back();
+    return arena;
+  }
+  void give_arena(std::unique_ptr<AlignedVector<unsigned char>> arena) const {
+    std::lock_guard<std::mutex> lock(mutex);
+    arenas.push_back(std::move(arena));
+  }
+};
+
+Model::Model(Graph graph, ModelOptions options) : impl_(std::make_unique<Impl>(std::move(graph), options)) {}
+Model::~Model() = default;
+Model::Model(Model&&) noexcept = default;
+Model& Model::operator=(Model&&) noexcept = default;
+
+const Graph& Model::graph() const { return impl_->graph; }
+const ModelOptions& Model::options() const { return impl_->options; }
+
+std::vector<Tensor> Model::run(const std::vector<TensorView>& inputs) const {
+  const Impl& m = *impl_;
+  const int64_t batch = m.check_inputs(inputs);
+  std::vector<Shape> shapes;
+  shapes.reserve(inputs.size());
+  for (const auto& in : inputs) shapes.push_back(in.shape);
+  const auto plan = m.plan_for(shapes, batch);
+
+  // The arena goes back to the pool however this call ends.
+  struct ArenaLease {
+    const Impl& m;
+    std::unique_ptr<AlignedVector<unsigned char>> arena;
+    ~ArenaLease() { m.give_arena(std::move(arena)); }
+  } lease{m, m.take_arena()};
+  if (static_cast<int64_t>(lease.arena->size()) < plan->arena_bytes) lease.arena->resize(plan->arena_bytes);
+  unsigned char* base = lease.arena->data();
+
+  const auto& values = m.graph.values();
+  std::vector<Tensor> outputs;
+  std::map<int, size_t> output_slot;  // value -> index in outputs (first occurrence)
+  for (int o : m.graph.outputs()) {
+    if (output_slot.count(o)) continue;
+    output_slot[o] = outputs.size();
+    outputs.emplace_back(plan->descs[o].dtype, plan->descs[o].shape);
+  }
+  std::vector<int> input_slot(values.size(), -1);
+  for (size_t i = 0; i < m.graph.inputs().size(); ++i) input_slot[m.graph.inputs()[i]] = static_cast<int>(i);
+
+  auto data_of = [&](int v) -> void* {
+    if (values[v].kind == ValueKind::kInput) return const_cast<void*>(inputs[input_slot[v]].data);
+    if (values[v].kind == ValueKind::kConstant) return const_cast<void*>(values[v].constant->data());
+    auto it = output_slot.find(v);
+    if (it != output_slot.end()) return outputs[it->second].data();
+    return base + plan->offset[v];
+  };
+
+  const RunContext ctx = m.context();
+  const auto& nodes = m.graph.nodes();
+  std::vector<TensorView> in;
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    in.clear();
+    for (int v : nodes[i].inputs) in.push_back({plan->descs[v].dtype, plan->descs[v].shape, data_of(v)});
+    const int out = nodes[i].output;
+    m.ops[i]->run(in, plan->descs[out], data_of(out), ctx);
+  }
+
+  // Outputs that no node computes (a graph input or constant returned as is) are copied.
+  for (const auto& [v, slot] : output_slot) {
+    if (values[v].kind == ValueKind::kNode) continue;
+    Tensor& t = outputs[slot];
+    std::copy_n(static_cast<const unsigned char*>(data_of(v)), t.nbytes(), static_cast<unsigned char*>(t.data()));
+  }
+  // A graph output listed twice gets two tensors.
+  std::vector<Tensor> result;
+  std::vector<int> moved_to(outputs.size(), -1);
+  for (int o : m.graph.outputs()) {
+    const size_t slot = output_slot[o];
+    if (moved_to[slot] >= 0) {
+      result.push_back(result[moved_to[slot]]);
+    } else {
+      moved_to[slot] = static_cast<int>(result.size());
+      result.push_back(std::move(outputs[slot]));
+    }
+  }
+  return result;
+}
+
+std::vector<NodeInfo> Model::node_info(int64_t batch) const {
+  const Impl& m = *impl_;
+  std::vector<Shape> shapes;
+  for (int v : m.graph.inputs()) {
+    Shape s = m.graph.values()[v].shape;
+    if (!s.empty() && s[0] < 0) s[0] = batch;
+    shapes.push_back(s);
+  }
+  const auto descs = m.infer(shapes, batch);
+  const RunContext ctx = m.context();
+  std::vector<NodeInfo> info;
+  const auto& nodes = m.graph.nodes();
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    std::vector<TensorDesc> in;
+    for (int v : nodes[i].inputs) in.push_back(descs[v]);
+    NodeInfo n{nodes[i].name, nodes[i].op, m.ops[i]->kernel_name(in, ctx), {}};
+    for (const auto& w : nodes[i].weights) n.weights.push_back(w->describe());
+    info.push_back(std::move(n));
+  }
+  return info;
+}
+
+}  // namespace sparsert

@@ -1,0 +1,394 @@
+#include "io/model_file.hpp"
+
+#include <cstring>
+#include <fstream>
+#include <limits>
+#include <type_traits>
+
+#include "sparsert/bsr.hpp"
+#include "sparsert/csr.hpp"
+#include "sparsert/dense.hpp"
+#include "sparsert/error.hpp"
+#include "sparsert/model.hpp"
+#include "sparsert/nm.hpp"
+
+namespace sparsert {
+
+namespace {
+
+constexpr char kMagic[8] = {'S', 'P', 'R', 'T', 'M', 'O', 'D', 'L'};
+constexpr size_t kHeaderBytes = 32;
+constexpr size_t kArrayAlign = 64;
+
+static_assert(std::numeric_limits<float>::is_iec559, "the model file stores IEEE-754 floats");
+
+uint64_t fnv1a(const unsigned char* p, size_t n) {
+  uint64_t h = 1469598103934665603ull;
+  for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 1099511628211ull;
+  return h;
+}
+
+class Writer {
+ public:
+  template <class T>
+  void put(T v) {
+    static_assert(std::is_arithmetic_v<T>);
+    const auto* p = reinterpret_cast<const unsigned char*>(&v);
+    bytes_.insert(bytes_.end(), p, p + sizeof(T));
+  }
+  void str(const std::string& s) {
+    put<uint32_t>(static_cast<uint32_t>(s.size()));
+    bytes_.insert(bytes_.end(), s.begin(), s.end());
+  }
+  void shape(const Shape& s) {
+    put<uint32_t>(static_cast<uint32_t>(s.size()));
+    for (int64_t d : s) put<int64_t>(d);
+  }
+  void array(const void* data, size_t n) {
+    put<uint64_t>(n);
+    bytes_.resize((bytes_.size() + kArrayAlign - 1) / kArrayAlign * kArrayAlign, 0);
+    const auto* p = static_cast<const unsigned char*>(data);
+    bytes_.insert(bytes_.end(), p, p + n);
+  }
+  std::vector<unsigned char>& bytes() { return bytes_; }
+
+ private:
+  std::vector<unsigned char> bytes_ = std::vector<unsigned char>(kHeaderBytes, 0);
+};
+
+class Reader {
+ public:
+  Reader(const std::vector<unsigned char>& bytes, std::string path) : bytes_(bytes), path_(std::move(path)) {}
+
+  [[noreturn]] void fail(const std::string& what) const {
+    throw ModelFileError("loading '" + path_ + "': " + what + " (at byte " + std::to_string(at_) + ")");
+  }
+  void need(size_t n, const char* field) {
+    if (n > bytes_.size() - at_) fail(std::string("the file ends inside ") + field + " (truncated or corrupted)");
+  }
+  template <class T>
+  T get(const char* field) {
+    need(sizeof(T), field);
+    T v;
+    std::memcpy(&v, bytes_.data() + at_, sizeof(T));
+    at_ += sizeof(T);
+    return v;
+  }
+  // A count of items each at least `min_item_bytes` long: bounded by what the file can still hold.
+  uint32_t count(const char* field, size_t min_item_bytes) {
+    const uint32_t n = get<uint32_t>(field);
+    if (static_cast<uint64_t>(n) * min_item_bytes > bytes_.size() - at_) {
+      fail(std::string(field) + " is " + std::to_string(n) + ", more than the rest of the file can hold");
+    }
+    return n;
+  }
+  std::string str(const char* field) {
+    const uint32_t n = count(field, 1);
+    std::string s(reinterpret_cast<const char*>(bytes_.data() + at_), n);
+    at_ += n;
+    return s;
+  }
+  Shape shape(const char* field) {
+    const uint32_t rank = count(field, sizeof(int64_t));
+    Shape s(rank);
+    for (auto& d : s) {
+      d = get<int64_t>(field);
+      if (d < -1) fail(std::string(field) + " has a dim of " + std::to_string(d) + " (expected ≥ -1)");
+    }
+    return s;
+  }
+  // An array of T with exactly `expected` elements when expected ≥ 0.
+  template <class T>
+  AlignedVector<T> array(const char* field, int64_t expected = -1) {
+    const uint64_t n = get<uint64_t>(field);
+    at_ = std::min(bytes_.size(), (at_ + kArrayAlign - 1) / kArrayAlign * kArrayAlign);
+    if (n % sizeof(T) != 0) fail(std::string(field) + " has " + std::to_string(n) + " bytes (expected a multiple of " + std::to_string(sizeof(T)) + ")");
+    need(n, field);
+    if (expected >= 0 && n / sizeof(T) != static_cast<uint64_t>(expected)) {
+      fail(std::string(field) + " has " + std::to_string(n / sizeof(T)) + " elements (expected " + std::to_string(expected) + ")");
+    }
+    AlignedVector<T> out(n / sizeof(T));
+    std::memcpy(out.data(), bytes_.data() + at_, n);
+    at_ += n;
+    return out;
+  }
+  bool done() const { return at_ == bytes_.size(); }
+  uint64_t remaining() const { return bytes_.size() - at_; }
+
+ private:
+  const std::vector<unsigned char>& bytes_;
+  std::string path_;
+  size_t at_ = kHeaderBytes;
+};
+
+template <class T>
+void put_array(Writer& w, const T* data, int64_t n) {
+  w.array(data, static_cast<size_t>(n) * sizeof(T));
+}
+
+void write_weight(Writer& w, const Weight& weight) {
+  w.put<uint8_t>(static_cast<uint8_t>(weight.format()));
+  w.put<int64_t>(weight.rows());
+  w.put<int64_t>(weight.cols());
+  switch (weight.format()) {
+    case Format::kDense: {
+      const auto& d = static_cast<const DenseMatrix&>(weight);
+      put_array(w, d.values(), d.rows() * d.cols());
+      break;
+    }
+    case Format::kCsr: {
+      const auto& c = static_cast<const CsrMatrix&>(weight);
+      const int64_t nnz = c.row_ptr()[c.rows()];
+      put_array(w, c.row_ptr(), c.rows() + 1);
+      AlignedVector<uint32_t> cols(static_cast<size_t>(nnz));
+      for (int64_t i = 0; i < nnz; ++i) cols[i] = c.index_bits() == 16 ? c.col_idx16()[i] : c.col_idx32()[i];
+      put_array(w, cols.data(), nnz);
+      put_array(w, c.values(), nnz);
+      break;
+    }
+    case Format::kBsr: {
+      const auto& b = static_cast<const BsrMatrix&>(weight);
+      w.put<int32_t>(b.block_rows());
+      w.put<int32_t>(b.block_cols());
+      put_array(w, b.row_ptr(), b.block_row_count() + 1);
+      AlignedVector<uint32_t> cols(static_cast<size_t>(b.nblocks()));
+      for (int64_t i = 0; i < b.nblocks(); ++i) cols[i] = b.index_bits() == 16 ? b.block_col16()[i] : b.block_col32()[i];
+      put_array(w, cols.data(), b.nblocks());
+      put_array(w, b.values(), b.nblocks() * b.block_rows() * b.block_cols());
+      break;
+    }
+    case Format::kNM: {
+      const auto& m = static_cast<const NmMatrix&>(weight);
+      w.put<int32_t>(m.n());
+      w.put<int32_t>(m.m());
+      put_array(w, m.values(), m.rows() * m.groups() * m.n());
+      put_array(w, m.meta(), m.rows() * m.words_per_row());
+      break;
+    }
+  }
+}
+
+std::shared_ptr<const Weight> read_weight(Reader& r) {
+  const uint8_t format = r.get<uint8_t>("weight format");
+  const int64_t rows = r.get<int64_t>("weight rows"), cols = r.get<int64_t>("weight cols");
+  if (rows < 0 || cols < 0) r.fail("a weight has shape (" + std::to_string(rows) + ", " + std::to_string(cols) + ")");
+  try {
+    switch (format) {
+      case static_cast<uint8_t>(Format::kDense):
+        return DenseMatrix::from_parts(rows, cols, r.array<float>("dense values"));
+      case static_cast<uint8_t>(Format::kCsr): {
+        auto ptr = r.array<int64_t>("csr row_ptr", rows + 1);
+        auto idx = r.array<uint32_t>("csr col_idx");
+        auto val = r.array<float>("csr values");
+        return CsrMatrix::from_parts(rows, cols, std::move(ptr), std::move(idx), std::move(val));
+      }
+      case static_cast<uint8_t>(Format::kBsr): {
+        const int32_t br = r.get<int32_t>("bsr block_rows"), bc = r.get<int32_t>("bsr block_cols");
+        auto ptr = r.array<int64_t>("bsr row_ptr");
+        auto idx = r.array<uint32_t>("bsr block_col");
+        auto val = r.array<float>("bsr values");
+        return BsrMatrix::from_parts(rows, cols, br, bc, std::move(ptr), std::move(idx), std::move(val));
+      }
+      case static_cast<uint8_t>(Format::kNM): {
+        const int32_t n = r.get<int32_t>("nm n"), m = r.get<int32_t>("nm m");
+        auto val = r.array<float>("nm values");
+        auto meta = r.array<uint32_t>("nm meta");
+        return NmMatrix::from_parts(rows, cols, n, m, std::move(val), std::move(meta));
+      }
+      default:
+        r.fail("unknown weight format " + std::to_string(format) + " (expected 0 to 3)");
+    }
+  } catch (const ModelFileError&) {
+    throw;
+  } catch (const InvalidArgument& e) {
+    r.fail(e.what());
+  }
+}
+
+}  // namespace
+
+void write_model_file(const Graph& graph, const std::string& path) {
+  Writer w;
+  const auto& values = graph.values();
+  w.put<uint32_t>(static_cast<uint32_t>(values.size()));
+  for (const auto& v : values) {
+    w.str(v.name);
+    w.put<uint8_t>(static_cast<uint8_t>(v.kind));
+    w.put<uint8_t>(static_cast<uint8_t>(v.dtype));
+    w.shape(v.shape);
+    if (v.kind == ValueKind::kConstant) w.array(v.constant->data(), static_cast<size_t>(v.constant->nbytes()));
+  }
+  for (const auto* list : {&graph.inputs(), &graph.outputs()}) {
+    w.put<uint32_t>(static_cast<uint32_t>(list->size()));
+    for (int v : *list) w.put<int32_t>(v);
+  }
+  w.put<uint32_t>(static_cast<uint32_t>(graph.nodes().size()));
+  for (const auto& n : graph.nodes()) {
+    w.str(n.op);
+    w.str(n.name);
+    w.put<uint32_t>(static_cast<uint32_t>(n.inputs.size()));
+    for (int v : n.inputs) w.put<int32_t>(v);
+    w.put<uint32_t>(static_cast<uint32_t>(n.attrs.ints.size()));
+    for (const auto& [name, list] : n.attrs.ints) {
+      w.str(name);
+      w.put<uint32_t>(static_cast<uint32_t>(list.size()));
+      for (int64_t x : list) w.put<int64_t>(x);
+    }
+    w.put<uint32_t>(static_cast<uint32_t>(n.attrs.floats.size()));
+    for (const auto& [name, list] : n.attrs.floats) {
+      w.str(name);
+      w.put<uint32_t>(static_cast<uint32_t>(list.size()));
+      for (double x : list) w.put<double>(x);
+    }
+    w.put<uint32_t>(static_cast<uint32_t>(n.weights.size()));
+    for (const auto& weight : n.weights) write_weight(w, *weight);
+  }
+
+  auto& bytes = w.bytes();
+  std::memcpy(bytes.data(), kMagic, sizeof(kMagic));
+  const uint32_t version = kModelFileVersion, reserved = 0;
+  const uint64_t size = bytes.size(), checksum = fnv1a(bytes.data() + kHeaderBytes, bytes.size() - kHeaderBytes);
+  std::memcpy(bytes.data() + 8, &version, 4);
+  std::memcpy(bytes.data() + 12, &reserved, 4);
+  std::memcpy(bytes.data() + 16, &size, 8);
+  std::memcpy(bytes.data() + 24, &checksum, 8);
+
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (!out) throw Error("saving '" + path + "': cannot open the file for writing");
+  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  if (!out) throw Error("saving '" + path + "': writing failed (disk full?)");
+}
+
+Graph read_model_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ModelFileError("loading '" + path + "': cannot open the file");
+  std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto header_fail = [&](const std::string& what) { throw ModelFileError("loading '" + path + "': " + what); };
+  if (bytes.size() < kHeaderBytes) {
+    header_fail("the file has " + std::to_string(bytes.size()) + " bytes, fewer than the 32-byte header (truncated or not a sparsert model)");
+  }
+  if (std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) != 0) header_fail("not a sparsert model file (the magic bytes differ from \"SPRTMODL\")");
+  uint32_t version;
+  uint64_t size, checksum;
+  std::memcpy(&version, bytes.data() + 8, 4);
+  std::memcpy(&size, bytes.data() + 16, 8);
+  std::memcpy(&checksum, bytes.data() + 24, 8);
+  if (version != kModelFileVersion) {
+    header_fail("format version " + std::to_string(version) + " (this sparsert reads version " +
+                std::to_string(kModelFileVersion) + (version > kModelFileVersion ? "; upgrade sparsert)" : ")"));
+  }
+  if (size != bytes.size()) {
+    header_fail("the file has " + std::to_string(bytes.size()) + " bytes but its header says " + std::to_string(size) +
+                (bytes.size() < size ? " (truncated)" : " (trailing data)"));
+  }
+  if (fnv1a(bytes.data() + kHeaderBytes, bytes.size() - kHeaderBytes) != checksum) {
+    header_fail("the checksum does not match (the file is corrupted)");
+  }
+
+  Reader r(bytes, path);
+  struct PendingValue {
+    std::string name;
+    ValueKind kind;
+    DType dtype;
+    Shape shape;
+    std::shared_ptr<const Tensor> constant;
+  };
+  std::vector<PendingValue> values(r.count("value count", 10));
+  for (auto& v : values) {
+    v.name = r.str("value name");
+    const uint8_t kind = r.get<uint8_t>("value kind"), dtype = r.get<uint8_t>("value dtype");
+    if (kind > 2) r.fail("value '" + v.name + "' has kind " + std::to_string(kind) + " (expected 0 to 2)");
+    if (dtype > 1) r.fail("value '" + v.name + "' has dtype " + std::to_string(dtype) + " (expected 0 or 1)");
+    v.kind = static_cast<ValueKind>(kind);
+    v.dtype = static_cast<DType>(dtype);
+    v.shape = r.shape("value shape");
+    if (v.kind == ValueKind::kConstant) {
+      // Bound the size by the bytes left before allocating anything.
+      uint64_t elements = 1;
+      for (int64_t d : v.shape) {
+        if (d < 0) r.fail("constant '" + v.name + "' has shape " + shape_string(v.shape));
+        if (d != 0 && elements > r.remaining() / static_cast<uint64_t>(d)) {
+          r.fail("constant '" + v.name + "' has shape " + shape_string(v.shape) + ", larger than the file");
+        }
+        elements *= static_cast<uint64_t>(d);
+      }
+      auto t = std::make_shared<Tensor>(v.dtype, v.shape);
+      auto data = r.array<unsigned char>("constant data", t->nbytes());
+      std::memcpy(t->data(), data.data(), data.size());
+      v.constant = std::move(t);
+    }
+  }
+  auto index_list = [&](const char* field) {
+    std::vector<int> out(r.count(field, 4));
+    for (int& v : out) {
+      v = r.get<int32_t>(field);
+      if (v < 0 || v >= static_cast<int>(values.size())) r.fail(std::string(field) + " names value " + std::to_string(v));
+    }
+    return out;
+  };
+  const auto inputs = index_list("input index");
+  const auto outputs = index_list("output index");
+
+  std::vector<NodeDef> nodes(r.count("node count", 16));
+  for (auto& n : nodes) {
+    n.op = r.str("node op");
+    n.name = r.str("node name");
+    n.inputs = index_list("node input index");
+    const uint32_t nints = r.count("int attribute count", 8);
+    for (uint32_t i = 0; i < nints; ++i) {
+      const std::string name = r.str("attribute name");
+      std::vector<int64_t> list(r.count("attribute length", 8));
+      for (auto& x : list) x = r.get<int64_t>("attribute value");
+      n.attrs.ints[name] = std::move(list);
+    }
+    const uint32_t nfloats = r.count("float attribute count", 8);
+    for (uint32_t i = 0; i < nfloats; ++i) {
+      const std::string name = r.str("attribute name");
+      std::vector<double> list(r.count("attribute length", 8));
+      for (auto& x : list) x = r.get<double>("attribute value");
+      n.attrs.floats[name] = std::move(list);
+    }
+    const uint32_t nweights = r.count("weight count", 17);
+    for (uint32_t i = 0; i < nweights; ++i) n.weights.push_back(read_weight(r));
+  }
+  if (!r.done()) r.fail("unread bytes after the last node");
+
+  // Replay into a Graph, which re-validates names and value order.
+  Graph graph;
+  size_t next_node = 0;
+  try {
+    for (size_t v = 0; v < values.size(); ++v) {
+      auto& pv = values[v];
+      if (pv.kind == ValueKind::kInput) {
+        graph.add_input(pv.name, pv.dtype, pv.shape);
+      } else if (pv.kind == ValueKind::kConstant) {
+        graph.add_constant(pv.name, pv.constant);
+      } else {
+        if (next_node >= nodes.size()) r.fail("value '" + pv.name + "' is computed by no node");
+        graph.add_node(std::move(nodes[next_node++]), pv.name);
+      }
+    }
+    if (next_node != nodes.size()) r.fail("more nodes than computed values");
+    if (graph.inputs() != inputs) r.fail("the input list does not match the input values");
+    graph.set_outputs(outputs);
+  } catch (const ModelFileError&) {
+    throw;
+  } catch (const InvalidArgument& e) {
+    throw ModelFileError("loading '" + path + "': " + e.what());
+  }
+  return graph;
+}
+
+Model Model::load(const std::string& path, ModelOptions options) {
+  try {
+    return Model(read_model_file(path), options);
+  } catch (const ModelFileError&) {
+    throw;
+  } catch (const InvalidArgument& e) {  // an unknown operator or bad attributes in a well-formed file
+    throw ModelFileError("loading '" + path + "': " + e.what());
+  }
+}
+
+void Model::save(const std::string& path) const { write_model_file(graph(), path); }
+
+}  // namespace sparsert

@@ -1,0 +1,46 @@
+// The sparsert model file (.sprt): one self-contained, versioned file holding a Graph with its
+// packed weights and constants. Model::save and Model::load (sparsert/model.hpp) are its API.
+//
+// Layout, all integers little-endian:
+//   Header, 32 bytes
+//     0   magic     8 bytes   "SPRTMODL"
+//     8   version   u32       kModelFileVersion; a reader refuses any other
+//     12  reserved  u32       0
+//     16  size      u64       total file size in bytes (a shorter file is truncated)
+//     24  checksum  u64       FNV-1a 64 over bytes [32, size)
+//   Body, a sequence of fields. Primitive fields: u8, u32, i32, i64, f64; str = u32 length + bytes;
+//   shape = u32 rank + rank × i64; array = u64 byte count, zero padding up to the next multiple of
+//   64 from the start of the file (so a memory-mapped file has every array 64-byte aligned), bytes.
+//     u32 value count, then per value: str name, u8 kind (ValueKind), u8 dtype (DType), shape,
+//         and for a constant an array of numel × dtype size bytes
+//     u32 input count, then i32 value index each; u32 output count, then i32 value index each
+//     u32 node count, then per node (in execution order; node i computes the i-th value of kind node):
+//         str op, str name, u32 input count + i32 value index each,
+//         u32 int-attribute count + (str name, u32 n, n × i64) each,
+//         u32 float-attribute count + (str name, u32 n, n × f64) each,
+//         u32 weight count + a weight record each
+//   Weight record: u8 format (Format), i64 rows, i64 cols, then
+//     dense: array values (rows × cols f32)
+//     csr:   array row_ptr (i64), array col_idx (u32), array values (f32)         — sparsert/csr.hpp
+//     bsr:   i32 block_rows, i32 block_cols, array row_ptr (i64), array block_col (u32),
+//            array values (f32)                                                   — sparsert/bsr.hpp
+//     nm:    i32 n, i32 m, array values (f32), array meta (u32)                    — sparsert/nm.hpp
+//   Every count, index, size and array is validated on reading (the format classes' from_parts
+//   check their own arrays); any violation throws ModelFileError naming the field.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "sparsert/graph.hpp"
+
+namespace sparsert {
+
+inline constexpr uint32_t kModelFileVersion = 1;
+
+/// Writes `graph` to `path`; throws Error when the file cannot be written.
+void write_model_file(const Graph& graph, const std::string& path);
+/// Reads a graph written by write_model_file; throws ModelFileError naming what is wrong.
+Graph read_model_file(const std::string& path);
+
+}  // namespace sparsert
