@@ -5,6 +5,8 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -71,14 +73,48 @@ py::array_t<float> linear_py(const Weight& w, const FloatArray& x, const std::op
   return y;
 }
 
+
+DType parse_dtype(const std::string& name) {
+  if (name == "f32") return DType::kF32;
+  if (name == "i64") return DType::kI64;
+  throw InvalidArgument("dtype '" + name + "' is not supported (expected f32 or i64)");
+}
+
+// A C-contiguous float32 or int64 array (python/sparsert converts everything else first).
+TensorView view_of(const py::array& a, const std::string& what) {
+  const bool contiguous = (a.flags() & py::array::c_style) != 0;
+  DType dtype;
+  if (a.dtype().is(py::dtype::of<float>())) dtype = DType::kF32;
+  else if (a.dtype().is(py::dtype::of<int64_t>())) dtype = DType::kI64;
+  else throw InvalidArgument(what + ": dtype " + std::string(py::str(a.dtype())) + " (expected float32 or int64)");
+  if (!contiguous) throw InvalidArgument(what + ": array is not C-contiguous");
+  return {dtype, Shape(a.shape(), a.shape() + a.ndim()), a.data()};
+}
+
+// Hands a result tensor to NumPy without a copy: the array keeps the tensor alive.
+py::array to_numpy(Tensor&& t) {
+  auto owner = new Tensor(std::move(t));
+  py::capsule free_owner(owner, [](void* p) { delete static_cast<Tensor*>(p); });
+  std::vector<py::ssize_t> shape(owner->shape().begin(), owner->shape().end());
+  if (owner->dtype() == DType::kF32) return py::array_t<float>(shape, owner->data_as<float>(), free_owner);
+  return py::array_t<int64_t>(shape, owner->data_as<int64_t>(), free_owner);
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "sparsert C++ core: weight formats and fused linear kernels";
 
+  // sparsert.ModelFileError: a ValueError, raised for unreadable model files.
+  static py::handle model_file_error =
+      PyErr_NewException("sparsert._core.ModelFileError", PyExc_ValueError, nullptr);
+  m.attr("ModelFileError") = model_file_error;
+
   py::register_exception_translator([](std::exception_ptr p) {
     try {
       if (p) std::rethrow_exception(p);
+    } catch (const ModelFileError& e) {
+      PyErr_SetString(model_file_error.ptr(), e.what());
     } catch (const InvalidArgument& e) {
       PyErr_SetString(PyExc_ValueError, e.what());
     } catch (const Error& e) {
@@ -124,6 +160,106 @@ PYBIND11_MODULE(_core, m) {
       .def_property_readonly("n", &NmMatrix::n)
       .def_property_readonly("m", &NmMatrix::m);
   common<NmMatrix>(nm);
+
+
+  py::class_<Graph>(m, "Graph", "A model graph under construction (see sparsert/graph.hpp).")
+      .def(py::init<>())
+      .def("add_input",
+           [](Graph& g, const std::string& name, const std::string& dtype, const Shape& shape) {
+             return g.add_input(name, parse_dtype(dtype), shape);
+           },
+           py::arg("name"), py::arg("dtype"), py::arg("shape"))
+      .def("add_constant",
+           [](Graph& g, const std::string& name, const py::array& data) {
+             TensorView v = view_of(data, "constant '" + name + "'");
+             auto t = std::make_shared<Tensor>(v.dtype, v.shape);
+             std::copy_n(static_cast<const unsigned char*>(v.data), t->nbytes(), static_cast<unsigned char*>(t->data()));
+             return g.add_constant(name, std::move(t));
+           },
+           py::arg("name"), py::arg("data"))
+      .def("add_node",
+           [](Graph& g, const std::string& op, const std::string& name, const std::vector<int>& inputs,
+              const std::string& output, const std::map<std::string, std::vector<int64_t>>& ints,
+              const std::map<std::string, std::vector<double>>& floats,
+              const std::vector<std::shared_ptr<Weight>>& weights) {
+             NodeDef node;
+             node.op = op;
+             node.name = name;
+             node.inputs = inputs;
+             node.attrs.ints = ints;
+             node.attrs.floats = floats;
+             node.weights.assign(weights.begin(), weights.end());
+             return g.add_node(std::move(node), output);
+           },
+           py::arg("op"), py::arg("name"), py::arg("inputs"), py::arg("output"), py::arg("ints"), py::arg("floats"),
+           py::arg("weights"))
+      .def("set_outputs", &Graph::set_outputs, py::arg("outputs"))
+      .def("find", &Graph::find, py::arg("name"));
+
+  py::class_<Model>(m, "Model", "A compiled model (see sparsert/model.hpp).")
+      .def(py::init([](const Graph& g, int num_threads, bool reference_kernels) {
+             return Model(g, ModelOptions{num_threads, reference_kernels});
+           }),
+           py::arg("graph"), py::arg("num_threads"), py::arg("reference_kernels"))
+      .def_static(
+          "load",
+          [](const std::string& path, int num_threads) { return Model::load(path, ModelOptions{num_threads, false}); },
+          py::arg("path"), py::arg("num_threads"))
+      .def("save", &Model::save, py::arg("path"), py::call_guard<py::gil_scoped_release>())
+      .def(
+          "run",
+          [](const Model& model, const std::vector<py::array>& arrays) {
+            std::vector<TensorView> views;
+            const auto& values = model.graph().values();
+            for (size_t i = 0; i < arrays.size(); ++i) {
+              const std::string name = i < model.graph().inputs().size() ? values[model.graph().inputs()[i]].name
+                                                                           : std::to_string(i);
+              views.push_back(view_of(arrays[i], "running the model: input '" + name + "'"));
+            }
+            std::vector<Tensor> outputs;
+            {
+              // `arrays` stays referenced by this frame, so releasing the GIL is safe.
+              py::gil_scoped_release release;
+              outputs = model.run(views);
+            }
+            py::list result;
+            for (auto& t : outputs) result.append(to_numpy(std::move(t)));
+            return result;
+          },
+          py::arg("inputs"))
+      .def_property_readonly("num_threads", [](const Model& model) { return model.options().num_threads; })
+      .def("inputs",
+           [](const Model& model) {
+             py::list out;
+             for (int v : model.graph().inputs()) {
+               const auto& d = model.graph().values()[v];
+               out.append(py::make_tuple(d.name, to_string(d.dtype), d.shape));
+             }
+             return out;
+           })
+      .def("outputs",
+           [](const Model& model) {
+             py::list out;
+             for (int v : model.graph().outputs()) out.append(model.graph().values()[v].name);
+             return out;
+           })
+      .def("nodes",
+           [](const Model& model, int64_t batch) {
+             py::list out;
+             const auto info = model.node_info(batch);
+             for (size_t i = 0; i < info.size(); ++i) {
+               py::dict d;
+               d["name"] = info[i].name;
+               d["op"] = info[i].op;
+               d["kernel"] = info[i].kernel;
+               py::list weights;
+               for (const auto& w : model.graph().nodes()[i].weights) weights.append(std::const_pointer_cast<Weight>(w));
+               d["weights"] = weights;
+               out.append(d);
+             }
+             return out;
+           },
+           py::arg("batch"));
 
   m.def("linear", &linear_py, py::arg("w"), py::arg("x"), py::arg("bias"), py::arg("activation"),
         py::arg("num_threads"), "y = act(x @ W.T + bias) for a 2-D float32 x; see sparsert.linear.");

@@ -1,6 +1,8 @@
 """sparsert: pruned neural-network layers at the speed their sparsity allows.
 
     import sparsert
+    model = sparsert.load(pruned_module, example_inputs=(x,))  # or a state dict / .pt2 path
+    y = model.run(x)                                          # numpy or torch in, same kind out
     w = sparsert.formats.CSR(pruned_weight)                   # (out, in), numpy or torch
     y = sparsert.linear(x, w, bias, activation="relu")        # act(x @ W.T + bias)
 """
@@ -17,7 +19,11 @@ except ImportError as exc:  # pragma: no cover - only on a broken install
 
 from . import formats
 from ._linear import ACTIVATIONS, available_isas, get_num_threads, kernel_name, linear, set_num_threads
+from ._model import Model, load
 from .formats import BSR, CSR, NM, Dense
+from .importer import UnsupportedModelError
+
+ModelFileError = _core.ModelFileError
 
 __version__ = "0.1.0"
 
@@ -26,12 +32,16 @@ __all__ = [
     "BSR",
     "CSR",
     "Dense",
+    "Model",
+    "ModelFileError",
     "NM",
+    "UnsupportedModelError",
     "__version__",
     "available_isas",
     "formats",
     "get_num_threads",
     "kernel_name",
     "linear",
+    "load",
     "set_num_threads",
 ]

@@ -59,3 +59,11 @@ def as_matrix(value: Any, name: str, action: str) -> np.ndarray:
     if arr.ndim != 2:
         raise ValueError(f"{action}: {name} has shape {tuple(arr.shape)} (expected 2 dims, (out, in))")
     return arr
+
+
+def as_int64(value: Any, name: str, action: str) -> np.ndarray:
+    """`value` as a C-contiguous int64 array (token ids, indices); integer dtypes only."""
+    arr = _torch_to_numpy(value, name, action) if is_torch_tensor(value) else np.asarray(value)
+    if arr.dtype.kind not in "iub" or arr.dtype == np.uint64:
+        raise TypeError(f"{action}: {name} has dtype {arr.dtype} (expected an integer dtype, e.g. int64)")
+    return np.require(arr, dtype=np.int64, requirements="C")

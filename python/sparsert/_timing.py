@@ -33,7 +33,7 @@ class Timing:
     calls: int
 
 
-def _summary(samples: List[float]) -> Timing:
+def summarize(samples: List[float]) -> Timing:
     if len(samples) < 2:
         return Timing(samples[0], samples[0], samples[0], len(samples))
     deciles = statistics.quantiles(samples, n=10, method="inclusive")
@@ -113,4 +113,4 @@ def time_interleaved(
     finally:
         if gc_was_enabled:
             gc.enable()
-    return {name: _summary(samples[name]) for name in names}
+    return {name: summarize(samples[name]) for name in names}

@@ -1,0 +1,176 @@
+"""The cost model: how long a linear layer takes in each format on this machine.
+
+A layer's time is modelled per format and row count as  T ≈ α + β·s + γ·B,  with s the values the
+format stores (non-zeros for CSR, whole blocks for BSR, N per group for N:M, every entry for dense) and
+B its structural units (rows for CSR, N:M and dense; blocks for BSR). α, β and γ are fitted by least
+squares to timings of the real kernels on synthetic weights (`calibrate`), for 1 row and for one tile
+of 16 rows; more rows scale by whole tiles, as the batched kernels do. The fit is cached per machine,
+instruction set, thread count and sparsert version under the user's cache directory
+(`$SPARSERT_CACHE_DIR`, else `$XDG_CACHE_HOME/sparsert`, else `~/.cache/sparsert`); `calibrate(refresh=True)`
+or deleting the file redoes it. Realised efficiency of a format, ρ = 1 / (1 + γB/(βs)), is what the
+pruning planner trades against density.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import _core
+
+FORMATS = ["dense", "csr", "bsr1x4", "bsr4x1", "bsr4x4", "bsr8x1", "bsr16x1", "bsr1x8", "nm2:4", "nm1:4", "nm4:8"]
+ROW_POINTS = (1, 16)  # calibrated row counts: one vector, and one full tile of the batched kernels
+TILE = 16
+_CALIBRATION_SHAPES = [(256, 256), (128, 1024), (512, 1024), (1024, 512), (2048, 128)]
+_CALIBRATION_DENSITIES = [0.05, 0.15, 0.4]
+_VERSION = 1
+
+
+@dataclass
+class Fit:
+    alpha: float  # µs per call
+    beta: float  # µs per stored value
+    gamma: float  # µs per unit (row or block)
+
+    def __call__(self, stored: float, units: float) -> float:
+        return self.alpha + self.beta * stored + self.gamma * units
+
+
+def stored_and_units(fmt: str, rows: int, cols: int, nnz: int, nblocks: int | None = None) -> tuple[float, float]:
+    """(s, B) of the cost model for a weight of this shape: `nnz` non-zeros, and for BSR `nblocks` blocks."""
+    if fmt == "dense":
+        return float(rows * cols), float(rows)
+    if fmt == "csr":
+        return float(nnz), float(rows)
+    if fmt.startswith("bsr"):
+        r, c = (int(v) for v in fmt[3:].split("x"))
+        blocks = nblocks if nblocks is not None else math.ceil(nnz / (r * c))
+        return float(blocks * r * c), float(blocks)
+    n, m = (int(v) for v in fmt[2:].split(":"))
+    return float(rows * math.ceil(cols / m) * n), float(rows)
+
+
+class CostModel:
+    """Predicted µs per call of each format, at any row count, on this machine."""
+
+    def __init__(self, fits: dict[str, dict[int, Fit]], threads: int):
+        self.fits = fits
+        self.threads = threads
+
+    def predict(self, fmt: str, rows: int, stored: float, units: float) -> float:
+        fit = self.fits[fmt]
+        if rows <= 1:
+            return max(fit[1](stored, units), 0.1)
+        return max(fit[TILE](stored, units), 0.1) * math.ceil(rows / TILE)
+
+    def efficiency(self, fmt: str, rows: int, stored: float, units: float) -> float:
+        """ρ = 1 / (1 + γB / (βs)): the share of the time spent on the values themselves."""
+        fit = self.fits[fmt][1 if rows <= 1 else TILE]
+        work = fit.beta * stored
+        return 1.0 if work <= 0 else 1.0 / (1.0 + max(fit.gamma, 0.0) * units / work)
+
+
+def cache_path(threads: int) -> Path:
+    root = os.environ.get("SPARSERT_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "sparsert"
+    )
+    machine = f"{platform.machine()}-{_core.available_isas().split()[0]}"
+    from . import __version__
+
+    return Path(root) / f"cost-{machine}-t{threads}-v{__version__}-m{_VERSION}.json"
+
+
+def _synthetic(fmt: str, rows: int, cols: int, density: float, rng: np.random.Generator) -> np.ndarray:
+    w = rng.standard_normal((rows, cols), dtype=np.float32)
+    if fmt == "dense":
+        return w
+    if fmt.startswith("nm"):
+        n, m = (int(v) for v in fmt[2:].split(":"))
+        keep = np.argsort(rng.random((rows, cols // m, m)), axis=2) < n
+        return (w.reshape(rows, -1, m) * keep).reshape(rows, cols)
+    if fmt.startswith("bsr"):
+        r, c = (int(v) for v in fmt[3:].split("x"))
+        keep = rng.random((rows // r, cols // c)) < density
+        return w * np.kron(keep, np.ones((r, c), dtype=bool))
+    return w * (rng.random((rows, cols)) < density)
+
+
+def _median_us(weight, x: np.ndarray, threads: int, min_time: float) -> float:
+    _core.linear(weight, x, None, "none", threads)
+    samples = []
+    start = time.perf_counter()
+    while len(samples) < 5 or (time.perf_counter() - start < min_time and len(samples) < 200):
+        t0 = time.perf_counter()
+        _core.linear(weight, x, None, "none", threads)
+        samples.append(time.perf_counter() - t0)
+    return float(np.median(samples)) * 1e6
+
+
+def _non_negative_fit(a: np.ndarray, t: np.ndarray) -> list[float]:
+    """Least squares t ≈ a·x with x ≥ 0 (a cost cannot be negative): the best fit over the subsets
+    of columns whose unconstrained solution is non-negative (three columns, seven subsets)."""
+    best, best_err = [0.0, 0.0, 0.0], math.inf
+    for mask in range(1, 8):
+        cols = [i for i in range(3) if mask >> i & 1]
+        x, *_ = np.linalg.lstsq(a[:, cols], t, rcond=None)
+        if (x < 0).any():
+            continue
+        err = float(np.sum((a[:, cols] @ x - t) ** 2))
+        if err < best_err:
+            best_err = err
+            best = [0.0, 0.0, 0.0]
+            for i, v in zip(cols, x):
+                best[i] = float(v)
+    return best
+
+
+def calibrate(threads: int | None = None, refresh: bool = False, min_time: float = 0.01) -> CostModel:
+    """The cost model for `threads` (default: sparsert.get_num_threads()), from the cache or, when
+    absent, stale or `refresh`, by timing the kernels (a few seconds) and caching the fit."""
+    from . import select
+
+    threads = threads or _core.get_num_threads()
+    path = cache_path(threads)
+    if not refresh and path.is_file():
+        try:
+            raw = json.loads(path.read_text())
+            return CostModel({f: {int(r): Fit(*v) for r, v in per.items()} for f, per in raw["fits"].items()}, threads)
+        except (ValueError, KeyError, TypeError):
+            pass  # a damaged cache is recomputed
+    rng = np.random.default_rng(0)
+    fits: dict[str, dict[int, Fit]] = {}
+    for fmt in FORMATS:
+        fits[fmt] = {}
+        samples = []
+        for rows, cols in _CALIBRATION_SHAPES:
+            for density in _CALIBRATION_DENSITIES if fmt not in ("dense",) and not fmt.startswith("nm") else [1.0]:
+                w = _synthetic(fmt, rows, cols, density, rng)
+                weight = select.make_weight(w, fmt)
+                nblocks = getattr(weight, "nblocks", None)
+                s, b = stored_and_units(fmt, rows, cols, int(np.count_nonzero(w)), nblocks)
+                times = {}
+                for r in ROW_POINTS:
+                    x = rng.standard_normal((r, cols), dtype=np.float32)
+                    times[r] = _median_us(weight, x, threads, min_time)
+                samples.append((s, b, times))
+        for r in ROW_POINTS:
+            a = np.array([[1.0, s, b] for s, b, _ in samples])
+            t = np.array([times[r] for _, _, times in samples])
+            fits[fmt][r] = Fit(*_non_negative_fit(a, t))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"fits": {f: {str(r): [fit.alpha, fit.beta, fit.gamma] for r, fit in per.items()} for f, per in fits.items()},
+               "isas": _core.available_isas(), "threads": threads}
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(payload, indent=1))
+    tmp.replace(path)
+    return CostModel(fits, threads)
+
+
+__all__ = ["CostModel", "FORMATS", "Fit", "cache_path", "calibrate", "stored_and_units"]

@@ -1,0 +1,845 @@
+"""PyTorch model → sparsert graph.
+
+`capture` runs `torch.export` on a module (batch dimension left free where the model allows it) and
+`translate` turns the exported program into an `IRGraph`: constants as NumPy arrays, one `IRNode` per
+sparsert operator (the operator list and attributes are in cpp/src/graph/ops.def), with
+parameters-only subgraphs folded to constants (so `torch.nn.utils.prune` reparametrisations become
+their effective weight), batch norm folded into the preceding conv/linear and activations fused into
+their epilogues. Format choice is `select.py`'s job; `build` hands the result to the C++ core.
+
+torch is imported inside functions: a compiled `.sprt` model runs without it.
+"""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from . import _core
+
+# Activation codes (sparsert/format.hpp) and unary kinds (cpp/src/graph/ops.hpp): stored in model files.
+ACT_CODES = {"none": 0, "relu": 1, "relu6": 2, "gelu": 3, "gelu_tanh": 4, "silu": 5, "sigmoid": 6, "tanh": 7}
+UNARY_KINDS = {
+    "relu": 0, "relu6": 1, "gelu": 2, "gelu_tanh": 3, "silu": 4, "sigmoid": 5, "tanh": 6, "hardswish": 7,
+    "hardsigmoid": 8, "neg": 9, "exp": 10, "sqrt": 11, "rsqrt": 12, "erf": 13, "abs": 14,
+}
+BINARY_KINDS = {"add": 0, "sub": 1, "mul": 2, "div": 3, "maximum": 4, "minimum": 5, "pow": 6}
+# Unary kinds a linear/conv epilogue can apply (the rest stay separate nodes).
+EPILOGUE_ACTS = {"relu", "relu6", "gelu", "gelu_tanh", "silu", "sigmoid", "tanh"}
+
+
+class UnsupportedModelError(ValueError):
+    """The model uses operators sparsert cannot run; the message lists every one with its source."""
+
+
+@dataclass
+class IRNode:
+    op: str
+    name: str  # the source module path (e.g. "layer1.0.conv1") or operator name
+    inputs: list[str]
+    output: str
+    ints: dict[str, list[int]] = field(default_factory=dict)
+    floats: dict[str, list[float]] = field(default_factory=dict)
+    # linear: [W (out, in)]; conv2d: one (OC/groups, C/groups·kh·kw) matrix per group. Dense float32.
+    weights: list[np.ndarray] = field(default_factory=list)
+    rows: int = 1  # rows each weight multiplies at the example batch (batch, or batch × output pixels)
+
+
+@dataclass
+class IRGraph:
+    inputs: list[tuple[str, str, list[int]]]  # (name, dtype "f32"/"i64", shape with -1 = free batch)
+    constants: dict[str, np.ndarray]
+    nodes: list[IRNode]
+    outputs: list[str]
+
+
+# --------------------------------------------------------------------------------------------
+# capture
+
+
+def capture(module: Any, example_inputs: tuple) -> Any:
+    """Exports `module` with the batch (dim 0 of every tensor input) free; falls back to the
+    example's fixed shapes when the model pins its batch (the model then runs at that batch only)."""
+    import torch
+
+    module = module.eval()
+    tensors = [a for a in example_inputs if isinstance(a, torch.Tensor)]
+    if not tensors or any(t.dim() == 0 for t in tensors):
+        return torch.export.export(module, example_inputs)
+    # torch.export specialises a size of 1, so trace a batch of 2 built from the example.
+    widened = tuple(
+        a.expand(2, *a.shape[1:]).contiguous() if isinstance(a, torch.Tensor) and a.shape[0] == 1 else a
+        for a in example_inputs
+    )
+    batch = torch.export.Dim("batch")
+    dynamic = tuple({0: batch} if isinstance(a, torch.Tensor) else None for a in widened)
+    try:
+        return torch.export.export(module, widened, dynamic_shapes=dynamic)
+    except Exception:  # the model fixes its batch (e.g. a hard-coded view): keep the example's shapes
+        return torch.export.export(module, example_inputs)
+
+
+# --------------------------------------------------------------------------------------------
+# translate
+
+
+def _affine(size: Any) -> tuple[int, int]:
+    """A dimension size as (coef, const) with size = coef·batch + const."""
+    if isinstance(size, int):
+        return 0, size
+    expr = size.node.expr
+    symbols = list(expr.free_symbols)
+    if not symbols:
+        return 0, int(expr)
+    if len(symbols) > 1:
+        raise UnsupportedModelError(f"a size depends on several free dimensions ({expr}); only the batch may vary")
+    s = symbols[0]
+    const = int(expr.subs(s, 0))
+    coef = int(expr.subs(s, 1)) - const
+    if int(expr.subs(s, 7)) != 7 * coef + const:
+        raise UnsupportedModelError(f"size {expr} is not linear in the batch")
+    return coef, const
+
+
+def _sizes_attr(name: str, sizes: Any) -> dict[str, list[int]]:
+    pairs = [_affine(s) for s in sizes]
+    return {f"{name}_coef": [c for c, _ in pairs], f"{name}_const": [k for _, k in pairs]}
+
+
+def _source_of(node: Any) -> str:
+    stack = node.meta.get("nn_module_stack")
+    if stack:
+        path = list(stack.values())[-1][0]
+        if path:
+            return str(path)
+    return str(node.name)
+
+
+def _location(node: Any) -> str:
+    trace = node.meta.get("stack_trace") or ""
+    lines = [ln.strip() for ln in trace.strip().splitlines() if ln.strip().startswith("File ")]
+    return lines[-1] if lines else f"node {node.name}"
+
+
+class _Translator:
+    def __init__(self, program: Any, example_batch: int):
+        import torch
+
+        self.torch = torch
+        self.program = program
+        self.example_batch = example_batch
+        self.constants: dict[str, np.ndarray] = {}
+        self.const_tensors: dict[str, Any] = {}  # fx name -> torch tensor, for folding
+        self.nodes: list[IRNode] = []
+        self.inputs: list[tuple[str, str, list[int]]] = []
+        self.alias: dict[str, str] = {}  # fx name -> value name (identity ops)
+        self.unsupported: list[str] = []
+        self.counter = 0
+        self._multi: dict[str, tuple[int, list[tuple[int, int]]]] = {}  # split outputs: axis, bounds
+        self._multi_src: dict[str, Any] = {}
+
+    # values ------------------------------------------------------------------
+    def value(self, arg: Any) -> str:
+        """The value name for a tensor argument (a constant scalar becomes a 0-d constant)."""
+        if isinstance(arg, (int, float, bool)):
+            return self.scalar(float(arg))
+        name = self.alias.get(arg.name, arg.name)
+        return name
+
+    def scalar(self, v: float) -> str:
+        return self.add_constant(np.array(v, dtype=np.float32))
+
+    def add_constant(self, array: np.ndarray, name: str | None = None) -> str:
+        if name is None:
+            self.counter += 1
+            name = f"_const{self.counter}"
+        self.constants[name] = np.ascontiguousarray(array)
+        return name
+
+    def is_const(self, arg: Any) -> bool:
+        return hasattr(arg, "name") and self.alias.get(arg.name, arg.name) in self.const_tensors
+
+    def const(self, arg: Any) -> Any:
+        return self.const_tensors[self.alias.get(arg.name, arg.name)]
+
+    def emit(self, fx: Any, op: str, inputs: list[str], ints=None, floats=None, weights=None) -> None:
+        self.nodes.append(IRNode(op, _source_of(fx), inputs, fx.name, ints or {}, floats or {}, weights or []))
+
+    def shape(self, fx: Any) -> list:
+        return list(fx.meta["val"].shape)
+
+    def rows(self, sizes: list) -> int:
+        """Product of `sizes` at the example batch."""
+        n = 1
+        for coef, const in (_affine(s) for s in sizes):
+            n *= coef * self.example_batch + const
+        return n
+
+    # the walk ----------------------------------------------------------------
+    def run(self) -> IRGraph:
+        torch = self.torch
+        ep = self.program
+        sig = ep.graph_signature
+        state = {**ep.state_dict, **getattr(ep, "constants", {})}
+        kinds = {spec.arg.name: spec for spec in sig.input_specs}
+        for fx in ep.graph.nodes:
+            if fx.op == "placeholder":
+                spec = kinds[fx.name]
+                if spec.kind.name == "USER_INPUT":
+                    val = fx.meta["val"]
+                    if not isinstance(val, torch.Tensor):
+                        raise UnsupportedModelError(f"input '{fx.name}' is not a tensor ({type(val).__name__})")
+                    dims = [(-1 if c else k) for c, k in (_affine(s) for s in val.shape)]
+                    if any(d == -1 for d in dims[1:]) or (dims and dims[0] == -1 and _affine(val.shape[0]) != (1, 0)):
+                        raise UnsupportedModelError(f"input '{fx.name}': only dim 0 may be the free batch")
+                    dtype = "i64" if val.dtype in (torch.int64, torch.int32) else "f32"
+                    if val.dtype not in (torch.float32, torch.int64, torch.int32):
+                        raise UnsupportedModelError(f"input '{fx.name}' has dtype {val.dtype} (expected float32 or int64)")
+                    self.inputs.append((fx.name, dtype, dims))
+                else:
+                    tensor = state[spec.target].detach()
+                    self.const_tensors[fx.name] = tensor
+            elif fx.op == "call_function":
+                self.call(fx)
+            elif fx.op == "output":
+                outputs = [self.value(a) for a in self.flatten_outputs(fx.args[0])]
+        if self.unsupported:
+            listing = "\n  ".join(self.unsupported)
+            raise UnsupportedModelError(
+                f"the model uses {len(self.unsupported)} operator(s) sparsert cannot run:\n  {listing}"
+            )
+        # Constants actually read become graph constants.
+        used = {i for n in self.nodes for i in n.inputs} | set(outputs)
+        for name in used:
+            if name in self.const_tensors and name not in self.constants:
+                self.constants[name] = _to_numpy(self.const_tensors[name])
+        return IRGraph(self.inputs, self.constants, self.nodes, outputs)
+
+    def flatten_outputs(self, out: Any) -> list:
+        if isinstance(out, (tuple, list)):
+            return [x for o in out for x in self.flatten_outputs(o)]
+        if out is None:
+            raise UnsupportedModelError("the model returns None among its outputs")
+        return [out]
+
+    def call(self, fx: Any) -> None:
+        target = fx.target
+        if target is operator.getitem:
+            self.getitem(fx)
+            return
+        tensor_args = [a for a in _flat_args(fx) if hasattr(a, "op")]
+        if tensor_args and all(self.is_const(a) for a in tensor_args) and self.foldable(fx):
+            self.fold(fx)
+            return
+        handler = _HANDLERS.get(_op_name(target))
+        if handler is None:
+            self.unsupported.append(f"{_op_name(target)} at {_location(fx)}")
+            return
+        try:
+            handler(self, fx, *fx.args, **fx.kwargs)
+        except _Unsupported as e:
+            self.unsupported.append(f"{_op_name(target)} ({e}) at {_location(fx)}")
+
+    def foldable(self, fx: Any) -> bool:
+        return _op_name(fx.target) not in ("sym_size.int",) and isinstance(fx.meta.get("val"), self.torch.Tensor)
+
+    def fold(self, fx: Any) -> None:
+        import torch.fx as tfx
+
+        args = tfx.node.map_arg(fx.args, lambda a: self.const(a))
+        kwargs = tfx.node.map_arg(fx.kwargs, lambda a: self.const(a))
+        with self.torch.no_grad():
+            self.const_tensors[fx.name] = fx.target(*args, **kwargs)
+
+    def getitem(self, fx: Any) -> None:
+        src, index = fx.args
+        if self.is_const(src):
+            self.const_tensors[fx.name] = self.const(src)[index]
+            return
+        pending = self._multi.get(src.name)
+        if pending is not None:  # split: item i is a slice
+            axis, bounds = pending
+            start, end = bounds[index]
+            self.emit(fx, "slice", [self.value(self._multi_src[src.name])],
+                      ints={"axis": [axis], "start": [start], "end": [end], "step": [1]})
+            return
+        if index != 0:
+            raise _Unsupported(f"output {index} of {src.name}")
+        self.alias[fx.name] = self.value(src)  # first output of max_pool_with_indices, native_layer_norm, ...
+
+
+class _Unsupported(Exception):
+    pass
+
+
+def _op_name(target: Any) -> str:
+    name = getattr(target, "__name__", str(target))
+    overload = getattr(target, "_overloadname", None)
+    if hasattr(target, "_schema"):
+        base = target._schema.name.split("::")[-1]
+        return f"{base}.{overload}" if overload else base
+    return name
+
+
+def _flat_args(fx: Any) -> list:
+    out = []
+
+    def walk(a):
+        if isinstance(a, (list, tuple)):
+            for x in a:
+                walk(x)
+        elif isinstance(a, dict):
+            for x in a.values():
+                walk(x)
+        else:
+            out.append(a)
+
+    walk(fx.args)
+    walk(fx.kwargs)
+    return out
+
+
+def _to_numpy(t: Any) -> np.ndarray:
+    import torch
+
+    t = t.detach().cpu()
+    if t.dtype in (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8):
+        return t.to(torch.int64).contiguous().numpy()
+    if t.dtype == torch.bool:
+        return t.to(torch.float32).contiguous().numpy()
+    return t.to(torch.float32).contiguous().numpy()
+
+
+def _pair(v: Any) -> list[int]:
+    if isinstance(v, int):
+        return [v, v]
+    v = list(v)
+    return [int(v[0]), int(v[0])] if len(v) == 1 else [int(v[0]), int(v[1])]
+
+
+# handlers ----------------------------------------------------------------------------------
+
+
+def _h_linear(t: _Translator, fx, x, w, b=None):
+    if not t.is_const(w):
+        # activation × activation: x @ w.T
+        wt = f"{fx.name}_wT"
+        t.nodes.append(IRNode("permute", _source_of(fx), [t.value(w)], wt, {"dims": [1, 0]}))
+        inputs = [t.value(x), wt]
+        if b is None:
+            t.emit(fx, "matmul", inputs)
+        else:
+            mm = f"{fx.name}_mm"
+            t.nodes.append(IRNode("matmul", _source_of(fx), inputs, mm))
+            t.nodes.append(IRNode("binary", _source_of(fx), [mm, t.value(b)], fx.name, {"kind": [BINARY_KINDS["add"]]}))
+        return
+    weight = _to_numpy(t.const(w))
+    inputs = [t.value(x)]
+    if b is not None:
+        if not t.is_const(b):
+            raise _Unsupported("a bias computed at run time")
+        inputs.append(t.add_constant(_to_numpy(t.const(b)).reshape(-1), f"{fx.name}.bias"))
+    t.emit(fx, "linear", inputs, weights=[weight])
+    t.nodes[-1].rows = t.rows(t.shape(fx)[:-1])
+
+
+def _h_addmm(t: _Translator, fx, bias, x, w, beta=1, alpha=1):
+    if beta != 1 or alpha != 1 or not t.is_const(w) or not t.is_const(bias) or t.const(bias).dim() != 1:
+        raise _Unsupported("addmm other than x @ constant + constant vector")
+    weight = _to_numpy(t.const(w)).T.copy()
+    t.emit(fx, "linear", [t.value(x), t.add_constant(_to_numpy(t.const(bias)), f"{fx.name}.bias")], weights=[weight])
+    t.nodes[-1].rows = t.rows(t.shape(fx)[:-1])
+
+
+def _h_matmul(t: _Translator, fx, a, b):
+    if t.is_const(b) and t.const(b).dim() == 2:
+        t.emit(fx, "linear", [t.value(a)], weights=[_to_numpy(t.const(b)).T.copy()])
+        t.nodes[-1].rows = t.rows(t.shape(fx)[:-1])
+        return
+    t.emit(fx, "matmul", [t.value(a), t.value(b)])
+
+
+def _h_conv(t: _Translator, fx, x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
+    if not t.is_const(w):
+        raise _Unsupported("a convolution weight computed at run time")
+    weight = _to_numpy(t.const(w))
+    if weight.ndim != 4:
+        raise _Unsupported(f"a {weight.ndim - 2}-d convolution (expected 2-d)")
+    oc, cg, kh, kw = weight.shape
+    dilation = _pair(dilation)
+    if isinstance(padding, str):
+        if padding == "valid":
+            padding = [0, 0]
+        else:  # "same" with stride 1: torch pads (d·(k-1))//2 before, the rest after; symmetric only
+            total = [dilation[0] * (kh - 1), dilation[1] * (kw - 1)]
+            if any(p % 2 for p in total):
+                raise _Unsupported("padding='same' with an even kernel extent")
+            padding = [total[0] // 2, total[1] // 2]
+    attrs = {"kernel": [kh, kw], "stride": _pair(stride), "padding": _pair(padding), "dilation": dilation}
+    inputs = [t.value(x)]
+    bias = None
+    if b is not None:
+        if not t.is_const(b):
+            raise _Unsupported("a bias computed at run time")
+        bias = _to_numpy(t.const(b))
+    c_in = int(x.meta["val"].shape[1])
+    if groups > 1 and groups == c_in and cg == 1:
+        inputs.append(t.add_constant(weight, f"{fx.name}.weight"))
+        if bias is not None:
+            inputs.append(t.add_constant(bias, f"{fx.name}.bias"))
+        t.emit(fx, "depthwise_conv2d", inputs, ints=attrs)
+        return
+    if bias is not None:
+        inputs.append(t.add_constant(bias, f"{fx.name}.bias"))
+    per = oc // groups
+    mats = [weight[g * per:(g + 1) * per].reshape(per, -1).copy() for g in range(groups)]
+    t.emit(fx, "conv2d", inputs, ints={**attrs, "groups": [groups]}, weights=mats)
+    out = t.shape(fx)
+    t.nodes[-1].rows = t.rows([out[0], out[2], out[3]])
+
+
+def _h_convolution(t, fx, x, w, b, stride, padding, dilation, transposed, output_padding, groups):
+    if transposed:
+        raise _Unsupported("transposed convolution")
+    _h_conv(t, fx, x, w, b, stride, padding, dilation, groups)
+
+
+def _h_batch_norm(t: _Translator, fx, x, w, b, mean, var, *rest):
+    # batch_norm(x, w, b, mean, var, training, momentum, eps, cudnn) or
+    # _native_batch_norm_legit_no_training(x, w, b, mean, var, momentum, eps)
+    eps = rest[-2] if len(rest) == 4 else rest[-1]
+    if len(rest) == 4 and rest[0]:
+        raise _Unsupported("batch norm in training mode (call model.eval())")
+    for a in (w, b, mean, var):
+        if a is not None and not t.is_const(a):
+            raise _Unsupported("batch-norm statistics computed at run time")
+    var_t = t.const(var).double()
+    scale = 1.0 / (var_t + eps).sqrt()
+    if w is not None:
+        scale = scale * t.const(w).double()
+    shift = -t.const(mean).double() * scale
+    if b is not None:
+        shift = shift + t.const(b).double()
+    rank = len(t.shape(fx))
+    shape = [-1] + [1] * (rank - 2)
+    s = t.add_constant(scale.float().numpy().reshape(shape), f"{fx.name}.scale")
+    h = t.add_constant(shift.float().numpy().reshape(shape), f"{fx.name}.shift")
+    mid = f"{fx.name}_scaled"
+    t.nodes.append(IRNode("binary", _source_of(fx), [t.value(x), s], mid, {"kind": [BINARY_KINDS["mul"]]}))
+    t.nodes.append(IRNode("binary", _source_of(fx), [mid, h], fx.name, {"kind": [BINARY_KINDS["add"]]}))
+
+
+def _unary(kind: str) -> Callable:
+    def handler(t: _Translator, fx, x, *args, **kwargs):
+        t.emit(fx, "unary", [t.value(x)], ints={"kind": [UNARY_KINDS[kind]]})
+
+    return handler
+
+
+def _h_gelu(t: _Translator, fx, x, approximate="none"):
+    kind = "gelu_tanh" if approximate == "tanh" else "gelu"
+    t.emit(fx, "unary", [t.value(x)], ints={"kind": [UNARY_KINDS[kind]]})
+
+
+def _h_hardtanh(t: _Translator, fx, x, lo=-1.0, hi=1.0):
+    if lo == 0 and hi == 6:
+        t.emit(fx, "unary", [t.value(x)], ints={"kind": [UNARY_KINDS["relu6"]]})
+        return
+    _h_clamp(t, fx, x, lo, hi)
+
+
+def _h_clamp(t: _Translator, fx, x, lo=None, hi=None):
+    cur = t.value(x)
+    steps = [(k, v) for k, v in (("maximum", lo), ("minimum", hi)) if v is not None]
+    if not steps:
+        t.alias[fx.name] = cur
+        return
+    for i, (kind, bound) in enumerate(steps):
+        out = fx.name if i == len(steps) - 1 else f"{fx.name}_{kind}"
+        bound_value = t.value(bound) if hasattr(bound, "op") else t.scalar(float(bound))
+        t.nodes.append(IRNode("binary", _source_of(fx), [cur, bound_value], out, {"kind": [BINARY_KINDS[kind]]}))
+        cur = out
+
+
+def _binary(kind: str, swap: bool = False) -> Callable:
+    def handler(t: _Translator, fx, a, b, alpha=1, rounding_mode=None):
+        if rounding_mode is not None:
+            raise _Unsupported(f"division with rounding_mode={rounding_mode!r}")
+        bv = t.value(b)
+        if alpha != 1:
+            scaled = f"{fx.name}_alpha"
+            t.nodes.append(IRNode("binary", _source_of(fx), [bv, t.scalar(float(alpha))], scaled,
+                                  {"kind": [BINARY_KINDS["mul"]]}))
+            bv = scaled
+        inputs = [bv, t.value(a)] if swap else [t.value(a), bv]
+        t.emit(fx, "binary", inputs, ints={"kind": [BINARY_KINDS[kind]]})
+
+    return handler
+
+
+def _h_identity(t: _Translator, fx, x, *args, **kwargs):
+    t.alias[fx.name] = t.value(x)
+
+
+def _h_dropout(t: _Translator, fx, x, p=0.5, train=False, *rest):
+    if train:
+        raise _Unsupported("dropout in training mode (call model.eval())")
+    t.alias[fx.name] = t.value(x)
+
+
+def _h_reshape_like_output(t: _Translator, fx, x, *args, **kwargs):
+    t.emit(fx, "reshape", [t.value(x)], ints=_sizes_attr("shape", t.shape(fx)))
+
+
+def _h_permute(t: _Translator, fx, x, dims):
+    t.emit(fx, "permute", [t.value(x)], ints={"dims": [int(d) for d in dims]})
+
+
+def _h_transpose(t: _Translator, fx, x, d0=0, d1=1):
+    rank = len(t.shape(fx))
+    dims = list(range(rank))
+    if rank:
+        d0, d1 = d0 % rank, d1 % rank
+        dims[d0], dims[d1] = dims[d1], dims[d0]
+    t.emit(fx, "permute", [t.value(x)], ints={"dims": dims})
+
+
+def _h_expand(t: _Translator, fx, x, sizes, implicit=False):
+    t.emit(fx, "expand", [t.value(x)], ints=_sizes_attr("shape", t.shape(fx)))
+
+
+def _h_cat(t: _Translator, fx, tensors, dim=0):
+    t.emit(fx, "concat", [t.value(a) for a in tensors], ints={"axis": [int(dim)]})
+
+
+def _h_slice(t: _Translator, fx, x, dim=0, start=None, end=None, step=1):
+    def bound(v, default):
+        if v is None:
+            return default
+        coef, const = _affine(v)
+        if coef:
+            raise _Unsupported("a slice bound that depends on the batch")
+        return const
+
+    t.emit(fx, "slice", [t.value(x)],
+           ints={"axis": [int(dim)], "start": [bound(start, 0)], "end": [bound(end, 2**63 - 1)], "step": [int(step)]})
+
+
+def _h_select(t: _Translator, fx, x, dim, index):
+    mid = f"{fx.name}_slice"
+    end = index + 1 if index != -1 else 2**63 - 1
+    t.nodes.append(IRNode("slice", _source_of(fx), [t.value(x)], mid,
+                          {"axis": [int(dim)], "start": [int(index)], "end": [int(end)], "step": [1]}))
+    t.nodes.append(IRNode("reshape", _source_of(fx), [mid], fx.name, _sizes_attr("shape", t.shape(fx))))
+
+
+def _h_split(t: _Translator, fx, x, split_size, dim=0):
+    size = t.shape(x)[dim]
+    coef, total = _affine(size)
+    if coef:
+        raise _Unsupported("a split along the batch")
+    sizes = list(split_size) if isinstance(split_size, (list, tuple)) else \
+        [min(split_size, total - s) for s in range(0, total, split_size)]
+    bounds, start = [], 0
+    for s in sizes:
+        bounds.append((start, start + s))
+        start += s
+    t._multi[fx.name] = (int(dim), bounds)
+    t._multi_src[fx.name] = x
+
+
+def _h_layer_norm(t: _Translator, fx, x, normalized_shape, w=None, b=None, eps=1e-5, *rest):
+    inputs = [t.value(x)]
+    for a in (w, b):
+        if a is not None:
+            inputs.append(t.value(a))
+    if w is None and b is not None:
+        raise _Unsupported("layer norm with a bias but no weight")
+    t.emit(fx, "layer_norm", inputs,
+           ints={"normalized": [len(normalized_shape)], "has_weight": [int(w is not None)], "has_bias": [int(b is not None)]},
+           floats={"eps": [float(eps)]})
+
+
+def _h_softmax(t: _Translator, fx, x, dim, *rest):
+    t.emit(fx, "softmax", [t.value(x)], ints={"axis": [int(dim)]})
+
+
+def _reduce(op: str) -> Callable:
+    def handler(t: _Translator, fx, x, dims=None, keepdim=False, *rest, dtype=None):
+        dims = [] if dims is None else ([int(dims)] if isinstance(dims, int) else [int(d) for d in dims])
+        t.emit(fx, op, [t.value(x)], ints={"dims": dims, "keepdim": [int(bool(keepdim))]})
+
+    return handler
+
+
+def _h_max_pool(t: _Translator, fx, x, kernel, stride=None, padding=0, dilation=1, ceil_mode=False):
+    t.emit(fx, "max_pool2d", [t.value(x)], ints={
+        "kernel": _pair(kernel), "stride": _pair(stride if stride else kernel), "padding": _pair(padding),
+        "dilation": _pair(dilation), "ceil_mode": [int(ceil_mode)]})
+
+
+def _h_avg_pool(t: _Translator, fx, x, kernel, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+                divisor_override=None):
+    t.emit(fx, "avg_pool2d", [t.value(x)], ints={
+        "kernel": _pair(kernel), "stride": _pair(stride if stride else kernel), "padding": _pair(padding),
+        "ceil_mode": [int(ceil_mode)], "count_include_pad": [int(count_include_pad)],
+        "divisor": [int(divisor_override or 0)]})
+
+
+def _h_adaptive_avg_pool(t: _Translator, fx, x, output_size):
+    t.emit(fx, "adaptive_avg_pool2d", [t.value(x)], ints={"output_size": _pair(output_size)})
+
+
+def _h_sdpa(t: _Translator, fx, q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, enable_gqa=False):
+    if dropout_p:
+        raise _Unsupported("attention dropout (call model.eval())")
+    if enable_gqa:
+        raise _Unsupported("grouped-query attention")
+    inputs = [t.value(q), t.value(k), t.value(v)]
+    if attn_mask is not None:
+        if t.is_const(attn_mask) and t.const(attn_mask).dtype == t.torch.bool:
+            m = t.const(attn_mask)
+            additive = np.where(m.numpy(), 0.0, -np.inf).astype(np.float32)
+            inputs.append(t.add_constant(additive, f"{fx.name}.mask"))
+        elif attn_mask.meta["val"].dtype == t.torch.bool:
+            raise _Unsupported("a boolean attention mask computed at run time (pass an additive float mask)")
+        else:
+            inputs.append(t.value(attn_mask))
+    floats = {} if scale is None else {"scale": [float(scale)]}
+    t.emit(fx, "sdpa", inputs, ints={"is_causal": [int(bool(is_causal))]}, floats=floats)
+
+
+def _h_embedding(t: _Translator, fx, weight, indices, *rest):
+    t.emit(fx, "embedding", [t.value(weight), t.value(indices)])
+
+
+def _h_to_dtype(t: _Translator, fx, x, *args, **kwargs):
+    out = fx.meta["val"].dtype
+    src = x.meta["val"].dtype
+    torch = t.torch
+    if out == src:
+        t.alias[fx.name] = t.value(x)
+        return
+    code = {torch.float32: 0, torch.int64: 1}.get(out)
+    if code is None:
+        raise _Unsupported(f"a conversion to {out}")
+    t.emit(fx, "cast", [t.value(x)], ints={"dtype": [code]})
+
+
+_HANDLERS: dict[str, Callable] = {
+    "linear.default": _h_linear,
+    "addmm.default": _h_addmm,
+    "matmul.default": _h_matmul,
+    "mm.default": _h_matmul,
+    "bmm.default": _h_matmul,
+    "conv2d.default": _h_conv,
+    "conv2d.padding": _h_conv,
+    "convolution.default": _h_convolution,
+    "batch_norm.default": _h_batch_norm,
+    "_native_batch_norm_legit_no_training.default": _h_batch_norm,
+    "relu.default": _unary("relu"),
+    "relu_.default": _unary("relu"),
+    "relu6.default": _unary("relu6"),
+    "hardtanh.default": _h_hardtanh,
+    "clamp.default": _h_clamp,
+    "gelu.default": _h_gelu,
+    "silu.default": _unary("silu"),
+    "sigmoid.default": _unary("sigmoid"),
+    "tanh.default": _unary("tanh"),
+    "hardswish.default": _unary("hardswish"),
+    "hardsigmoid.default": _unary("hardsigmoid"),
+    "neg.default": _unary("neg"),
+    "exp.default": _unary("exp"),
+    "sqrt.default": _unary("sqrt"),
+    "rsqrt.default": _unary("rsqrt"),
+    "erf.default": _unary("erf"),
+    "abs.default": _unary("abs"),
+    "add.Tensor": _binary("add"),
+    "add.Scalar": _binary("add"),
+    "sub.Tensor": _binary("sub"),
+    "sub.Scalar": _binary("sub"),
+    "rsub.Scalar": _binary("sub", swap=True),
+    "mul.Tensor": _binary("mul"),
+    "mul.Scalar": _binary("mul"),
+    "div.Tensor": _binary("div"),
+    "div.Scalar": _binary("div"),
+    "div.Tensor_mode": _binary("div"),
+    "pow.Tensor_Scalar": _binary("pow"),
+    "maximum.default": _binary("maximum"),
+    "minimum.default": _binary("minimum"),
+    "max_pool2d.default": _h_max_pool,
+    "max_pool2d_with_indices.default": _h_max_pool,
+    "avg_pool2d.default": _h_avg_pool,
+    "adaptive_avg_pool2d.default": _h_adaptive_avg_pool,
+    "_adaptive_avg_pool2d.default": _h_adaptive_avg_pool,
+    "flatten.using_ints": _h_reshape_like_output,
+    "view.default": _h_reshape_like_output,
+    "reshape.default": _h_reshape_like_output,
+    "_unsafe_view.default": _h_reshape_like_output,
+    "unsqueeze.default": _h_reshape_like_output,
+    "squeeze.dim": _h_reshape_like_output,
+    "squeeze.dims": _h_reshape_like_output,
+    "squeeze.default": _h_reshape_like_output,
+    "unflatten.int": _h_reshape_like_output,
+    "permute.default": _h_permute,
+    "transpose.int": _h_transpose,
+    "t.default": _h_transpose,
+    "expand.default": _h_expand,
+    "cat.default": _h_cat,
+    "concat.default": _h_cat,
+    "slice.Tensor": _h_slice,
+    "select.int": _h_select,
+    "split.Tensor": _h_split,
+    "split_with_sizes.default": _h_split,
+    "layer_norm.default": _h_layer_norm,
+    "native_layer_norm.default": _h_layer_norm,
+    "softmax.int": _h_softmax,
+    "_softmax.default": _h_softmax,
+    "mean.dim": _reduce("reduce_mean"),
+    "mean.default": _reduce("reduce_mean"),
+    "sum.dim_IntList": _reduce("reduce_sum"),
+    "sum.default": _reduce("reduce_sum"),
+    "scaled_dot_product_attention.default": _h_sdpa,
+    "embedding.default": _h_embedding,
+    "contiguous.default": _h_identity,
+    "clone.default": _h_identity,
+    "alias.default": _h_identity,
+    "detach.default": _h_identity,
+    "lift_fresh_copy.default": _h_identity,
+    "dropout.default": _h_dropout,
+    "native_dropout.default": _h_dropout,
+    "feature_dropout.default": _h_dropout,
+    "to.dtype": _h_to_dtype,
+    "_to_copy.default": _h_to_dtype,
+    "type_as.default": _h_to_dtype,
+}
+
+# Nodes that only carry sizes or checks: the translation reads their values where used.
+for _name in ("sym_size.int", "_assert_scalar.default", "sym_constrain_range_for_size.default",
+              "_assert_tensor_metadata.default"):
+    _HANDLERS[_name] = lambda t, fx, *a, **k: None
+
+
+def translate(program: Any, example_batch: int = 1) -> IRGraph:
+    """Translates an exported program; raises UnsupportedModelError listing every unsupported operator.
+    `example_batch` is the batch format choice plans for."""
+    graph = _Translator(program, example_batch).run()
+    graph = fold_batch_norm(graph)
+    graph = fuse_activations(graph)
+    return prune_dead(graph)
+
+
+# --------------------------------------------------------------------------------------------
+# graph passes
+
+
+def _consumers(graph: IRGraph) -> dict[str, list[IRNode]]:
+    users: dict[str, list[IRNode]] = {}
+    for n in graph.nodes:
+        for i in n.inputs:
+            users.setdefault(i, []).append(n)
+    return users
+
+
+def fold_batch_norm(graph: IRGraph) -> IRGraph:
+    """mul-by-scale + add-shift pairs (batch norm, see _h_batch_norm) right after a linear/conv whose
+    only reader they are become part of its weights and bias."""
+    users = _consumers(graph)
+    producer = {n.output: n for n in graph.nodes}
+    removed: set[int] = set()
+    for n in graph.nodes:
+        if n.op != "binary" or n.ints["kind"] != [BINARY_KINDS["mul"]] or not n.output.endswith("_scaled"):
+            continue
+        src = producer.get(n.inputs[0])
+        shift_node = users.get(n.output, [None])[0]
+        if src is None or src.op not in ("linear", "conv2d") or len(users.get(src.output, [])) != 1:
+            continue
+        if shift_node is None or len(users[n.output]) != 1 or src.output in graph.outputs:
+            continue
+        scale = graph.constants[n.inputs[1]].reshape(-1).astype(np.float64)
+        shift = graph.constants[shift_node.inputs[1]].reshape(-1).astype(np.float64)
+        rows = sum(w.shape[0] for w in src.weights)
+        if scale.size != rows or shift.size != rows or src.op == "linear" and len(graph.constants[n.inputs[1]].shape) != 1:
+            continue
+        start = 0
+        for g, w in enumerate(src.weights):
+            part = scale[start:start + w.shape[0]]
+            src.weights[g] = (w.astype(np.float64) * part[:, None]).astype(np.float32)
+            start += w.shape[0]
+        bias = graph.constants[src.inputs[1]].astype(np.float64) if len(src.inputs) > 1 else np.zeros(rows)
+        new_bias = (bias * scale + shift).astype(np.float32)
+        bias_name = f"{src.output}.bias_folded"
+        graph.constants[bias_name] = new_bias
+        src.inputs = [src.inputs[0], bias_name]
+        src.output = shift_node.output
+        removed.update({id(n), id(shift_node)})
+    graph.nodes = [n for n in graph.nodes if id(n) not in removed]
+    return graph
+
+
+def fuse_activations(graph: IRGraph) -> IRGraph:
+    """A unary activation that is the only reader of a linear/conv output moves into its epilogue."""
+    users = _consumers(graph)
+    kind_to_act = {v: k for k, v in UNARY_KINDS.items() if k in EPILOGUE_ACTS}
+    producer = {n.output: n for n in graph.nodes}
+    removed: set[int] = set()
+    for n in graph.nodes:
+        if n.op != "unary" or n.ints["kind"][0] not in kind_to_act:
+            continue
+        src = producer.get(n.inputs[0])
+        if src is None or src.op not in ("linear", "conv2d", "depthwise_conv2d") or "act" in src.ints:
+            continue
+        if len(users.get(src.output, [])) != 1 or src.output in graph.outputs:
+            continue
+        src.ints["act"] = [ACT_CODES[kind_to_act[n.ints["kind"][0]]]]
+        src.output = n.output
+        removed.add(id(n))
+    graph.nodes = [n for n in graph.nodes if id(n) not in removed]
+    return graph
+
+
+def prune_dead(graph: IRGraph) -> IRGraph:
+    """Drops nodes whose outputs nothing reads, and constants no node reads."""
+    live = set(graph.outputs)
+    kept = []
+    for n in reversed(graph.nodes):
+        if n.output in live:
+            kept.append(n)
+            live.update(n.inputs)
+    graph.nodes = kept[::-1]
+    graph.constants = {k: v for k, v in graph.constants.items() if k in live}
+    return graph
+
+
+# --------------------------------------------------------------------------------------------
+# build
+
+
+def build(graph: IRGraph, weights: dict[str, list[Any]], num_threads: int = 0,
+          reference_kernels: bool = False) -> Any:
+    """The C++ model for `graph`, with each weighted node's packed weights from `weights[node.output]`."""
+    g = _core.Graph()
+    index: dict[str, int] = {}
+    for name, dtype, shape in graph.inputs:
+        index[name] = g.add_input(name, dtype, shape)
+    needed = {i for n in graph.nodes for i in n.inputs} | set(graph.outputs)
+    for name, array in graph.constants.items():
+        if name in needed:
+            index[name] = g.add_constant(name, array)
+    for n in graph.nodes:
+        missing = [i for i in n.inputs if i not in index]
+        if missing:
+            raise ValueError(f"building the model: node '{n.name}' ({n.op}) reads unknown values {missing}")
+        index[n.output] = g.add_node(n.op, n.name, [index[i] for i in n.inputs], n.output, n.ints, n.floats,
+                                     weights.get(n.output, []))
+    missing = [o for o in graph.outputs if o not in index]
+    if missing:
+        raise ValueError(f"building the model: outputs {missing} are computed by no node")
+    g.set_outputs([index[o] for o in graph.outputs])
+    return _core.Model(g, num_threads, reference_kernels)
+
+
+__all__ = ["IRGraph", "IRNode", "UnsupportedModelError", "build", "capture", "translate"]

@@ -1,0 +1,131 @@
+"""Per-layer format choice.
+
+For each weight: measure its structure (density, whether it satisfies N:M, the fill each BSR block
+shape would pay, how uniform the rows are), list every format that can hold it, and let the cost
+model (`cost.py`, calibrated by timing the real kernels on this machine) predict each one's time at
+the rows the layer will see (the batch for a linear layer, batch × output pixels for a convolution).
+The fastest prediction wins; no density threshold decides. Every choice carries its reason and the
+predicted times of all candidates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Union
+
+import numpy as np
+
+from . import _core, cost
+
+BSR_BLOCKS = [(1, 4), (4, 1), (4, 4), (8, 1), (16, 1), (1, 8)]
+NM_PATTERNS = [(2, 4), (1, 4), (4, 8)]
+
+FormatSpec = Union[str, None]
+
+
+@dataclass
+class Structure:
+    shape: tuple[int, int]
+    density: float
+    nm: tuple[int, int] | None  # the sparsest N:M pattern the weight satisfies
+    bsr_fill: dict[tuple[int, int], float]  # stored values ÷ non-zeros per block shape
+    row_nnz_cv: float  # coefficient of variation of non-zeros per row
+
+
+@dataclass
+class Choice:
+    layer: str
+    format: str  # "dense", "csr", "bsr4x4", "nm2:4", ...
+    reason: str
+    structure: Structure
+    times_us: dict[str, float]  # candidate → predicted µs per call at `rows`
+    rows: int
+    nbytes: int = 0  # bytes of the packed weight in the chosen format
+
+    @property
+    def speedup(self) -> float:
+        """Predicted speed-up of the chosen format over the dense path."""
+        return self.times_us["dense"] / self.times_us[self.format] if self.format in self.times_us else 1.0
+
+
+def analyse(w: np.ndarray) -> Structure:
+    rows, cols = w.shape
+    nz = w != 0
+    nnz = int(nz.sum())
+    density = nnz / max(rows * cols, 1)
+    nm = None
+    for n, m in sorted(NM_PATTERNS, key=lambda p: p[0] / p[1]):
+        pad = (-cols) % m
+        groups = np.pad(nz, ((0, 0), (0, pad))).reshape(rows, -1, m).sum(axis=2)
+        if rows * cols and int(groups.max(initial=0)) <= n:
+            nm = (n, m)
+            break
+    fill = {}
+    for br, bc in BSR_BLOCKS:
+        padded = np.pad(nz, ((0, (-rows) % br), (0, (-cols) % bc)))
+        blocks = padded.reshape(padded.shape[0] // br, br, padded.shape[1] // bc, bc).any(axis=(1, 3)).sum()
+        fill[(br, bc)] = float(blocks * br * bc) / max(nnz, 1)
+    per_row = nz.sum(axis=1)
+    cv = float(per_row.std() / per_row.mean()) if rows and per_row.mean() > 0 else 0.0
+    return Structure((rows, cols), density, nm, fill, cv)
+
+
+def make_weight(w: np.ndarray, fmt: str) -> Any:
+    """The packed weight for a format spelling: dense, csr, bsr<r>x<c>, nm<n>:<m>."""
+    if fmt == "dense":
+        return _core.Dense(w)
+    if fmt == "csr":
+        return _core.CSR(w)
+    if fmt.startswith("bsr"):
+        r, c = (int(v) for v in fmt[3:].split("x"))
+        return _core.BSR(w, (r, c))
+    if fmt.startswith("nm"):
+        n, m = (int(v) for v in fmt[2:].split(":"))
+        return _core.NM(w, n, m)
+    raise ValueError(f"format '{fmt}' is not known (expected dense, csr, bsr<r>x<c> e.g. bsr4x4, or nm<n>:<m> e.g. nm2:4)")
+
+
+def candidates(s: Structure) -> list[str]:
+    """Every format that can hold a weight of this structure."""
+    out = ["dense", "csr"] + [f"bsr{r}x{c}" for r, c in BSR_BLOCKS]
+    if s.nm is not None:
+        out.append(f"nm{s.nm[0]}:{s.nm[1]}")
+    return out
+
+
+def predict(model: cost.CostModel, s: Structure, fmt: str, rows: int) -> float:
+    """Predicted µs per call of `fmt` for a weight of structure `s` at `rows` rows."""
+    out, cols = s.shape
+    nnz = int(round(s.density * out * cols))
+    nblocks = None
+    if fmt.startswith("bsr"):
+        r, c = (int(v) for v in fmt[3:].split("x"))
+        nblocks = int(round(s.bsr_fill[(r, c)] * nnz / (r * c)))
+    stored, units = cost.stored_and_units(fmt, out, cols, nnz, nblocks)
+    return model.predict(fmt, rows, stored, units)
+
+
+def choose(layer: str, w: np.ndarray, rows: int, model: cost.CostModel, forced: FormatSpec = None) -> tuple[Choice, Any]:
+    """Picks the format for one weight; returns the choice and the packed weight."""
+    s = analyse(w)
+    times = {fmt: predict(model, s, fmt, rows) for fmt in candidates(s)}
+    if forced is not None:
+        fmt = forced
+        if fmt == "nm":
+            fmt = f"nm{s.nm[0]}:{s.nm[1]}" if s.nm is not None else "nm2:4"
+        elif fmt == "bsr":
+            fmt = "bsr4x4"
+        try:
+            packed = make_weight(w, fmt)
+        except ValueError as e:
+            raise ValueError(f"layer '{layer}': format '{forced}' cannot hold this weight: {e}") from None
+        return Choice(layer, fmt, "forced by formats=", s, times, rows, packed.nbytes), packed
+    best = min(times, key=times.get)
+    reason = (f"predicted fastest of {len(times)} at {rows} rows: {times[best]:.1f} µs vs dense {times['dense']:.1f} µs"
+              f" (density {s.density:.3f}" + (f", {best[3:]} fill {s.bsr_fill[tuple(int(v) for v in best[3:].split('x'))]:.2f}"
+                                                 if best.startswith("bsr") else "") + ")")
+    packed = make_weight(w, best)
+    return Choice(layer, best, reason, s, times, rows, packed.nbytes), packed
+
+
+__all__ = ["BSR_BLOCKS", "Choice", "Structure", "analyse", "candidates", "choose", "make_weight", "predict"]

@@ -1,0 +1,175 @@
+"""Whole models through sparsert.load(...).run(x) against torch eager on the same pruned weights:
+four architectures × three prunings × every source kind, plus the errors load and run promise."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import sparsert
+from zoo import build, example_input, prune_model
+
+torch.set_num_threads(1)
+
+ARCHS = ["mlp", "resnet", "mobilenet", "bert"]
+PRUNINGS = ["u90", "2:4", "b4x4"]
+
+
+def rel_err(y, ref) -> float:
+    y, ref = np.asarray(y, dtype=np.float64), np.asarray(ref, dtype=np.float64)
+    return float(np.linalg.norm(y - ref) / max(np.linalg.norm(ref), 1e-30))
+
+
+def eager(model, x):
+    with torch.no_grad():
+        return model(x)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("pruning", PRUNINGS)
+def test_module_matches_eager(arch, pruning):
+    model = prune_model(build(arch), pruning)
+    x = example_input(arch, 3)
+    compiled = sparsert.load(model, example_inputs=(x,))
+    for batch in (3, 1, 5):  # the batch may change between calls without re-import
+        xb = example_input(arch, batch, seed=batch)
+        y = compiled.run(xb)
+        assert isinstance(y, torch.Tensor) and y.shape == eager(model, xb).shape
+        assert rel_err(y, eager(model, xb)) < 1e-4, (arch, pruning, batch)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_state_dict_with_prune_reparametrisation(arch, tmp_path):
+    pruned = prune_model(build(arch), "u90")  # weight_orig + weight_mask still in the state dict
+    path = tmp_path / "pruned.pt"
+    torch.save(pruned.state_dict(), path)
+    assert any(k.endswith("weight_mask") for k in torch.load(path, weights_only=True))
+    x = example_input(arch, 2)
+    compiled = sparsert.load(path, model=build(arch, seed=1), example_inputs=(x,))
+    assert rel_err(compiled.run(x), eager(pruned, x)) < 1e-4
+
+
+def test_state_dict_after_prune_remove_and_lazy_trace(tmp_path):
+    pruned = prune_model(build("mlp"), "u90", keep_reparam=False)
+    path = tmp_path / "removed.pt"
+    torch.save(pruned.state_dict(), path)
+    compiled = sparsert.load(path, model=build("mlp", seed=1))  # traced at the first run
+    x = example_input("mlp", 4)
+    assert rel_err(compiled.run(x.numpy()), eager(pruned, x).numpy()) < 1e-4
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_export_archive_and_sprt_round_trip(arch, tmp_path):
+    pruned = prune_model(build(arch), "2:4", keep_reparam=False)
+    x = example_input(arch, 2)
+    program = torch.export.export(pruned, (x,), dynamic_shapes=({0: torch.export.Dim("batch")},))
+    pt2 = tmp_path / "model.pt2"
+    torch.export.save(program, pt2)
+    compiled = sparsert.load(pt2)
+    assert rel_err(compiled.run(x), eager(pruned, x)) < 1e-4
+    sprt = tmp_path / "model.sprt"
+    compiled.save(sprt)
+    reloaded = sparsert.load(sprt)
+    x5 = example_input(arch, 5, seed=7)
+    assert rel_err(reloaded.run(x5), eager(pruned, x5)) < 1e-4
+    np.testing.assert_array_equal(reloaded.run(x5.numpy()), compiled.run(x5.numpy()))
+
+
+def test_formats_forced_globally_and_per_layer():
+    model = prune_model(build("mlp"), "2:4", keep_reparam=False)
+    x = example_input("mlp", 2)
+    for fmt in ("dense", "csr", "bsr4x4", "nm2:4"):
+        compiled = sparsert.load(model, example_inputs=(x,), formats=fmt)
+        assert {c.format for c in compiled.plan} == {fmt}
+        assert rel_err(compiled.run(x), eager(model, x)) < 1e-4
+    compiled = sparsert.load(model, example_inputs=(x,), formats={"layers.0": "csr"})
+    assert [c.format for c in compiled.plan if c.layer == "layers.0"] == ["csr"]
+    with pytest.raises(ValueError, match="no weight"):
+        sparsert.load(model, example_inputs=(x,), formats={"nope": "csr"})
+
+
+def test_summary_lists_every_weight():
+    model = prune_model(build("resnet"), "b4x4")
+    compiled = sparsert.load(model, example_inputs=(example_input("resnet", 1),))
+    text = compiled.summary()
+    for name in ("stem.0", "layer2.down.0", "fc"):
+        assert name in text
+    assert len(compiled.plan) == 7  # six convolutions and fc
+    assert all(c.speedup > 0 for c in compiled.plan)
+
+
+def test_concurrent_runs_agree():
+    from concurrent.futures import ThreadPoolExecutor
+
+    model = prune_model(build("bert"), "u90")
+    compiled = sparsert.load(model, example_inputs=(example_input("bert", 2),))
+    inputs = [example_input("bert", 1 + i % 3, seed=i) for i in range(12)]
+    expected = [compiled.run(x) for x in inputs]
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(compiled.run, inputs))
+    for a, b in zip(got, expected):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+# ---- bad input ---------------------------------------------------------------------------------
+
+
+def test_state_dict_without_model_says_what_to_pass(tmp_path):
+    path = tmp_path / "sd.pt"
+    torch.save(build("mlp").state_dict(), path)
+    with pytest.raises(ValueError, match="pass model="):
+        sparsert.load(path)
+
+
+def test_pickled_module_needs_trusted(tmp_path):
+    path = tmp_path / "whole.pt"
+    torch.save(build("mlp"), path)
+    with pytest.raises(ValueError, match="trusted=True"):
+        sparsert.load(path)
+    compiled = sparsert.load(path, trusted=True, example_inputs=(example_input("mlp", 2),))
+    assert compiled.run(example_input("mlp", 2)).shape == (2, 10)
+
+
+def test_unsupported_operators_are_all_listed():
+    class Odd(torch.nn.Module):
+        def forward(self, x):
+            return torch.cumsum(x, 1) + torch.flip(x, [1])
+
+    with pytest.raises(sparsert.UnsupportedModelError) as info:
+        sparsert.load(Odd(), example_inputs=(torch.randn(2, 5),))
+    message = str(info.value)
+    assert "cumsum" in message and "flip" in message and "2 operator(s)" in message
+
+
+def test_run_rejects_wrong_shapes_and_dtypes():
+    compiled = sparsert.load(build("mlp"), example_inputs=(example_input("mlp", 2),))
+    with pytest.raises(ValueError, match=r"input 'x'.*\(3, 63\)"):
+        compiled.run(torch.randn(3, 63))
+    with pytest.raises(TypeError, match="complex"):
+        compiled.run(np.zeros((2, 64), dtype=np.complex64))
+    with pytest.raises(ValueError, match="expected 1"):
+        compiled.run(torch.randn(2, 64), torch.randn(2, 64))
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "version", "garbage"])
+def test_damaged_sprt_files_raise_model_file_error(damage, tmp_path):
+    compiled = sparsert.load(prune_model(build("mlp"), "u90"), example_inputs=(example_input("mlp", 2),))
+    path = tmp_path / "m.sprt"
+    compiled.save(path)
+    data = bytearray(path.read_bytes())
+    if damage == "truncate":
+        data = data[: len(data) // 2]
+        expect = "truncated"
+    elif damage == "flip":
+        data[len(data) // 2] ^= 0x40
+        expect = "checksum"
+    elif damage == "version":
+        data[8] = 99
+        expect = "version 99"
+    else:
+        data = b"SPRTMODL" + bytes(10)
+        expect = "fewer than the 32-byte header"
+    path.write_bytes(bytes(data))
+    with pytest.raises(sparsert.ModelFileError, match=expect):
+        sparsert.load(path)

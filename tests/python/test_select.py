@@ -1,0 +1,85 @@
+"""Format choice from the calibrated cost model: the structure analysis, the cache, and that the
+chosen format is the one the model predicts fastest."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sparsert import cost, select
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    import os
+
+    os.environ["SPARSERT_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
+    try:
+        yield cost.calibrate(1)
+    finally:
+        del os.environ["SPARSERT_CACHE_DIR"]
+
+
+def weight(kind: str, rows=512, cols=768, seed=0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    w = rng.standard_normal((rows, cols)).astype(np.float32)
+    if kind == "2:4":
+        order = np.argsort(np.abs(w.reshape(rows, -1, 4)), axis=2)
+        keep = np.zeros_like(order, dtype=bool)
+        np.put_along_axis(keep, order[:, :, 2:], True, axis=2)
+        return (w.reshape(rows, -1, 4) * keep).reshape(rows, cols)
+    if kind == "b4x4":
+        keep = rng.random((rows // 4, cols // 4)) < 0.1
+        return w * np.kron(keep, np.ones((4, 4), dtype=bool))
+    if kind == "u95":
+        return w * (rng.random(w.shape) < 0.05)
+    return w
+
+
+def test_analyse_measures_structure():
+    s = select.analyse(weight("2:4"))
+    assert s.nm == (2, 4) and s.density == pytest.approx(0.5)
+    b = select.analyse(weight("b4x4"))
+    assert b.bsr_fill[(4, 4)] == pytest.approx(1.0) and b.bsr_fill[(1, 4)] == pytest.approx(1.0)
+    assert b.nm is None
+    u = select.analyse(weight("u95"))
+    assert u.bsr_fill[(4, 4)] > 5 and u.density == pytest.approx(0.05, abs=0.005)
+
+
+@pytest.mark.parametrize("kind", ["2:4", "b4x4", "u95", "dense"])
+@pytest.mark.parametrize("rows", [1, 32])
+def test_choice_is_the_predicted_fastest(model, kind, rows):
+    w = weight(kind)
+    choice, packed = select.choose("layer", w, rows, model)
+    assert choice.format == min(choice.times_us, key=choice.times_us.get)
+    s = select.analyse(w)
+    for fmt, t in choice.times_us.items():
+        assert t == pytest.approx(select.predict(model, s, fmt, rows))
+    np.testing.assert_array_equal(packed.to_dense(), w)
+    if kind == "2:4":
+        assert "nm2:4" in choice.times_us
+    if kind in ("b4x4", "u95") and rows == 1:
+        assert choice.format != "dense", choice.times_us  # 10× less work: no machine runs dense faster
+
+
+def test_forced_format_that_cannot_hold_the_weight_names_the_layer(model):
+    with pytest.raises(ValueError, match="layer 'fc'.*nm2:4"):
+        select.choose("fc", weight("dense"), 1, model, forced="nm2:4")
+
+
+def test_cache_is_reused_refreshed_and_repaired(model):
+    path = cost.cache_path(1)
+    assert path.is_file()
+    again = cost.calibrate(1)
+    assert again.fits["csr"][1] == model.fits["csr"][1]  # read from the cache, not re-timed
+    path.write_text("{not json")
+    repaired = cost.calibrate(1)
+    assert set(repaired.fits) == set(cost.FORMATS) and path.read_text().startswith("{\n")
+    for fits in repaired.fits.values():
+        for fit in fits.values():
+            assert min(fit.alpha, fit.beta, fit.gamma) >= 0
+
+
+def test_efficiency_is_a_share(model):
+    rho = model.efficiency("csr", 1, stored=1e5, units=1e3)
+    assert 0 < rho <= 1
