@@ -138,7 +138,8 @@ class _Translator:
         self.alias: dict[str, str] = {}  # fx name -> value name (identity ops)
         self.unsupported: list[str] = []
         self.counter = 0
-        self._multi: dict[str, tuple[int, list[tuple[int, int]]]] = {}  # split outputs: axis, bounds
+        # split/unbind outputs: axis, (start, end) per item, and whether the axis is dropped (unbind)
+        self._multi: dict[str, tuple[int, list[tuple[int, int]], bool]] = {}
         self._multi_src: dict[str, Any] = {}
 
     # values ------------------------------------------------------------------
@@ -228,7 +229,10 @@ class _Translator:
     def call(self, fx: Any) -> None:
         target = fx.target
         if target is operator.getitem:
-            self.getitem(fx)
+            try:
+                self.getitem(fx)
+            except _Unsupported as e:
+                self.unsupported.append(f"getitem ({e}) at {_location(fx)}")
             return
         tensor_args = [a for a in _flat_args(fx) if hasattr(a, "op")]
         if tensor_args and all(self.is_const(a) for a in tensor_args) and self.foldable(fx):
@@ -260,11 +264,14 @@ class _Translator:
             self.const_tensors[fx.name] = self.const(src)[index]
             return
         pending = self._multi.get(src.name)
-        if pending is not None:  # split: item i is a slice
-            axis, bounds = pending
+        if pending is not None:  # split / unbind: item i is a slice (reshaped without the axis for unbind)
+            axis, bounds, drop_axis = pending
             start, end = bounds[index]
-            self.emit(fx, "slice", [self.value(self._multi_src[src.name])],
-                      ints={"axis": [axis], "start": [start], "end": [end], "step": [1]})
+            out = f"{fx.name}_slice" if drop_axis else fx.name
+            self.nodes.append(IRNode("slice", _source_of(fx), [self.value(self._multi_src[src.name])], out,
+                                     {"axis": [axis], "start": [start], "end": [end], "step": [1]}))
+            if drop_axis:
+                self.nodes.append(IRNode("reshape", _source_of(fx), [out], fx.name, _sizes_attr("shape", self.shape(fx))))
             return
         if index != 0:
             raise _Unsupported(f"output {index} of {src.name}")
@@ -547,7 +554,15 @@ def _h_split(t: _Translator, fx, x, split_size, dim=0):
     for s in sizes:
         bounds.append((start, start + s))
         start += s
-    t._multi[fx.name] = (int(dim), bounds)
+    t._multi[fx.name] = (int(dim), bounds, False)
+    t._multi_src[fx.name] = x
+
+
+def _h_unbind(t: _Translator, fx, x, dim=0):
+    coef, total = _affine(t.shape(x)[dim])
+    if coef:
+        raise _Unsupported("an unbind along the batch")
+    t._multi[fx.name] = (int(dim), [(i, i + 1) for i in range(total)], True)
     t._multi_src[fx.name] = x
 
 
@@ -694,6 +709,7 @@ _HANDLERS: dict[str, Callable] = {
     "select.int": _h_select,
     "split.Tensor": _h_split,
     "split_with_sizes.default": _h_split,
+    "unbind.int": _h_unbind,
     "layer_norm.default": _h_layer_norm,
     "native_layer_norm.default": _h_layer_norm,
     "softmax.int": _h_softmax,

@@ -173,3 +173,41 @@ def test_damaged_sprt_files_raise_model_file_error(damage, tmp_path):
     path.write_bytes(bytes(data))
     with pytest.raises(sparsert.ModelFileError, match=expect):
         sparsert.load(path)
+
+
+def test_packed_qkv_projection_is_unbound():
+    class Packed(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.qkv = torch.nn.Linear(16, 48)
+
+        def forward(self, x):
+            b, s, _ = x.shape
+            q, k, v = self.qkv(x).view(b, s, 3, 2, 8).permute(2, 0, 3, 1, 4)
+            return torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
+
+    model = Packed().eval()
+    x = torch.randn(2, 5, 16)
+    compiled = sparsert.load(model, example_inputs=(x,))
+    x3 = torch.randn(3, 5, 16)
+    assert rel_err(compiled.run(x3), eager(model, x3)) < 1e-4
+
+
+def test_sprt_loads_and_runs_without_torch(tmp_path):
+    import subprocess
+    import sys
+
+    compiled = sparsert.load(prune_model(build("resnet"), "u90"), example_inputs=(example_input("resnet", 2),))
+    path = tmp_path / "r.sprt"
+    compiled.save(path)
+    x = example_input("resnet", 3).numpy()
+    np.save(tmp_path / "x.npy", x)
+    expected = compiled.run(x)
+    script = (
+        "import sys; sys.modules['torch'] = None\n"  # any `import torch` now fails
+        "import numpy as np, sparsert\n"
+        f"m = sparsert.load({str(path)!r})\n"
+        f"np.save({str(tmp_path / 'y.npy')!r}, m.run(np.load({str(tmp_path / 'x.npy')!r})))\n"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True)
+    np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), expected)
