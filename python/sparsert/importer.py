@@ -745,6 +745,7 @@ def translate(program: Any, example_batch: int = 1) -> IRGraph:
     graph = _Translator(program, example_batch).run()
     graph = fold_batch_norm(graph)
     graph = fuse_activations(graph)
+    graph = remove_dead_rows(graph)
     return prune_dead(graph)
 
 
@@ -814,6 +815,68 @@ def fuse_activations(graph: IRGraph) -> IRGraph:
         src.output = n.output
         removed.add(id(n))
     graph.nodes = [n for n in graph.nodes if id(n) not in removed]
+    return graph
+
+
+def _activate(act: int, x: np.ndarray) -> np.ndarray:
+    """The epilogue activation `act` (an ACT_CODES value) in float64, for folding constant outputs."""
+    from math import erf
+
+    name = {v: k for k, v in ACT_CODES.items()}[act]
+    if name == "none":
+        return x
+    if name == "relu":
+        return np.maximum(x, 0)
+    if name == "relu6":
+        return np.clip(x, 0, 6)
+    if name == "gelu":
+        return x * 0.5 * (1 + np.vectorize(erf)(x / np.sqrt(2)))
+    if name == "gelu_tanh":
+        return 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x**3)))
+    if name == "silu":
+        return x / (1 + np.exp(-x))
+    if name == "sigmoid":
+        return 1 / (1 + np.exp(-x))
+    return np.tanh(x)
+
+
+def remove_dead_rows(graph: IRGraph) -> IRGraph:
+    """Structured pruning: output rows (channels) of a linear/conv whose weights are all zero are
+    removed, and so are the matching input columns of the linear/conv that alone reads them.
+
+    A removed row still outputs the constant act(bias); linear → linear folds its contribution into
+    the reader's bias exactly. A convolution reader pads with zeros, so a constant channel is not
+    constant at the borders: conv → conv removes only rows whose output is exactly zero."""
+    users = _consumers(graph)
+    for n in graph.nodes:
+        if n.op not in ("linear", "conv2d") or len(n.weights) != 1 or n.output in graph.outputs:
+            continue
+        readers = users.get(n.output, [])
+        if len(readers) != 1 or readers[0].op != n.op or len(readers[0].weights) != 1 or readers[0].inputs[0] != n.output:
+            continue
+        reader = readers[0]
+        w1, w2 = n.weights[0], reader.weights[0]
+        bias1 = graph.constants[n.inputs[1]].astype(np.float64) if len(n.inputs) > 1 else np.zeros(w1.shape[0])
+        constant = _activate(n.ints.get("act", [0])[0], bias1)
+        dead = ~w1.any(axis=1)
+        if n.op == "conv2d":
+            dead &= constant == 0
+        if not dead.any():
+            continue
+        taps = w2.shape[1] // w1.shape[0]  # reader columns per channel: kh·kw for a conv, 1 for a linear
+        dead_cols = np.repeat(dead, taps)
+        fold = w2[:, dead_cols].astype(np.float64) @ np.repeat(constant[dead], taps)
+        n.weights[0] = w1[~dead].copy()
+        if len(n.inputs) > 1:
+            name = f"{n.output}.bias_live"
+            graph.constants[name] = graph.constants[n.inputs[1]][~dead].copy()
+            n.inputs[1] = name
+        reader.weights[0] = w2[:, ~dead_cols].copy()
+        if np.any(fold != 0):
+            bias2 = graph.constants[reader.inputs[1]].astype(np.float64) if len(reader.inputs) > 1 else 0.0
+            name = f"{reader.output}.bias_folded_rows"
+            graph.constants[name] = (bias2 + fold).astype(np.float32)
+            reader.inputs = [reader.inputs[0], name]
     return graph
 
 

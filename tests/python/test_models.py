@@ -211,3 +211,38 @@ def test_sprt_loads_and_runs_without_torch(tmp_path):
     )
     subprocess.run([sys.executable, "-c", script], check=True)
     np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), expected)
+
+
+def test_structurally_pruned_rows_are_removed():
+    model = build("mlp")
+    with torch.no_grad():
+        model.layers[0].weight[::3] = 0  # a third of layer 0's neurons pruned away...
+        model.layers[0].bias[::6] = 0  # ...half of them with a non-zero bias, so relu(bias) is folded onward
+        model.layers[1].weight[1::4] = 0
+    x = example_input("mlp", 2)
+    compiled = sparsert.load(model, example_inputs=(x,))
+    shapes = {c.layer: c.structure.shape for c in compiled.plan}
+    assert shapes["layers.0"] == (64, 64) and shapes["layers.1"] == (60, 64) and shapes["layers.2"] == (10, 60)
+    assert rel_err(compiled.run(x), eager(model, x)) < 1e-5
+
+
+def test_dead_conv_channels_are_removed_when_they_output_zero():
+    class Convs(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = torch.nn.Conv2d(3, 8, 3, padding=1)
+            self.b = torch.nn.Conv2d(8, 4, 3, padding=1)
+
+        def forward(self, x):
+            return self.b(torch.relu(self.a(x)))
+
+    model = Convs().eval()
+    with torch.no_grad():
+        model.a.weight[[1, 5, 6]] = 0
+        model.a.bias[[1, 5]] = -1.0  # relu(-1) = 0: removable; channel 6 keeps relu(bias) > 0 unless zero
+        model.a.bias[6] = 0.5
+    x = torch.randn(2, 3, 9, 9)
+    compiled = sparsert.load(model, example_inputs=(x,))
+    shapes = {c.layer: c.structure.shape for c in compiled.plan}
+    assert shapes["a"] == (6, 27) and shapes["b"] == (4, 54)
+    assert rel_err(compiled.run(x), eager(model, x)) < 1e-5
