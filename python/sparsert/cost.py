@@ -28,9 +28,10 @@ from . import _core
 FORMATS = ["dense", "csr", "bsr1x4", "bsr4x1", "bsr4x4", "bsr8x1", "bsr16x1", "bsr1x8", "nm2:4", "nm1:4", "nm4:8"]
 ROW_POINTS = (1, 16)  # calibrated row counts: one vector, and one full tile of the batched kernels
 TILE = 16
-_CALIBRATION_SHAPES = [(256, 256), (128, 1024), (512, 1024), (1024, 512), (2048, 128)]
+# From in-L2 to DRAM-bound sizes (dense 2048² is 16 MiB), so the fit holds for real layers.
+_CALIBRATION_SHAPES = [(256, 256), (128, 1024), (1024, 512), (2048, 2048), (1024, 4096)]
 _CALIBRATION_DENSITIES = [0.05, 0.15, 0.4]
-_VERSION = 1
+_VERSION = 2  # bump when the calibration changes, so old caches are not read
 
 
 @dataclass
@@ -161,9 +162,10 @@ def calibrate(threads: int | None = None, refresh: bool = False, min_time: float
                     times[r] = _median_us(weight, x, threads, min_time)
                 samples.append((s, b, times))
         for r in ROW_POINTS:
-            a = np.array([[1.0, s, b] for s, b, _ in samples])
+            # Weighted by 1/t: relative errors count alike for a 10 µs and a 10 ms layer.
             t = np.array([times[r] for _, _, times in samples])
-            fits[fmt][r] = Fit(*_non_negative_fit(a, t))
+            a = np.array([[1.0, s, b] for s, b, _ in samples]) / t[:, None]
+            fits[fmt][r] = Fit(*_non_negative_fit(a, np.ones_like(t)))
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"fits": {f: {str(r): [fit.alpha, fit.beta, fit.gamma] for r, fit in per.items()} for f, per in fits.items()},
                "isas": _core.available_isas(), "threads": threads}
