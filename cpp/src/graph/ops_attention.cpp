@@ -189,9 +189,9 @@ class MatmulOp final : public TensorOp {
     const int64_t kb = b.size() == 1 ? b[0] : b[b.size() - 2];
     p.n = b.size() == 1 ? 1 : b.back();
     if (kb != p.k) {
-      fail("input shapes " + shape_string(a) + " and " + shape_string(b) + " cannot be multiplied (expected a's last dim " +
-           std::to_string(p.k) + " to equal b's " + (b.size() == 1 ? "only" : "second-to-last") + " dim " +
-           std::to_string(kb) + ")");
+      fail("input shapes " + shape_string(a) + " and " + shape_string(b) +
+           " cannot be multiplied (expected a's last dim " + std::to_string(p.k) + " to equal b's " +
+           (b.size() == 1 ? "only" : "second-to-last") + " dim " + std::to_string(kb) + ")");
     }
     p.a_batch = tensor_ops::leading_dims(a, a.size() < 2 ? 0 : a.size() - 2);
     p.b_batch = tensor_ops::leading_dims(b, b.size() < 2 ? 0 : b.size() - 2);

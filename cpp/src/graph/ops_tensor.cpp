@@ -256,7 +256,7 @@ class CastOp final : public TensorOp {
     const int64_t n = numel(out_desc.shape);
     const DType from = inputs[0].dtype;
     if (from == dtype_) {
-      std::memcpy(out, inputs[0].data, static_cast<size_t>(n * dtype_size(from)));
+      if (n > 0) std::memcpy(out, inputs[0].data, static_cast<size_t>(n * dtype_size(from)));
     } else if (from == DType::kF32) {
       // Truncation toward zero as torch's .long(). NaN and values outside the i64 range are
       // undefined in C++; they give INT64_MIN here, what x86's cvttss2si (and so torch on x86) gives.
@@ -340,7 +340,8 @@ class ReshapeOp final : public TensorOp {
 
   void run(const std::vector<TensorView>& inputs, const TensorDesc& out_desc, void* out,
            const RunContext&) const override {
-    std::memcpy(out, inputs[0].data, static_cast<size_t>(numel(out_desc.shape) * dtype_size(out_desc.dtype)));
+    const int64_t bytes = numel(out_desc.shape) * dtype_size(out_desc.dtype);
+    if (bytes > 0) std::memcpy(out, inputs[0].data, static_cast<size_t>(bytes));  // an empty tensor may have no data
   }
 };
 
@@ -471,6 +472,7 @@ class ConcatOp final : public TensorOp {
     for (int64_t o = 0; o < outer; ++o) {
       for (const TensorView& in : inputs) {
         const int64_t chunk = in.shape[axis] * inner;  // bytes
+        if (chunk == 0) continue;  // an empty input may have no data
         std::memcpy(dst, static_cast<const unsigned char*>(in.data) + o * chunk, static_cast<size_t>(chunk));
         dst += chunk;
       }
@@ -507,8 +509,10 @@ class SliceOp final : public TensorOp {
     const Shape& in = inputs[0].shape;
     const size_t axis = static_cast<size_t>(normalize_axis(axis_, static_cast<int64_t>(in.size()), where()));
     Dims strides = tensor_ops::contiguous_strides(in);
-    const int64_t base = range(in[axis]).start * strides[axis];
-    strides[axis] *= step_;
+    const Range r = range(in[axis]);
+    const int64_t base = r.start * strides[axis];
+    // With one element or none the step is never taken (and may be as large as INT64_MAX).
+    if (r.count > 1) strides[axis] *= step_;
     tensor_ops::strided_copy(inputs[0].data, base, out_desc.shape, strides, out, dtype_size(out_desc.dtype),
                              ctx.threads);
   }
@@ -577,8 +581,8 @@ class LayerNormOp final : public TensorOp {
     const float* b = has_bias_ ? static_cast<const float*>(inputs[1 + has_weight_].data) : nullptr;
     float* y = static_cast<float*>(out);
     const double eps = eps_;
-    tensor_ops::parallel_for(ctx.threads, rows, std::max<int64_t>(1, kElementGrain / inner), [&](int64_t r0,
-                                                                                                 int64_t r1) {
+    const int64_t grain = std::max<int64_t>(1, kElementGrain / inner);
+    tensor_ops::parallel_for(ctx.threads, rows, grain, [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) {
         const float* xr = x + r * inner;
         float* yr = y + r * inner;
@@ -841,7 +845,7 @@ class EmbeddingOp final : public TensorOp {
              shape_string(inputs[1].shape) + " is out of range (expected 0 to " + std::to_string(rows - 1) +
              " for a weight of " + std::to_string(rows) + " rows)");
       }
-      std::memcpy(y + i * dim, w + r * dim, static_cast<size_t>(dim) * sizeof(float));
+      if (dim > 0) std::memcpy(y + i * dim, w + r * dim, static_cast<size_t>(dim) * sizeof(float));
     }
   }
 };
