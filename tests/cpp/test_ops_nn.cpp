@@ -43,7 +43,7 @@ double density_for(Format f) { return f == Format::kDense ? 1.0 : f == Format::k
 
 std::shared_ptr<const Tensor> f32_tensor(const Shape& shape, const std::vector<float>& v) {
   auto t = std::make_shared<Tensor>(DType::kF32, shape);
-  std::memcpy(t->data(), v.data(), v.size() * sizeof(float));
+  std::copy(v.begin(), v.end(), t->data_as<float>());  // std::copy: an empty tensor has no data pointer
   return t;
 }
 
@@ -141,7 +141,7 @@ void expect_error(const std::string& message, const std::vector<std::string>& pa
 Tensor random_tensor(const Shape& shape, uint32_t seed) {
   Tensor t(DType::kF32, shape);
   const std::vector<float> v = random_vector(t.numel(), seed);
-  std::memcpy(t.data(), v.data(), v.size() * sizeof(float));
+  std::copy(v.begin(), v.end(), t.data_as<float>());
   return t;
 }
 
