@@ -219,7 +219,7 @@ const KernelInfo& kernel_for(const Weight& w, int64_t batch, const RunContext& c
 
 class Linear final : public NnOp {
  public:
-  Linear(const NodeDef& node) : NnOp(node) {
+  explicit Linear(const NodeDef& node) : NnOp(node) {
     check_count(node.inputs.size(), 1, 2, "x [, bias]");
     if (node.weights.size() != 1) {
       fail("has " + std::to_string(node.weights.size()) + " packed weights (expected 1, of shape (out, in))");
@@ -358,7 +358,7 @@ void transpose(const float* src, int64_t count, int64_t rows, float* dst, int64_
 
 class Conv2d final : public NnOp {
  public:
-  Conv2d(const NodeDef& node) : NnOp(node) {
+  explicit Conv2d(const NodeDef& node) : NnOp(node) {
     check_count(node.inputs.size(), 1, 2, "x [, bias]");
     const Pair one{1, 1}, zero{0, 0};
     win_ = {pair_attr("kernel", nullptr, 1), pair_attr("stride", &one, 1), pair_attr("padding", &zero, 0),
@@ -531,8 +531,10 @@ class DepthwiseConv2d final : public NnOp {
             pair_attr("dilation", &one, 1)};
     act_ = act_attr();
     // A constant weight is checked now, so a bad model fails when it is compiled.
-    const ValueDef& wv = graph.values()[static_cast<size_t>(node.inputs[1])];
-    if (wv.kind == ValueKind::kConstant) check_weight({wv.dtype, wv.shape});
+    const size_t wi = static_cast<size_t>(node.inputs[1]);
+    if (wi < graph.values().size() && graph.values()[wi].kind == ValueKind::kConstant) {
+      check_weight({graph.values()[wi].dtype, graph.values()[wi].shape});
+    }
   }
 
   TensorDesc infer(const std::vector<TensorDesc>& inputs, int64_t) const override {
@@ -621,7 +623,7 @@ class DepthwiseConv2d final : public NnOp {
 
 class MaxPool2d final : public NnOp {
  public:
-  MaxPool2d(const NodeDef& node) : NnOp(node) {
+  explicit MaxPool2d(const NodeDef& node) : NnOp(node) {
     check_count(node.inputs.size(), 1, 1, "x");
     expect_no_weights();
     const Pair one{1, 1}, zero{0, 0};
@@ -702,7 +704,7 @@ class MaxPool2d final : public NnOp {
 
 class AvgPool2d final : public NnOp {
  public:
-  AvgPool2d(const NodeDef& node) : NnOp(node) {
+  explicit AvgPool2d(const NodeDef& node) : NnOp(node) {
     check_count(node.inputs.size(), 1, 1, "x");
     expect_no_weights();
     const Pair zero{0, 0};
@@ -805,7 +807,7 @@ class AvgPool2d final : public NnOp {
 
 class AdaptiveAvgPool2d final : public NnOp {
  public:
-  AdaptiveAvgPool2d(const NodeDef& node) : NnOp(node) {
+  explicit AdaptiveAvgPool2d(const NodeDef& node) : NnOp(node) {
     check_count(node.inputs.size(), 1, 1, "x");
     expect_no_weights();
     out_ = pair_attr("output_size", nullptr, 1);
