@@ -1,4 +1,4 @@
-// The operator registry (expanded from ops.def) and helpers shared by the operators.
+// The operator registry, expanded from ops.def.
 #include "graph/ops.hpp"
 
 #include <string>
@@ -15,34 +15,6 @@ std::unique_ptr<Op> make_op(const NodeDef& node, const Graph& graph) {
 #include "graph/ops.def"
 #undef SPARSERT_OP
   throw InvalidArgument("node '" + node.name + "': unknown operator '" + node.op + "' (expected one of " + known + ")");
-}
-
-void Op::expect_inputs(const std::vector<TensorDesc>& inputs, size_t lo, size_t hi) const {
-  if (inputs.size() < lo || inputs.size() > hi) {
-    fail("got " + std::to_string(inputs.size()) + " inputs (expected " +
-         (lo == hi ? std::to_string(lo) : std::to_string(lo) + " to " + std::to_string(hi)) + ")");
-  }
-}
-
-int64_t normalize_axis(int64_t d, int64_t rank, const std::string& where) {
-  const int64_t r = rank == 0 ? 1 : rank;  // a 0-d tensor accepts axis 0 and -1, as torch does
-  if (d < -r || d >= r) {
-    throw InvalidArgument(where + ": axis " + std::to_string(d) + " is out of range for rank " + std::to_string(rank) +
-                          " (expected " + std::to_string(-r) + " to " + std::to_string(r - 1) + ")");
-  }
-  return d < 0 ? d + r : d;
-}
-
-Shape resolve_sizes(const Attrs& attrs, const std::string& name, int64_t batch, const std::string& where) {
-  const auto& coef = attrs.int_list(name + "_coef", where);
-  const auto& constant = attrs.int_list(name + "_const", where);
-  if (coef.size() != constant.size()) {
-    throw InvalidArgument(where + ": " + name + "_coef has " + std::to_string(coef.size()) + " entries but " + name +
-                          "_const has " + std::to_string(constant.size()) + " (expected equal)");
-  }
-  Shape out(coef.size());
-  for (size_t i = 0; i < coef.size(); ++i) out[i] = coef[i] * batch + constant[i];
-  return out;
 }
 
 }  // namespace sparsert

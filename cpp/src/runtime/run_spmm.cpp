@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
 
 #include "runtime/thread_pool.hpp"
 #include "sparsert/aligned.hpp"
@@ -64,11 +65,12 @@ void run_spmm_packed(const KernelInfo& k, const Weight& w, const float* x_packed
   const int nthreads = useful_threads(w, batch, threads);
   const SpmmArgs args{x_packed, ldx, batch, y, w.rows(), bias, act};
   const int64_t total = batch * (w.nnz_before(units) + kUnitOverhead * units);
-  ThreadPool::instance().run(nthreads, [&](int t) {
+  auto part = [&](int t) {
     const int64_t begin = t == 0 ? 0 : split_point(w, batch, total * t / nthreads);
     const int64_t end = t == nthreads - 1 ? units : split_point(w, batch, total * (t + 1) / nthreads);
     if (begin < end) k.fn(w, args, begin, end);
-  });
+  };
+  ThreadPool::instance().run(nthreads, std::cref(part));  // by reference: std::function then does not allocate
 }
 
 void run_spmm(const KernelInfo& k, const Weight& w, const float* x, int64_t batch, const float* bias, float* y,
@@ -89,9 +91,8 @@ void run_spmm(const KernelInfo& k, const Weight& w, const float* x, int64_t batc
   if (static_cast<int64_t>(packed.size()) < kp * ldx) packed.resize(kp * ldx);
   float* dst = packed.data();
   const int nthreads = useful_threads(w, batch, threads);
-  ThreadPool::instance().run(nthreads, [&](int t) {
-    pack_input(x, batch, w.cols(), ldx, dst, kp * t / nthreads, kp * (t + 1) / nthreads);
-  });
+  auto pack = [&](int t) { pack_input(x, batch, w.cols(), ldx, dst, kp * t / nthreads, kp * (t + 1) / nthreads); };
+  ThreadPool::instance().run(nthreads, std::cref(pack));
   run_spmm_packed(k, w, dst, ldx, batch, bias, y, act, threads);
 }
 
