@@ -9,6 +9,8 @@
 #include <fstream>
 #include <random>
 
+#include <unistd.h>
+
 #include "graph/ops.hpp"
 #include "io/model_file.hpp"
 #include "sparsert/sparsert.hpp"
@@ -114,7 +116,9 @@ TEST(Model, UnknownOperatorIsNamed) {
 class ModelFile : public ::testing::Test {
  protected:
   void SetUp() override {
-    path_ = ::testing::TempDir() + "sparsert_test_model.sprt";
+    // One file per test and process: ctest -j runs the tests of this fixture side by side.
+    path_ = ::testing::TempDir() + "sparsert_" + ::testing::UnitTest::GetInstance()->current_test_info()->name() + "_" +
+            std::to_string(::getpid()) + ".sprt";
     Model(small_graph()).save(path_);
     std::ifstream in(path_, std::ios::binary);
     bytes_.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
