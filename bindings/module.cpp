@@ -227,6 +227,15 @@ PYBIND11_MODULE(_core, m) {
             return result;
           },
           py::arg("inputs"))
+      .def(
+          "profile",
+          [](const Model& model, const std::vector<py::array>& arrays, int repeats) {
+            std::vector<TensorView> views;
+            for (size_t i = 0; i < arrays.size(); ++i) views.push_back(view_of(arrays[i], "profiling: input " + std::to_string(i)));
+            py::gil_scoped_release release;
+            return model.profile(views, repeats);
+          },
+          py::arg("inputs"), py::arg("repeats"))
       .def_property_readonly("num_threads", [](const Model& model) { return model.options().num_threads; })
       .def("inputs",
            [](const Model& model) {

@@ -60,30 +60,56 @@ class Model:
 
     __call__ = run
 
+    def profile(self, *inputs: Any, repeats: int = 10) -> list[dict]:
+        """Each operator's median time over `repeats` runs on `inputs`: dicts with name, op, kernel, seconds."""
+        specs = self._core.inputs()
+        arrays = [_as_array(v, name, dtype)[0] for v, (name, dtype, _) in zip(inputs, specs)]
+        if len(arrays) != len(specs):
+            raise ValueError(f"profiling the model: got {len(inputs)} inputs (expected {len(specs)})")
+        seconds = self._core.profile(arrays, repeats)
+        batch = arrays[0].shape[0] if arrays and arrays[0].ndim else 1
+        nodes = self._core.nodes(batch)
+        return [{"name": n["name"], "op": n["op"], "kernel": n["kernel"], "seconds": t} for n, t in zip(nodes, seconds)]
+
     def save(self, path: str | os.PathLike) -> None:
         """Writes one self-contained .sprt file (graph, weights in their chosen formats, constants);
         `sparsert.load(path)` reads it back without torch."""
         self._core.save(os.fspath(path))
 
-    def summary(self, batch: int = 1) -> str:
-        """Per weighted layer: name, op, weight shape, density, format, bytes, and the measured speed-up
-        over the dense path predicted by the cost model at the rows planned at import (not kept in .sprt files)."""
+    def summary(self, batch: int = 1, inputs: tuple | None = None) -> str:
+        """Per weighted layer: name, op, kernel, weight shape, density, bytes, and the speed-up over the
+        dense path the cost model predicted at import (at the example's rows; not kept in .sprt files).
+        With `inputs` (a tuple of run arguments, best at the example's batch), also the predicted and
+        the measured (profiled) µs per layer, and the time of the operators without weights."""
+        measured = None
+        if inputs is not None:
+            measured = [p["seconds"] for p in self.profile(*inputs)]  # node order, as nodes() below
+            batch = np.asarray(inputs[0]).shape[0] if np.asarray(inputs[0]).ndim else 1
         header = f"{'layer':<30} {'op':<16} {'kernel':<24} {'weight':<12} {'density':>8} {'bytes':>11} {'vs dense':>9}"
+        if measured is not None:
+            header += f" {'pred µs':>9} {'meas µs':>9}"
         lines = [header, "-" * len(header)]
         planned = {c.layer: c for c in self._plan} if self._plan else {}
-        count = 0
-        for node in self._core.nodes(batch):
+        count, other = 0, 0.0
+        for index, node in enumerate(self._core.nodes(batch)):
             count += 1
+            if not node["weights"] and measured is not None:
+                other += measured[index]
             for g, w in enumerate(node["weights"]):
                 layer = node["name"] if len(node["weights"]) == 1 else f"{node['name']}[group {g}]"
                 choice = planned.get(layer)
                 # A Dense weight stores every entry; the pruned density is known from the import's analysis.
                 density = choice.structure.density if choice else w.density
-                lines.append(
-                    f"{layer[:30]:<30} {node['op']:<16} {node['kernel'][:24]:<24} {w.shape[0]}x{w.shape[1]:<7} "
-                    f"{density:>8.3f} {w.nbytes:>11,} " + (f"{choice.speedup:>8.2f}x" if choice else f"{'-':>9}")
-                )
-        lines.append(f"{count} operators")
+                line = (f"{layer[:30]:<30} {node['op']:<16} {node['kernel'][:24]:<24} {w.shape[0]}x{w.shape[1]:<7} "
+                        f"{density:>8.3f} {w.nbytes:>11,} " + (f"{choice.speedup:>8.2f}x" if choice else f"{'-':>9}"))
+                if measured is not None:
+                    predicted = f"{choice.times_us[choice.format]:>9.1f}" if choice else f"{'-':>9}"
+                    line += f" {predicted} {measured[index] * 1e6 / len(node['weights']):>9.1f}"
+                lines.append(line)
+        tail = f"{count} operators"
+        if measured is not None:
+            tail += f"; operators without weights: {other * 1e6:.1f} µs measured"
+        lines.append(tail)
         return "\n".join(lines)
 
     def __repr__(self) -> str:

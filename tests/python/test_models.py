@@ -246,3 +246,14 @@ def test_dead_conv_channels_are_removed_when_they_output_zero():
     shapes = {c.layer: c.structure.shape for c in compiled.plan}
     assert shapes["a"] == (6, 27) and shapes["b"] == (4, 54)
     assert rel_err(compiled.run(x), eager(model, x)) < 1e-5
+
+
+def test_profile_and_summary_with_measured_times():
+    model = prune_model(build("resnet"), "u90")
+    x = example_input("resnet", 2)
+    compiled = sparsert.load(model, example_inputs=(x,))
+    profile = compiled.profile(x, repeats=3)
+    assert {p["op"] for p in profile} >= {"conv2d", "linear", "max_pool2d"}
+    assert all(p["seconds"] > 0 for p in profile)
+    text = compiled.summary(inputs=(x,))
+    assert "pred µs" in text and "meas µs" in text and "operators without weights" in text

@@ -49,11 +49,17 @@ class SPARSERT_API Model {
   /// several threads at once. Throws InvalidArgument naming the input and both shapes on mismatch.
   std::vector<Tensor> run(const std::vector<TensorView>& inputs) const;
 
+  /// Runs the graph `repeats` times after one warm-up run and returns each node's median time in
+  /// seconds, in node order (what model summaries compare with predictions).
+  std::vector<double> profile(const std::vector<TensorView>& inputs, int repeats) const;
+
   const Graph& graph() const;
   const ModelOptions& options() const;
   std::vector<NodeInfo> node_info(int64_t batch) const;
 
  private:
+  std::vector<Tensor> execute(const std::vector<TensorView>& inputs, std::vector<double>* node_seconds) const;
+
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

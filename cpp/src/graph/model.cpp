@@ -9,6 +9,7 @@
 #include "sparsert/model.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <map>
 #include <mutex>
 #include <utility>
@@ -232,7 +233,28 @@ Model& Model::operator=(Model&&) noexcept = default;
 const Graph& Model::graph() const { return impl_->graph; }
 const ModelOptions& Model::options() const { return impl_->options; }
 
-std::vector<Tensor> Model::run(const std::vector<TensorView>& inputs) const {
+std::vector<Tensor> Model::run(const std::vector<TensorView>& inputs) const { return execute(inputs, nullptr); }
+
+std::vector<double> Model::profile(const std::vector<TensorView>& inputs, int repeats) const {
+  if (repeats < 1) throw InvalidArgument("profiling the model: repeats " + std::to_string(repeats) + " (expected ≥ 1)");
+  const size_t n = impl_->graph.nodes().size();
+  std::vector<std::vector<double>> samples(n);
+  std::vector<double> once(n);
+  execute(inputs, &once);  // plans and warms up
+  for (int r = 0; r < repeats; ++r) {
+    execute(inputs, &once);
+    for (size_t i = 0; i < n; ++i) samples[i].push_back(once[i]);
+  }
+  std::vector<double> median(n);
+  for (size_t i = 0; i < n; ++i) {
+    auto& v = samples[i];
+    std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
+    median[i] = v[v.size() / 2];
+  }
+  return median;
+}
+
+std::vector<Tensor> Model::execute(const std::vector<TensorView>& inputs, std::vector<double>* node_seconds) const {
   const Impl& m = *impl_;
   const int64_t batch = m.check_inputs(inputs);
   std::vector<Shape> shapes;
@@ -275,7 +297,13 @@ std::vector<Tensor> Model::run(const std::vector<TensorView>& inputs) const {
     in.clear();
     for (int v : nodes[i].inputs) in.push_back({plan->descs[v].dtype, plan->descs[v].shape, data_of(v)});
     const int out = nodes[i].output;
-    m.ops[i]->run(in, plan->descs[out], data_of(out), ctx);
+    if (node_seconds == nullptr) {
+      m.ops[i]->run(in, plan->descs[out], data_of(out), ctx);
+    } else {
+      const auto start = std::chrono::steady_clock::now();
+      m.ops[i]->run(in, plan->descs[out], data_of(out), ctx);
+      (*node_seconds)[i] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    }
   }
 
   // Outputs that no node computes (a graph input or constant returned as is) are copied.
