@@ -141,6 +141,15 @@ PYBIND11_MODULE(_core, m) {
       .def_property_readonly("index_bits", &CsrMatrix::index_bits);
   common<CsrMatrix>(csr);
 
+  auto csc = py::class_<CscMatrix, Weight, std::shared_ptr<CscMatrix>>(m, "CSC");
+  csc.def(py::init([](const FloatArray& w) {
+            auto [rows, cols] = matrix_shape(w, "csc");
+            return std::make_shared<CscMatrix>(w.data(), rows, cols);
+          }),
+          py::arg("W"))
+      .def_property_readonly("index_bits", &CscMatrix::index_bits);
+  common<CscMatrix>(csc);
+
   auto bsr = py::class_<BsrMatrix, Weight, std::shared_ptr<BsrMatrix>>(m, "BSR");
   bsr.def(py::init([](const FloatArray& w, std::pair<int, int> block) {
             auto [rows, cols] = matrix_shape(w, "bsr");

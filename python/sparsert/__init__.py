@@ -20,7 +20,7 @@ except ImportError as exc:  # pragma: no cover - only on a broken install
 from . import formats
 from ._linear import ACTIVATIONS, available_isas, get_num_threads, kernel_name, linear, set_num_threads
 from ._model import Model, load
-from .formats import BSR, CSR, NM, Dense
+from .formats import BSR, CSC, CSR, NM, Dense
 from .importer import UnsupportedModelError
 
 ModelFileError = _core.ModelFileError
@@ -30,6 +30,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ACTIVATIONS",
     "BSR",
+    "CSC",
     "CSR",
     "Dense",
     "Model",

@@ -5,6 +5,7 @@ array or torch tensor) and packs it once; the kernels of :func:`sparsert.linear`
 - :class:`CSR` — unstructured sparsity (16-bit column indices when ``in`` ≤ 65536).
 - :class:`BSR` — block sparsity with blocks ``(r, c)``, each side 1, 2, 4, 8 or 16.
 - :class:`NM` — N:M semi-structured sparsity (2:4, 1:4, 4:8, … with M of 4 or 8).
+- :class:`CSC` — unstructured sparsity by columns: skips zero inputs (layers after a ReLU).
 
 Every format has ``shape``, ``nnz`` (stored values inside the matrix), ``density``, ``nbytes``
 (bytes the packed format occupies), ``to_dense()`` (an exact round trip) and a readable repr.
@@ -17,7 +18,7 @@ from typing import Any, Tuple
 from . import _core
 from ._convert import as_matrix
 
-__all__ = ["Dense", "CSR", "BSR", "NM", "Weight"]
+__all__ = ["Dense", "CSR", "CSC", "BSR", "NM", "Weight"]
 
 Weight = _core.Weight
 
@@ -34,6 +35,14 @@ class CSR(_core.CSR):
 
     def __init__(self, W: Any) -> None:
         super().__init__(as_matrix(W, "W", "building csr"))
+
+
+class CSC(_core.CSC):
+    """Unstructured sparse weight in compressed columns: the kernel visits only the columns whose
+    input is non-zero, so it pays where activations are mostly zero (after a ReLU). One thread."""
+
+    def __init__(self, W: Any) -> None:
+        super().__init__(as_matrix(W, "W", "building csc"))
 
 
 class BSR(_core.BSR):

@@ -109,6 +109,7 @@ std::unique_ptr<Weight> pack(const Case& c, const std::vector<float>& w) {
     case Format::kCsr: return std::make_unique<CsrMatrix>(w.data(), c.rows, c.cols);
     case Format::kBsr: return std::make_unique<BsrMatrix>(w.data(), c.rows, c.cols, c.p, c.q);
     case Format::kNM: return std::make_unique<NmMatrix>(w.data(), c.rows, c.cols, c.p, c.q);
+    case Format::kCsc: return std::make_unique<CscMatrix>(w.data(), c.rows, c.cols);
   }
   return nullptr;
 }

@@ -124,6 +124,7 @@ inline std::unique_ptr<Weight> make_weight(Format format, const std::vector<floa
     case Format::kCsr: return std::make_unique<CsrMatrix>(w.data(), rows, cols);
     case Format::kBsr: return std::make_unique<BsrMatrix>(w.data(), rows, cols, p.block_rows, p.block_cols);
     case Format::kNM: return std::make_unique<NmMatrix>(w.data(), rows, cols, p.n, p.m);
+    case Format::kCsc: return std::make_unique<CscMatrix>(w.data(), rows, cols);
   }
   return nullptr;
 }

@@ -13,7 +13,7 @@ struct FormatCase {
 };
 
 std::vector<FormatCase> format_cases() {
-  std::vector<FormatCase> out = {{Format::kDense, {}, "dense"}, {Format::kCsr, {}, "csr"}};
+  std::vector<FormatCase> out = {{Format::kDense, {}, "dense"}, {Format::kCsr, {}, "csr"}, {Format::kCsc, {}, "csc"}};
   for (int r : {1, 2, 4, 8, 16})
     for (int c : {1, 2, 4, 8, 16}) {
       Pattern p{"block", 2, 4, r, c};
@@ -129,7 +129,7 @@ TEST(Nm, CompactMetadataFor24) {
 }
 
 TEST(Names, ParseIsInverseOfToString) {
-  for (Format f : {Format::kDense, Format::kCsr, Format::kBsr, Format::kNM}) EXPECT_EQ(parse_format(to_string(f)), f);
+  for (Format f : {Format::kDense, Format::kCsr, Format::kBsr, Format::kNM, Format::kCsc}) EXPECT_EQ(parse_format(to_string(f)), f);
   for (Activation a : {Activation::kNone, Activation::kRelu, Activation::kRelu6, Activation::kGeluErf,
                        Activation::kGeluTanh, Activation::kSilu, Activation::kSigmoid, Activation::kTanh})
     EXPECT_EQ(parse_activation(to_string(a)), a);

@@ -60,7 +60,7 @@ std::string first_bad(const std::vector<float>& y, const Ref& ref, const std::ve
 
 TEST(Reference, MatchesDoubleOracle) {
   uint32_t seed = 100;
-  for (Format format : {Format::kDense, Format::kCsr, Format::kBsr, Format::kNM})
+  for (Format format : {Format::kDense, Format::kCsr, Format::kBsr, Format::kNM, Format::kCsc})
     for (const Pattern& p : patterns_for(format))
       for (int64_t rows : {1, 7, 33})
         for (int64_t cols : {1, 9, 70})
@@ -79,6 +79,34 @@ TEST(Reference, MatchesDoubleOracle) {
                 << describe_case(reference_kernel(format).name, rows, cols, batch, density, p, seed, act, true) << "; "
                 << first_bad(y, ref, mag);
           }
+}
+
+// The input that CSC exists for: most activations zero (after a ReLU). The skipped columns must
+// leave the result equal to the dense product; a NaN input is non-zero and reaches its rows.
+TEST(Csc, SkipsZeroInputsExactly) {
+  uint32_t seed = 500;
+  for (int64_t rows : {1, 13, 70})
+    for (int64_t cols : {1, 8, 65})
+      for (int64_t batch : {1, 3, 4, 17}) {
+        const auto w = random_weight(rows, cols, 0.3, Pattern{}, ++seed);
+        auto x = random_vector(batch * cols, seed + 1);
+        for (size_t i = 0; i < x.size(); ++i)
+          if ((i * 7 + seed) % 10 < 7) x[i] = 0.0f;  // 70% zeros
+        const auto bias = random_vector(rows, seed + 2);
+        const CscMatrix weight(w.data(), rows, cols);
+        std::vector<float> y(static_cast<size_t>(batch * rows), NAN);
+        linear(weight, x.data(), batch, bias.data(), y.data());
+        const auto ref = dense_product(w, rows, cols, x, batch, bias.data(), Activation::kNone);
+        const auto mag = dense_magnitude(w, rows, cols, x, batch, bias.data());
+        ASSERT_LE(relative_error(y, ref, mag), kTolF32VsF64) << rows << "x" << cols << " batch " << batch;
+      }
+  const float w[6] = {1, 0, 0, 2, 0, 0};  // (2, 3): only column 0 holds weights
+  const CscMatrix weight(w, 2, 3);
+  const float x[3] = {NAN, 0.0f, INFINITY};  // column 2 holds no weight: its Inf reaches nothing
+  float y[2];
+  linear(weight, x, 1, nullptr, y);
+  EXPECT_TRUE(std::isnan(y[0]));
+  EXPECT_TRUE(std::isnan(y[1]));
 }
 
 class KernelSweep : public ::testing::TestWithParam<KernelInfo> {};

@@ -36,11 +36,18 @@ def pruned_weight(rng: np.random.Generator, out: int, inp: int, density: float, 
     return np.where(mask, w, np.float32(0))
 
 
+FORMATS = ["dense", "csr", "csc", "bsr", "nm"]
+# Formats with SIMD kernels (CSC has one scalar scatter kernel for every CPU).
+SIMD_FORMATS = ["dense", "csr", "bsr", "nm"]
+
+
 def make_format(name: str, w: np.ndarray, block=(4, 4), nm=(2, 4)):
     if name == "dense":
         return sparsert.Dense(w)
     if name == "csr":
         return sparsert.CSR(w)
+    if name == "csc":
+        return sparsert.CSC(w)
     if name == "bsr":
         return sparsert.BSR(w, block=block)
     return sparsert.NM(w, n=nm[0], m=nm[1])

@@ -7,9 +7,8 @@ import pytest
 import torch
 
 import sparsert
-from conftest import BLOCKS, NM_PATTERNS, make_format, pruned_weight, structure_of
+from conftest import BLOCKS, FORMATS, NM_PATTERNS, make_format, pruned_weight, structure_of
 
-FORMATS = ["dense", "csr", "bsr", "nm"]
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -66,7 +65,7 @@ def test_nm_24_is_compact(rng):
 def test_repr_is_readable(rng, fmt):
     packed = make_format(fmt, pruned_weight(rng, 12, 40, 0.25, structure_of(fmt)))
     text = repr(packed)
-    assert text.startswith({"dense": "Dense(", "csr": "CSR(", "bsr": "BSR(", "nm": "NM("}[fmt])
+    assert text.startswith({"dense": "Dense(", "csr": "CSR(", "csc": "CSC(", "bsr": "BSR(", "nm": "NM("}[fmt])
     assert "shape=(12, 40)" in text and "nbytes=" in text
 
 

@@ -16,9 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import sparsert
-from conftest import BLOCKS, NM_PATTERNS, assert_matches_reference, make_format, pruned_weight, structure_of
+from conftest import BLOCKS, FORMATS, NM_PATTERNS, SIMD_FORMATS, assert_matches_reference, make_format, pruned_weight, structure_of
 
-FORMATS = ["dense", "csr", "bsr", "nm"]
 ACTIVATIONS = [None, *sparsert.ACTIVATIONS]
 
 
@@ -207,7 +206,7 @@ def test_concurrent_calls_from_python_threads(rng):
 
 def test_best_isa_is_dispatched(rng):
     best = sparsert.available_isas().split()[0]
-    for fmt in FORMATS:
+    for fmt in SIMD_FORMATS:
         packed = make_format(fmt, pruned_weight(rng, 16, 16, 0.5, structure_of(fmt)))
         for batch in (1, 8):
             assert f"_{best}" in sparsert.kernel_name(packed, batch), (fmt, batch)

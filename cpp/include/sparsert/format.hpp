@@ -7,8 +7,9 @@
 
 namespace sparsert {
 
-/// Storage format of a weight matrix. Spellings: "dense", "csr", "bsr", "nm".
-enum class Format { kDense, kCsr, kBsr, kNM };
+/// Storage format of a weight matrix. Spellings: "dense", "csr", "bsr", "nm", "csc". The values are
+/// stored in model files: append, never renumber.
+enum class Format { kDense, kCsr, kBsr, kNM, kCsc };
 
 /// Element-wise function applied in a kernel's epilogue after the bias.
 /// Spellings: "none", "relu", "relu6", "gelu" (erf form), "gelu_tanh", "silu", "sigmoid", "tanh".

@@ -3,6 +3,7 @@
 
 #include "sparsert/aligned.hpp"
 #include "sparsert/bsr.hpp"
+#include "sparsert/csc.hpp"
 #include "sparsert/csr.hpp"
 #include "sparsert/dense.hpp"
 #include "sparsert/error.hpp"

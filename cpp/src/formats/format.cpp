@@ -12,6 +12,7 @@ const char* to_string(Format format) {
     case Format::kCsr: return "csr";
     case Format::kBsr: return "bsr";
     case Format::kNM: return "nm";
+    case Format::kCsc: return "csc";
   }
   return "?";
 }
@@ -31,10 +32,10 @@ const char* to_string(Activation activation) {
 }
 
 Format parse_format(const std::string& name) {
-  for (Format f : {Format::kDense, Format::kCsr, Format::kBsr, Format::kNM}) {
+  for (Format f : {Format::kDense, Format::kCsr, Format::kBsr, Format::kNM, Format::kCsc}) {
     if (name == to_string(f)) return f;
   }
-  throw InvalidArgument("parsing format: unknown name '" + name + "' (expected dense, csr, bsr or nm)");
+  throw InvalidArgument("parsing format: unknown name '" + name + "' (expected dense, csr, bsr, nm or csc)");
 }
 
 Activation parse_activation(const std::string& name) {

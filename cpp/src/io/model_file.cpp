@@ -6,6 +6,7 @@
 #include <type_traits>
 
 #include "sparsert/bsr.hpp"
+#include "sparsert/csc.hpp"
 #include "sparsert/csr.hpp"
 #include "sparsert/dense.hpp"
 #include "sparsert/error.hpp"
@@ -157,6 +158,16 @@ void write_weight(Writer& w, const Weight& weight) {
       put_array(w, b.values(), b.nblocks() * b.block_rows() * b.block_cols());
       break;
     }
+    case Format::kCsc: {
+      const auto& c = static_cast<const CscMatrix&>(weight);
+      const int64_t nnz = c.col_ptr()[c.cols()];
+      put_array(w, c.col_ptr(), c.cols() + 1);
+      AlignedVector<uint32_t> rows(static_cast<size_t>(nnz));
+      for (int64_t i = 0; i < nnz; ++i) rows[i] = c.index_bits() == 16 ? c.row_idx16()[i] : c.row_idx32()[i];
+      put_array(w, rows.data(), nnz);
+      put_array(w, c.values(), nnz);
+      break;
+    }
     case Format::kNM: {
       const auto& m = static_cast<const NmMatrix&>(weight);
       w.put<int32_t>(m.n());
@@ -195,8 +206,14 @@ std::shared_ptr<const Weight> read_weight(Reader& r) {
         auto meta = r.array<uint32_t>("nm meta");
         return NmMatrix::from_parts(rows, cols, n, m, std::move(val), std::move(meta));
       }
+      case static_cast<uint8_t>(Format::kCsc): {
+        auto ptr = r.array<int64_t>("csc col_ptr", cols + 1);
+        auto idx = r.array<uint32_t>("csc row_idx");
+        auto val = r.array<float>("csc values");
+        return CscMatrix::from_parts(rows, cols, std::move(ptr), std::move(idx), std::move(val));
+      }
       default:
-        r.fail("unknown weight format " + std::to_string(format) + " (expected 0 to 3)");
+        r.fail("unknown weight format " + std::to_string(format) + " (expected 0 to 4)");
     }
   } catch (const ModelFileError&) {
     throw;

@@ -25,6 +25,7 @@
 //     bsr:   i32 block_rows, i32 block_cols, array row_ptr (i64), array block_col (u32),
 //            array values (f32)                                                   — sparsert/bsr.hpp
 //     nm:    i32 n, i32 m, array values (f32), array meta (u32)                    — sparsert/nm.hpp
+//     csc:   array col_ptr (i64), array row_idx (u32), array values (f32)         — sparsert/csc.hpp
 //   Every count, index, size and array is validated on reading (the format classes' from_parts
 //   check their own arrays); any violation throws ModelFileError naming the field.
 #pragma once

@@ -11,6 +11,7 @@ namespace sparsert {
 #define SPARSERT_FORMAT_csr Format::kCsr
 #define SPARSERT_FORMAT_bsr Format::kBsr
 #define SPARSERT_FORMAT_nm Format::kNM
+#define SPARSERT_FORMAT_csc Format::kCsc
 #define SPARSERT_ISA_ref Isa::kRef
 #define SPARSERT_ISA_avx2 Isa::kAvx2
 #define SPARSERT_ISA_avx512 Isa::kAvx512
