@@ -126,7 +126,8 @@ def _as_array(value: Any, name: str, dtype: str) -> tuple[np.ndarray, bool]:
     return arr, is_torch
 
 
-def _choose_formats(graph: importer.IRGraph, formats: FormatsArg, threads: int) -> tuple[dict, list]:
+def _choose_formats(graph: importer.IRGraph, formats: FormatsArg, threads: int,
+                    zeros: Mapping[str, float]) -> tuple[dict, list]:
     model = cost.calibrate(threads)
     weights: dict[str, list[Any]] = {}
     plan: list[select.Choice] = []
@@ -142,18 +143,20 @@ def _choose_formats(graph: importer.IRGraph, formats: FormatsArg, threads: int) 
         packed = []
         for g, w in enumerate(n.weights):
             layer = n.name if len(n.weights) == 1 else f"{n.name}[group {g}]"
-            choice, weight = select.choose(layer, w, n.rows, model, forced)
+            zero_fraction = zeros.get(n.inputs[0], 0.0) if n.op == "linear" else 0.0
+            choice, weight = select.choose(layer, w, n.rows, model, forced, zero_fraction)
             plan.append(choice)
             packed.append(weight)
         weights[n.output] = packed
     return weights, plan
 
 
-def _compile(program: Any, example_batch: int, formats: FormatsArg,
+def _compile(program: Any, example_inputs: tuple | None, example_batch: int, formats: FormatsArg,
              num_threads: int | None) -> Model:
     graph = importer.translate(program, example_batch)
     threads = num_threads or _core.get_num_threads()
-    weights, plan = _choose_formats(graph, formats, threads)
+    zeros = importer.input_zero_fractions(program, example_inputs, graph) if example_inputs else {}
+    weights, plan = _choose_formats(graph, formats, threads, zeros)
     return Model(importer.build(graph, weights, num_threads or 0), plan)
 
 
@@ -190,7 +193,7 @@ def _compile_module(module: Any, example_inputs: Any, formats: FormatsArg, num_t
     example_inputs = tuple(torch.from_numpy(np.asarray(a)) if isinstance(a, np.ndarray) else a for a in example_inputs)
     tensors = [a for a in example_inputs if isinstance(a, torch.Tensor)]
     example_batch = int(tensors[0].shape[0]) if tensors and tensors[0].dim() else 1
-    return _compile(importer.capture(module, example_inputs), example_batch, formats, num_threads)
+    return _compile(importer.capture(module, example_inputs), example_inputs, example_batch, formats, num_threads)
 
 
 def _file_kind(path: Path) -> str:
@@ -258,8 +261,9 @@ def load(source: Any, *, model: Any = None, example_inputs: Any = None, formats:
     kind = _file_kind(path)
     if kind == "export":
         program = torch.export.load(str(path))
-        batch = _example_batch_of(program)
-        return _compile(program, batch, formats, num_threads)
+        stored = getattr(program, "example_inputs", None)  # (args, kwargs) kept in the archive, if any
+        examples = tuple(stored[0]) if stored and not stored[1] else None
+        return _compile(program, examples, _example_batch_of(program), formats, num_threads)
     try:
         state = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as e:  # a pickled module, or a damaged file

@@ -2,7 +2,8 @@
 
 A layer's time is modelled per format and row count as  T ≈ α + β·s + γ·B,  with s the values the
 format stores (non-zeros for CSR, whole blocks for BSR, N per group for N:M, every entry for dense) and
-B its structural units (rows for CSR, N:M and dense; blocks for BSR). α, β and γ are fitted by least
+B its structural units (rows for CSR, N:M and dense; blocks for BSR). CSC skips zero inputs, so for it
+s counts the non-zeros of non-zero input columns, nnz·(1 − z) at an input zero fraction z, and B = cols. α, β and γ are fitted by least
 squares to timings of the real kernels on synthetic weights (`calibrate`), for 1 row and for one tile
 of 16 rows; more rows scale by whole tiles, as the batched kernels do. The fit is cached per machine,
 instruction set, thread count and sparsert version under the user's cache directory
@@ -25,13 +26,13 @@ import numpy as np
 
 from . import _core
 
-FORMATS = ["dense", "csr", "bsr1x4", "bsr4x1", "bsr4x4", "bsr8x1", "bsr16x1", "bsr1x8", "nm2:4", "nm1:4", "nm4:8"]
+FORMATS = ["dense", "csr", "bsr1x4", "bsr4x1", "bsr4x4", "bsr8x1", "bsr16x1", "bsr1x8", "nm2:4", "nm1:4", "nm4:8", "csc"]
 ROW_POINTS = (1, 16)  # calibrated row counts: one vector, and one full tile of the batched kernels
 TILE = 16
 # From in-L2 to DRAM-bound sizes (dense 2048² is 16 MiB), so the fit holds for real layers.
 _CALIBRATION_SHAPES = [(256, 256), (128, 1024), (1024, 512), (2048, 2048), (1024, 4096)]
 _CALIBRATION_DENSITIES = [0.05, 0.15, 0.4]
-_VERSION = 2  # bump when the calibration changes, so old caches are not read
+_VERSION = 3  # bump when the calibration changes, so old caches are not read
 
 
 @dataclass
@@ -44,8 +45,12 @@ class Fit:
         return self.alpha + self.beta * stored + self.gamma * units
 
 
-def stored_and_units(fmt: str, rows: int, cols: int, nnz: int, nblocks: int | None = None) -> tuple[float, float]:
-    """(s, B) of the cost model for a weight of this shape: `nnz` non-zeros, and for BSR `nblocks` blocks."""
+def stored_and_units(fmt: str, rows: int, cols: int, nnz: int, nblocks: int | None = None,
+                     zero_fraction: float = 0.0) -> tuple[float, float]:
+    """(s, B) of the cost model for a weight of this shape: `nnz` non-zeros, for BSR `nblocks` blocks,
+    and for CSC the fraction of zero inputs it skips."""
+    if fmt == "csc":
+        return float(nnz) * (1.0 - zero_fraction), float(cols)
     if fmt == "dense":
         return float(rows * cols), float(rows)
     if fmt == "csr":
@@ -100,7 +105,11 @@ def _synthetic(fmt: str, rows: int, cols: int, density: float, rng: np.random.Ge
         r, c = (int(v) for v in fmt[3:].split("x"))
         keep = rng.random((rows // r, cols // c)) < density
         return w * np.kron(keep, np.ones((r, c), dtype=bool))
-    return w * (rng.random((rows, cols)) < density)
+    return w * (rng.random((rows, cols)) < density)  # csr, csc
+
+
+# Input zero fractions CSC is timed at (it is the only format whose time depends on them).
+_CSC_ZERO_FRACTIONS = (0.0, 0.5, 0.9)
 
 
 def _median_us(weight, x: np.ndarray, threads: int, min_time: float) -> float:
@@ -155,12 +164,14 @@ def calibrate(threads: int | None = None, refresh: bool = False, min_time: float
                 w = _synthetic(fmt, rows, cols, density, rng)
                 weight = select.make_weight(w, fmt)
                 nblocks = getattr(weight, "nblocks", None)
-                s, b = stored_and_units(fmt, rows, cols, int(np.count_nonzero(w)), nblocks)
-                times = {}
-                for r in ROW_POINTS:
-                    x = rng.standard_normal((r, cols), dtype=np.float32)
-                    times[r] = _median_us(weight, x, threads, min_time)
-                samples.append((s, b, times))
+                for z in _CSC_ZERO_FRACTIONS if fmt == "csc" else (0.0,):
+                    s, b = stored_and_units(fmt, rows, cols, int(np.count_nonzero(w)), nblocks, z)
+                    times = {}
+                    for r in ROW_POINTS:
+                        x = rng.standard_normal((r, cols), dtype=np.float32)
+                        x[rng.random(x.shape) < z] = 0.0
+                        times[r] = _median_us(weight, x, threads, min_time)
+                    samples.append((s, b, times))
         for r in ROW_POINTS:
             # Weighted by 1/t: relative errors count alike for a 10 µs and a 10 ms layer.
             t = np.array([times[r] for _, _, times in samples])

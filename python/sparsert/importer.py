@@ -893,6 +893,31 @@ def prune_dead(graph: IRGraph) -> IRGraph:
     return graph
 
 
+def input_zero_fractions(program: Any, example_inputs: tuple, graph: IRGraph) -> dict[str, float]:
+    """Fraction of zeros in the input of every linear node when `program` runs on `example_inputs`
+    (activation sparsity, which the CSC format turns into skipped work)."""
+    import torch
+    import torch.fx
+
+    wanted = {n.inputs[0] for n in graph.nodes if n.op == "linear"}
+    state = {**program.state_dict, **getattr(program, "constants", {})}
+    user = iter(example_inputs)
+    args = [next(user) if spec.kind.name == "USER_INPUT" else state[spec.target]
+            for spec in program.graph_signature.input_specs]
+    found: dict[str, float] = {}
+
+    class Recorder(torch.fx.Interpreter):
+        def run_node(self, node):
+            out = super().run_node(node)
+            if node.name in wanted and isinstance(out, torch.Tensor) and out.numel():
+                found[node.name] = float((out == 0).float().mean())
+            return out
+
+    with torch.no_grad():
+        Recorder(program.graph_module).run(*args)
+    return found
+
+
 # --------------------------------------------------------------------------------------------
 # build
 
@@ -921,4 +946,4 @@ def build(graph: IRGraph, weights: dict[str, list[Any]], num_threads: int = 0,
     return _core.Model(g, num_threads, reference_kernels)
 
 
-__all__ = ["IRGraph", "IRNode", "UnsupportedModelError", "build", "capture", "translate"]
+__all__ = ["IRGraph", "IRNode", "UnsupportedModelError", "build", "capture", "input_zero_fractions", "translate"]

@@ -30,6 +30,7 @@ class Structure:
     nm: tuple[int, int] | None  # the sparsest N:M pattern the weight satisfies
     bsr_fill: dict[tuple[int, int], float]  # stored values ÷ non-zeros per block shape
     row_nnz_cv: float  # coefficient of variation of non-zeros per row
+    input_zero_fraction: float = 0.0  # zeros in the layer's input, measured on the example (CSC skips them)
 
 
 @dataclass
@@ -48,7 +49,7 @@ class Choice:
         return self.times_us["dense"] / self.times_us[self.format] if self.format in self.times_us else 1.0
 
 
-def analyse(w: np.ndarray) -> Structure:
+def analyse(w: np.ndarray, input_zero_fraction: float = 0.0) -> Structure:
     rows, cols = w.shape
     nz = w != 0
     nnz = int(nz.sum())
@@ -67,7 +68,7 @@ def analyse(w: np.ndarray) -> Structure:
         fill[(br, bc)] = float(blocks * br * bc) / max(nnz, 1)
     per_row = nz.sum(axis=1)
     cv = float(per_row.std() / per_row.mean()) if rows and per_row.mean() > 0 else 0.0
-    return Structure((rows, cols), density, nm, fill, cv)
+    return Structure((rows, cols), density, nm, fill, cv, input_zero_fraction)
 
 
 def make_weight(w: np.ndarray, fmt: str) -> Any:
@@ -76,18 +77,20 @@ def make_weight(w: np.ndarray, fmt: str) -> Any:
         return _core.Dense(w)
     if fmt == "csr":
         return _core.CSR(w)
+    if fmt == "csc":
+        return _core.CSC(w)
     if fmt.startswith("bsr"):
         r, c = (int(v) for v in fmt[3:].split("x"))
         return _core.BSR(w, (r, c))
     if fmt.startswith("nm"):
         n, m = (int(v) for v in fmt[2:].split(":"))
         return _core.NM(w, n, m)
-    raise ValueError(f"format '{fmt}' is not known (expected dense, csr, bsr<r>x<c> e.g. bsr4x4, or nm<n>:<m> e.g. nm2:4)")
+    raise ValueError(f"format '{fmt}' is not known (expected dense, csr, csc, bsr<r>x<c> e.g. bsr4x4, or nm<n>:<m> e.g. nm2:4)")
 
 
 def candidates(s: Structure) -> list[str]:
     """Every format that can hold a weight of this structure."""
-    out = ["dense", "csr"] + [f"bsr{r}x{c}" for r, c in BSR_BLOCKS]
+    out = ["dense", "csr", "csc"] + [f"bsr{r}x{c}" for r, c in BSR_BLOCKS]
     if s.nm is not None:
         out.append(f"nm{s.nm[0]}:{s.nm[1]}")
     return out
@@ -101,14 +104,23 @@ def predict(model: cost.CostModel, s: Structure, fmt: str, rows: int) -> float:
     if fmt.startswith("bsr"):
         r, c = (int(v) for v in fmt[3:].split("x"))
         nblocks = int(round(s.bsr_fill[(r, c)] * nnz / (r * c)))
-    stored, units = cost.stored_and_units(fmt, out, cols, nnz, nblocks)
+    stored, units = cost.stored_and_units(fmt, out, cols, nnz, nblocks, s.input_zero_fraction)
     return model.predict(fmt, rows, stored, units)
 
 
-def choose(layer: str, w: np.ndarray, rows: int, model: cost.CostModel, forced: FormatSpec = None) -> tuple[Choice, Any]:
-    """Picks the format for one weight; returns the choice and the packed weight."""
-    s = analyse(w)
+def fastest(model: cost.CostModel, s: Structure, rows: int) -> tuple[str, dict[str, float]]:
+    """The format predicted fastest for a weight of structure `s` at `rows` rows, and the predicted µs
+    of every candidate. The one rule for automatic choice: `choose` and the pruning planner use it."""
     times = {fmt: predict(model, s, fmt, rows) for fmt in candidates(s)}
+    return min(times, key=times.get), times
+
+
+def choose(layer: str, w: np.ndarray, rows: int, model: cost.CostModel, forced: FormatSpec = None,
+           input_zero_fraction: float = 0.0) -> tuple[Choice, Any]:
+    """Picks the format for one weight whose input has `input_zero_fraction` zeros; returns the
+    choice and the packed weight."""
+    s = analyse(w, input_zero_fraction)
+    best, times = fastest(model, s, rows)
     if forced is not None:
         fmt = forced
         if fmt == "nm":
@@ -120,12 +132,12 @@ def choose(layer: str, w: np.ndarray, rows: int, model: cost.CostModel, forced: 
         except ValueError as e:
             raise ValueError(f"layer '{layer}': format '{forced}' cannot hold this weight: {e}") from None
         return Choice(layer, fmt, "forced by formats=", s, times, rows, packed.nbytes), packed
-    best = min(times, key=times.get)
     reason = (f"predicted fastest of {len(times)} at {rows} rows: {times[best]:.1f} µs vs dense {times['dense']:.1f} µs"
               f" (density {s.density:.3f}" + (f", {best[3:]} fill {s.bsr_fill[tuple(int(v) for v in best[3:].split('x'))]:.2f}"
-                                                 if best.startswith("bsr") else "") + ")")
+                                                 if best.startswith("bsr") else "")
+              + (f", inputs {s.input_zero_fraction:.0%} zero" if best == "csc" else "") + ")")
     packed = make_weight(w, best)
     return Choice(layer, best, reason, s, times, rows, packed.nbytes), packed
 
 
-__all__ = ["BSR_BLOCKS", "Choice", "Structure", "analyse", "candidates", "choose", "make_weight", "predict"]
+__all__ = ["BSR_BLOCKS", "Choice", "Structure", "analyse", "candidates", "choose", "fastest", "make_weight", "predict"]

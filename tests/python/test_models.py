@@ -257,3 +257,31 @@ def test_profile_and_summary_with_measured_times():
     assert all(p["seconds"] > 0 for p in profile)
     text = compiled.summary(inputs=(x,))
     assert "pred µs" in text and "meas µs" in text and "operators without weights" in text
+
+
+def test_activation_sparsity_is_measured_and_priced():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(64, 256), torch.nn.ReLU(), torch.nn.Linear(256, 32)).eval()
+    with torch.no_grad():
+        model[0].bias.fill_(-1.5)  # most hidden units are off
+    x = torch.randn(2, 64)
+    with torch.no_grad():
+        hidden_zeros = float((torch.relu(model[0](x)) == 0).float().mean())
+    compiled = sparsert.load(model, example_inputs=(x,))
+    second = next(c for c in compiled.plan if c.layer == "2")
+    assert second.structure.input_zero_fraction == pytest.approx(hidden_zeros)
+    assert hidden_zeros > 0.8
+    assert second.times_us["csc"] < second.times_us["csr"]  # CSC touches only the non-zero inputs' columns
+    assert second.format == min(second.times_us, key=second.times_us.get)
+    for xb in (x, torch.randn(3, 64)):
+        assert rel_err(compiled.run(xb), eager(model, xb)) < 1e-5
+    forced = sparsert.load(model, example_inputs=(x,), formats="csc")
+    assert rel_err(forced.run(x), eager(model, x)) < 1e-5
+
+
+def test_csc_weights_round_trip_through_sprt(tmp_path):
+    model = prune_model(build("mlp"), "u90")
+    x = example_input("mlp", 2)
+    compiled = sparsert.load(model, example_inputs=(x,), formats="csc")
+    compiled.save(tmp_path / "csc.sprt")
+    np.testing.assert_array_equal(sparsert.load(tmp_path / "csc.sprt").run(x.numpy()), compiled.run(x.numpy()))
