@@ -5,11 +5,11 @@
     ... fine-tune as usual: masked weights stay zero ...
     prune.remove(model)   # an ordinary nn.Module again, zeros baked into its weights
 
-The result is what ``sparsert.load`` is for: it will compile the model with a sparse format
-per layer (it is not part of sparsert yet).
+The result is what ``sparsert.load`` is for: it compiles the model with a sparse format per
+layer.
 
-Three steps, each in its own module, all working on weights named as in the model's state
-dict (``"fc1.weight"``):
+Each step in its own module, all working on weights named as in the model's state dict
+(``"fc1.weight"``):
 
 - :mod:`~sparsert.prune.criteria` scores every weight: ``magnitude``, ``random``, ``taylor``,
   ``fisher`` (Optimal Brain Damage), ``wanda``, ``Movement``; ``apoz`` scores ReLU units.
@@ -22,17 +22,18 @@ dict (``"fc1.weight"``):
   smaller model.
 - :mod:`~sparsert.prune.schedules` decides when and how much: ``one_shot``, ``gradual``
   (cubic), ``iterative``, ``lottery_ticket`` (with ``Rewind``).
+- :mod:`~sparsert.prune.plan` decides what pays on this machine: ``plan`` picks a pattern and
+  density per layer from sparsert's cost model to reach a target speed-up or latency while
+  removing the least importance; ``apply(model, plan.masks)`` carries the ``Plan`` out.
 
 Requires torch; ``import sparsert`` alone does not import it.
 """
-
-# A hardware-aware planner (per-layer pattern and density from a cost model) will be the module
-# `plan`; it waits for the runtime's cost model.
 
 from __future__ import annotations
 
 from .criteria import Movement, apoz, fisher, magnitude, random, taylor, wanda
 from .patterns import apply, blocks, current_masks, nm, remove, unstructured
+from .plan import LayerPlan, Plan, plan
 from .regularizers import HardConcreteGate, add_l0_gates, group_lasso_penalty, l0_penalty, l1_penalty
 from .schedules import Rewind, cubic_density, gradual, iterative, lottery_ticket, one_shot
 from .reconstruction import sparsegpt, sparsegpt_layer
@@ -40,7 +41,9 @@ from .structured import PrunedMultiheadAttention, group_scores, keep_top, prune_
 
 __all__ = [
     "HardConcreteGate",
+    "LayerPlan",
     "Movement",
+    "Plan",
     "PrunedMultiheadAttention",
     "Rewind",
     "add_l0_gates",
@@ -61,6 +64,7 @@ __all__ = [
     "magnitude",
     "nm",
     "one_shot",
+    "plan",
     "prune_heads",
     "prune_mha",
     "prune_units",
