@@ -18,6 +18,7 @@
 #include "kernels/registry.hpp"
 #include "runtime/run_spmm.hpp"
 #include "sparsert/bsr.hpp"
+#include "sparsert/csc.hpp"
 #include "sparsert/csr.hpp"
 #include "sparsert/dense.hpp"
 #include "sparsert/nm.hpp"
