@@ -123,7 +123,7 @@ TEST_P(KernelSweep, MatchesReference) {
   int cases = 0;
   for (const Pattern& p : patterns_for(k.format))
     for (int64_t rows : {1, 5, 17, 67})
-      for (int64_t cols : {1, 7, 9, 33, 130})
+      for (int64_t cols : {1, 7, 9, 33, 130, 521})  // 521: three column blocks of the dense kernel
         for (int64_t batch : batches)
           for (double density : {0.0, 0.3, 1.0}) {
             ++seed;
