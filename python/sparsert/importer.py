@@ -63,9 +63,18 @@ class IRGraph:
 def capture(module: Any, example_inputs: tuple) -> Any:
     """Exports `module` with the batch (dim 0 of every tensor input) free; falls back to the
     example's fixed shapes when the model pins its batch (the model then runs at that batch only)."""
+    import warnings
+
     import torch
 
-    module = module.eval()
+    with warnings.catch_warnings():
+        # torch.nn.utils.prune's hooks assign `weight` during forward, which export reports; the
+        # assigned value (weight_orig · weight_mask) is exactly what the translation folds.
+        warnings.filterwarnings("ignore", message=r".*were assigned during export.*")
+        return _export(torch, module.eval(), example_inputs)
+
+
+def _export(torch: Any, module: Any, example_inputs: tuple) -> Any:
     tensors = [a for a in example_inputs if isinstance(a, torch.Tensor)]
     if not tensors or any(t.dim() == 0 for t in tensors):
         return torch.export.export(module, example_inputs)
