@@ -149,7 +149,7 @@ def plan(model: nn.Module, example_inputs, *, target_speedup: Optional[float] = 
 
     uses, fixed_us = _compile_and_measure(model, inputs, threads)
     scores = _scores(model, criterion, calibration, action)
-    removedmodel = cost.calibrate(threads)
+    cost_model = cost.calibrate(threads)
     modules = layers(model)
 
     names, options, dense = [], [], []
@@ -157,10 +157,10 @@ def plan(model: nn.Module, example_inputs, *, target_speedup: Optional[float] = 
         module = modules[key]
         groups = getattr(module, "groups", 1)
         present = (effective_weight(module).detach() != 0).reshape(module.weight.shape[0], -1).cpu().numpy()
-        dense_option = _Option("dense", 1.0, *_predict(removedmodel, present, layer_uses, groups), 0.0)
+        dense_option = _Option("dense", 1.0, *_predict(cost_model, present, layer_uses, groups), 0.0)
         layer_options = [dense_option] if "dense" in maskers or key not in scores else []
         if key in scores:
-            layer_options += _options(key, scores[key], present, maskers, densities, removedmodel, layer_uses, groups)
+            layer_options += _options(key, scores[key], present, maskers, densities, cost_model, layer_uses, groups)
         if not layer_options:
             raise ValueError(f"{action}: no option for '{key}' (patterns {list(patterns)}, densities {list(densities)})")
         names.append(key)
@@ -219,7 +219,7 @@ def _masker(pattern: str, action: str) -> Optional[Tuple[Callable[[Scores, float
 
 
 def _options(key: str, s: Tensor, present: np.ndarray, maskers: dict, densities: Sequence[float],
-             removedmodel: cost.CostModel, uses: List[Use], groups: int) -> List[_Option]:
+             cost_model: cost.CostModel, uses: List[Use], groups: int) -> List[_Option]:
     out = []
     for pattern, masker in maskers.items():
         if masker is None:
@@ -228,20 +228,20 @@ def _options(key: str, s: Tensor, present: np.ndarray, maskers: dict, densities:
         for d in [fixed_density] if fixed_density is not None else [d for d in densities if d < 1.0]:
             mask = make({key: s}, d)[key]
             keep = mask.reshape(mask.shape[0], -1).cpu().numpy()
-            us, fmt = _predict(removedmodel, keep & present, uses, groups)
+            us, fmt = _predict(cost_model, keep & present, uses, groups)
             removed = float(s.detach().double()[~mask].sum())
             out.append(_Option(pattern, d, us, fmt, removed))
     return out
 
 
-def _predict(removedmodel: cost.CostModel, keep: np.ndarray, uses: List[Use], groups: int) -> Tuple[float, str]:
+def _predict(cost_model: cost.CostModel, keep: np.ndarray, uses: List[Use], groups: int) -> Tuple[float, str]:
     """Predicted µs of a weight with non-zeros at ``keep`` (its row view) over all its uses, in the
     format the runtime would pick; and that format."""
     per = keep.shape[0] // groups
     total, formats = 0.0, []
     for group, rows, zero_fraction in uses:
         structure = select.analyse(keep[group * per:(group + 1) * per], zero_fraction)
-        fmt, times = select.fastest(removedmodel, structure, rows)
+        fmt, times = select.fastest(cost_model, structure, rows)
         total += times[fmt]
         if fmt not in formats:
             formats.append(fmt)
@@ -253,11 +253,11 @@ def _cheapest_within(options: List[List[Tuple[float, float]]], budget: float) ->
     ≤ ``budget`` (a multiple-choice knapsack); the option indices, or None when even the fastest
     options exceed it.
 
-    Layer by layer, keeps the Pareto front of partial plans (no kept plan is both slower and more
-    costly than another), which is exact. Should a front outgrow ``FRONT_POINTS``, it keeps the least
-    costly plan per time interval, and the fastest: still real plans with exact times, so a plan
+    Layer by layer, keeps the Pareto front of partial plans (none both slower than another and
+    removing more), which is exact. Should a front outgrow ``FRONT_POINTS``, it keeps the plan that
+    removes least per time interval, and the fastest: still real plans with exact times, so a plan
     found always fits. The front does not depend on the budget, so a smaller budget never finds a
-    plan that removes less. Of equal cost, the faster plan wins."""
+    plan that removes less. Of plans removing the same, the faster wins."""
     time, removed = np.zeros(1), np.zeros(1)
     steps = []  # per layer: (index into the previous front, option index) of each point of the front
     for layer in options:
