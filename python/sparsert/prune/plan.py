@@ -15,9 +15,9 @@ removed is the sum of the scores it drops. A multiple-choice knapsack over the l
 Pareto front of (time, importance removed), then picks one option per layer; scores are compared
 across layers, as global magnitude pruning does.
 
-Layers are predicted one by one: rows a mask leaves all zero, which the importer removes together
-with the next layer's matching inputs, are counted as if kept, so such a layer (and its reader) can
-run a little faster than planned.
+Layers are predicted one by one, so rows a mask leaves all zero are counted as if kept. The importer
+removes them with the next layer's matching inputs: that layer then runs a little faster than
+planned, but a reader planned N:M loses its pattern unless the removed inputs make whole groups of M.
 """
 
 from __future__ import annotations
