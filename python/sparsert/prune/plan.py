@@ -34,7 +34,7 @@ from torch import Tensor, nn
 from .. import cost, select
 from .._linear import get_num_threads
 from .._model import load
-from ._layers import Masks, Scores, check_density, effective_weight, eval_mode, layers
+from ._layers import Masks, Scores, check_density, effective_weight, eval_mode, layers, qualified
 from .criteria import fisher, magnitude, random, taylor, wanda
 from .patterns import blocks, nm, unstructured
 
@@ -296,13 +296,14 @@ def _compile_and_measure(model: nn.Module, inputs: tuple, threads: int) -> Tuple
         compiled = load(model, example_inputs=inputs, num_threads=threads)
     modules = layers(model)
     uses: Dict[str, List[Use]] = {}
+    planned_nodes = set()
     for choice in compiled.plan:
         found = re.fullmatch(r"(.*)\[group (\d+)\]", choice.layer)
         node, group = (found[1], int(found[2])) if found else (choice.layer, 0)
-        key = f"{node}.weight" if node else "weight"
+        key = qualified(node, "weight")
         if key in modules:
             uses.setdefault(key, []).append((group, choice.rows, choice.structure.input_zero_fraction))
-    planned_nodes = {key[:-len(".weight")] if key != "weight" else "" for key in uses}
+            planned_nodes.add(node)
     # Median of a few repeats per operator: enough for a cost that the plan cannot change.
     fixed = sum(p["seconds"] for p in compiled.profile(*inputs, repeats=20)
                 if not (p["op"] in _WEIGHT_OPS and p["name"] in planned_nodes))
