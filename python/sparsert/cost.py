@@ -74,7 +74,9 @@ class CostModel:
         fit = self.fits[fmt]
         if rows <= 1:
             return max(fit[1](stored, units), 0.1)
-        return max(fit[TILE](stored, units), 0.1) * math.ceil(rows / TILE)
+        # α is per call (argument checks, packing set-up, thread wake-up); the rest repeats per tile.
+        tile = fit[TILE]
+        return max(tile.alpha + (tile(stored, units) - tile.alpha) * math.ceil(rows / TILE), 0.1)
 
     def efficiency(self, fmt: str, rows: int, stored: float, units: float) -> float:
         """ρ = 1 / (1 + γB / (βs)): the share of the time spent on the values themselves."""
