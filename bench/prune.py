@@ -7,7 +7,8 @@ and 4×4 blocks at 50/80/90/95% sparsity, 2:4) and reports test accuracy one-sho
 fine-tune (masks held), and the measured speed-up of the sparsert-loaded pruned model over the
 original dense model in torch eager (batch 32, 1 thread, timed side by side, outputs checked first).
 Then it plans each model for 3× with sparsert.prune.plan, carries the plan out, fine-tunes and
-measures it the same way: the MLP's plan must measure ≥ 2.5× (PASS/FAIL; exit status 1 on FAIL).
+measures it the same way: the MLP's plan must measure ≥ 2.5× (PASS/FAIL; exit status 1 on FAIL; --quick
+reports the speed without gating on it).
 The CNN's plan is reported, not gated: its convolutions spend most of their time outside the
 matrix product (im2col and layout), which the cost model does not price, and no pruning in its
 table measures 2.5×.
@@ -373,9 +374,12 @@ def run(args) -> int:
 
     verdicts, failed = [], False
     for p in plans:
-        gated = p.model == "mlp"
+        # --quick is CI's smoke pass on a shared host: a plan that cannot be built fails it, a speed
+        # below the floor is reported only (speed targets are judged by the full run).
+        gated = p.model == "mlp" and not args.quick
         if p.plan is None:
-            verdict = f"{'FAIL' if gated else 'not gated'}: {p.error}"
+            failed = True
+            verdict = f"FAIL: {p.error}"
         else:
             ok = p.speedup >= PLAN_FLOOR
             verdict = (f"{'PASS' if ok else 'FAIL' if gated else 'not gated'}: measured {p.speedup:.2f}x over torch eager "
