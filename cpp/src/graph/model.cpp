@@ -5,7 +5,8 @@
 // outputs, which are written straight into the returned tensors. Offsets come from a first-fit
 // allocator over the node order: a value's block is taken when its node runs and given back after
 // its last reader, so buffers are reused by liveness. Plans are cached per input-shape set; arenas
-// are pooled, so concurrent runs each get their own and a steady-state run allocates only outputs.
+// (with the per-node input views of the plan they last served) are pooled, so concurrent runs each
+// get their own and a steady-state run allocates only its outputs.
 #include "sparsert/model.hpp"
 
 #include <algorithm>
@@ -78,6 +79,14 @@ class ArenaAllocator {
   int64_t top_ = 0;
 };
 
+// Scratch of one run: the buffer of a plan's intermediates, and each node's input views, whose
+// dtypes and shapes are set once per plan so that a run only fills in the data pointers.
+struct Arena {
+  AlignedVector<unsigned char> bytes;
+  const Plan* views_plan = nullptr;
+  std::vector<std::vector<TensorView>> views;  // per node
+};
+
 }  // namespace
 
 struct Model::Impl {
@@ -86,17 +95,29 @@ struct Model::Impl {
   std::vector<std::unique_ptr<Op>> ops;     // one per node
   std::vector<int> last_reader;             // per value: index of the last node reading it, or -1
   std::vector<bool> is_output;              // per value
+  std::vector<int> input_slot;              // per value: its index among the graph inputs, or -1
+  std::vector<int> output_slot;             // per value: its index in unique_outputs, or -1
+  std::vector<int> unique_outputs;          // graph outputs, each value once
 
   mutable std::mutex mutex;  // guards plans and arenas
-  mutable std::map<std::vector<Shape>, std::shared_ptr<const Plan>> plans;
-  mutable std::vector<std::unique_ptr<AlignedVector<unsigned char>>> arenas;
+  // Few shapes per model in practice: a list compared in place builds no key on the hot path.
+  mutable std::vector<std::pair<std::vector<Shape>, std::shared_ptr<const Plan>>> plans;
+  mutable std::vector<std::unique_ptr<Arena>> arenas;
 
   Impl(Graph g, ModelOptions o) : graph(std::move(g)), options(o) {
     const auto& values = graph.values();
     if (graph.outputs().empty()) throw InvalidArgument("compiling a model: the graph has no outputs");
     last_reader.assign(values.size(), -1);
     is_output.assign(values.size(), false);
-    for (int o : graph.outputs()) is_output[o] = true;
+    input_slot.assign(values.size(), -1);
+    output_slot.assign(values.size(), -1);
+    for (size_t i = 0; i < graph.inputs().size(); ++i) input_slot[graph.inputs()[i]] = static_cast<int>(i);
+    for (int o : graph.outputs()) {
+      is_output[o] = true;
+      if (output_slot[o] >= 0) continue;
+      output_slot[o] = static_cast<int>(unique_outputs.size());
+      unique_outputs.push_back(o);
+    }
     const auto& nodes = graph.nodes();
     for (size_t i = 0; i < nodes.size(); ++i) {
       ops.push_back(make_op(nodes[i], graph));
@@ -201,25 +222,35 @@ struct Model::Impl {
     return batch < 0 ? 1 : batch;
   }
 
-  std::shared_ptr<const Plan> plan_for(const std::vector<Shape>& shapes, int64_t batch) const {
+  std::shared_ptr<const Plan> plan_for(const std::vector<TensorView>& inputs, int64_t batch) const {
+    auto same_shapes = [&](const std::vector<Shape>& shapes) {
+      for (size_t i = 0; i < inputs.size(); ++i)
+        if (shapes[i] != inputs[i].shape) return false;
+      return true;
+    };
     {
       std::lock_guard<std::mutex> lock(mutex);
-      auto it = plans.find(shapes);
-      if (it != plans.end()) return it->second;
+      for (const auto& [shapes, plan] : plans)
+        if (same_shapes(shapes)) return plan;
     }
+    std::vector<Shape> shapes;
+    for (const auto& in : inputs) shapes.push_back(in.shape);
     auto plan = make_plan(shapes, batch);
     std::lock_guard<std::mutex> lock(mutex);
-    return plans.emplace(shapes, plan).first->second;
+    for (const auto& [known, existing] : plans)
+      if (same_shapes(known)) return existing;  // another thread planned it meanwhile
+    plans.emplace_back(std::move(shapes), plan);
+    return plan;
   }
 
-  std::unique_ptr<AlignedVector<unsigned char>> take_arena() const {
+  std::unique_ptr<Arena> take_arena() const {
     std::lock_guard<std::mutex> lock(mutex);
-    if (arenas.empty()) return std::make_unique<AlignedVector<unsigned char>>();
+    if (arenas.empty()) return std::make_unique<Arena>();
     auto arena = std::move(arenas.back());
     arenas.pop_back();
     return arena;
   }
-  void give_arena(std::unique_ptr<AlignedVector<unsigned char>> arena) const {
+  void give_arena(std::unique_ptr<Arena> arena) const {
     std::lock_guard<std::mutex> lock(mutex);
     arenas.push_back(std::move(arena));
   }
@@ -257,45 +288,43 @@ std::vector<double> Model::profile(const std::vector<TensorView>& inputs, int re
 std::vector<Tensor> Model::execute(const std::vector<TensorView>& inputs, std::vector<double>* node_seconds) const {
   const Impl& m = *impl_;
   const int64_t batch = m.check_inputs(inputs);
-  std::vector<Shape> shapes;
-  shapes.reserve(inputs.size());
-  for (const auto& in : inputs) shapes.push_back(in.shape);
-  const auto plan = m.plan_for(shapes, batch);
+  const auto plan = m.plan_for(inputs, batch);
 
   // The arena goes back to the pool however this call ends.
   struct ArenaLease {
     const Impl& m;
-    std::unique_ptr<AlignedVector<unsigned char>> arena;
+    std::unique_ptr<Arena> arena;
     ~ArenaLease() { m.give_arena(std::move(arena)); }
   } lease{m, m.take_arena()};
-  if (static_cast<int64_t>(lease.arena->size()) < plan->arena_bytes) lease.arena->resize(plan->arena_bytes);
-  unsigned char* base = lease.arena->data();
+  Arena& arena = *lease.arena;
+  if (static_cast<int64_t>(arena.bytes.size()) < plan->arena_bytes) arena.bytes.resize(plan->arena_bytes);
+  const auto& nodes = m.graph.nodes();
+  if (arena.views_plan != plan.get()) {  // plans live as long as the model, so the pointer identifies one
+    arena.views.resize(nodes.size());
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      arena.views[i].clear();
+      for (int v : nodes[i].inputs) arena.views[i].push_back({plan->descs[v].dtype, plan->descs[v].shape, nullptr});
+    }
+    arena.views_plan = plan.get();
+  }
+  unsigned char* base = arena.bytes.data();
 
   const auto& values = m.graph.values();
   std::vector<Tensor> outputs;
-  std::map<int, size_t> output_slot;  // value -> index in outputs (first occurrence)
-  for (int o : m.graph.outputs()) {
-    if (output_slot.count(o)) continue;
-    output_slot[o] = outputs.size();
-    outputs.emplace_back(plan->descs[o].dtype, plan->descs[o].shape);
-  }
-  std::vector<int> input_slot(values.size(), -1);
-  for (size_t i = 0; i < m.graph.inputs().size(); ++i) input_slot[m.graph.inputs()[i]] = static_cast<int>(i);
+  outputs.reserve(m.unique_outputs.size());
+  for (int o : m.unique_outputs) outputs.emplace_back(plan->descs[o].dtype, plan->descs[o].shape);
 
   auto data_of = [&](int v) -> void* {
-    if (values[v].kind == ValueKind::kInput) return const_cast<void*>(inputs[input_slot[v]].data);
+    if (values[v].kind == ValueKind::kInput) return const_cast<void*>(inputs[m.input_slot[v]].data);
     if (values[v].kind == ValueKind::kConstant) return const_cast<void*>(values[v].constant->data());
-    auto it = output_slot.find(v);
-    if (it != output_slot.end()) return outputs[it->second].data();
+    if (m.output_slot[v] >= 0) return outputs[m.output_slot[v]].data();
     return base + plan->offset[v];
   };
 
   const RunContext ctx = m.context();
-  const auto& nodes = m.graph.nodes();
-  std::vector<TensorView> in;
   for (size_t i = 0; i < nodes.size(); ++i) {
-    in.clear();
-    for (int v : nodes[i].inputs) in.push_back({plan->descs[v].dtype, plan->descs[v].shape, data_of(v)});
+    std::vector<TensorView>& in = arena.views[i];
+    for (size_t j = 0; j < in.size(); ++j) in[j].data = data_of(nodes[i].inputs[j]);
     const int out = nodes[i].output;
     if (node_seconds == nullptr) {
       m.ops[i]->run(in, plan->descs[out], data_of(out), ctx);
@@ -307,7 +336,8 @@ std::vector<Tensor> Model::execute(const std::vector<TensorView>& inputs, std::v
   }
 
   // Outputs that no node computes (a graph input or constant returned as is) are copied.
-  for (const auto& [v, slot] : output_slot) {
+  for (size_t slot = 0; slot < m.unique_outputs.size(); ++slot) {
+    const int v = m.unique_outputs[slot];
     if (values[v].kind == ValueKind::kNode) continue;
     Tensor& t = outputs[slot];
     std::copy_n(static_cast<const unsigned char*>(data_of(v)), t.nbytes(), static_cast<unsigned char*>(t.data()));
@@ -316,7 +346,7 @@ std::vector<Tensor> Model::execute(const std::vector<TensorView>& inputs, std::v
   std::vector<Tensor> result;
   std::vector<int> moved_to(outputs.size(), -1);
   for (int o : m.graph.outputs()) {
-    const size_t slot = output_slot[o];
+    const int slot = m.output_slot[o];
     if (moved_to[slot] >= 0) {
       result.push_back(result[moved_to[slot]]);
     } else {
