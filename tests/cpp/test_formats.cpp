@@ -139,3 +139,40 @@ TEST(Names, ParseIsInverseOfToString) {
 
 }  // namespace
 }  // namespace sparsert::test
+
+namespace sparsert {
+namespace {
+
+// from_parts: the model file's way in. Every index is checked before a kernel can use it.
+TEST(FromParts, RebuildsAndRejectsBadIndicesNamingThem) {
+  auto message = [](auto&& build) -> std::string {
+    try {
+      build();
+    } catch (const InvalidArgument& e) {
+      return e.what();
+    }
+    return "no error";
+  };
+  const float w[6] = {1, 0, 2, 0, 3, 0};  // (2, 3)
+  auto csr = CsrMatrix::from_parts(2, 3, {0, 2, 3}, {0, 2, 1}, {1, 2, 3});
+  std::vector<float> back(6);
+  csr->to_dense(back.data());
+  EXPECT_TRUE(std::equal(back.begin(), back.end(), w));
+  EXPECT_NE(message([] { CsrMatrix::from_parts(2, 3, {0, 2, 3}, {0, 9, 1}, {1, 2, 3}); })
+                .find("col_idx[1] = 9 in row 0 (expected ascending columns below 3)"),
+            std::string::npos);
+  auto csc = CscMatrix::from_parts(2, 3, {0, 1, 2, 3}, {0, 1, 0}, {1, 3, 2});
+  csc->to_dense(back.data());
+  EXPECT_TRUE(std::equal(back.begin(), back.end(), w));
+  EXPECT_NE(message([] { CscMatrix::from_parts(2, 3, {0, 1, 2, 3}, {0, 2, 0}, {1, 3, 2}); })
+                .find("row_idx[1] = 2 in column 1 (expected ascending rows below 2)"),
+            std::string::npos);
+  EXPECT_NE(message([] { BsrMatrix::from_parts(2, 3, 1, 4, {0, 1, 2}, {0, 1}, AlignedVector<float>(8, 0.0f)); })
+                .find("block_col[1] = 1 in block row 1 (expected ascending block columns below 1)"),
+            std::string::npos);
+  EXPECT_NE(message([] { CsrMatrix::from_parts(2, 3, {0, 2, 1}, {0, 2, 1}, {1, 2, 3}); }).find("row_ptr"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace sparsert

@@ -117,15 +117,13 @@ std::shared_ptr<BsrMatrix> BsrMatrix::from_parts(int64_t rows, int64_t cols, int
     throw InvalidArgument(what + ": values has " + std::to_string(values.size()) + " entries (expected " +
                           std::to_string(block_col.size()) + " blocks × " + std::to_string(bsize) + ")");
   }
+  detail::check_compressed_indices(what, row_ptr, brows, block_col, static_cast<int64_t>(block_col.size()), bcols,
+                                   "block_col", "block row", "block columns");
   std::shared_ptr<BsrMatrix> w(new BsrMatrix(rows, cols, block_rows, block_cols));
   for (int64_t bi = 0; bi < brows; ++bi) {
     const int64_t r_in = std::min<int64_t>(block_rows, rows - bi * block_rows);
     for (int64_t b = row_ptr[bi]; b < row_ptr[bi + 1]; ++b) {
       const int64_t bj = block_col[b];
-      if (bj >= bcols || (b > row_ptr[bi] && block_col[b] <= block_col[b - 1])) {
-        throw InvalidArgument(what + ": block_col[" + std::to_string(b) + "] = " + std::to_string(bj) + " in block row " +
-                              std::to_string(bi) + " (expected ascending block columns below " + std::to_string(bcols) + ")");
-      }
       const int64_t c_in = std::min<int64_t>(block_cols, cols - bj * block_cols);
       for (int rr = 0; rr < block_rows; ++rr) {
         for (int cc = 0; cc < block_cols; ++cc) {

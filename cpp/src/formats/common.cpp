@@ -10,6 +10,25 @@ std::string format_double(double v, int digits) {
   return buf;
 }
 
+
+void check_compressed_indices(const std::string& what, const AlignedVector<int64_t>& ptr, int64_t units,
+                              const AlignedVector<uint32_t>& idx, int64_t entries, int64_t limit,
+                              const char* idx_name, const char* unit_name, const char* index_noun) {
+  if (static_cast<int64_t>(idx.size()) != entries) {
+    throw InvalidArgument(what + ": " + idx_name + " has " + std::to_string(idx.size()) + " entries (expected " +
+                          std::to_string(entries) + ", one per stored entry)");
+  }
+  for (int64_t u = 0; u < units; ++u) {
+    for (int64_t i = ptr[u]; i < ptr[u + 1]; ++i) {
+      if (idx[i] >= static_cast<uint64_t>(limit) || (i > ptr[u] && idx[i] <= idx[i - 1])) {
+        throw InvalidArgument(what + ": " + idx_name + "[" + std::to_string(i) + "] = " + std::to_string(idx[i]) +
+                              " in " + unit_name + " " + std::to_string(u) + " (expected ascending " + index_noun +
+                              " below " + std::to_string(limit) + ")");
+      }
+    }
+  }
+}
+
 }  // namespace sparsert::detail
 
 namespace sparsert::detail {

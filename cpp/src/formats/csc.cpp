@@ -32,19 +32,8 @@ std::shared_ptr<CscMatrix> CscMatrix::from_parts(int64_t rows, int64_t cols, Ali
   const std::string what = "reading csc " + detail::shape_string(rows, cols);
   if (rows < 0 || cols < 0) throw InvalidArgument(what + ": negative shape");
   detail::check_row_ptr(what, col_ptr, cols, static_cast<int64_t>(values.size()));
-  if (row_idx.size() != values.size()) {
-    throw InvalidArgument(what + ": row_idx has " + std::to_string(row_idx.size()) + " entries (expected " +
-                          std::to_string(values.size()) + ", one per value)");
-  }
-  for (int64_t c = 0; c < cols; ++c) {
-    for (int64_t i = col_ptr[c]; i < col_ptr[c + 1]; ++i) {
-      if (row_idx[i] >= static_cast<uint64_t>(rows) || (i > col_ptr[c] && row_idx[i] <= row_idx[i - 1])) {
-        throw InvalidArgument(what + ": row_idx[" + std::to_string(i) + "] = " + std::to_string(row_idx[i]) +
-                              " in column " + std::to_string(c) + " (expected ascending rows below " +
-                              std::to_string(rows) + ")");
-      }
-    }
-  }
+  detail::check_compressed_indices(what, col_ptr, cols, row_idx, static_cast<int64_t>(values.size()), rows,
+                                   "row_idx", "column", "rows");
   std::shared_ptr<CscMatrix> w(new CscMatrix(rows, cols));
   w->col_ptr_ = std::move(col_ptr);
   w->values_ = std::move(values);

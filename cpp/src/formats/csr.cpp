@@ -62,19 +62,8 @@ std::shared_ptr<CsrMatrix> CsrMatrix::from_parts(int64_t rows, int64_t cols, Ali
   const std::string what = "reading csr " + detail::shape_string(rows, cols);
   if (rows < 0 || cols < 0) throw InvalidArgument(what + ": negative shape");
   detail::check_row_ptr(what, row_ptr, rows, static_cast<int64_t>(values.size()));
-  if (col_idx.size() != values.size()) {
-    throw InvalidArgument(what + ": col_idx has " + std::to_string(col_idx.size()) + " entries (expected " +
-                          std::to_string(values.size()) + ", one per value)");
-  }
-  for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t i = row_ptr[r]; i < row_ptr[r + 1]; ++i) {
-      if (col_idx[i] >= static_cast<uint64_t>(cols) || (i > row_ptr[r] && col_idx[i] <= col_idx[i - 1])) {
-        throw InvalidArgument(what + ": col_idx[" + std::to_string(i) + "] = " + std::to_string(col_idx[i]) +
-                              " in row " + std::to_string(r) + " (expected ascending columns below " +
-                              std::to_string(cols) + ")");
-      }
-    }
-  }
+  detail::check_compressed_indices(what, row_ptr, rows, col_idx, static_cast<int64_t>(values.size()), cols,
+                                   "col_idx", "row", "columns");
   std::shared_ptr<CsrMatrix> w(new CsrMatrix(rows, cols));
   w->row_ptr_ = std::move(row_ptr);
   w->values_ = std::move(values);
