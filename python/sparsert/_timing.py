@@ -9,6 +9,11 @@ then they take turns in short bursts (the order rotating every round) until each
     from sparsert._timing import time_interleaved
     t = time_interleaved({"torch": lambda: F.linear(x, w), "sparsert": lambda: sparsert.linear(x, sw)})
     print(t["sparsert"].median / t["torch"].median)
+
+Tools that disturb the others are timed in blocks of their own (``time_blocks``): onnxruntime's idle
+worker threads keep spinning for more than 20 ms after a call and made the next torch call's p90
+4-5x worse at 2 threads (the anchors' ``ort_spin_test.py``), so each such tool gets a block, and the
+blocks alternate ``passes`` times, every block timed with ``time_interleaved`` inside.
 """
 
 from __future__ import annotations
@@ -18,9 +23,9 @@ import math
 import statistics
 import time
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Mapping
+from typing import Callable, Dict, List, Mapping, Sequence
 
-__all__ = ["Timing", "time_interleaved"]
+__all__ = ["Timing", "time_blocks", "time_interleaved"]
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,50 @@ def time_interleaved(
 
     Raises ValueError for an empty ``fns`` or a non-positive ``min_time``, ``min_calls`` or ``rounds``.
     """
+    return {name: summarize(v) for name, v in _sample_interleaved(fns, min_time, min_calls, warmup_time, rounds).items()}
+
+
+def time_blocks(
+    blocks: Sequence[Mapping[str, Callable[[], object]]],
+    *,
+    min_time: float = 0.3,
+    min_calls: int = 3,
+    passes: int = 2,
+    warmup_time: float = 0.02,
+    rounds: int = 6,
+) -> Dict[str, Timing]:
+    """Time groups of callables that must not share a block; returns ``{name: Timing}`` over all.
+
+    Each block is timed with ``time_interleaved`` for ``min_time / passes`` seconds (and
+    ``ceil(min_calls / passes)`` calls), then the next block, and so on ``passes`` times; the
+    samples of a name from every pass make its Timing, so every callable still gets ``min_time``
+    seconds and ``min_calls`` calls. Empty blocks are skipped. Raises ValueError when a name
+    appears in two blocks, or for the arguments ``time_interleaved`` rejects.
+    """
+    if passes < 1:
+        raise ValueError(f"timing: passes={passes} (expected passes >= 1)")
+    seen: Dict[str, int] = {}
+    for i, block in enumerate(blocks):
+        for name in block:
+            if name in seen:
+                raise ValueError(f"timing: '{name}' is in blocks {seen[name]} and {i} (expected each name in one block)")
+            seen[name] = i
+    samples: Dict[str, List[float]] = {name: [] for name in seen}
+    for _ in range(passes):
+        for block in blocks:
+            if block:
+                part = _sample_interleaved(block, min_time / passes, math.ceil(min_calls / passes), warmup_time, rounds)
+                for name, values in part.items():
+                    samples[name] += values
+    if not samples:
+        raise ValueError("timing: no callables given (expected at least one name -> callable)")
+    return {name: summarize(v) for name, v in samples.items()}
+
+
+def _sample_interleaved(
+    fns: Mapping[str, Callable[[], object]], min_time: float, min_calls: int, warmup_time: float, rounds: int
+) -> Dict[str, List[float]]:
+    """The per-call times behind ``time_interleaved`` (see there)."""
     if not fns:
         raise ValueError("timing: no callables given (expected at least one name -> callable)")
     if min_time <= 0 or min_calls < 1 or rounds < 1:
@@ -113,4 +162,4 @@ def time_interleaved(
     finally:
         if gc_was_enabled:
             gc.enable()
-    return {name: summarize(samples[name]) for name in names}
+    return samples
