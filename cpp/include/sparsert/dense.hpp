@@ -8,28 +8,36 @@
 namespace sparsert {
 
 /// Dense weight, for layers that stay dense.
-/// Layout: values[r * cols + c], row-major, 64-byte aligned base.
+/// Layout: row panels of kPanelRows consecutive rows, each stored column by column:
+///   panels[(p * cols + c) * kPanelRows + i] = W[p * kPanelRows + i, c],
+/// rows past rows() in the last panel are zero; 64-byte aligned base. A column of a panel is a run of
+/// whole SIMD vectors, so kernels multiply it by one broadcast input with no per-call repacking.
+/// Units (the thread split) are panels.
 class SPARSERT_API DenseMatrix final : public Weight {
  public:
+  static constexpr int64_t kPanelRows = 16;
+
   /// Copies `w` (rows × cols, row-major). Throws InvalidArgument on negative sizes.
   DenseMatrix(const float* w, int64_t rows, int64_t cols);
 
-  /// Rebuilds the matrix from its layout's array (the model file's weight record); throws
-  /// InvalidArgument naming the field when a size is wrong.
+  /// Rebuilds the matrix from row-major values (the model file's weight record, which keeps the
+  /// plain layout); throws InvalidArgument naming the field when a size is wrong.
   static std::shared_ptr<DenseMatrix> from_parts(int64_t rows, int64_t cols, AlignedVector<float> values);
 
-  const float* values() const { return values_.data(); }
+  const float* panels() const { return panels_.data(); }
+  int64_t panel_count() const { return (rows() + kPanelRows - 1) / kPanelRows; }
 
   int64_t nnz() const override { return rows() * cols(); }
   int64_t nbytes() const override;
   void to_dense(float* out) const override;
   std::string describe() const override;
-  int64_t row_units() const override { return rows(); }
-  int64_t nnz_before(int64_t unit) const override { return unit * cols(); }
+  int64_t row_units() const override { return panel_count(); }
+  int64_t nnz_before(int64_t unit) const override;
 
  private:
   DenseMatrix(int64_t rows, int64_t cols) : Weight(Format::kDense, rows, cols, cols) {}
-  AlignedVector<float> values_;
+  void pack(const float* w);
+  AlignedVector<float> panels_;
 };
 
 }  // namespace sparsert

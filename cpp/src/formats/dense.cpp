@@ -10,20 +10,35 @@ namespace sparsert {
 DenseMatrix::DenseMatrix(const float* w, int64_t rows, int64_t cols)
     : Weight(Format::kDense, rows, cols, cols) {
   detail::check_matrix("building dense", w, rows, cols);
-  values_.assign(w, w + rows * cols);
+  pack(w);
 }
 
-int64_t DenseMatrix::nbytes() const { return static_cast<int64_t>(values_.size() * sizeof(float)); }
+void DenseMatrix::pack(const float* w) {
+  const int64_t r_count = rows(), k_count = cols();
+  panels_.assign(static_cast<size_t>(panel_count() * kPanelRows * k_count), 0.0f);
+  for (int64_t r = 0; r < r_count; ++r) {
+    float* dst = panels_.data() + (r / kPanelRows) * k_count * kPanelRows + r % kPanelRows;
+    const float* src = w + r * k_count;
+    for (int64_t c = 0; c < k_count; ++c) dst[c * kPanelRows] = src[c];
+  }
+}
 
-void DenseMatrix::to_dense(float* out) const { std::copy(values_.begin(), values_.end(), out); }
+int64_t DenseMatrix::nbytes() const { return static_cast<int64_t>(panels_.size() * sizeof(float)); }
+
+int64_t DenseMatrix::nnz_before(int64_t unit) const { return std::min(unit * kPanelRows, rows()) * cols(); }
+
+void DenseMatrix::to_dense(float* out) const {
+  const int64_t r_count = rows(), k_count = cols();
+  for (int64_t r = 0; r < r_count; ++r) {
+    const float* src = panels_.data() + (r / kPanelRows) * k_count * kPanelRows + r % kPanelRows;
+    float* dst = out + r * k_count;
+    for (int64_t c = 0; c < k_count; ++c) dst[c] = src[c * kPanelRows];
+  }
+}
 
 std::string DenseMatrix::describe() const {
   return "Dense(shape=" + detail::shape_string(rows(), cols()) + ", nbytes=" + std::to_string(nbytes()) + ")";
 }
-
-}  // namespace sparsert
-
-namespace sparsert {
 
 std::shared_ptr<DenseMatrix> DenseMatrix::from_parts(int64_t rows, int64_t cols, AlignedVector<float> values) {
   if (rows < 0 || cols < 0 || static_cast<int64_t>(values.size()) != rows * cols) {
@@ -31,7 +46,7 @@ std::shared_ptr<DenseMatrix> DenseMatrix::from_parts(int64_t rows, int64_t cols,
                           std::to_string(values.size()) + " entries (expected rows × cols)");
   }
   std::shared_ptr<DenseMatrix> w(new DenseMatrix(rows, cols));
-  w->values_ = std::move(values);
+  w->pack(values.data());
   return w;
 }
 

@@ -133,8 +133,10 @@ void write_weight(Writer& w, const Weight& weight) {
   w.put<int64_t>(weight.cols());
   switch (weight.format()) {
     case Format::kDense: {
-      const auto& d = static_cast<const DenseMatrix&>(weight);
-      put_array(w, d.values(), d.rows() * d.cols());
+      // Row-major in the file: the panel layout is the kernels' business, not the file's.
+      AlignedVector<float> values(static_cast<size_t>(weight.rows() * weight.cols()));
+      weight.to_dense(values.data());
+      put_array(w, values.data(), weight.rows() * weight.cols());
       break;
     }
     case Format::kCsr: {

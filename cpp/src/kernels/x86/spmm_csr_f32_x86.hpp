@@ -5,7 +5,7 @@
 
 #include <cassert>
 
-#include "kernels/x86/common_x86.hpp"
+#include "kernels/simd/common.hpp"
 #include "sparsert/csr.hpp"
 
 namespace sparsert {

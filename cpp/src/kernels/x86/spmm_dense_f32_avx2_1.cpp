@@ -1,8 +1,7 @@
-// Dense × vector on AVX2: 4 rows share each input vector, two accumulators per row, masked
-// loads for the last columns (dense rows are not padded).
-// Preconditions (kernels/kernel.hpp): batch == 1, ldx == 1, x zero-padded to padded_cols(); units are rows.
+// Dense × vector on AVX2: the shared panel body (kernels/simd/spmm_dense_f32.hpp), 2 vectors per
+// panel column. Preconditions (kernels/kernel.hpp): batch == 1, ldx == 1; units are panels.
 #include "kernels/x86/vec_avx2.hpp"
-#include "kernels/x86/spmm_dense_f32_x86.hpp"
+#include "kernels/simd/spmm_dense_f32.hpp"
 
 namespace sparsert {
 

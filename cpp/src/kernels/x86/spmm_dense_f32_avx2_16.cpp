@@ -1,8 +1,8 @@
-// Dense × packed batch on AVX2, tiles of 16 batch columns (2 × 8 lanes; a last tile of ≤ 8 takes one):
-// register blocks of up to 8 rows × 2 vectors, each weight broadcast against its input row.
-// Preconditions (kernels/kernel.hpp): batch ≥ 2, ldx a multiple of 16, lanes ≥ batch zero; units are rows.
+// Dense × packed batch on AVX2: the shared panel body (kernels/simd/spmm_dense_f32.hpp), register
+// tiles of one 16-row panel × 6 batch columns. Preconditions (kernels/kernel.hpp): batch ≥ 2, ldx a
+// multiple of 16, lanes ≥ batch zero; units are panels.
 #include "kernels/x86/vec_avx2.hpp"
-#include "kernels/x86/spmm_dense_f32_x86.hpp"
+#include "kernels/simd/spmm_dense_f32.hpp"
 
 namespace sparsert {
 

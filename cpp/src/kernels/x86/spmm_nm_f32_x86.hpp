@@ -6,7 +6,7 @@
 
 #include <cassert>
 
-#include "kernels/x86/common_x86.hpp"
+#include "kernels/simd/common.hpp"
 #include "sparsert/nm.hpp"
 
 namespace sparsert {

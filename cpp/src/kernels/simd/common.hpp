@@ -1,7 +1,8 @@
-// Pieces every x86 kernel body shares, written over a vector type V (vec_avx2.hpp, vec_avx512.hpp).
-// Kernels store raw sums first and apply bias and activation in one pass over each contiguous run of
-// outputs (y[b * ldy + r0 .. r1)), so the epilogue is vectorised along rows whatever the kernel's tile.
-// Everything here has internal linkage: it is compiled into TUs with different ISA flags.
+// Pieces every SIMD kernel body shares, written over a vector type V (x86/vec_avx2.hpp,
+// x86/vec_avx512.hpp, arm/vec_neon.hpp). Kernels store raw sums first and apply bias and activation
+// in one pass over each contiguous run of outputs (y[b * ldy + r0 .. r1)), so the epilogue is
+// vectorised along rows whatever the kernel's tile. Everything here has internal linkage: it is
+// compiled into TUs with different ISA flags.
 #pragma once
 
 #include <cstdint>

@@ -1,0 +1,44 @@
+// Neon: 4-lane float vectors with the operations of x86/vec_avx2.hpp that the shared kernel bodies
+// (kernels/simd/*.hpp) use, so those bodies serve aarch64 as well.
+#pragma once
+
+#include <arm_neon.h>
+
+#include <cstdint>
+
+namespace sparsert {
+namespace {
+
+struct Neon {
+  using F = float32x4_t;
+  static constexpr int kWidth = 4;
+  static constexpr int kRegs = 32;  // v0-v31
+
+  static F zero() { return vdupq_n_f32(0.0f); }
+  static F set1(float v) { return vdupq_n_f32(v); }
+  static F broadcast(const float* p) { return vld1q_dup_f32(p); }
+  static F load(const float* p) { return vld1q_f32(p); }
+  static void store(float* p, F v) { vst1q_f32(p, v); }
+  static F add(F a, F b) { return vaddq_f32(a, b); }
+  static F fmadd(F a, F b, F c) { return vfmaq_f32(c, a, b); }
+  // As on x86, the second operand is returned when one is NaN (callers put the value there).
+  static F max(F a, F b) { return vbslq_f32(vcgtq_f32(a, b), a, b); }
+  static F min(F a, F b) { return vbslq_f32(vcltq_f32(a, b), a, b); }
+
+  // Lanes [0, n) of memory, n in [0, 4]; the other lanes read as zero and are never touched.
+  static F load_first(const float* p, int n) {
+    float t[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    for (int i = 0; i < n; ++i) t[i] = p[i];
+    return vld1q_f32(t);
+  }
+  static void store_first(float* p, F v, int n) {
+    float t[4];
+    vst1q_f32(t, v);
+    for (int i = 0; i < n; ++i) p[i] = t[i];
+  }
+
+  static float sum(F v) { return vaddvq_f32(v); }
+};
+
+}  // namespace
+}  // namespace sparsert

@@ -1,0 +1,179 @@
+// Dense kernel bodies for the AVX2, AVX-512 and NEON files, over a vector type V (x86/vec_avx2.hpp,
+// x86/vec_avx512.hpp, arm/vec_neon.hpp).
+// Weight layout: sparsert/dense.hpp (panels of P = 16 rows stored column by column, zero rows past
+// the end; units are panels). Input and output conventions: kernels/kernel.hpp.
+// Both kernels put vectors along a panel's rows and broadcast inputs, so the weight is read as whole
+// aligned vectors, outputs are stored as vectors and no horizontal sums are needed.
+#pragma once
+
+#include <cassert>
+
+#include "kernels/simd/common.hpp"
+#include "sparsert/dense.hpp"
+
+namespace sparsert {
+namespace {
+
+constexpr int64_t kPanel = DenseMatrix::kPanelRows;
+
+// Vectors per panel column.
+template <class V>
+constexpr int panel_vectors() {
+  static_assert(kPanel % V::kWidth == 0, "a panel is whole vectors");
+  return static_cast<int>(kPanel / V::kWidth);
+}
+
+// Stores (or, with accumulate, adds to) the first `rows` sums of a panel column, given as its
+// PV ≤ 4 vectors (the ones past PV are ignored). By value, taken with constant indices
+// (SPARSERT_STORE_PANEL_COLUMN): an accumulator array passed by reference makes GCC keep a memory copy of it, updated
+// in the hot loop.
+template <class V, int PV>
+void store_panel_column(float* y, int rows, bool accumulate, typename V::F v0, typename V::F v1, typename V::F v2,
+                        typename V::F v3) {
+  static_assert(PV >= 1 && PV <= 4, "a panel column is one to four vectors");
+  constexpr int W = V::kWidth;
+  auto put = [&](typename V::F sum, int v) {
+    float* p = y + v * W;
+    const int n = rows - v * W;
+    if (n >= W) V::store(p, accumulate ? V::add(V::load(p), sum) : sum);
+    else if (n > 0) V::store_first(p, accumulate ? V::add(V::load_first(p, n), sum) : sum, n);
+  };
+  put(v0, 0);
+  if constexpr (PV > 1) put(v1, 1);
+  if constexpr (PV > 2) put(v2, 2);
+  if constexpr (PV > 3) put(v3, 3);
+}
+
+// store_panel_column of acc[0..PV) (a row of an accumulator array).
+#define SPARSERT_STORE_PANEL_COLUMN(V, PV, acc, y, rows, accumulate)                                   \
+  store_panel_column<V, PV>(y, rows, accumulate, acc[0], acc[(PV) > 1 ? 1 : 0], acc[(PV) > 2 ? 2 : 0], \
+                            acc[(PV) > 3 ? 3 : 0])
+
+// Batch 1: one panel's `rows` outputs, y = Σ_k panel[k, :] · x[k]. S sets of accumulators take
+// consecutive columns so the FMA chains do not wait on each other.
+template <class V>
+void dense_panel_vector(const float* wp, int64_t K, const float* x, float* y, int rows) {
+  using F = typename V::F;
+  constexpr int W = V::kWidth, PV = panel_vectors<V>();
+  constexpr int S = 8 / PV;
+  F acc[S][PV];
+  unroll<S>([&](auto s) { unroll<PV>([&](auto v) { acc[s.value][v.value] = V::zero(); }); });
+  int64_t k = 0;
+  for (; k + S <= K; k += S) {
+    unroll<S>([&](auto s) {
+      const F xb = V::broadcast(x + k + s.value);
+      const float* col = wp + (k + s.value) * kPanel;
+      unroll<PV>([&](auto v) { acc[s.value][v.value] = V::fmadd(V::load(col + v.value * W), xb, acc[s.value][v.value]); });
+    });
+  }
+  for (; k < K; ++k) {
+    const F xb = V::broadcast(x + k);
+    unroll<PV>([&](auto v) { acc[0][v.value] = V::fmadd(V::load(wp + k * kPanel + v.value * W), xb, acc[0][v.value]); });
+  }
+  unroll<S - 1>([&](auto s) {
+    unroll<PV>([&](auto v) { acc[0][v.value] = V::add(acc[0][v.value], acc[s.value + 1][v.value]); });
+  });
+  SPARSERT_STORE_PANEL_COLUMN(V, PV, acc[0], y, rows, false);
+}
+
+template <class V>
+void spmm_dense_batch1(const Weight& weight, const SpmmArgs& a, int64_t u0, int64_t u1) {
+  assert(a.batch == 1 && a.ldx == 1);
+  const auto& w = static_cast<const DenseMatrix&>(weight);
+  const int64_t K = w.cols();
+  for (int64_t p = u0; p < u1; ++p) {
+    const int rows = static_cast<int>(min_i64(kPanel, w.rows() - p * kPanel));
+    dense_panel_vector<V>(w.panels() + p * K * kPanel, K, a.x, a.y + p * kPanel, rows);
+  }
+  finish_vector<V>(a, u0 * kPanel, min_i64(u1 * kPanel, w.rows()));
+}
+
+// Batch columns per register tile: PV · NB accumulators, PV weight vectors and one broadcast fill
+// the register file (AVX2: 2 × 6, AVX-512: 1 × 16, NEON: 4 × 6).
+template <class V>
+constexpr int dense_tile_cols() {
+  constexpr int pv = panel_vectors<V>();
+  constexpr int nb = (V::kRegs - pv - 1) / pv;
+  return nb < 16 ? nb : 16;
+}
+
+// Columns of W per pass (kDenseKBlock) and panels per block (kDenseBlockPanels): the block's panels
+// (16 × 256 floats = 16 KiB each, 128 KiB in all) stay in L2 while every batch tile streams them,
+// and a tile's inputs (256 columns, one cache line each) stay in L1 across the block's panels.
+inline constexpr int64_t kDenseKBlock = 256;
+inline constexpr int64_t kDenseBlockPanels = 8;
+
+// One panel × NB batch columns over kn columns of W: y[b0 + j, panel rows] (+)= Σ_k panel[k, :] ·
+// x[k, b0 + j]. wp points at the panel's column k0, x at x[k0, b0], y at y[b0, panel row 0].
+template <class V, int NB>
+void dense_panel_tile(const float* wp, int64_t kn, const float* x, int64_t ldx, float* y, int64_t ldy, int rows,
+                      bool accumulate) {
+  using F = typename V::F;
+  constexpr int W = V::kWidth, PV = panel_vectors<V>();
+  F acc[NB][PV];
+  unroll<NB>([&](auto j) { unroll<PV>([&](auto v) { acc[j.value][v.value] = V::zero(); }); });
+  for (int64_t k = 0; k < kn; ++k) {
+    F wv[PV];
+    unroll<PV>([&](auto v) { wv[v.value] = V::load(wp + k * kPanel + v.value * W); });
+    const float* xk = x + k * ldx;
+    unroll<NB>([&](auto j) {
+      const F xb = V::broadcast(xk + j.value);
+      unroll<PV>([&](auto v) { acc[j.value][v.value] = V::fmadd(wv[v.value], xb, acc[j.value][v.value]); });
+    });
+  }
+  unroll<NB>([&](auto j) { SPARSERT_STORE_PANEL_COLUMN(V, PV, acc[j.value], y + j.value * ldy, rows, accumulate); });
+}
+
+// dense_panel_tile for a last tile of `cols` ≤ NB batch columns.
+template <class V, int NB>
+void dense_panel_tile_upto(int cols, const float* wp, int64_t kn, const float* x, int64_t ldx, float* y, int64_t ldy,
+                           int rows, bool accumulate) {
+  if constexpr (NB > 1) {
+    if (cols < NB) return dense_panel_tile_upto<V, NB - 1>(cols, wp, kn, x, ldx, y, ldy, rows, accumulate);
+  }
+  dense_panel_tile<V, NB>(wp, kn, x, ldx, y, ldy, rows, accumulate);
+}
+
+// Column blocks outermost, then blocks of panels, then batch tiles, then the block's panels; bias
+// and activation once all column blocks are summed.
+template <class V>
+void spmm_dense_batched(const Weight& weight, const SpmmArgs& a, int64_t u0, int64_t u1) {
+  assert(a.batch >= 2 && a.ldx % kBatchPad == 0);
+  const auto& w = static_cast<const DenseMatrix&>(weight);
+  constexpr int NB = dense_tile_cols<V>();
+  const int64_t K = w.cols();
+  const int64_t r0 = u0 * kPanel, r1 = min_i64(u1 * kPanel, w.rows());
+  if (K == 0) {  // no column block runs: the sums are empty
+    for (int64_t b = 0; b < a.batch; ++b)
+      for (int64_t r = r0; r < r1; ++r) a.y[b * a.ldy + r] = 0.0f;
+  }
+  for (int64_t k0 = 0; k0 < K; k0 += kDenseKBlock) {
+    const int64_t kn = min_i64(kDenseKBlock, K - k0);
+    const bool accumulate = k0 > 0;
+    for (int64_t p0 = u0; p0 < u1; p0 += kDenseBlockPanels) {
+      const int64_t p1 = min_i64(p0 + kDenseBlockPanels, u1);
+      for (int64_t b0 = 0; b0 < a.batch; b0 += NB) {
+        const int cols = static_cast<int>(min_i64(NB, a.batch - b0));
+        // The tile's inputs, copied contiguous: in the packed input, rows ldx floats apart fall into
+        // a few L1 sets once ldx ≥ 64 (every 4 KiB maps to the same set), and evict each other.
+        alignas(64) float xt[kDenseKBlock * NB];
+        for (int64_t k = 0; k < kn; ++k) {
+          const float* src = a.x + (k0 + k) * a.ldx + b0;
+          for (int j = 0; j < cols; ++j) xt[k * NB + j] = src[j];
+        }
+        for (int64_t p = p0; p < p1; ++p) {
+          const float* wp = w.panels() + (p * K + k0) * kPanel;
+          float* y = a.y + b0 * a.ldy + p * kPanel;
+          const int rows = static_cast<int>(min_i64(kPanel, w.rows() - p * kPanel));
+          if (cols == NB) dense_panel_tile<V, NB>(wp, kn, xt, NB, y, a.ldy, rows, accumulate);
+          else dense_panel_tile_upto<V, NB - 1>(cols, wp, kn, xt, NB, y, a.ldy, rows, accumulate);
+        }
+      }
+    }
+  }
+  for (int64_t b = 0; b < a.batch; ++b)
+    finish_rows<V>(a.y + b * a.ldy + r0, r1 - r0, a.bias != nullptr ? a.bias + r0 : nullptr, a.act);
+}
+
+}  // namespace
+}  // namespace sparsert
