@@ -133,21 +133,23 @@ def test_importance_removed_is_the_criterion_score_of_the_dropped_weights(exampl
     assert plan.importance_total == pytest.approx(sum(s.double().sum().item() for s in scores.values()))
 
 
-def test_predicted_time_is_close_to_the_measured(example):
-    """The digits MLP at batch 32, 1 thread: the plan's whole-model time against timed runs of the
-    loaded model. The bound is 50%, not the issue's 25%: layers this small take a few µs each, where
-    the cost model's fit of per-call overheads is rough (errors of 10-30% seen here). The lower
-    decile is the time of the undisturbed machine the cost model was calibrated on; a shared 2-core
-    host's median can double while a neighbour compiles."""
-    model = trained_mlp()
+@pytest.mark.parametrize("kind", ["mlp", "cnn"])
+def test_predicted_time_is_close_to_the_measured(kind, example):
+    """The digits MLP and CNN at batch 32, 1 thread: the plan's whole-model time within 25% of timed
+    runs of the loaded model, the issue's bound. The CNN spends most of its time in im2col and
+    layout, which the plan measures; the MLP's layers take a few µs each, where the cost model's fit
+    is rough layer by layer (10-30% seen) but not all one way. The measured time is the lowest lower
+    decile of three windows, the undisturbed machine the cost model was calibrated on: a shared
+    2-core host's median can double while a neighbour compiles."""
+    model = MODELS[kind]()
     plan = prune.plan(model, example, target_speedup=target_between(model, example, 0.6), num_threads=THREADS)
     prune.apply(model, plan.masks)
     prune.remove(model)
     loaded = sparsert.load(model, example_inputs=(example,), num_threads=THREADS)
     x = example.numpy()
-    measured_us = time_interleaved({"run": lambda: loaded.run(x)}, min_time=0.3)["run"].p10 * 1e6
+    measured_us = min(time_interleaved({"run": lambda: loaded.run(x)}, min_time=0.2)["run"].p10 for _ in range(3)) * 1e6
     error = abs(plan.predicted_us - measured_us) / measured_us
-    assert error <= 0.5, f"predicted {plan.predicted_us:.1f} µs, measured {measured_us:.1f} µs\n{plan}"
+    assert error <= 0.25, f"predicted {plan.predicted_us:.1f} µs, measured {measured_us:.1f} µs\n{plan}"
 
 
 def test_plan_leaves_the_model_as_it_was(example):
