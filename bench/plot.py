@@ -78,12 +78,14 @@ def plot_kernels(records: List[dict], path: str, title: str = "") -> None:
                 if pts:
                     (line,) = ax.plot(*zip(*pts), label=label, **style)
                     handles.setdefault(label, line)
+            labelled: Dict[float, int] = {}
             for r in case:
                 speedup = r["vs_best_dense"].get("sr_auto")
                 if r["pattern"] in STRUCTURED_MARKERS and speedup:
+                    nth = labelled[r["density"]] = labelled.get(r["density"], -1) + 1  # stack labels at one density
                     h = ax.scatter([r["density"]], [speedup], marker=STRUCTURED_MARKERS[r["pattern"]], s=46,
                                    color="C3", edgecolors="black", linewidths=0.6, zorder=5)
-                    ax.annotate(r["config"], (r["density"], speedup), textcoords="offset points", xytext=(6, -3),
+                    ax.annotate(r["config"], (r["density"], speedup), textcoords="offset points", xytext=(6, -3 - 9 * nth),
                                 fontsize=7)
                     handles.setdefault("sparsert auto, structured pattern", h)
             ax.axhline(1.0, color="black", linewidth=0.6)
