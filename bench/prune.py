@@ -6,14 +6,14 @@ channels → linear), then prunes each with every criterion of sparsert.prune ×
 and 4×4 blocks at 50/80/90/95% sparsity, 2:4) and reports test accuracy one-shot and after a short
 fine-tune (masks held), and the measured speed-up of the sparsert-loaded pruned model over the
 original dense model in torch eager (batch 32, 1 thread, timed side by side, outputs checked first).
-Then it plans each model for 3× with sparsert.prune.plan, carries the plan out, fine-tunes and
-measures it the same way: the MLP's plan must measure ≥ 2.5× (PASS/FAIL; exit status 1 on FAIL; --quick
-reports the speed without gating on it).
-The CNN's plan is reported, not gated: its convolutions spend most of their time outside the
-matrix product (im2col and layout), which the cost model does not price, and no pruning in its
-table measures 2.5×.
+Then it plans each model with sparsert.prune.plan (the MLP for 3×, the CNN for 1.25×), carries the
+plan out, fine-tunes and measures it the same way: the MLP's plan must measure ≥ 2.5× over torch eager,
+and each plan's predicted time must be within 25% of the measured (PASS/FAIL; exit status 1 on FAIL;
+--quick reports both without gating on them). Most of the CNN's time is im2col and layout, which
+pruning does not shorten (the plan measures it as a fixed cost): 3× is out of its reach, and its
+plan's speed is reported, not gated.
 
-    python bench/prune.py --quick        # ~15 s: the MLP, magnitude and random at 90% and 2:4, the 3× plan
+    python bench/prune.py --quick        # ~40 s: magnitude and random at 90% and 2:4, the plans
     python bench/prune.py --markdown bench/results/prune_digits.md --svg bench/results/prune_digits.svg
 
 The MLP's hidden layers are 512 wide so that its matrix products, not torch's per-module dispatch,
@@ -52,7 +52,9 @@ warnings.filterwarnings("ignore", message=r".*were assigned during export.*")
 BATCH = 32
 THREADS = 1
 MAX_REL_ERR = 1e-3
-PLAN_TARGET, PLAN_FLOOR = 3.0, 2.5  # the speed-up asked of the planner, and the least it must measure
+PLAN_TARGETS = {"mlp": 3.0, "cnn": 1.25}  # the speed-up asked of the planner (over the dense sparsert model)
+PLAN_FLOOR = 2.5  # the least the MLP's plan must measure over torch eager
+PREDICTION_TOLERANCE = 0.25  # how far a plan's predicted time may be from the measured, either way
 DENSITIES = (0.5, 0.2, 0.1, 0.05)  # kept: 50/80/90/95% sparsity
 
 
@@ -222,6 +224,7 @@ class PlanResult:
     torch_us: float = 0.0
     dense_us: float = 0.0  # sparsert, the dense model
     planned_us: float = 0.0  # sparsert, the pruned model
+    planned_p10_us: float = 0.0  # its lower decile: absolute times drift on a shared host, ratios less
 
     @property
     def speedup(self) -> float:
@@ -229,13 +232,13 @@ class PlanResult:
 
 
 def measure_plan(name: str, trained: nn.Module, data, args) -> PlanResult:
-    """Plans ``trained`` for PLAN_TARGET×, prunes, fine-tunes and times it beside torch eager and the
-    dense sparsert model."""
+    """Plans ``trained`` for its PLAN_TARGETS speed-up, prunes, fine-tunes and times it beside torch
+    eager and the dense sparsert model."""
     x_train, y_train, x_test, y_test = data
     x = x_test[:BATCH]
     model = copy.deepcopy(trained)
     try:
-        plan = prune.plan(model, x, target_speedup=PLAN_TARGET, num_threads=THREADS)
+        plan = prune.plan(model, x, target_speedup=PLAN_TARGETS[name], num_threads=THREADS)
     except ValueError as e:
         return PlanResult(name, None, str(e))
     prune.apply(model, plan.masks)
@@ -245,7 +248,7 @@ def measure_plan(name: str, trained: nn.Module, data, args) -> PlanResult:
     t = time_interleaved({"torch": eager(trained, x), "dense": lambda: dense.run(x), "plan": lambda: planned.run(x)},
                          min_time=max(args.min_time, 0.5))
     return PlanResult(name, plan, "", accuracy(model, x_test, y_test), t["torch"].median * 1e6,
-                      t["dense"].median * 1e6, t["plan"].median * 1e6)
+                      t["dense"].median * 1e6, t["plan"].median * 1e6, t["plan"].p10 * 1e6)
 
 
 # --- the plot ------------------------------------------------------------------------------------
@@ -322,7 +325,7 @@ def svg_plot(rows: List[Row], plans: List[PlanResult], dense: Dict[str, Row]) ->
         out.append(f'<rect x="{px(d.speedup) - 4:.1f}" y="{py(d.acc_tuned) - 4:.1f}" width="8" height="8" fill="black">'
                    f'<title>dense, sparsert</title></rect>')
         if plan:
-            out.append(_star(px(plan.speedup), py(plan.acc), f"<title>plan for {PLAN_TARGET:g}x</title>"))
+            out.append(_star(px(plan.speedup), py(plan.acc), f"<title>plan for {PLAN_TARGETS[name]:g}x</title>"))
     lx, ly = left + len(models) * (panel_w + gap) - gap + 20, top
     shown = [c for c in COLOURS if any(r.criterion == c for r in rows)]
     for i, (criterion, colour) in enumerate((c, COLOURS[c]) for c in shown):
@@ -333,7 +336,7 @@ def svg_plot(rows: List[Row], plans: List[PlanResult], dense: Dict[str, Row]) ->
               (f'<line x1="{lx}" y1="{{y}}" x2="{lx + 22}" y2="{{y}}" stroke="black" stroke-width="1.5" stroke-dasharray="6,3"/>', "block 4×4"),
               (f'<path d="M{lx + 11},{{y5m}} L{lx + 16},{{y}} L{lx + 11},{{y5p}} L{lx + 6},{{y}} Z" fill="black"/>', "2:4"),
               (f'<rect x="{lx + 7}" y="{{y4m}}" width="8" height="8" fill="black"/>', "dense"),
-              (None, f"plan {PLAN_TARGET:g}x")]
+              (None, "plan")]
     for i, (shape, label) in enumerate(legend):
         y = ly + i * 16
         out.append(shape.format(y=y, y5m=y - 5, y5p=y + 5, y4m=y - 4) if shape else _star(lx + 11, y, ""))
@@ -374,20 +377,25 @@ def run(args) -> int:
 
     verdicts, failed = [], False
     for p in plans:
-        # --quick is CI's smoke pass on a shared host: a plan that cannot be built fails it, a speed
-        # below the floor is reported only (speed targets are judged by the full run).
-        gated = p.model == "mlp" and not args.quick
+        title = f"- {MODELS[p.model][1]}, plan for {PLAN_TARGETS[p.model]:g}x:"
         if p.plan is None:
-            failed = True
-            verdict = f"FAIL: {p.error}"
-        else:
-            ok = p.speedup >= PLAN_FLOOR
-            verdict = (f"{'PASS' if ok else 'FAIL' if gated else 'not gated'}: measured {p.speedup:.2f}x over torch eager "
-                       f"(≥ {PLAN_FLOOR}x required), {p.dense_us / p.planned_us:.2f}x over the dense sparsert model; "
-                       f"predicted {p.plan.predicted_us:.0f} µs ({p.plan.speedup:.2f}x), measured {p.planned_us:.0f} µs "
-                       f"({(p.plan.predicted_us - p.planned_us) / p.planned_us:+.0%}); accuracy {p.acc:.1%}")
-        failed |= gated and not verdict.startswith("PASS")
-        verdicts.append(f"- {MODELS[p.model][1]}, plan for {PLAN_TARGET:g}x: {verdict}")
+            failed = True  # a plan that cannot be built fails even the smoke pass
+            verdicts.append(f"{title} FAIL: {p.error}")
+            continue
+        # --quick is CI's smoke pass on a shared host: speeds and predictions are judged by the full run.
+        speed_ok = p.speedup >= PLAN_FLOOR
+        # Against the lower decile, as tests/python/test_prune_plan.py: the plan's own measurements
+        # are lower deciles and its cost model was timed undisturbed.
+        error = (p.plan.predicted_us - p.planned_p10_us) / p.planned_p10_us
+        predicted_ok = abs(error) <= PREDICTION_TOLERANCE
+        speed = (f"{_verdict(speed_ok, p.model == 'mlp' and not args.quick)}: measured {p.speedup:.2f}x over torch eager"
+                 + (f" (≥ {PLAN_FLOOR}x required)" if p.model == "mlp" else "")
+                 + f", {p.dense_us / p.planned_us:.2f}x over the dense sparsert model")
+        prediction = (f"{_verdict(predicted_ok, not args.quick)}: predicted {p.plan.predicted_us:.0f} µs "
+                      f"({p.plan.speedup:.2f}x), measured {p.planned_p10_us:.0f} µs (lower decile; {error:+.0%}, "
+                      f"within ±{PREDICTION_TOLERANCE:.0%} required)")
+        failed |= not args.quick and (not predicted_ok or p.model == "mlp" and not speed_ok)
+        verdicts.append(f"{title} speed {speed}; prediction {prediction}; accuracy {p.acc:.1%}")
 
     command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
     header = ("model", "criterion", "pattern", "sparsity", "acc one-shot", "acc fine-tuned", "torch eager µs",
@@ -404,7 +412,8 @@ def run(args) -> int:
     lines += ["| " + " | ".join(_cells(r)) + " |" for r in list(dense.values()) + rows]
     for p in plans:
         if p.plan is not None:
-            lines += ["", f"{MODELS[p.model][1]}, plan for {PLAN_TARGET:g}x (magnitude scores):", "", "```", str(p.plan), "```"]
+            lines += ["", f"{MODELS[p.model][1]}, plan for {PLAN_TARGETS[p.model]:g}x (magnitude scores):", "", "```",
+                      str(p.plan), "```"]
     text = "\n".join(lines) + "\n"
     print(text)
     for path, content in ((args.markdown, text), (args.svg, svg_plot(rows, plans, dense) if args.svg else None)):
@@ -413,6 +422,10 @@ def run(args) -> int:
             with open(path, "w") as f:
                 f.write(content)
     return 1 if failed else 0
+
+
+def _verdict(ok: bool, gated: bool) -> str:
+    return "PASS" if ok else "FAIL" if gated else "not gated"
 
 
 def _cells(r: Row) -> List[str]:
@@ -433,12 +446,12 @@ def main() -> int:
     p.add_argument("--train-steps", type=int, default=600, help="Adam steps of the initial training")
     p.add_argument("--fine-tune-steps", type=int, default=300)
     p.add_argument("--min-time", type=float, default=0.3, help="seconds of timed calls per tool and row")
-    p.add_argument("--quick", action="store_true", help="mlp; magnitude, random; unstructured 90%%, 2:4; short runs")
+    p.add_argument("--quick", action="store_true", help="magnitude, random; unstructured 90%%, 2:4; short runs")
     p.add_argument("--markdown", help="also write the report here")
     p.add_argument("--svg", help="also write the plot here")
     args = p.parse_args()
     if args.quick:
-        args.models, args.criteria, args.patterns, args.densities = "mlp", "magnitude,random", "unstructured,2:4", "0.1"
+        args.criteria, args.patterns, args.densities = "magnitude,random", "unstructured,2:4", "0.1"
         args.train_steps, args.fine_tune_steps, args.min_time = 300, 50, 0.1
     args.models = args.models.split(",")
     args.criteria = args.criteria.split(",")
