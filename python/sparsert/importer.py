@@ -12,13 +12,14 @@ torch is imported inside functions: a compiled `.sprt` model runs without it.
 
 from __future__ import annotations
 
+import math
 import operator
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
 
-from . import _core
+from . import _core, select
 
 # Activation codes (sparsert/format.hpp) and unary kinds (cpp/src/graph/ops.hpp): stored in model files.
 ACT_CODES = {"none": 0, "relu": 1, "relu6": 2, "gelu": 3, "gelu_tanh": 4, "silu": 5, "sigmoid": 6, "tanh": 7}
@@ -855,7 +856,9 @@ def remove_dead_rows(graph: IRGraph) -> IRGraph:
 
     A removed row still outputs the constant act(bias); linear → linear folds its contribution into
     the reader's bias exactly. A convolution reader pads with zeros, so a constant channel is not
-    constant at the borders: conv → conv removes only rows whose output is exactly zero."""
+    constant at the borders: conv → conv removes only rows whose output is exactly zero. A reader
+    whose weight is N:M keeps its pattern: its inputs go only in whole aligned groups of M, since
+    removing others would shift the later inputs across groups."""
     users = _consumers(graph)
     for n in graph.nodes:
         if n.op not in ("linear", "conv2d") or len(n.weights) != 1 or n.output in graph.outputs:
@@ -870,9 +873,12 @@ def remove_dead_rows(graph: IRGraph) -> IRGraph:
         dead = ~w1.any(axis=1)
         if n.op == "conv2d":
             dead &= constant == 0
+        taps = w2.shape[1] // w1.shape[0]  # reader columns per channel: kh·kw for a conv, 1 for a linear
+        nm = select.nm_pattern(w2) if dead.any() else None
+        if nm is not None:
+            dead = _whole_runs(dead, nm[1] // math.gcd(taps, nm[1]))  # runs of lcm(taps, M) columns
         if not dead.any():
             continue
-        taps = w2.shape[1] // w1.shape[0]  # reader columns per channel: kh·kw for a conv, 1 for a linear
         dead_cols = np.repeat(dead, taps)
         fold = w2[:, dead_cols].astype(np.float64) @ np.repeat(constant[dead], taps)
         n.weights[0] = w1[~dead].copy()
@@ -887,6 +893,13 @@ def remove_dead_rows(graph: IRGraph) -> IRGraph:
             graph.constants[name] = (bias2 + fold).astype(np.float32)
             reader.inputs = [reader.inputs[0], name]
     return graph
+
+
+def _whole_runs(dead: np.ndarray, size: int) -> np.ndarray:
+    """`dead` kept only in aligned runs of `size` dead throughout (a shorter last run included:
+    removing the last inputs shifts none)."""
+    padded = np.pad(dead, (0, -len(dead) % size), constant_values=True)
+    return np.repeat(padded.reshape(-1, size).all(axis=1), size)[:len(dead)]
 
 
 def prune_dead(graph: IRGraph) -> IRGraph:

@@ -49,18 +49,24 @@ class Choice:
         return self.times_us["dense"] / self.times_us[self.format] if self.format in self.times_us else 1.0
 
 
+def nm_pattern(w: np.ndarray) -> tuple[int, int] | None:
+    """The sparsest of NM_PATTERNS that `w` satisfies (at most N non-zeros in every group of M
+    consecutive inputs of a row, a shorter last group included), or None."""
+    rows, cols = w.shape
+    nz = w != 0
+    for n, m in sorted(NM_PATTERNS, key=lambda p: p[0] / p[1]):
+        groups = np.pad(nz, ((0, 0), (0, (-cols) % m))).reshape(rows, -1, m).sum(axis=2)
+        if rows * cols and int(groups.max(initial=0)) <= n:
+            return n, m
+    return None
+
+
 def analyse(w: np.ndarray, input_zero_fraction: float = 0.0) -> Structure:
     rows, cols = w.shape
     nz = w != 0
     nnz = int(nz.sum())
     density = nnz / max(rows * cols, 1)
-    nm = None
-    for n, m in sorted(NM_PATTERNS, key=lambda p: p[0] / p[1]):
-        pad = (-cols) % m
-        groups = np.pad(nz, ((0, 0), (0, pad))).reshape(rows, -1, m).sum(axis=2)
-        if rows * cols and int(groups.max(initial=0)) <= n:
-            nm = (n, m)
-            break
+    nm = nm_pattern(w)
     fill = {}
     for br, bc in BSR_BLOCKS:
         padded = np.pad(nz, ((0, (-rows) % br), (0, (-cols) % bc)))
@@ -140,4 +146,5 @@ def choose(layer: str, w: np.ndarray, rows: int, model: cost.CostModel, forced: 
     return Choice(layer, best, reason, s, times, rows, packed.nbytes), packed
 
 
-__all__ = ["BSR_BLOCKS", "Choice", "Structure", "analyse", "candidates", "choose", "fastest", "make_weight", "predict"]
+__all__ = ["BSR_BLOCKS", "Choice", "Structure", "analyse", "candidates", "choose", "fastest", "make_weight", "nm_pattern",
+           "predict"]

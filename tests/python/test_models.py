@@ -248,6 +248,39 @@ def test_dead_conv_channels_are_removed_when_they_output_zero():
     assert rel_err(compiled.run(x), eager(model, x)) < 1e-5
 
 
+def two_of_four(w: torch.Tensor) -> torch.Tensor:
+    """``w`` with the 2 largest of every 4 consecutive inputs of a row kept."""
+    rows = w.reshape(w.shape[0], -1, 4)
+    keep = torch.zeros_like(rows, dtype=torch.bool).scatter_(2, rows.abs().topk(2, dim=2).indices, True)
+    return (rows * keep).reshape(w.shape)
+
+
+@pytest.mark.parametrize("kind", ["linear", "conv"])
+def test_dead_rows_before_a_2_4_layer_go_in_whole_groups_so_it_stays_2_4(kind):
+    """Removing a reader's inputs one by one would shift its later inputs across groups of 4 and
+    break 2:4; only a group of 4 inputs dead throughout goes (for a 3×3 conv, 4 channels, 36 inputs)."""
+    torch.manual_seed(0)
+    if kind == "linear":
+        a, b = torch.nn.Linear(64, 16), torch.nn.Linear(16, 10)
+        x = torch.randn(4, 64)
+    else:
+        a, b = torch.nn.Conv2d(3, 12, 3, padding=1), torch.nn.Conv2d(12, 8, 3, padding=1)
+        x = torch.randn(2, 3, 6, 6)
+    model = torch.nn.Sequential(a, torch.nn.ReLU(), b).eval()
+    dead = [1, 4, 5, 6, 7]  # 4-7 make a whole group, 1 does not
+    with torch.no_grad():
+        a.weight[dead] = 0
+        a.bias[dead] = -1.0  # relu(-1) = 0, so even the conv's channels are removable
+        b.weight.copy_(two_of_four(b.weight.reshape(b.weight.shape[0], -1)).reshape(b.weight.shape))
+    compiled = sparsert.load(model, example_inputs=(x,), formats={"2": "nm2:4"})
+    shapes = {c.layer: c.structure.shape for c in compiled.plan}
+    live, taps = a.weight.shape[0] - 4, 1 if kind == "linear" else 9
+    assert shapes["0"][0] == live and shapes["2"][1] == live * taps
+    nm = next(c for c in compiled.plan if c.layer == "2")
+    assert nm.format == "nm2:4" and nm.structure.nm == (2, 4)
+    assert rel_err(compiled.run(x), eager(model, x)) < 1e-5
+
+
 def test_profile_and_summary_with_measured_times():
     model = prune_model(build("resnet"), "u90")
     x = example_input("resnet", 2)

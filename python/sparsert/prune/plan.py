@@ -17,8 +17,8 @@ multiple-choice knapsack over the layers, solved on the Pareto front of (time, i
 then picks one option per layer; scores are compared across layers, as global magnitude pruning does.
 
 Layers are predicted one by one, so rows a mask leaves all zero are counted as if kept. The importer
-removes them with the next layer's matching inputs: that layer then runs a little faster than
-planned, but a reader planned N:M loses its pattern unless the removed inputs make whole groups of M.
+removes them with the next layer's matching inputs (for an N:M reader, in whole groups of M, so it
+keeps its pattern): that layer then runs a little faster than planned.
 """
 
 from __future__ import annotations
