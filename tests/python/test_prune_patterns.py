@@ -120,6 +120,18 @@ def test_blocks_rank_by_summed_score():
     assert torch.equal(masks["w"], expected)
 
 
+def test_blocks_rank_a_partial_edge_tile_by_its_mean_score():
+    s = torch.ones(6, 4)  # one full 4×4 tile (rows 0-3, sum 16) and a partial one (rows 4-5, sum 12)
+    s[4:] = 1.5  # ...whose weights score higher: it is kept, as unstructured pruning would keep them
+    masks = prune.blocks({"w": s}, 0.5, (4, 4))
+    expected = torch.zeros(6, 4, dtype=torch.bool)
+    expected[4:] = True
+    assert torch.equal(masks["w"], expected)
+    # Scored alike, a 10-row layer's last tile row (rows 8-9) ranks as high as the others.
+    ties = prune.blocks({"w": torch.ones(10, 8) + torch.arange(10.0)[:, None] * 1e-3}, 0.5, (4, 4))["w"]
+    assert ties[8:].all() and not ties[:4].any()
+
+
 def test_apply_masks_through_torch_prune_and_remove_bakes_them_in():
     torch.manual_seed(0)
     model = layered_model()

@@ -59,16 +59,17 @@ def nm(scores: Scores, n: int = 2, m: int = 4) -> Masks:
 
 def blocks(scores: Scores, density: float, block: Tuple[int, int] = (1, 4), scope: str = "layer") -> Masks:
     """Keeps whole ``block = (r, c)`` tiles of the row view (1×4, 4×1, 4×4, 8×1, 16×1, 1×8, ...)
-    ranked by summed score; ``scope`` as for :func:`unstructured`, counted in blocks. Edge tiles
-    of a side that is not a multiple of the block are partial and sum fewer scores."""
+    ranked by summed score; ``scope`` as for :func:`unstructured`, counted in blocks. An edge tile
+    of a side that is not a multiple of the block holds fewer weights and ranks by its mean score
+    times the full tile's size: by its plain sum it went first (a 10-class classifier at 4×4, 50%,
+    lost classes 8 and 9 whole)."""
     if not (isinstance(block, (tuple, list)) and len(block) == 2 and all(isinstance(v, int) and v >= 1 for v in block)):
         raise ValueError(f"block pattern: block is {block!r} (expected a pair of positive ints (r, c), e.g. (1, 4))")
     r, c = block
     sums = {}
     for key, s in scores.items():
         rows = _rows(s)
-        padded = F.pad(rows, (0, -rows.shape[1] % c, 0, -rows.shape[0] % r))
-        sums[key] = padded.view(padded.shape[0] // r, r, padded.shape[1] // c, c).sum((1, 3))
+        sums[key] = _tile_sums(rows, r, c) * (r * c / _tile_sums(torch.ones_like(rows), r, c))
     keep_blocks = unstructured(sums, density, scope)
     masks = {}
     for key, s in scores.items():
@@ -119,6 +120,12 @@ def current_masks(model: nn.Module) -> Masks:
 
 def _rows(s: Tensor) -> Tensor:
     return s.reshape(s.shape[0], -1)
+
+
+def _tile_sums(rows: Tensor, r: int, c: int) -> Tensor:
+    """Sums over the r × c tiles of ``rows``, edge tiles zero-padded."""
+    padded = F.pad(rows, (0, -rows.shape[1] % c, 0, -rows.shape[0] % r))
+    return padded.view(padded.shape[0] // r, r, padded.shape[1] // c, c).sum((1, 3))
 
 
 def _top(flat: Tensor, density: float) -> Tensor:
