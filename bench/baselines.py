@@ -17,6 +17,7 @@ table. Only one process runs at a time: the machine has 2 cores.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import shutil
@@ -105,13 +106,20 @@ class DeepSparseJob:
 
     def __init__(self, python: str, kind: str, workdir: Optional[str] = None, keep: bool = False):
         self.python, self.kind, self.keep = python, kind, keep or workdir is not None
+        self.version = self._probe()
         if workdir:
             os.makedirs(workdir, exist_ok=True)
         self.dir = Path(workdir or tempfile.mkdtemp(prefix="sparsert-ds-"))
         self.cases: List[dict] = []
-        self.version = self._probe()
+        if not self.keep:  # also when the sweep stops early (an error, ^C): the graphs take space
+            atexit.register(shutil.rmtree, self.dir, True)
 
     def _probe(self) -> str:
+        try:
+            import onnx  # noqa: F401  (the graphs are written in this process)
+        except ImportError:
+            raise SystemExit("--deepsparse: onnx is not installed here, and the bench writes DeepSparse's "
+                             "ONNX graphs in its own process (pip install \".[bench]\")")
         if not os.path.isfile(self.python):
             raise SystemExit(f"--deepsparse: {self.python} is not a file "
                              "(expected the venv's python, made by: bash bench/deepsparse/setup.sh)")
