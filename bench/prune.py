@@ -241,7 +241,7 @@ def measure_plan(name: str, trained: nn.Module, data, args) -> PlanResult:
         plan = prune.plan(model, x, target_speedup=PLAN_TARGETS[name], num_threads=THREADS)
     except ValueError as e:
         return PlanResult(name, None, str(e))
-    prune.apply(model, plan.masks)
+    prune.apply(model, plan)
     train(model, x_train, y_train, args.fine_tune_steps, lr=1e-3, seed=1)
     prune.remove(model)
     planned, dense = compile_checked(model, x), compile_checked(trained, x)

@@ -154,12 +154,14 @@ def test_apply_masks_through_torch_prune_and_remove_bakes_them_in():
     assert (model.a.weight[~masks["a.weight"]] == 0).all() and (model.a.weight[masks["a.weight"]] != 0).all()
 
 
-def test_apply_rejects_unknown_names_and_wrong_shapes():
+def test_apply_rejects_unknown_names_wrong_shapes_and_other_kinds():
     model = layered_model()
     with pytest.raises(ValueError, match="no module 'nope'"):
         prune.apply(model, {"nope.weight": torch.ones(1)})
     with pytest.raises(ValueError, match=r"mask for 'a.weight' has shape \(64, 128\) \(expected \(128, 64\)"):
         prune.apply(model, {"a.weight": torch.ones(64, 128, dtype=torch.bool)})
+    with pytest.raises(TypeError, match="got list .*expected a dict of weight name -> bool mask, or a sparsert.prune.Plan"):
+        prune.apply(model, [torch.ones(128, 64, dtype=torch.bool)])
 
 
 def test_patterns_reject_bad_arguments(scores):

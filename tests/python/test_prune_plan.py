@@ -62,7 +62,8 @@ def test_plan_meets_its_target_and_the_loaded_model_packs_it_so(kind, patterns, 
     assert set(plan.masks) == {p.name for p in plan.layers if p.pattern != "dense"} != set()
     assert all(p.name in str(plan) for p in plan.layers)
 
-    prune.apply(model, plan.masks)
+    prune.apply(model, plan)
+    assert prune.current_masks(model).keys() == plan.masks.keys()
     prune.remove(model)
     loaded = {c.layer: c for c in sparsert.load(model, example_inputs=(example,), num_threads=THREADS).plan}
     for p in plan.layers:
@@ -143,7 +144,7 @@ def test_predicted_time_is_close_to_the_measured(kind, example):
     2-core host's median can double while a neighbour compiles."""
     model = MODELS[kind]()
     plan = prune.plan(model, example, target_speedup=target_between(model, example, 0.6), num_threads=THREADS)
-    prune.apply(model, plan.masks)
+    prune.apply(model, plan)
     prune.remove(model)
     loaded = sparsert.load(model, example_inputs=(example,), num_threads=THREADS)
     x = example.numpy()

@@ -24,7 +24,7 @@ Each step in its own module, all working on weights named as in the model's stat
   (cubic), ``iterative``, ``lottery_ticket`` (with ``Rewind``).
 - :mod:`~sparsert.prune.plan` decides what pays on this machine: ``plan`` picks a pattern and
   density per layer from sparsert's cost model to reach a target speed-up or latency while
-  removing the least importance; ``apply(model, plan.masks)`` carries the ``Plan`` out.
+  removing the least importance; ``apply(model, plan)`` carries the ``Plan`` out.
 
 Requires torch; ``import sparsert`` alone does not import it.
 """

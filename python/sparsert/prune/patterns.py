@@ -13,7 +13,7 @@ model is an ordinary PyTorch model that fine-tunes with masked weights held at z
 
 from __future__ import annotations
 
-from typing import Tuple
+from typing import TYPE_CHECKING, Mapping, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -23,6 +23,9 @@ from torch.nn.utils import prune as torch_prune
 
 from ._layers import Masks, Scores, check_density, check_nm, effective_weight, owner, pruning_hooks, qualified
 from .regularizers import HardConcreteGate
+
+if TYPE_CHECKING:
+    from .plan import Plan
 
 SCOPES = ("layer", "row", "global")
 
@@ -79,10 +82,18 @@ def blocks(scores: Scores, density: float, block: Tuple[int, int] = (1, 4), scop
     return masks
 
 
-def apply(model: nn.Module, masks: Masks) -> None:
+def apply(model: nn.Module, masks: Union[Masks, "Plan"]) -> None:
     """Masks each named weight in place with ``torch.nn.utils.prune.custom_from_mask``; a mask on
-    a weight that already has one multiplies into it. Raises ValueError for an unknown name or
-    a shape that differs from the weight's."""
+    a weight that already has one multiplies into it. ``masks``: ``{weight name: bool mask}``, or a
+    :class:`~sparsert.prune.plan.Plan`, whose masks carry it out. Raises ValueError for an unknown
+    name or a shape that differs from the weight's, TypeError for another kind of ``masks``."""
+    from .plan import Plan  # plan.py builds its masks with this module
+
+    if isinstance(masks, Plan):
+        masks = masks.masks
+    if not isinstance(masks, Mapping):
+        raise TypeError(f"applying masks: got {type(masks).__name__} (expected a dict of weight name -> bool mask, "
+                        f"or a sparsert.prune.Plan)")
     for key, mask in masks.items():
         module, tensor = owner(model, key, "applying masks")
         current = effective_weight(module, tensor)

@@ -3,7 +3,7 @@ latency) on this machine while removing the least importance.
 
     p = prune.plan(model, x, target_speedup=3)     # x: an example input at the batch to serve
     print(p)                                        # per layer: pattern, density, format, µs, importance
-    prune.apply(model, p.masks)                     # then fine-tune, prune.remove, sparsert.load
+    prune.apply(model, p)                           # then fine-tune, prune.remove, sparsert.load
 
 The model is compiled once with :func:`sparsert.load` to learn the rows each weight multiplies and
 to measure, with :meth:`sparsert.Model.profile`, what no option changes (a fixed cost): the
@@ -66,9 +66,9 @@ class LayerPlan:
 
 @dataclass
 class Plan:
-    """A pattern and density per layer, the keep-masks that carry it out (``prune.apply(model,
-    plan.masks)``; pruned layers only), and the predicted times behind it. ``print(plan)`` shows
-    the table."""
+    """A pattern and density per layer, the keep-masks that carry it out (pruned layers only;
+    ``prune.apply(model, plan)`` puts them on), and the predicted times behind it. ``print(plan)``
+    shows the table."""
 
     layers: List[LayerPlan]
     masks: Masks
