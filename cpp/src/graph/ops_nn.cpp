@@ -435,7 +435,7 @@ class Conv2d final : public NnOp {
       const Weight& w = *node_.weights[static_cast<size_t>(g)];
       const float* xg = x + (n * im.c + g * cg_) * im.h * im.w;
       const float* packed = nullptr;
-      int64_t ldx = count == 1 ? 1 : round_up(count, kBatchPad);
+      int64_t ldx = count == 1 ? 1 : packed_ldx(count);
       if (pointwise_ && w.padded_cols() == w.cols() && count == 1 && im.h * im.w == 1) {
         packed = xg;  // the pixel's channels are contiguous: a plain vector
       } else if (pointwise_ && w.padded_cols() == w.cols() && count > 1 && im.h * im.w % kBatchPad == 0 &&

@@ -87,7 +87,7 @@ void run_spmm(const KernelInfo& k, const Weight& w, const float* x, int64_t batc
     std::fill(packed.begin() + w.cols(), packed.begin() + kp, 0.0f);
     return run_spmm_packed(k, w, packed.data(), 1, 1, bias, y, act, threads);
   }
-  const int64_t ldx = (batch + kBatchPad - 1) / kBatchPad * kBatchPad;
+  const int64_t ldx = packed_ldx(batch);
   if (static_cast<int64_t>(packed.size()) < kp * ldx) packed.resize(kp * ldx);
   float* dst = packed.data();
   const int nthreads = useful_threads(w, batch, threads);

@@ -1,5 +1,5 @@
-// CSR × packed batch on AVX2, tiles of 16 batch columns (2 × 8 lanes; a last tile of ≤ 8 takes one):
-// per row, each non-zero broadcasts against its input row, four accumulator sets deep.
+// CSR × packed batch on AVX2: the blocked driver of simd/sparse_rows_batched.hpp, tiles of up to
+// 32 (4 × 8) batch lanes, each non-zero broadcast against its input row, held in cache by column blocks.
 // Preconditions (kernels/kernel.hpp): batch ≥ 2, ldx a multiple of 16, lanes ≥ batch zero; units are rows.
 #include "kernels/x86/vec_avx2.hpp"
 #include "kernels/x86/spmm_csr_f32_x86.hpp"

@@ -6,6 +6,7 @@
 #include <cassert>
 
 #include "kernels/simd/common.hpp"
+#include "kernels/simd/sparse_rows_batched.hpp"
 #include "sparsert/csr.hpp"
 
 namespace sparsert {
@@ -42,44 +43,35 @@ void spmm_csr_batch1(const Weight& weight, const SpmmArgs& a, int64_t r0, int64_
   finish_vector<V>(a, r0, r1);
 }
 
-// One row over NV vectors of batch lanes: a broadcast weight times the input row of its column.
-// Four accumulator sets take consecutive non-zeros, so each FMA chain waits on every fourth one.
-template <class V, int NV, class Index>
-void csr_tile(const CsrMatrix& w, const Index* col, const SpmmArgs& a, int64_t r0, int64_t r1, int64_t b0) {
-  using F = typename V::F;
-  constexpr int W = V::kWidth;
-  constexpr int S = 4;
-  const int64_t* ptr = w.row_ptr();
-  const float* val = w.values();
-  const int64_t ldx = a.ldx, lanes = min_i64(a.batch - b0, NV * W);
-  for (int64_t r = r0; r < r1; ++r) {
-    F acc[S][NV];
-    for (int s = 0; s < S; ++s)
-      for (int v = 0; v < NV; ++v) acc[s][v] = V::zero();
-    auto step = [&](int s, int64_t i) {
-      const F wv = V::set1(val[i]);
-      const float* xr = a.x + int64_t{col[i]} * ldx + b0;
-      for (int v = 0; v < NV; ++v) acc[s][v] = V::fmadd(wv, V::load(xr + v * W), acc[s][v]);
-    };
-    int64_t i = ptr[r];
-    const int64_t end = ptr[r + 1];
-    for (; i + S <= end; i += S)
-      for (int s = 0; s < S; ++s) step(s, i + s);
-    for (; i < end; ++i) step(0, i);
-    for (int v = 0; v < NV; ++v) acc[0][v] = V::add(V::add(acc[0][v], acc[1][v]), V::add(acc[2][v], acc[3][v]));
-    store_lanes<V>(acc[0][0], acc[0][NV - 1], a.y + b0 * a.ldy + r, a.ldy, lanes);
+// The CSR row walker of the batched driver (simd/sparse_rows_batched.hpp): a row's cursor is its
+// next entry; columns ascend within a row, so a block's entries are the next run below k1.
+template <class Index>
+struct CsrRows {
+  using Cursor = int64_t;
+  static constexpr int64_t kColumnAlign = 1;
+  const CsrMatrix& w;
+  const Index* col;
+
+  int64_t padded_cols() const { return w.padded_cols(); }
+  void open(int64_t r, Cursor& c) const { c = w.row_ptr()[r]; }
+  template <class Fma>
+  void visit(int64_t r, Cursor& c, int64_t, int64_t k1, Fma&& fma) const {
+    const float* val = w.values();
+    const int64_t end = w.row_ptr()[r + 1];
+    int64_t i = c;
+    for (; i + 4 <= end && col[i + 3] < k1; i += 4) {
+      unroll<4>([&](auto j) { fma(j, int64_t{col[i + j.value]}, val + i + j.value); });
+    }
+    for (; i < end && col[i] < k1; ++i) fma(Const<0>{}, int64_t{col[i]}, val + i);
+    c = i;
   }
-}
+};
 
 template <class V>
 void spmm_csr_batched(const Weight& weight, const SpmmArgs& a, int64_t r0, int64_t r1) {
-  assert(a.batch >= 2 && a.ldx % kBatchPad == 0);
   const auto& w = static_cast<const CsrMatrix&>(weight);
-  for_each_tile<V>(a, r0, r1, [&](auto nv, int64_t b0) {
-    constexpr int NV = decltype(nv)::value;
-    if (w.index_bits() == 16) csr_tile<V, NV>(w, w.col_idx16(), a, r0, r1, b0);
-    else csr_tile<V, NV>(w, w.col_idx32(), a, r0, r1, b0);
-  });
+  if (w.index_bits() == 16) sparse_rows_batched<V>(CsrRows<uint16_t>{w, w.col_idx16()}, a, r0, r1);
+  else sparse_rows_batched<V>(CsrRows<uint32_t>{w, w.col_idx32()}, a, r0, r1);
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
-// N:M × packed batch on AVX2, tiles of 16 batch columns (2 × 8 lanes; a last tile of ≤ 8 takes one):
-// per row, each stored value broadcasts against its input row; positions decode with constant shifts.
+// N:M × packed batch on AVX2: the blocked driver of simd/sparse_rows_batched.hpp, tiles of up to
+// 32 (4 × 8) batch lanes, each stored value broadcast against its input row, held in cache by column blocks.
 // Preconditions (kernels/kernel.hpp): batch ≥ 2, ldx a multiple of 16, lanes ≥ batch zero; units are rows.
 #include "kernels/x86/vec_avx2.hpp"
 #include "kernels/x86/spmm_nm_f32_x86.hpp"

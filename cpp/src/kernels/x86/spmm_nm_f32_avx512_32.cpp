@@ -1,5 +1,5 @@
-// N:M × packed batch on AVX-512, tiles of 32 batch columns (2 × 16 lanes; a last tile of ≤ 16 takes one):
-// per row, each stored value broadcasts against its input row; positions decode with constant shifts.
+// N:M × packed batch on AVX-512: the blocked driver of simd/sparse_rows_batched.hpp, tiles of up to
+// 64 (4 × 16) batch lanes, each stored value broadcast against its input row, held in cache by column blocks.
 // Preconditions (kernels/kernel.hpp): batch ≥ 2, ldx a multiple of 16, lanes ≥ batch zero; units are rows.
 #include "kernels/x86/vec_avx512.hpp"
 #include "kernels/x86/spmm_nm_f32_x86.hpp"

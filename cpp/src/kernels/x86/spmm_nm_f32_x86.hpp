@@ -7,6 +7,7 @@
 #include <cassert>
 
 #include "kernels/simd/common.hpp"
+#include "kernels/simd/sparse_rows_batched.hpp"
 #include "sparsert/nm.hpp"
 
 namespace sparsert {
@@ -129,36 +130,42 @@ void spmm_nm_batch1(const Weight& weight, const SpmmArgs& a, int64_t r0, int64_t
   finish_vector<V>(a, r0, r1);
 }
 
-// Batched: one row over NV vectors of lanes, a broadcast weight times the input row of its column;
-// four accumulator sets rotate over the values, so each FMA chain waits on every fourth one.
-template <class V, int N, int M, int NV>
-void nm_tile(const NmMatrix& w, const SpmmArgs& a, int64_t r0, int64_t r1, int64_t b0) {
-  using F = typename V::F;
-  constexpr int W = V::kWidth;
-  const int64_t ldx = a.ldx, lanes = min_i64(a.batch - b0, NV * W);
-  for (int64_t r = r0; r < r1; ++r) {
-    F acc[4][NV];
-    for (int s = 0; s < 4; ++s)
-      for (int v = 0; v < NV; ++v) acc[s][v] = V::zero();
-    for_each_nm_value<N, M>(w, r, [&](auto j, int64_t c, float wv) {
-      constexpr int s = decltype(j)::value % 4;
-      const F wb = V::set1(wv);
-      const float* xr = a.x + c * ldx + b0;
-      for (int v = 0; v < NV; ++v) acc[s][v] = V::fmadd(wb, V::load(xr + v * W), acc[s][v]);
-    });
-    for (int v = 0; v < NV; ++v) acc[0][v] = V::add(V::add(acc[0][v], acc[1][v]), V::add(acc[2][v], acc[3][v]));
-    store_lanes<V>(acc[0][0], acc[0][NV - 1], a.y + b0 * a.ldy + r, a.ldy, lanes);
+// The N:M row walker of the batched driver (simd/sparse_rows_batched.hpp): column blocks are whole
+// metadata words, so a block's groups start a word and decode with constant shifts.
+template <int N, int M>
+struct NmRows {
+  using Code = NmCode<N, M>;
+  struct Cursor {};
+  static constexpr int64_t kColumnAlign = Code::kGroupsPerWord * M;
+  const NmMatrix& w;
+
+  int64_t padded_cols() const { return w.padded_cols(); }
+  void open(int64_t, Cursor&) const {}
+  template <class Fma>
+  void visit(int64_t r, Cursor&, int64_t k0, int64_t k1, Fma&& fma) const {
+    constexpr int GPW = Code::kGroupsPerWord;
+    const int64_t groups = w.groups(), g_end = min_i64(k1 / M, groups);
+    const float* v = w.values() + r * groups * N;
+    const uint32_t* meta = w.meta() + r * w.words_per_row();
+    int64_t g0 = k0 / M;
+    for (; g0 + GPW <= g_end; g0 += GPW) {
+      const uint32_t word = meta[g0 / GPW];
+      unroll<GPW * N>([&](auto j) {
+        constexpr int gg = decltype(j)::value / N, i = decltype(j)::value % N;
+        fma(j, (g0 + gg) * M + Code::position(word, gg, i), v + (g0 + gg) * N + i);
+      });
+    }
+    for (int64_t g = g0; g < g_end; ++g)  // the groups of a last, partial word
+      for (int i = 0; i < N; ++i)
+        fma(Const<0>{}, g * M + Code::position(meta[g0 / GPW], static_cast<int>(g - g0), i), v + g * N + i);
   }
-}
+};
 
 template <class V>
 void spmm_nm_batched(const Weight& weight, const SpmmArgs& a, int64_t r0, int64_t r1) {
-  assert(a.batch >= 2 && a.ldx % kBatchPad == 0);
   const auto& w = static_cast<const NmMatrix&>(weight);
   with_pattern(w.n(), w.m(), [&](auto n, auto m) {
-    for_each_tile<V>(a, r0, r1, [&](auto nv, int64_t b0) {
-      nm_tile<V, decltype(n)::value, decltype(m)::value, decltype(nv)::value>(w, a, r0, r1, b0);
-    });
+    sparse_rows_batched<V>(NmRows<decltype(n)::value, decltype(m)::value>{w}, a, r0, r1);
   });
 }
 

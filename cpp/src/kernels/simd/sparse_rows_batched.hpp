@@ -1,0 +1,108 @@
+// The batched driver of the row-sparse kernels (CSR, N:M), over a vector type V: vectors run along
+// batch lanes and each stored weight is broadcast against the packed input row of its column.
+//
+// Blocking, so that every weight's input row is an L1 hit: columns go in blocks whose input rows
+// (one per column, NV · kWidth lanes of 4 bytes) fit in kSparseInputTileBytes, and rows in blocks of
+// kSparseRowBlock, whose partial sums (rows × lanes, in `part`) are carried across the column blocks.
+// The block's input rows are read in place, or copied contiguous when their stride folds them onto
+// a part of the L1 sets (ldx_folds_l1; run_spmm's packing avoids it, a caller's layout may not).
+// Without the blocking, at batch 64 each non-zero pulled its 128-byte input row from L2 or L3.
+//
+// A format supplies a row walker R with
+//   using Cursor = ...;                      per-row state carried from one column block to the next
+//   static constexpr int64_t kColumnAlign;   column blocks start at multiples of this
+//   int64_t padded_cols() const;
+//   void open(int64_t r, Cursor& c) const;
+//   template <class Fma> void visit(int64_t r, Cursor& c, int64_t k0, int64_t k1, Fma&& fma) const;
+// where visit calls fma(Const<j>{}, column, const float* weight) for the stored values of row r with
+// column in [k0, k1), in column order; j numbers them so that consecutive ones can go to different
+// accumulators (callers unroll, so j is a compile-time constant).
+#pragma once
+
+#include <cassert>
+
+#include "kernels/simd/common.hpp"
+
+namespace sparsert {
+namespace {
+
+inline constexpr int64_t kSparseRowBlock = 128;
+inline constexpr int64_t kSparseInputTileBytes = 64 * 1024;
+
+// Rows [r0, r1) for batch lanes [b0, b0 + min(batch - b0, NV · kWidth)).
+template <class V, int NV, class R>
+void sparse_rows_tile(const R& rows, const SpmmArgs& a, int64_t r0, int64_t r1, int64_t b0) {
+  using F = typename V::F;
+  constexpr int W = V::kWidth, L = NV * W;
+  constexpr int S = NV >= 4 ? 2 : (NV == 1 ? 8 : 4);  // accumulator sets: ~8 FMA chains in flight
+  constexpr int64_t kc_raw = kSparseInputTileBytes / (L * 4);
+  constexpr int64_t kc = kc_raw < R::kColumnAlign ? R::kColumnAlign : kc_raw / R::kColumnAlign * R::kColumnAlign;
+  const int64_t K = rows.padded_cols(), lanes = min_i64(a.batch - b0, L), ldx = a.ldx;
+  const bool copy = ldx_folds_l1(ldx);
+  alignas(64) float xt[kc * L];
+  alignas(64) float part[kSparseRowBlock * L];
+  typename R::Cursor cursor[kSparseRowBlock];
+  for (int64_t rb = r0; rb < r1; rb += kSparseRowBlock) {
+    const int64_t nr = min_i64(kSparseRowBlock, r1 - rb);
+    for (int64_t i = 0; i < nr; ++i) rows.open(rb + i, cursor[i]);
+    for (int64_t k0 = 0; k0 == 0 || k0 < K; k0 += kc) {  // one pass even when K == 0: it writes the zeros
+      const int64_t k1 = min_i64(k0 + kc, K);
+      const float* xk = a.x + b0;  // xk + c · xs: the input row of column c
+      int64_t xs = ldx;
+      if (copy) {
+        for (int64_t c = k0; c < k1; ++c) {
+          const float* src = a.x + c * ldx + b0;
+          unroll<NV>([&](auto v) { V::store(xt + (c - k0) * L + v.value * W, V::load(src + v.value * W)); });
+        }
+        xk = xt - k0 * L;
+        xs = L;
+      }
+      for (int64_t i = 0; i < nr; ++i) {
+        F acc[S][NV];
+        unroll<S>([&](auto s) { unroll<NV>([&](auto v) { acc[s.value][v.value] = V::zero(); }); });
+        rows.visit(rb + i, cursor[i], k0, k1, [&](auto j, int64_t c, const float* wp) {
+          constexpr int s = decltype(j)::value % S;
+          const F wv = V::broadcast(wp);
+          const float* xr = xk + c * xs;
+          unroll<NV>([&](auto v) { acc[s][v.value] = V::fmadd(wv, V::load(xr + v.value * W), acc[s][v.value]); });
+        });
+        unroll<S - 1>([&](auto s) {
+          unroll<NV>([&](auto v) { acc[0][v.value] = V::add(acc[0][v.value], acc[s.value + 1][v.value]); });
+        });
+        float* p = part + i * L;
+        unroll<NV>([&](auto v) {
+          float* q = p + v.value * W;
+          V::store(q, k0 == 0 ? acc[0][v.value] : V::add(V::load(q), acc[0][v.value]));
+        });
+      }
+    }
+    for (int64_t l = 0; l < lanes; ++l) {
+      float* y = a.y + (b0 + l) * a.ldy + rb;
+      for (int64_t i = 0; i < nr; ++i) y[i] = part[i * L + l];
+    }
+    for (int64_t l = 0; l < lanes; ++l) {
+      finish_rows<V>(a.y + (b0 + l) * a.ldy + rb, nr, a.bias != nullptr ? a.bias + rb : nullptr, a.act);
+    }
+  }
+}
+
+// All batch lanes in tiles of up to four vectors (a last tile takes as many as it needs: ldx is a
+// multiple of kBatchPad, so ceil(rest / kWidth) vectors never read past it).
+template <class V, class R>
+void sparse_rows_batched(const R& rows, const SpmmArgs& a, int64_t r0, int64_t r1) {
+  assert(a.batch >= 2 && a.ldx % kBatchPad == 0);
+  constexpr int W = V::kWidth;
+  for (int64_t b0 = 0; b0 < a.batch;) {
+    const int64_t nv = min_i64((a.batch - b0 + W - 1) / W, 4);
+    switch (nv) {
+      case 1: sparse_rows_tile<V, 1>(rows, a, r0, r1, b0); break;
+      case 2: sparse_rows_tile<V, 2>(rows, a, r0, r1, b0); break;
+      case 3: sparse_rows_tile<V, 3>(rows, a, r0, r1, b0); break;
+      default: sparse_rows_tile<V, 4>(rows, a, r0, r1, b0); break;
+    }
+    b0 += nv * W;
+  }
+}
+
+}  // namespace
+}  // namespace sparsert
