@@ -14,6 +14,8 @@ pruning planner trades against density.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import math
 import os
@@ -92,7 +94,13 @@ def cache_path(threads: int) -> Path:
     machine = f"{platform.machine()}-{_core.available_isas().split()[0]}"
     from . import __version__
 
-    return Path(root) / f"cost-{machine}-t{threads}-v{__version__}-m{_VERSION}.json"
+    return Path(root) / f"cost-{machine}-t{threads}-v{__version__}-m{_VERSION}-k{_kernels_id()}.json"
+
+
+@functools.lru_cache(maxsize=None)
+def _kernels_id() -> str:
+    """A digest of the compiled core: a rebuilt extension (new kernels, same version) is timed afresh."""
+    return hashlib.sha1(Path(_core.__file__).read_bytes()).hexdigest()[:10]
 
 
 def _synthetic(fmt: str, rows: int, cols: int, density: float, rng: np.random.Generator) -> np.ndarray:
