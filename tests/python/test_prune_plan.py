@@ -143,7 +143,9 @@ def test_predicted_time_is_close_to_the_measured(kind, example):
     decile of three windows, the undisturbed machine the cost model was calibrated on: a shared
     2-core host's median can double while a neighbour compiles."""
     model = MODELS[kind]()
-    plan = prune.plan(model, example, target_speedup=target_between(model, example, 0.6), num_threads=THREADS)
+    # Halfway: the plan measures what no option changes afresh, so the best reachable speed-up moves
+    # a little from call to call on a busy host.
+    plan = prune.plan(model, example, target_speedup=target_between(model, example, 0.5), num_threads=THREADS)
     prune.apply(model, plan)
     prune.remove(model)
     loaded = sparsert.load(model, example_inputs=(example,), num_threads=THREADS)

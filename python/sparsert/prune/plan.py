@@ -308,10 +308,11 @@ def _compile_and_measure(model: nn.Module, inputs: tuple, threads: int) -> Tuple
         if key in modules:
             uses.setdefault(key, []).append((group, choice.rows, choice.structure.input_zero_fraction))
             product_us[node] = product_us.get(node, 0.0) + choice.times_us[choice.format]
-    # Per operator, the lower decile of single runs over at least 0.2 s: a neighbour's burst on a
-    # shared host doubles a median, and the cost model the rest is priced by was timed undisturbed.
+    # Per operator, the lower decile of single runs over at least 0.2 s (not a count of runs: a small
+    # model's 200 runs take 12 ms, which one burst covers): a neighbour's burst on a shared host
+    # doubles a median, and the cost model the rest is priced by was timed undisturbed.
     runs, start = [], time.perf_counter()
-    while len(runs) < 10 or (time.perf_counter() - start < 0.2 and len(runs) < 200):
+    while len(runs) < 10 or time.perf_counter() - start < 0.2:
         runs.append(compiled.profile(*inputs, repeats=1))
     fixed = 0.0
     for p, *again in zip(*runs):
