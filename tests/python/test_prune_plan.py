@@ -72,7 +72,11 @@ def target_between(model, example, share, **kwargs) -> float:
 ])
 def test_plan_meets_its_target_and_the_loaded_model_packs_it_so(kind, patterns, example):
     model = MODELS[kind]()
-    target = target_between(model, example, 0.6, patterns=patterns)
+    best = best_reachable(model, example, patterns=patterns)
+    if best <= 1.0:  # on this machine no such pattern beats dense on these layers (N:M on small ones)
+        assert not prune.plan(model, example, target_speedup=1.0, patterns=patterns, num_threads=THREADS).masks
+        pytest.skip(f"none of {patterns} is predicted to pay on this machine: the plan keeps every layer dense")
+    target = 1.0 + 0.6 * (best - 1.0)
     plan = prune.plan(model, example, target_speedup=target, patterns=patterns, num_threads=THREADS)
     assert plan.speedup >= target * (1 - 1e-9), str(plan)
     assert plan.predicted_us <= plan.target_us * (1 + 1e-9)
