@@ -309,10 +309,11 @@ def _compile_and_measure(model: nn.Module, inputs: tuple, threads: int) -> Tuple
         if key in modules:
             uses.setdefault(key, []).append((group, choice.rows, choice.structure.input_zero_fraction))
             product_us[node] = product_us.get(node, 0.0) + choice.times_us[choice.format]
-    # Per operator and for whole calls, the lower decile of single runs over at least 0.2 s (not a
-    # count of runs: a small model's 200 runs take 12 ms, which one burst covers): a neighbour's
-    # burst on a shared host doubles a median, and the cost model the rest is priced by was timed
-    # undisturbed. Arrays, not tensors: converting torch tensors is the caller's choice.
+    # Per operator and for whole calls, the fastest of single runs over at least 0.2 s (not a count
+    # of runs: a small model's 200 runs take 12 ms, which one burst covers): on a shared host a
+    # neighbour's bursts double a median and move even a lower decile by a third, and the cost
+    # model the rest is priced by was timed undisturbed. Arrays, not tensors: converting torch
+    # tensors is the caller's choice.
     arrays = tuple(a.detach().cpu().numpy() if isinstance(a, Tensor) else a for a in inputs)
     runs, calls, start = [], [], time.perf_counter()
     while len(runs) < 10 or time.perf_counter() - start < 0.2:
@@ -320,10 +321,10 @@ def _compile_and_measure(model: nn.Module, inputs: tuple, threads: int) -> Tuple
         begin = time.perf_counter()
         compiled.run(*arrays)
         calls.append(time.perf_counter() - begin)
-    operators = [float(np.percentile([q["seconds"] for q in samples], 10)) * 1e6 for samples in zip(*runs)]
+    operators = [min(q["seconds"] for q in samples) * 1e6 for samples in zip(*runs)]
     # The call itself, outside every operator: argument checks, the outputs, the binding (3 of the
     # digits MLP's 16 µs).
-    fixed = max(float(np.percentile(calls, 10)) * 1e6 - sum(operators), 0.0)
+    fixed = max(min(calls) * 1e6 - sum(operators), 0.0)
     for p, measured in zip(runs[0], operators):
         if p["name"] not in product_us or p["op"] not in _WEIGHT_OPS:
             fixed += measured
