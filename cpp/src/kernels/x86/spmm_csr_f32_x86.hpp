@@ -12,9 +12,8 @@
 namespace sparsert {
 namespace {
 
-// y[r] = Σ values[i] · x[col[i]], scalar with four independent accumulators. Measured against
-// gathering kWidth inputs per step (16-bit indices widened in register) on Zen 3 / AVX2: the gather
-// is 3-25% slower on every shape tried (768² to 4096², densities 1-30%), as Zen 3 microcodes it.
+// y[r] = Σ values[i] · x[col[i]], scalar with four independent accumulators: the 32-bit-index path
+// (more than 65536 columns).
 template <class Index>
 void csr_rows(const CsrMatrix& w, const Index* col, const SpmmArgs& a, int64_t r0, int64_t r1) {
   const int64_t* ptr = w.row_ptr();
@@ -34,11 +33,38 @@ void csr_rows(const CsrMatrix& w, const Index* col, const SpmmArgs& a, int64_t r
   }
 }
 
+// The 16-bit-index path: kWidth non-zeros per step, their inputs gathered into a vector (V::gather),
+// two accumulators; a row's last < kWidth non-zeros go scalar.
+template <class V>
+void csr_rows_gather(const CsrMatrix& w, const SpmmArgs& a, int64_t r0, int64_t r1) {
+  using F = typename V::F;
+  constexpr int W = V::kWidth;
+  const int64_t* ptr = w.row_ptr();
+  const float* val = w.values();
+  const uint16_t* col = w.col_idx16();
+  for (int64_t r = r0; r < r1; ++r) {
+    int64_t i = ptr[r];
+    const int64_t end = ptr[r + 1];
+    F acc0 = V::zero(), acc1 = V::zero();
+    for (; i + 2 * W <= end; i += 2 * W) {
+      acc0 = V::fmadd(V::load(val + i), V::gather(a.x, col + i), acc0);
+      acc1 = V::fmadd(V::load(val + i + W), V::gather(a.x, col + i + W), acc1);
+    }
+    if (i + W <= end) {
+      acc0 = V::fmadd(V::load(val + i), V::gather(a.x, col + i), acc0);
+      i += W;
+    }
+    float sum = V::sum(V::add(acc0, acc1));
+    for (; i < end; ++i) sum += val[i] * a.x[col[i]];
+    a.y[r] = sum;
+  }
+}
+
 template <class V>
 void spmm_csr_batch1(const Weight& weight, const SpmmArgs& a, int64_t r0, int64_t r1) {
   assert(a.batch == 1 && a.ldx == 1);
   const auto& w = static_cast<const CsrMatrix&>(weight);
-  if (w.index_bits() == 16) csr_rows(w, w.col_idx16(), a, r0, r1);
+  if (w.index_bits() == 16) csr_rows_gather<V>(w, a, r0, r1);
   else csr_rows(w, w.col_idx32(), a, r0, r1);
   finish_vector<V>(a, r0, r1);
 }
