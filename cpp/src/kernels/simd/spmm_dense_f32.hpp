@@ -152,8 +152,11 @@ void spmm_dense_batched(const Weight& weight, const SpmmArgs& a, int64_t u0, int
     const bool accumulate = k0 > 0;
     for (int64_t p0 = u0; p0 < u1; p0 += kDenseBlockPanels) {
       const int64_t p1 = min_i64(p0 + kDenseBlockPanels, u1);
-      for (int64_t b0 = 0; b0 < a.batch; b0 += NB) {
-        const int cols = static_cast<int>(min_i64(NB, a.batch - b0));
+      // As few tiles as NB allows, evened out: batch 8 runs 4 + 4 columns, not 6 + 2.
+      const int64_t tiles = (a.batch + NB - 1) / NB;
+      for (int64_t t = 0; t < tiles; ++t) {
+        const int64_t b0 = t * a.batch / tiles;
+        const int cols = static_cast<int>((t + 1) * a.batch / tiles - b0);
         // The tile's inputs, copied contiguous: in the packed input, rows ldx floats apart fall into
         // a few L1 sets once ldx ≥ 64 (every 4 KiB maps to the same set), and evict each other.
         alignas(64) float xt[kDenseKBlock * NB];
