@@ -31,13 +31,14 @@ namespace sparsert {
 
 inline constexpr int64_t kBatchPad = 16;
 
-// Whether packed input rows ldx floats apart fold onto a part of the L1 sets: a stride of an even
-// number of 64-byte lines (ldx / kBatchPad even) maps rows to every second set or fewer, so a block
-// of input rows that fits in L1 by size still evicts itself.
-inline bool ldx_folds_l1(int64_t ldx) { return ldx >= 2 * kBatchPad && (ldx / kBatchPad) % 2 == 0; }
+// Whether packed input rows ldx floats apart fold onto a quarter of the L1 sets or fewer: a stride of
+// an even number of 64-byte lines maps rows to every second set or fewer, so a block of input rows
+// that fits in L1 by size still evicts itself. Two lines (ldx 32) keep half the sets, which a kernel's
+// block of input rows fits in, and padding it would make packing a batch of 32 half as dear again.
+inline bool ldx_folds_l1(int64_t ldx) { return ldx >= 4 * kBatchPad && (ldx / kBatchPad) % 2 == 0; }
 
 // The leading dimension callers pack a batch ≥ 2 with: whole kBatchPad tiles, one more when that
-// count would fold (ldx_folds_l1), e.g. 16 for batch ≤ 16, 48 for 32, 80 for 64.
+// count would fold (ldx_folds_l1), e.g. 16 for batch ≤ 16, 32 for 32, 80 for 64.
 inline int64_t packed_ldx(int64_t batch) {
   const int64_t ldx = (batch + kBatchPad - 1) / kBatchPad * kBatchPad;
   return ldx_folds_l1(ldx) ? ldx + kBatchPad : ldx;
