@@ -26,6 +26,8 @@ class SPARSERT_API DenseMatrix final : public Weight {
 
   const float* panels() const { return panels_.data(); }
   int64_t panel_count() const { return (rows() + kPanelRows - 1) / kPanelRows; }
+  /// Offset of W[r, 0] in panels(); W[r, c] lies c · kPanelRows further on.
+  int64_t row_offset(int64_t r) const { return (r / kPanelRows) * cols() * kPanelRows + r % kPanelRows; }
 
   int64_t nnz() const override { return rows() * cols(); }
   int64_t nbytes() const override;

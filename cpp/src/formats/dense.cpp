@@ -17,7 +17,7 @@ void DenseMatrix::pack(const float* w) {
   const int64_t r_count = rows(), k_count = cols();
   panels_.assign(static_cast<size_t>(panel_count() * kPanelRows * k_count), 0.0f);
   for (int64_t r = 0; r < r_count; ++r) {
-    float* dst = panels_.data() + (r / kPanelRows) * k_count * kPanelRows + r % kPanelRows;
+    float* dst = panels_.data() + row_offset(r);
     const float* src = w + r * k_count;
     for (int64_t c = 0; c < k_count; ++c) dst[c * kPanelRows] = src[c];
   }
@@ -30,7 +30,7 @@ int64_t DenseMatrix::nnz_before(int64_t unit) const { return std::min(unit * kPa
 void DenseMatrix::to_dense(float* out) const {
   const int64_t r_count = rows(), k_count = cols();
   for (int64_t r = 0; r < r_count; ++r) {
-    const float* src = panels_.data() + (r / kPanelRows) * k_count * kPanelRows + r % kPanelRows;
+    const float* src = panels_.data() + row_offset(r);
     float* dst = out + r * k_count;
     for (int64_t c = 0; c < k_count; ++c) dst[c] = src[c * kPanelRows];
   }

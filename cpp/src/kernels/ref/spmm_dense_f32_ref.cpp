@@ -13,7 +13,7 @@ void spmm_dense_f32_ref(const Weight& weight, const SpmmArgs& a, int64_t unit_be
   constexpr int64_t P = DenseMatrix::kPanelRows;
   const int64_t k_count = w.cols();
   for (int64_t r = unit_begin * P; r < std::min(unit_end * P, w.rows()); ++r) {
-    const float* wr = w.panels() + (r / P) * k_count * P + r % P;
+    const float* wr = w.panels() + w.row_offset(r);
     for (int64_t b = 0; b < a.batch; ++b) {
       float acc = 0.0f;
       for (int64_t k = 0; k < k_count; ++k) acc += wr[k * P] * a.x[k * a.ldx + b];

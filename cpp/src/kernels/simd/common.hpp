@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 
 #include "kernels/epilogue.hpp"
 #include "kernels/kernel.hpp"
@@ -77,6 +78,20 @@ void for_each_tile(const SpmmArgs& a, int64_t r0, int64_t r1, Body&& body) {
     for (int64_t b = b0; b < min_i64(a.batch, b0 + 2 * W); ++b)
       finish_rows<V>(a.y + b * a.ldy + r0, r1 - r0, a.bias != nullptr ? a.bias + r0 : nullptr, a.act);
   }
+}
+
+// Where a kernel reads the input rows [k0, k1) of lanes [b0, b0 + width): row k at
+// data + (k - k0) · stride. In place, or copied into buf (width floats a row) when the packed input's
+// stride folds them onto a part of the L1 sets (ldx_folds_l1): run_spmm's packing never folds, a
+// caller's layout (a convolution's activation read in place) may.
+struct InputRows {
+  const float* data;
+  int64_t stride;
+};
+inline InputRows input_rows(const SpmmArgs& a, int64_t k0, int64_t k1, int64_t b0, int64_t width, float* buf) {
+  if (!ldx_folds_l1(a.ldx)) return {a.x + k0 * a.ldx + b0, a.ldx};
+  for (int64_t k = k0; k < k1; ++k) std::memcpy(buf + (k - k0) * width, a.x + k * a.ldx + b0, sizeof(float) * width);
+  return {buf, width};
 }
 
 // Stores one row's raw sums for batch lanes [0, lanes), lanes ≤ 2 · kWidth (a tile is at most two

@@ -4,8 +4,7 @@
 // Blocking, so that every weight's input row is an L1 hit: columns go in blocks whose input rows
 // (one per column, NV · kWidth lanes of 4 bytes) fit in kSparseInputTileBytes, and rows in blocks of
 // kSparseRowBlock, whose partial sums (rows × lanes, in `part`) are carried across the column blocks.
-// The block's input rows are read in place, or copied contiguous when their stride folds them onto
-// a part of the L1 sets (ldx_folds_l1; run_spmm's packing avoids it, a caller's layout may not).
+// The block's input rows are read where input_rows (common.hpp) puts them.
 // Without the blocking, at batch 64 each non-zero pulled its 128-byte input row from L2 or L3.
 //
 // A format supplies a row walker R with
@@ -37,8 +36,7 @@ void sparse_rows_tile(const R& rows, const SpmmArgs& a, int64_t r0, int64_t r1, 
   constexpr int S = NV >= 4 ? 2 : (NV == 1 ? 8 : 4);  // accumulator sets: ~8 FMA chains in flight
   constexpr int64_t kc_raw = kSparseInputTileBytes / (L * 4);
   constexpr int64_t kc = kc_raw < R::kColumnAlign ? R::kColumnAlign : kc_raw / R::kColumnAlign * R::kColumnAlign;
-  const int64_t K = rows.padded_cols(), lanes = min_i64(a.batch - b0, L), ldx = a.ldx;
-  const bool copy = ldx_folds_l1(ldx);
+  const int64_t K = rows.padded_cols(), lanes = min_i64(a.batch - b0, L);
   alignas(64) float xt[kc * L];
   alignas(64) float part[kSparseRowBlock * L];
   typename R::Cursor cursor[kSparseRowBlock];
@@ -47,23 +45,14 @@ void sparse_rows_tile(const R& rows, const SpmmArgs& a, int64_t r0, int64_t r1, 
     for (int64_t i = 0; i < nr; ++i) rows.open(rb + i, cursor[i]);
     for (int64_t k0 = 0; k0 == 0 || k0 < K; k0 += kc) {  // one pass even when K == 0: it writes the zeros
       const int64_t k1 = min_i64(k0 + kc, K);
-      const float* xk = a.x + b0;  // xk + c · xs: the input row of column c
-      int64_t xs = ldx;
-      if (copy) {
-        for (int64_t c = k0; c < k1; ++c) {
-          const float* src = a.x + c * ldx + b0;
-          unroll<NV>([&](auto v) { V::store(xt + (c - k0) * L + v.value * W, V::load(src + v.value * W)); });
-        }
-        xk = xt - k0 * L;
-        xs = L;
-      }
+      const InputRows in = input_rows(a, k0, k1, b0, L, xt);
       for (int64_t i = 0; i < nr; ++i) {
         F acc[S][NV];
         unroll<S>([&](auto s) { unroll<NV>([&](auto v) { acc[s.value][v.value] = V::zero(); }); });
         rows.visit(rb + i, cursor[i], k0, k1, [&](auto j, int64_t c, const float* wp) {
           constexpr int s = decltype(j)::value % S;
           const F wv = V::broadcast(wp);
-          const float* xr = xk + c * xs;
+          const float* xr = in.data + (c - k0) * in.stride;
           unroll<NV>([&](auto v) { acc[s][v.value] = V::fmadd(wv, V::load(xr + v.value * W), acc[s][v.value]); });
         });
         unroll<S - 1>([&](auto s) {

@@ -157,25 +157,14 @@ void spmm_dense_batched(const Weight& weight, const SpmmArgs& a, int64_t u0, int
       for (int64_t t = 0; t < tiles; ++t) {
         const int64_t b0 = t * a.batch / tiles;
         const int cols = static_cast<int>((t + 1) * a.batch / tiles - b0);
-        // The tile's inputs are read in place, or copied contiguous when their stride folds them
-        // onto a part of the L1 sets (ldx_folds_l1: a caller's layout; run_spmm's packing avoids it).
-        const float* xs = a.x + k0 * a.ldx + b0;
-        int64_t ldxs = a.ldx;
         alignas(64) float xt[kDenseKBlock * NB];
-        if (ldx_folds_l1(a.ldx)) {
-          for (int64_t k = 0; k < kn; ++k) {
-            const float* src = a.x + (k0 + k) * a.ldx + b0;
-            for (int j = 0; j < cols; ++j) xt[k * NB + j] = src[j];
-          }
-          xs = xt;
-          ldxs = NB;
-        }
+        const InputRows in = input_rows(a, k0, k0 + kn, b0, cols, xt);
         for (int64_t p = p0; p < p1; ++p) {
           const float* wp = w.panels() + (p * K + k0) * kPanel;
           float* y = a.y + b0 * a.ldy + p * kPanel;
           const int rows = static_cast<int>(min_i64(kPanel, w.rows() - p * kPanel));
-          if (cols == NB) dense_panel_tile<V, NB>(wp, kn, xs, ldxs, y, a.ldy, rows, accumulate);
-          else dense_panel_tile_upto<V, NB - 1>(cols, wp, kn, xs, ldxs, y, a.ldy, rows, accumulate);
+          if (cols == NB) dense_panel_tile<V, NB>(wp, kn, in.data, in.stride, y, a.ldy, rows, accumulate);
+          else dense_panel_tile_upto<V, NB - 1>(cols, wp, kn, in.data, in.stride, y, a.ldy, rows, accumulate);
         }
       }
     }
