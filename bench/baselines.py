@@ -35,6 +35,17 @@ RUNNER = BENCH / "deepsparse" / "run.py"
 
 # --- onnxruntime ---------------------------------------------------------------------------------
 
+def add_tool_options(parser, workdir_help: str) -> None:
+    """The options kernels.py and models.py share: DeepSparse, onnxruntime, the machine limits."""
+    parser.add_argument("--deepsparse", metavar="PYTHON",
+                        help="DeepSparse venv's python (bash bench/deepsparse/setup.sh): time DeepSparse too, "
+                        "in its own process after the sweep, and merge it into the table")
+    parser.add_argument("--deepsparse-workdir", metavar="DIR", help=workdir_help)
+    parser.add_argument("--no-ort", action="store_true", help="leave onnxruntime out even when installed")
+    parser.add_argument("--refresh-machine", action="store_true",
+                        help="measure bandwidth and peak again (bench/machine.py) instead of reading the cache")
+
+
 def ort_missing() -> Optional[str]:
     """None when onnxruntime and onnx import, else the note to print."""
     missing = []

@@ -502,14 +502,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--threads", default="1", help="thread counts for every tool alike (default 1)")
     p.add_argument("--min-time", type=float,
                    help=f"seconds of timed calls per tool and case (default {PRESETS['default']['min_time']})")
-    p.add_argument("--deepsparse", metavar="PYTHON",
-                   help="DeepSparse venv's python (bash bench/deepsparse/setup.sh): time DeepSparse too, "
-                   "in its own process after the sweep, and merge it into the table")
-    p.add_argument("--deepsparse-workdir", metavar="DIR",
-                   help="where the ONNX graphs and inputs for DeepSparse go (kept); default a temporary folder, removed")
-    p.add_argument("--no-ort", action="store_true", help="leave onnxruntime out even when installed")
-    p.add_argument("--refresh-machine", action="store_true",
-                   help="measure bandwidth and peak again (bench/machine.py) instead of reading the cache")
+    baselines.add_tool_options(
+        p, "where the ONNX graphs and inputs for DeepSparse go (kept); default a temporary folder, removed")
     p.add_argument("--markdown", metavar="PATH", help="also write the table as markdown")
     p.add_argument("--jsonl", metavar="PATH", help="also write every case (p10/p90, errors, kernels, floors) as JSON lines")
     p.add_argument("--plot", metavar="PATH.png", help="also draw speed-up vs density per tool, batch 1 and 64 "

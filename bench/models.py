@@ -392,14 +392,8 @@ def main() -> int:
     p.add_argument("--threads", default="1,2")
     p.add_argument("--min-time", type=float, default=0.5)
     p.add_argument("--quick", action="store_true", help="mlp, g90, batch 1, 1 thread, min-time 0.05")
-    p.add_argument("--deepsparse", metavar="PYTHON",
-                   help="DeepSparse venv's python (bash bench/deepsparse/setup.sh): time DeepSparse too, "
-                   "in its own process after the grid, and merge it into the table")
-    p.add_argument("--deepsparse-workdir", metavar="DIR",
-                   help="where the ONNX graphs, state dicts and inputs for DeepSparse go (kept); default a temporary folder")
-    p.add_argument("--no-ort", action="store_true", help="leave onnxruntime out even when installed")
-    p.add_argument("--refresh-machine", action="store_true",
-                   help="measure bandwidth and peak again (bench/machine.py) instead of reading the cache")
+    baselines.add_tool_options(
+        p, "where the ONNX graphs, state dicts and inputs for DeepSparse go (kept); default a temporary folder")
     p.add_argument("--markdown", help="also write the table here")
     p.add_argument("--jsonl", help="also write every case (p10/p90, errors, floors) as JSON lines")
     args = p.parse_args()
