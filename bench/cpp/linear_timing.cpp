@@ -1,0 +1,62 @@
+// One linear layer through sparsert::linear, timed in C++ (no Python front end in the figure): for
+// comparing kernel builds against each other, e.g. this checkout against an earlier commit built
+// the same way, run alternately. Weights are N(0,1), seed 0, pruned to the format's pattern.
+//
+//   cmake -S . -B build/bench -DSPARSERT_BENCH=ON -DSPARSERT_TESTS=OFF && cmake --build build/bench
+//   build/bench/linear_timing ROWS COLS BATCH dense|csr|nm [THREADS]
+//
+// csr keeps the entries with |w| ≥ 1.645 (~10% dense), nm keeps 2 of every 4 (positions 1 and 3).
+// Prints the median and minimum of 30 calls and the useful GFLOP/s (2 · stored · batch / min).
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "sparsert/sparsert.hpp"
+
+int main(int argc, char** argv) {
+  if (argc < 5) {
+    std::fprintf(stderr, "usage: %s ROWS COLS BATCH dense|csr|nm [THREADS]\n", argv[0]);
+    return 2;
+  }
+  const int64_t rows = std::atoll(argv[1]), cols = std::atoll(argv[2]), batch = std::atoll(argv[3]);
+  const std::string format = argv[4];
+  sparsert::LinearOptions options;
+  options.num_threads = argc > 5 ? std::atoi(argv[5]) : 1;
+  std::mt19937 rng(0);
+  std::normal_distribution<float> normal;
+  std::vector<float> w(rows * cols), x(batch * cols), y(batch * rows);
+  for (auto& v : w) v = normal(rng);
+  for (auto& v : x) v = normal(rng);
+  std::unique_ptr<sparsert::Weight> weight;
+  if (format == "dense") {
+    weight = std::make_unique<sparsert::DenseMatrix>(w.data(), rows, cols);
+  } else if (format == "csr") {
+    for (auto& v : w) v = std::abs(v) < 1.645f ? 0.0f : v;
+    weight = std::make_unique<sparsert::CsrMatrix>(w.data(), rows, cols);
+  } else if (format == "nm") {
+    for (int64_t i = 0; i < rows * cols; ++i) w[i] = i % 2 == 0 ? 0.0f : w[i];
+    weight = std::make_unique<sparsert::NmMatrix>(w.data(), rows, cols, 2, 4);
+  } else {
+    std::fprintf(stderr, "format '%s' (expected dense, csr or nm)\n", format.c_str());
+    return 2;
+  }
+  std::printf("%s kernel %s\n", weight->describe().c_str(), sparsert::linear_kernel_name(*weight, batch).c_str());
+  sparsert::linear(*weight, x.data(), batch, nullptr, y.data(), options);  // warm-up
+  std::vector<double> seconds;
+  for (int call = 0; call < 30; ++call) {
+    const auto t0 = std::chrono::steady_clock::now();
+    sparsert::linear(*weight, x.data(), batch, nullptr, y.data(), options);
+    seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::sort(seconds.begin(), seconds.end());
+  const double flops = 2.0 * static_cast<double>(weight->nnz()) * static_cast<double>(batch);
+  std::printf("median %.1f us  min %.1f us  %.1f GFLOP/s (useful, at min)\n", seconds[15] * 1e6, seconds[0] * 1e6,
+              flops / seconds[0] * 1e-9);
+  return 0;
+}
