@@ -81,39 +81,57 @@ void nm_rows_scalar(const NmMatrix& w, const SpmmArgs& a, int64_t r0, int64_t r1
 }
 
 // Batch 1, 2:4: a step of kWidth values spans kWidth / 2 groups = 2 · kWidth columns; the step's
-// positions come from 2 · kWidth metadata bits, and each value's input is picked out of the two
-// vectors of those columns in register (V::nm24_select), no gather. Groups short of a step go scalar.
+// positions come from 2 · kWidth metadata bits, and each value's input is picked out of those
+// columns loaded as whole vectors (V::nm24_inputs, V::nm24_select), no gather. Rows go in fours so
+// a step's inputs are loaded once for four rows and four accumulators are in flight. Groups short
+// of a step go scalar.
 template <class V>
 void nm24_rows(const NmMatrix& w, const SpmmArgs& a, int64_t r0, int64_t r1) {
   using F = typename V::F;
   using Code = NmCode<2, 4>;
   constexpr int W = V::kWidth;
+  using I = typename V::I;
+  constexpr int kRows = 4, kStepsPerWord = 32 / (2 * W);
   static_assert(32 % (2 * W) == 0, "a step's metadata must not straddle words");
-  const int64_t groups = w.groups(), steps = groups / (W / 2);
-  for (int64_t r = r0; r < r1; ++r) {
+  const int64_t groups = w.groups(), steps = groups / (W / 2), words = w.words_per_row();
+  auto rows = [&](int64_t r, auto count) {
+    constexpr int R = decltype(count)::value;
     const float* v = w.values() + r * groups * 2;
-    const uint32_t* meta = w.meta() + r * w.words_per_row();
-    auto step = [&](int64_t s, F acc) {
-      const uint32_t code = meta[s * 2 * W / 32] >> (s * 2 * W % 32);
-      const float* xs = a.x + s * 2 * W;
-      return V::fmadd(V::load(v + s * W), V::nm24_select(V::load(xs), V::load(xs + W), V::nm24_index(code)), acc);
+    const uint32_t* meta = w.meta() + r * words;
+    F acc[R];
+    for (int k = 0; k < R; ++k) acc[k] = V::zero();
+    // A metadata word's steps, from one broadcast of the word per row: J < count of them.
+    auto word_steps = [&](int64_t word, auto count) {
+      I code[R];
+      for (int k = 0; k < R; ++k) code[k] = V::nm24_word(meta + k * words + word);
+      unroll<decltype(count)::value>([&](auto jc) {
+        constexpr int J = decltype(jc)::value;
+        const int64_t s = word * kStepsPerWord + J;
+        const auto in = V::nm24_inputs(a.x + s * 2 * W);
+        unroll<R>([&](auto kc) {
+          constexpr int k = decltype(kc)::value;
+          acc[k] = V::fmadd(V::load(v + k * groups * 2 + s * W), V::nm24_select(in, V::template nm24_index<J>(code[k])), acc[k]);
+        });
+      });
     };
-    F acc0 = V::zero(), acc1 = V::zero();
-    int64_t s = 0;
-    for (; s + 2 <= steps; s += 2) {
-      acc0 = step(s, acc0);
-      acc1 = step(s + 1, acc1);
+    int64_t word = 0;
+    for (; (word + 1) * kStepsPerWord <= steps; ++word) word_steps(word, Const<kStepsPerWord>{});
+    if (word * kStepsPerWord < steps) word_steps(word, Const<1>{});  // AVX2: an odd step count
+    for (int k = 0; k < R; ++k) {
+      float sum = V::sum(acc[k]);
+      const float* vk = v + k * groups * 2;
+      for (int64_t g = steps * (W / 2); g < groups; ++g) {
+        const uint32_t code = meta[k * words + g / Code::kGroupsPerWord];
+        const int gg = static_cast<int>(g % Code::kGroupsPerWord);
+        sum += vk[g * 2] * a.x[g * 4 + Code::position(code, gg, 0)];
+        sum += vk[g * 2 + 1] * a.x[g * 4 + Code::position(code, gg, 1)];
+      }
+      a.y[r + k] = sum;
     }
-    if (s < steps) acc0 = step(s, acc0);
-    float sum = V::sum(V::add(acc0, acc1));
-    for (int64_t g = steps * (W / 2); g < groups; ++g) {
-      const uint32_t word = meta[g / Code::kGroupsPerWord];
-      const int gg = static_cast<int>(g % Code::kGroupsPerWord);
-      sum += v[g * 2] * a.x[g * 4 + Code::position(word, gg, 0)];
-      sum += v[g * 2 + 1] * a.x[g * 4 + Code::position(word, gg, 1)];
-    }
-    a.y[r] = sum;
-  }
+  };
+  int64_t r = r0;
+  for (; r + kRows <= r1; r += kRows) rows(r, Const<kRows>{});
+  for (; r < r1; ++r) rows(r, Const<1>{});
 }
 
 template <class V>

@@ -65,18 +65,24 @@ struct Avx2 {
     else return _mm256_broadcast_ps(reinterpret_cast<const __m128*>(p));
   }
 
-  // 2:4 step: kWidth values = 4 groups over 16 input columns, positions in the low 16 bits of code.
-  // Lane l holds value l%2 of group l/2, so its column is (l/2)*4 + 2-bit position.
-  static I nm24_index(uint32_t code) {
-    const I pos = _mm256_and_si256(
-        _mm256_srlv_epi32(_mm256_set1_epi32(static_cast<int>(code)), _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14)),
-        _mm256_set1_epi32(3));
-    return _mm256_add_epi32(pos, _mm256_setr_epi32(0, 0, 4, 4, 8, 8, 12, 12));
+  // 2:4 step: kWidth values = 4 groups over the 16 input columns at xs, positions in 16 bits of a
+  // metadata word; lane l holds value l%2 of group l/2. In-lane permutes only (vpermilps reads the
+  // low 2 bits of each control, the position within a group): the inputs are loaded once per step
+  // as [g0|g2] and [g1|g3], so each 128-bit lane permutes within its own group, and a blend
+  // interleaves the two.
+  struct Nm24Inputs {
+    F even, odd;
+  };
+  static Nm24Inputs nm24_inputs(const float* xs) { return {_mm256_loadu2_m128(xs + 8, xs), _mm256_loadu2_m128(xs + 12, xs + 4)}; }
+  // A metadata word (two steps) in every lane; nm24_index<J> is step J's controls.
+  static I nm24_word(const uint32_t* p) { return _mm256_set1_epi32(static_cast<int>(*p)); }
+  template <int J>
+  static I nm24_index(I word) {
+    return _mm256_srlv_epi32(word, _mm256_setr_epi32(16 * J, 16 * J + 2, 16 * J + 4, 16 * J + 6, 16 * J + 8,
+                                                     16 * J + 10, 16 * J + 12, 16 * J + 14));
   }
-  // Picks the columns of nm24_index from lo = x[0, 8) and hi = x[8, 16): lanes 0-3 index into lo,
-  // lanes 4-7 into hi, and vpermps reads only the low 3 bits of each index.
-  static F nm24_select(F lo, F hi, I idx) {
-    return _mm256_blend_ps(_mm256_permutevar8x32_ps(lo, idx), _mm256_permutevar8x32_ps(hi, idx), 0xF0);
+  static F nm24_select(const Nm24Inputs& in, I idx) {
+    return _mm256_blend_ps(_mm256_permutevar_ps(in.even, idx), _mm256_permutevar_ps(in.odd, idx), 0xCC);
   }
 };
 

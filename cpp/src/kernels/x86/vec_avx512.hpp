@@ -59,15 +59,23 @@ struct Avx512 {
 
   // 2:4 step: kWidth values = 8 groups over 32 input columns, positions in all 32 bits of code.
   // Lane l holds value l%2 of group l/2, so its column is (l/2)*4 + 2-bit position.
-  static I nm24_index(uint32_t code) {
+  // A metadata word (one step) in every lane; nm24_index<0> is the step's columns.
+  static I nm24_word(const uint32_t* p) { return _mm512_set1_epi32(static_cast<int>(*p)); }
+  template <int J>
+  static I nm24_index(I word) {
+    static_assert(J == 0, "one step per metadata word");
     const I pos = _mm512_and_si512(
-        _mm512_srlv_epi32(_mm512_set1_epi32(static_cast<int>(code)),
-                          _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30)),
+        _mm512_srlv_epi32(word, _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30)),
         _mm512_set1_epi32(3));
     return _mm512_add_epi32(pos, _mm512_setr_epi32(0, 0, 4, 4, 8, 8, 12, 12, 16, 16, 20, 20, 24, 24, 28, 28));
   }
-  // Picks the columns of nm24_index from lo = x[0, 16) and hi = x[16, 32) (one two-source permute).
-  static F nm24_select(F lo, F hi, I idx) { return _mm512_permutex2var_ps(lo, idx, hi); }
+  // The step's 32 input columns, loaded once for every row of the step; nm24_select picks the
+  // columns of nm24_index out of them (one two-source permute).
+  struct Nm24Inputs {
+    F lo, hi;
+  };
+  static Nm24Inputs nm24_inputs(const float* xs) { return {load(xs), load(xs + 16)}; }
+  static F nm24_select(const Nm24Inputs& in, I idx) { return _mm512_permutex2var_ps(in.lo, idx, in.hi); }
 };
 
 }  // namespace
