@@ -51,8 +51,13 @@ def test_analyse_measures_structure():
 def test_choice_is_the_predicted_fastest(model, kind, rows):
     w = weight(kind)
     choice, packed = select.choose("layer", w, rows, model)
-    assert choice.format == min(choice.times_us, key=choice.times_us.get)
     s = select.analyse(w)
+    # Among dense and the formats that store fewer values than dense: one storing every entry does
+    # all of dense's arithmetic and more, whatever the fit predicts.
+    allowed = {f: t for f, t in choice.times_us.items() if f == "dense" or select.stored_and_units(s, f)[0] < w.size}
+    assert choice.format == min(allowed, key=allowed.get)
+    if kind == "dense":
+        assert choice.format == "dense"
     for fmt, t in choice.times_us.items():
         assert t == pytest.approx(select.predict(model, s, fmt, rows))
     np.testing.assert_array_equal(packed.to_dense(), w)
