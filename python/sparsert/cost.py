@@ -5,7 +5,8 @@ format stores (non-zeros for CSR, whole blocks for BSR, N per group for N:M, eve
 B its structural units (rows for CSR, N:M and dense; blocks for BSR). CSC skips zero inputs, so for it
 s counts the non-zeros of non-zero input columns, nnz·(1 − z) at an input zero fraction z, and B = cols. α, β and γ are fitted by least
 squares to timings of the real kernels on synthetic weights (`calibrate`), for 1 row and for one tile
-of 16 rows; more rows scale by whole tiles, as the batched kernels do. The fit is cached per machine,
+of 16 rows; more rows scale by whole tiles, as the batched kernels do, and r < 16 rows cost at most
+r one-row calls. The fit is cached per machine,
 instruction set, thread count and sparsert version under the user's cache directory
 (`$SPARSERT_CACHE_DIR`, else `$XDG_CACHE_HOME/sparsert`, else `~/.cache/sparsert`); `calibrate(refresh=True)`
 or deleting the file redoes it. Realised efficiency of a format, ρ = 1 / (1 + γB/(βs)), is what the
@@ -74,11 +75,15 @@ class CostModel:
 
     def predict(self, fmt: str, rows: int, stored: float, units: float) -> float:
         fit = self.fits[fmt]
+        one_row = fit[1](stored, units)
         if rows <= 1:
-            return max(fit[1](stored, units), 0.1)
+            return max(one_row, 0.1)
         # α is per call (argument checks, packing set-up, thread wake-up); the rest repeats per tile.
         tile = fit[TILE]
-        return max(tile.alpha + (tile(stored, units) - tile.alpha) * math.ceil(rows / TILE), 0.1)
+        tiled = tile.alpha + (tile(stored, units) - tile.alpha) * math.ceil(rows / TILE)
+        # A few rows cost at most that many one-row calls: a kernel whose time grows with every row
+        # (CSC) would otherwise be priced at 2 rows as at a whole tile of 16.
+        return max(min(tiled, rows * one_row), 0.1)
 
     def efficiency(self, fmt: str, rows: int, stored: float, units: float) -> float:
         """ρ = 1 / (1 + γB / (βs)): the share of the time spent on the values themselves."""
