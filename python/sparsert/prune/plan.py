@@ -308,11 +308,11 @@ def _compile_and_measure(model: nn.Module, inputs: tuple, threads: int) -> Tuple
         if key in modules:
             uses.setdefault(key, []).append((group, choice.rows, choice.structure.input_zero_fraction))
             product_us[node] = product_us.get(node, 0.0) + choice.times_us[choice.format]
-    # Per operator and for whole calls, the fastest of single runs over a window of at least 0.07 s
-    # (not a count of runs: a small model's 200 runs take 12 ms, which one burst covers), in three
-    # windows a pause apart, keeping the least disturbed: on a shared host a neighbour's bursts double
-    # a median and can hold even a minimum up for a whole window, and the cost model the rest is
-    # priced by was timed undisturbed. Arrays, not tensors: converting torch tensors is the caller's
+    # Per operator and for whole calls, the lower decile of single runs over a window of at least
+    # 0.07 s (not a count of runs: a small model's 200 runs take 12 ms, which one burst covers), in
+    # three windows a pause apart, keeping the least disturbed: on a shared host a neighbour's bursts
+    # double a median and can hold a whole window up, and the cost model the rest is priced by is
+    # calibrated on lower deciles too. Arrays, not tensors: converting torch tensors is the caller's
     # choice.
     arrays = tuple(a.detach().cpu().numpy() if isinstance(a, Tensor) else a for a in inputs)
     names = [(p["name"], p["op"]) for p in compiled.profile(*arrays, repeats=1)]
@@ -339,20 +339,21 @@ def _compile_and_measure(model: nn.Module, inputs: tuple, threads: int) -> Tuple
     for i in range(3):
         if i:
             time.sleep(0.05)  # a neighbour's burst that spans one window may be over by the next
-        windows.append(fixed_in(_fastest_runs(compiled, arrays)))
+        windows.append(fixed_in(_undisturbed_runs(compiled, arrays)))
     return uses, min(windows)
 
 
-def _fastest_runs(compiled, arrays: tuple, min_seconds: float = 0.07) -> Tuple[List[float], float]:
-    """Over one window of at least ``min_seconds`` (and 10 runs), each operator's fastest profiled
-    time and the fastest whole call, in µs."""
+def _undisturbed_runs(compiled, arrays: tuple, min_seconds: float = 0.07) -> Tuple[List[float], float]:
+    """Over one window of at least ``min_seconds`` (and 10 runs), the lower decile of each operator's
+    profiled time and of whole calls, in µs: the statistic the cost model is calibrated with."""
     runs, calls, start = [], [], time.perf_counter()
     while len(runs) < 10 or time.perf_counter() - start < min_seconds:
         runs.append(compiled.profile(*arrays, repeats=1))
         begin = time.perf_counter()
         compiled.run(*arrays)
         calls.append(time.perf_counter() - begin)
-    return [min(q["seconds"] for q in samples) * 1e6 for samples in zip(*runs)], min(calls) * 1e6
+    low = lambda seconds: float(np.percentile(seconds, 10)) * 1e6  # noqa: E731
+    return [low([q["seconds"] for q in samples]) for samples in zip(*runs)], low(calls)
 
 
 def _scores(model: nn.Module, criterion: Criterion, calibration: Optional[Iterable], action: str) -> Scores:
