@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from . import _core
+from ._timing import summarize
 
 FORMATS = ["dense", "csr", "bsr1x4", "bsr4x1", "bsr4x4", "bsr8x1", "bsr16x1", "bsr1x8", "nm2:4", "nm1:4", "nm4:8", "csc"]
 ROW_POINTS = (1, 16)  # calibrated row counts: one vector, and one full tile of the batched kernels
@@ -138,7 +139,7 @@ def _undisturbed_us(weight, x: np.ndarray, threads: int, min_time: float) -> flo
         t0 = time.perf_counter()
         _core.linear(weight, x, None, "none", threads)
         samples.append(time.perf_counter() - t0)
-    return float(np.percentile(samples, 10)) * 1e6
+    return summarize(samples).p10 * 1e6
 
 
 def _non_negative_fit(a: np.ndarray, t: np.ndarray) -> list[float]:

@@ -36,6 +36,7 @@ from torch import Tensor, nn
 from .. import cost, select
 from .._linear import get_num_threads
 from .._model import load
+from .._timing import summarize
 from ._layers import Masks, Scores, check_density, effective_weight, eval_mode, layers, qualified
 from .criteria import fisher, magnitude, random, taylor, wanda
 from .patterns import blocks, nm, unstructured
@@ -352,8 +353,8 @@ def _undisturbed_runs(compiled, arrays: tuple, min_seconds: float = 0.07) -> Tup
         begin = time.perf_counter()
         compiled.run(*arrays)
         calls.append(time.perf_counter() - begin)
-    low = lambda seconds: float(np.percentile(seconds, 10)) * 1e6  # noqa: E731
-    return [low([q["seconds"] for q in samples]) for samples in zip(*runs)], low(calls)
+    operators = [summarize([q["seconds"] for q in samples]).p10 * 1e6 for samples in zip(*runs)]
+    return operators, summarize(calls).p10 * 1e6
 
 
 def _scores(model: nn.Module, criterion: Criterion, calibration: Optional[Iterable], action: str) -> Scores:

@@ -57,9 +57,9 @@ struct Avx512 {
     else return _mm512_broadcast_f32x8(_mm256_loadu_ps(p));
   }
 
-  // 2:4 step: kWidth values = 8 groups over 32 input columns, positions in all 32 bits of code.
-  // Lane l holds value l%2 of group l/2, so its column is (l/2)*4 + 2-bit position.
-  // A metadata word (one step) in every lane; nm24_index<0> is the step's columns.
+  // 2:4 step: kWidth values = 8 groups over 32 input columns, positions in all 32 bits of a metadata
+  // word; lane l holds value l%2 of group l/2, so its column is (l/2)*4 + 2-bit position.
+  // nm24_word puts the word (one step) in every lane; nm24_index<0> is the step's columns.
   static I nm24_word(const uint32_t* p) { return _mm512_set1_epi32(static_cast<int>(*p)); }
   template <int J>
   static I nm24_index(I word) {
