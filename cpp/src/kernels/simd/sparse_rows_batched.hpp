@@ -19,6 +19,7 @@
 #pragma once
 
 #include <cassert>
+#include <cstdint>
 
 #include "kernels/simd/common.hpp"
 
@@ -27,6 +28,21 @@ namespace {
 
 inline constexpr int64_t kSparseRowBlock = 128;
 inline constexpr int64_t kSparseInputTileBytes = 64 * 1024;
+
+// y[l * ldy + i] = part[i * L + l] for rows i < nr and lanes l < lanes: 8 × 8 blocks go through
+// registers (V::transpose8x8), edges scalar. Row by row the copy took ~6 instructions per element.
+template <class V>
+void store_transposed(const float* part, int64_t L, int64_t nr, int64_t lanes, float* y, int64_t ldy) {
+  int64_t i = 0;
+  for (; i + 8 <= nr; i += 8) {
+    int64_t l = 0;
+    for (; l + 8 <= lanes; l += 8) V::transpose8x8(part + i * L + l, L, y + l * ldy + i, ldy);
+    for (; l < lanes; ++l)
+      for (int64_t ii = i; ii < i + 8; ++ii) y[l * ldy + ii] = part[ii * L + l];
+  }
+  for (int64_t l = 0; l < lanes; ++l)
+    for (int64_t ii = i; ii < nr; ++ii) y[l * ldy + ii] = part[ii * L + l];
+}
 
 // Rows [r0, r1) for batch lanes [b0, b0 + min(batch - b0, NV · kWidth)).
 template <class V, int NV, class R>
@@ -65,10 +81,7 @@ void sparse_rows_tile(const R& rows, const SpmmArgs& a, int64_t r0, int64_t r1, 
         });
       }
     }
-    for (int64_t l = 0; l < lanes; ++l) {
-      float* y = a.y + (b0 + l) * a.ldy + rb;
-      for (int64_t i = 0; i < nr; ++i) y[i] = part[i * L + l];
-    }
+    store_transposed<V>(part, L, nr, lanes, a.y + b0 * a.ldy + rb, a.ldy);
     for (int64_t l = 0; l < lanes; ++l) {
       finish_rows<V>(a.y + (b0 + l) * a.ldy + rb, nr, a.bias != nullptr ? a.bias + rb : nullptr, a.act);
     }
