@@ -33,15 +33,11 @@ inline constexpr int64_t kSparseInputTileBytes = 64 * 1024;
 // registers (V::transpose8x8), edges scalar. Row by row the copy took ~6 instructions per element.
 template <class V>
 void store_transposed(const float* part, int64_t L, int64_t nr, int64_t lanes, float* y, int64_t ldy) {
-  int64_t i = 0;
-  for (; i + 8 <= nr; i += 8) {
-    int64_t l = 0;
-    for (; l + 8 <= lanes; l += 8) V::transpose8x8(part + i * L + l, L, y + l * ldy + i, ldy);
-    for (; l < lanes; ++l)
-      for (int64_t ii = i; ii < i + 8; ++ii) y[l * ldy + ii] = part[ii * L + l];
-  }
-  for (int64_t l = 0; l < lanes; ++l)
-    for (int64_t ii = i; ii < nr; ++ii) y[l * ldy + ii] = part[ii * L + l];
+  const int64_t nr8 = nr / 8 * 8, lanes8 = lanes / 8 * 8;
+  for (int64_t i = 0; i < nr8; i += 8)
+    for (int64_t l = 0; l < lanes8; l += 8) V::transpose8x8(part + i * L + l, L, y + l * ldy + i, ldy);
+  for (int64_t l = 0; l < lanes; ++l)  // what the blocks left: rows past nr8, and every row of lanes past lanes8
+    for (int64_t i = l < lanes8 ? nr8 : 0; i < nr; ++i) y[l * ldy + i] = part[i * L + l];
 }
 
 // Rows [r0, r1) for batch lanes [b0, b0 + min(batch - b0, NV · kWidth)).
