@@ -31,6 +31,14 @@ inline void unroll(Fn&& f) {
   }
 }
 
+// One callable from several lambdas, each call going to the one whose parameters fit.
+template <class... Fs>
+struct Overload : Fs... {
+  using Fs::operator()...;
+};
+template <class... Fs>
+Overload(Fs...) -> Overload<Fs...>;
+
 // y[i] = act(y[i] + bias[i]) for i < n (bias may be null). None/ReLU/ReLU6 are vectorised; the
 // transcendental activations call the scalar epilogue, the definition the reference uses.
 template <class V>
@@ -83,13 +91,15 @@ void for_each_tile(const SpmmArgs& a, int64_t r0, int64_t r1, Body&& body) {
 // Where a kernel reads the input rows [k0, k1) of lanes [b0, b0 + width): row k at
 // data + (k - k0) · stride. In place, or copied into buf (width floats a row) when the packed input's
 // stride folds them onto a part of the L1 sets (ldx_folds_l1): run_spmm's packing never folds, a
-// caller's layout (a convolution's activation read in place) may.
+// caller's layout (a convolution's activation read in place) may. `compact` copies regardless: a
+// narrow tile's lanes would use a quarter of each cache line read in place.
 struct InputRows {
   const float* data;
   int64_t stride;
 };
-inline InputRows input_rows(const SpmmArgs& a, int64_t k0, int64_t k1, int64_t b0, int64_t width, float* buf) {
-  if (!ldx_folds_l1(a.ldx)) return {a.x + k0 * a.ldx + b0, a.ldx};
+inline InputRows input_rows(const SpmmArgs& a, int64_t k0, int64_t k1, int64_t b0, int64_t width, float* buf,
+                            bool compact = false) {
+  if (!compact && !ldx_folds_l1(a.ldx)) return {a.x + k0 * a.ldx + b0, a.ldx};
   for (int64_t k = k0; k < k1; ++k) std::memcpy(buf + (k - k0) * width, a.x + k * a.ldx + b0, sizeof(float) * width);
   return {buf, width};
 }

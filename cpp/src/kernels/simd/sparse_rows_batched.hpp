@@ -6,6 +6,8 @@
 // kSparseRowBlock, whose partial sums (rows × lanes, in `part`) are carried across the column blocks.
 // The block's input rows are read where input_rows (common.hpp) puts them.
 // Without the blocking, at batch 64 each non-zero pulled its 128-byte input row from L2 or L3.
+// A batch of at most 4 runs on V::Narrow (4 lanes) over a compact copy of its input: on V's 8 or
+// 16 lanes it computed padding, and read a 64-byte line per non-zero of which it used 8-16 bytes.
 //
 // A format supplies a row walker R with
 //   using Cursor = ...;                      per-row state carried from one column block to the next
@@ -13,9 +15,11 @@
 //   int64_t padded_cols() const;
 //   void open(int64_t r, Cursor& c) const;
 //   template <class Fma> void visit(int64_t r, Cursor& c, int64_t k0, int64_t k1, Fma&& fma) const;
-// where visit calls fma(Const<j>{}, column, const float* weight) for the stored values of row r with
-// column in [k0, k1), in column order; j numbers them so that consecutive ones can go to different
-// accumulators (callers unroll, so j is a compile-time constant).
+// where visit hands over the stored values of row r with column in [k0, k1), in column order, as
+//   fma(Const<j>{}, int64_t column, const float* weight)               one value, or
+//   fma(Const<j>{}, const int64_t (&columns)[4], const float* weights) four consecutive ones,
+// j numbering them so that consecutive ones go to different accumulators (a compile-time constant:
+// callers unroll). Fours cost one weight load and four in-register splats instead of four loads.
 #pragma once
 
 #include <cassert>
@@ -33,9 +37,11 @@ inline constexpr int64_t kSparseInputTileBytes = 64 * 1024;
 // registers (V::transpose8x8), edges scalar. Row by row the copy took ~6 instructions per element.
 template <class V>
 void store_transposed(const float* part, int64_t L, int64_t nr, int64_t lanes, float* y, int64_t ldy) {
-  const int64_t nr8 = nr / 8 * 8, lanes8 = lanes / 8 * 8;
-  for (int64_t i = 0; i < nr8; i += 8)
-    for (int64_t l = 0; l < lanes8; l += 8) V::transpose8x8(part + i * L + l, L, y + l * ldy + i, ldy);
+  const int64_t nr8 = nr / 8 * 8, lanes8 = V::kWidth >= 8 ? lanes / 8 * 8 : 0;
+  if constexpr (V::kWidth >= 8) {
+    for (int64_t i = 0; i < nr8; i += 8)
+      for (int64_t l = 0; l < lanes8; l += 8) V::transpose8x8(part + i * L + l, L, y + l * ldy + i, ldy);
+  }
   for (int64_t l = 0; l < lanes; ++l)  // what the blocks left: rows past nr8, and every row of lanes past lanes8
     for (int64_t i = l < lanes8 ? nr8 : 0; i < nr; ++i) y[l * ldy + i] = part[i * L + l];
 }
@@ -50,23 +56,36 @@ void sparse_rows_tile(const R& rows, const SpmmArgs& a, int64_t r0, int64_t r1, 
   constexpr int64_t kc = kc_raw < R::kColumnAlign ? R::kColumnAlign : kc_raw / R::kColumnAlign * R::kColumnAlign;
   const int64_t K = rows.padded_cols(), lanes = min_i64(a.batch - b0, L);
   alignas(64) float xt[kc * L];
-  alignas(64) float part[kSparseRowBlock * L];
-  typename R::Cursor cursor[kSparseRowBlock];
-  for (int64_t rb = r0; rb < r1; rb += kSparseRowBlock) {
-    const int64_t nr = min_i64(kSparseRowBlock, r1 - rb);
+  // A narrow tile's rows are cheap to carry (4 lanes each), and every row block copies its input.
+  constexpr int64_t RB = L == 4 ? 8 * kSparseRowBlock : kSparseRowBlock;
+  alignas(64) float part[RB * L];
+  typename R::Cursor cursor[RB];
+  for (int64_t rb = r0; rb < r1; rb += RB) {
+    const int64_t nr = min_i64(RB, r1 - rb);
     for (int64_t i = 0; i < nr; ++i) rows.open(rb + i, cursor[i]);
     for (int64_t k0 = 0; k0 == 0 || k0 < K; k0 += kc) {  // one pass even when K == 0: it writes the zeros
       const int64_t k1 = min_i64(k0 + kc, K);
-      const InputRows in = input_rows(a, k0, k1, b0, L, xt);
+      const InputRows in = input_rows(a, k0, k1, b0, L, xt, /*compact=*/L < kBatchPad / 2);
+      const float* x_k = in.data - k0 * in.stride;  // x_k + c · stride: column c's input row
       for (int64_t i = 0; i < nr; ++i) {
         F acc[S][NV];
         unroll<S>([&](auto s) { unroll<NV>([&](auto v) { acc[s.value][v.value] = V::zero(); }); });
-        rows.visit(rb + i, cursor[i], k0, k1, [&](auto j, int64_t c, const float* wp) {
-          constexpr int s = decltype(j)::value % S;
-          const F wv = V::broadcast(wp);
-          const float* xr = in.data + (c - k0) * in.stride;
-          unroll<NV>([&](auto v) { acc[s][v.value] = V::fmadd(wv, V::load(xr + v.value * W), acc[s][v.value]); });
-        });
+        auto fma_row = [&](auto s, int64_t c, F wv) {  // accumulator set s += wv · input row of column c
+          const float* xr = x_k + c * in.stride;
+          unroll<NV>([&](auto v) {
+            acc[s.value][v.value] = V::fmadd(wv, V::load(xr + v.value * W), acc[s.value][v.value]);
+          });
+        };
+        auto one = [&](auto j, int64_t c, const float* wp) {
+          fma_row(Const<decltype(j)::value % S>{}, c, V::broadcast(wp));
+        };
+        auto four = [&](auto j, const int64_t (&c)[4], const float* wp) {
+          const F q = V::template load_tiled<4>(wp);
+          unroll<4>([&](auto t) {
+            fma_row(Const<(decltype(j)::value + t.value) % S>{}, c[t.value], V::template splat4<t.value>(q));
+          });
+        };
+        rows.visit(rb + i, cursor[i], k0, k1, Overload{one, four});
         unroll<S - 1>([&](auto s) {
           unroll<NV>([&](auto v) { acc[0][v.value] = V::add(acc[0][v.value], acc[s.value + 1][v.value]); });
         });
@@ -90,6 +109,7 @@ template <class V, class R>
 void sparse_rows_batched(const R& rows, const SpmmArgs& a, int64_t r0, int64_t r1) {
   assert(a.batch >= 2 && a.ldx % kBatchPad == 0);
   constexpr int W = V::kWidth;
+  if (a.batch <= 4) return sparse_rows_tile<typename V::Narrow, 1>(rows, a, r0, r1, 0);
   for (int64_t b0 = 0; b0 < a.batch;) {
     const int64_t nv = min_i64((a.batch - b0 + W - 1) / W, 4);
     switch (nv) {

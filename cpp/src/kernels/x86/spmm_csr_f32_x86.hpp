@@ -85,9 +85,11 @@ struct CsrRows {
     const float* val = w.values();
     const int64_t end = w.row_ptr()[r + 1];
     int64_t i = c;
-    for (; i + 4 <= end && col[i + 3] < k1; i += 4) {
-      unroll<4>([&](auto j) { fma(j, int64_t{col[i + j.value]}, val + i + j.value); });
-    }
+    auto quad = [&](auto j, int64_t at) {
+      const int64_t cols[4] = {col[at], col[at + 1], col[at + 2], col[at + 3]};
+      fma(j, cols, val + at);
+    };
+    for (; i + 4 <= end && col[i + 3] < k1; i += 4) quad(Const<0>{}, i);
     for (; i < end && col[i] < k1; ++i) fma(Const<0>{}, int64_t{col[i]}, val + i);
     c = i;
   }

@@ -168,10 +168,20 @@ struct NmRows {
     int64_t g0 = k0 / M;
     for (; g0 + GPW <= g_end; g0 += GPW) {
       const uint32_t word = meta[g0 / GPW];
-      unroll<GPW * N>([&](auto j) {
+      auto column = [&](auto j) {  // of the word's j-th value
         constexpr int gg = decltype(j)::value / N, i = decltype(j)::value % N;
-        fma(j, (g0 + gg) * M + Code::position(word, gg, i), v + (g0 + gg) * N + i);
-      });
+        return (g0 + gg) * M + Code::position(word, gg, i);
+      };
+      if constexpr (GPW * N % 4 == 0) {  // the word's values are consecutive: hand them over in fours
+        unroll<GPW * N / 4>([&](auto q) {
+          constexpr int j0 = 4 * decltype(q)::value;
+          const int64_t cols[4] = {column(Const<j0>{}), column(Const<j0 + 1>{}), column(Const<j0 + 2>{}),
+                                   column(Const<j0 + 3>{})};
+          fma(Const<j0>{}, cols, v + g0 * N + j0);
+        });
+      } else {
+        unroll<GPW * N>([&](auto j) { fma(j, column(j), v + g0 * N + decltype(j)::value); });
+      }
     }
     for (int64_t g = g0; g < g_end; ++g)  // the groups of a last, partial word
       for (int i = 0; i < N; ++i)

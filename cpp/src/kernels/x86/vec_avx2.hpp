@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "kernels/x86/transpose8x8.hpp"
+#include "kernels/x86/vec_xmm.hpp"
 
 namespace sparsert {
 namespace {
@@ -17,6 +18,7 @@ struct Avx2 {
   using F = __m256;
   using I = __m256i;
   static constexpr int kWidth = 8;
+  using Narrow = Xmm4;  // lanes for a batch of at most 4
   static constexpr int kRegs = 16;  // ymm registers; kernels budget half of them for accumulators
 
   static F zero() { return _mm256_setzero_ps(); }
@@ -30,6 +32,10 @@ struct Avx2 {
   // max/min return the second operand when one is NaN: callers put the value there.
   static F max(F a, F b) { return _mm256_max_ps(a, b); }
   static F min(F a, F b) { return _mm256_min_ps(a, b); }
+  // Lane J of each 128-bit lane of v across that lane: with load_tiled<4>, four weights broadcast
+  // from one load.
+  template <int J>
+  static F splat4(F v) { return _mm256_permute_ps(v, J * 0x55); }
 
   // Lanes [0, n) of memory, n in [0, 8]; masked-off lanes read as zero and are never touched.
   static I first(int n) { return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)); }

@@ -14,6 +14,7 @@
 #include <cstdint>
 
 #include "kernels/x86/transpose8x8.hpp"
+#include "kernels/x86/vec_xmm.hpp"
 
 namespace sparsert {
 namespace {
@@ -22,6 +23,7 @@ struct Avx512 {
   using F = __m512;
   using I = __m512i;
   static constexpr int kWidth = 16;
+  using Narrow = Xmm4;  // lanes for a batch of at most 4
   static constexpr int kRegs = 32;  // zmm registers; kernels budget half of them for accumulators
 
   static F zero() { return _mm512_setzero_ps(); }
@@ -35,6 +37,10 @@ struct Avx512 {
   // max/min return the second operand when one is NaN: callers put the value there.
   static F max(F a, F b) { return _mm512_max_ps(a, b); }
   static F min(F a, F b) { return _mm512_min_ps(a, b); }
+  // Lane J of each 128-bit lane of v across that lane: with load_tiled<4>, four weights broadcast
+  // from one load.
+  template <int J>
+  static F splat4(F v) { return _mm512_permute_ps(v, J * 0x55); }
 
   // Lanes [0, n) of memory, n in [0, 16]; masked-off lanes read as zero and are never touched.
   static __mmask16 first(int n) { return static_cast<__mmask16>((1u << n) - 1u); }

@@ -1,0 +1,47 @@
+// Xmm4: 4-lane float vectors (128-bit, FMA) for the batched driver's narrow tiles (batch ≤ 4), where
+// Avx2's 8 or Avx512's 16 lanes would mostly compute padding. The same operations as vec_avx2.hpp
+// that simd/sparse_rows_batched.hpp and simd/common.hpp's finish_rows use. Include only from files
+// compiled with -mavx2 -mfma or wider (vec_avx2.hpp, vec_avx512.hpp include it).
+#pragma once
+
+#include <immintrin.h>
+
+namespace sparsert {
+namespace {
+
+struct Xmm4 {
+  using F = __m128;
+  static constexpr int kWidth = 4;
+
+  static F zero() { return _mm_setzero_ps(); }
+  static F set1(float v) { return _mm_set1_ps(v); }
+  static F broadcast(const float* p) { return _mm_broadcast_ss(p); }
+  static F load(const float* p) { return _mm_loadu_ps(p); }
+  static void store(float* p, F v) { _mm_storeu_ps(p, v); }
+  static F add(F a, F b) { return _mm_add_ps(a, b); }
+  static F fmadd(F a, F b, F c) { return _mm_fmadd_ps(a, b, c); }
+  // max/min return the second operand when one is NaN: callers put the value there.
+  static F max(F a, F b) { return _mm_max_ps(a, b); }
+  static F min(F a, F b) { return _mm_min_ps(a, b); }
+  // The C floats at p repeated across all lanes (C divides kWidth, C ≤ kWidth).
+  template <int C>
+  static F load_tiled(const float* p) {
+    static_assert(C == 4, "load_tiled: C must be 4 for 4 lanes");
+    __m128 v = _mm_loadu_ps(p);
+    // GCC turns splat4(load) back into four broadcast loads; in a narrow tile loads are the bound
+    // (two per cycle: index, weight, input), so keep the one load (12% faster at batch 2-4).
+    asm("" : "+x"(v));
+    return v;
+  }
+  // Lane J of v in every lane.
+  template <int J>
+  static F splat4(F v) { return _mm_permute_ps(v, J * 0x55); }
+
+  // Lanes [0, n) of memory, n in [0, 4]; masked-off lanes read as zero and are never touched.
+  static __m128i first(int n) { return _mm_cmpgt_epi32(_mm_set1_epi32(n), _mm_setr_epi32(0, 1, 2, 3)); }
+  static F load_first(const float* p, int n) { return _mm_maskload_ps(p, first(n)); }
+  static void store_first(float* p, F v, int n) { _mm_maskstore_ps(p, first(n), v); }
+};
+
+}  // namespace
+}  // namespace sparsert
