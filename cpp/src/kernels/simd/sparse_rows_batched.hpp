@@ -2,12 +2,13 @@
 // batch lanes and each stored weight is broadcast against the packed input row of its column.
 //
 // Blocking, so that every weight's input row is an L1 hit: columns go in blocks whose input rows
-// (one per column, NV · kWidth lanes of 4 bytes) fit in kSparseInputTileBytes, and rows in blocks of
-// kSparseRowBlock, whose partial sums (rows × lanes, in `part`) are carried across the column blocks.
-// The block's input rows are read where input_rows (common.hpp) puts them.
+// (one per column, NV · kWidth lanes of 4 bytes) fit in kSparseInputTileBytes, and rows in blocks
+// whose partial sums (rows × lanes, in `part`) fill kSparsePartBytes (128 rows at 32 lanes, 1024 at
+// 4) and are carried across the column blocks.
 // Without the blocking, at batch 64 each non-zero pulled its 128-byte input row from L2 or L3.
-// A batch of at most 4 runs on V::Narrow (4 lanes) over a compact copy of its input: on V's 8 or
-// 16 lanes it computed padding, and read a 64-byte line per non-zero of which it used 8-16 bytes.
+// Tiles narrower than kBatchPad read a compact copy of their lanes (input_rows(compact)): in place,
+// each non-zero read a 64-byte line for 16-32 useful bytes. A batch of at most 4 runs on V::Narrow
+// (4 lanes): on V's 8 or 16 lanes it computed padding.
 //
 // A format supplies a row walker R with
 //   using Cursor = ...;                      per-row state carried from one column block to the next
@@ -30,7 +31,7 @@
 namespace sparsert {
 namespace {
 
-inline constexpr int64_t kSparseRowBlock = 128;
+inline constexpr int64_t kSparsePartBytes = 16 * 1024;
 inline constexpr int64_t kSparseInputTileBytes = 64 * 1024;
 
 // y[l * ldy + i] = part[i * L + l] for rows i < nr and lanes l < lanes: 8 × 8 blocks go through
@@ -56,8 +57,7 @@ void sparse_rows_tile(const R& rows, const SpmmArgs& a, int64_t r0, int64_t r1, 
   constexpr int64_t kc = kc_raw < R::kColumnAlign ? R::kColumnAlign : kc_raw / R::kColumnAlign * R::kColumnAlign;
   const int64_t K = rows.padded_cols(), lanes = min_i64(a.batch - b0, L);
   alignas(64) float xt[kc * L];
-  // A narrow tile's rows are cheap to carry (4 lanes each), and every row block copies its input.
-  constexpr int64_t RB = L == 4 ? 8 * kSparseRowBlock : kSparseRowBlock;
+  constexpr int64_t RB = kSparsePartBytes / (L * 4);  // rows a block
   alignas(64) float part[RB * L];
   typename R::Cursor cursor[RB];
   for (int64_t rb = r0; rb < r1; rb += RB) {
@@ -65,7 +65,7 @@ void sparse_rows_tile(const R& rows, const SpmmArgs& a, int64_t r0, int64_t r1, 
     for (int64_t i = 0; i < nr; ++i) rows.open(rb + i, cursor[i]);
     for (int64_t k0 = 0; k0 == 0 || k0 < K; k0 += kc) {  // one pass even when K == 0: it writes the zeros
       const int64_t k1 = min_i64(k0 + kc, K);
-      const InputRows in = input_rows(a, k0, k1, b0, L, xt, /*compact=*/L < kBatchPad / 2);
+      const InputRows in = input_rows(a, k0, k1, b0, L, xt, /*compact=*/L < kBatchPad);
       const float* x_k = in.data - k0 * in.stride;  // x_k + c · stride: column c's input row
       for (int64_t i = 0; i < nr; ++i) {
         F acc[S][NV];
