@@ -7,6 +7,7 @@
 #include "kernels/registry.hpp"
 #include "oracle.hpp"
 #include "runtime/run_spmm.hpp"
+#include "sparsert/aligned.hpp"
 
 namespace sparsert {
 // Readable test parameter in gtest's output: the kernel's name.
@@ -222,6 +223,38 @@ TEST_P(KernelSweep, NanAndInfPropagateThroughStoredWeights) {
 
 INSTANTIATE_TEST_SUITE_P(AllKernels, KernelSweep, ::testing::ValuesIn(all_kernels()),
                          [](const auto& info) { return std::string(info.param.name); });
+
+// Batches that select_kernel gives a format's batch-1 kernel (rowwise_batch_limit): run once per
+// input row, from the caller's rows (run_spmm) and from a packed panel (run_spmm_packed, conv2d's way).
+TEST(Linear, RowwiseBatchesMatchReference) {
+  const int64_t rows = 37, cols = 43;  // padded_cols() > cols for N:M (whole groups)
+  const Pattern p{"nm", 2, 4, 1, 1};
+  const auto w = random_weight(rows, cols, 0.5, p, 31);
+  const auto weight = make_weight(Format::kNM, w, rows, cols, p);
+  const int64_t limit = rowwise_batch_limit(*weight);
+  for (int64_t batch = 2; batch <= limit + 1; ++batch) {
+    const KernelInfo& k = select_kernel(*weight, batch);
+    EXPECT_EQ(k.tile == 1, batch <= limit) << k.name << " at batch " << batch;
+    const auto x = random_vector(batch * cols, 32);
+    const auto bias = random_vector(rows, 33);
+    std::vector<float> y(static_cast<size_t>(batch * rows), NAN), y_ref(y.size(), NAN);
+    run_spmm(reference_kernel(Format::kNM), *weight, x.data(), batch, bias.data(), y_ref.data(), Activation::kRelu, 1);
+    const auto mag = dense_magnitude(w, rows, cols, x, batch, bias.data());
+    run_spmm(k, *weight, x.data(), batch, bias.data(), y.data(), Activation::kRelu, 2);
+    ASSERT_LE(relative_error(y, y_ref, mag), kTolF32VsRef) << k.name << " batch " << batch << "; " << first_bad(y, y_ref, mag);
+
+    const int64_t ldx = packed_ldx(batch);  // lanes past the batch hold garbage: never read
+    AlignedVector<float> packed(static_cast<size_t>(weight->padded_cols() * ldx), 7.0f);
+    for (int64_t c = 0; c < cols; ++c)
+      for (int64_t b = 0; b < batch; ++b) packed[c * ldx + b] = x[b * cols + c];
+    for (int64_t c = cols; c < weight->padded_cols(); ++c)
+      for (int64_t b = 0; b < ldx; ++b) packed[c * ldx + b] = 0.0f;
+    std::fill(y.begin(), y.end(), NAN);
+    run_spmm_packed(k, *weight, packed.data(), ldx, batch, bias.data(), y.data(), Activation::kRelu, 2);
+    ASSERT_LE(relative_error(y, y_ref, mag), kTolF32VsRef) << k.name << " packed, batch " << batch << "; "
+                                                           << first_bad(y, y_ref, mag);
+  }
+}
 
 TEST(Linear, ValidatesArguments) {
   const float w[6] = {1, 0, 2, 0, 3, 0};

@@ -62,6 +62,16 @@ void run_spmm_packed(const KernelInfo& k, const Weight& w, const float* x_packed
                      const float* bias, float* y, Activation act, int threads) {
   const int64_t units = w.row_units();
   if (batch == 0 || units == 0) return;
+  if (k.tile == 1 && batch > 1) {  // a batch-1 kernel chosen for a small batch: one packed column at a time
+    thread_local AlignedVector<float> column;
+    const int64_t kp = w.padded_cols();
+    if (static_cast<int64_t>(column.size()) < kp) column.resize(kp);
+    for (int64_t b = 0; b < batch; ++b) {
+      for (int64_t c = 0; c < kp; ++c) column[c] = c < w.cols() ? x_packed[c * ldx + b] : 0.0f;
+      run_spmm_packed(k, w, column.data(), 1, 1, bias, y + b * w.rows(), act, threads);
+    }
+    return;
+  }
   const int nthreads = useful_threads(w, batch, threads);
   const SpmmArgs args{x_packed, ldx, batch, y, w.rows(), bias, act};
   const int64_t total = batch * (w.nnz_before(units) + kUnitOverhead * units);
@@ -78,6 +88,10 @@ void run_spmm(const KernelInfo& k, const Weight& w, const float* x, int64_t batc
   if (batch == 0 || w.row_units() == 0) return;
 
   // The packed input lives per calling thread and only grows, so steady-state calls do not allocate.
+  if (k.tile == 1 && batch > 1) {  // a batch-1 kernel chosen for a small batch: one input row at a time
+    for (int64_t b = 0; b < batch; ++b) run_spmm(k, w, x + b * w.cols(), 1, bias, y + b * w.rows(), act, threads);
+    return;
+  }
   thread_local AlignedVector<float> packed;
   const int64_t kp = w.padded_cols();
   if (batch == 1) {
