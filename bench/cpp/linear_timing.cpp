@@ -3,9 +3,10 @@
 // the same way, run alternately. Weights are N(0,1), seed 0, pruned to the format's pattern.
 //
 //   cmake -S . -B build/bench -DSPARSERT_BENCH=ON -DSPARSERT_TESTS=OFF && cmake --build build/bench
-//   build/bench/linear_timing ROWS COLS BATCH dense|csr|nm [THREADS] [CALLS]
+//   build/bench/linear_timing ROWS COLS BATCH dense|csr|nm|bsrRxC [THREADS] [CALLS]
 //
-// csr keeps the entries with |w| ≥ 1.645 (~10% dense), nm keeps 2 of every 4 (positions 1 and 3).
+// csr keeps the entries with |w| ≥ 1.645 (~10% dense), nm keeps 2 of every 4 (positions 1 and 3),
+// bsrRxC (e.g. bsr4x4) a random 10% of the R × C blocks.
 // Prints the median and minimum of CALLS calls (default 30; ~1000 for a minimum that survives a
 // noisy host) and the useful GFLOP/s (2 · stored · batch / min).
 #include <algorithm>
@@ -22,7 +23,7 @@
 
 int main(int argc, char** argv) {
   if (argc < 5) {
-    std::fprintf(stderr, "usage: %s ROWS COLS BATCH dense|csr|nm [THREADS] [CALLS]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s ROWS COLS BATCH dense|csr|nm|bsrRxC [THREADS] [CALLS]\n", argv[0]);
     return 2;
   }
   const int64_t rows = std::atoll(argv[1]), cols = std::atoll(argv[2]), batch = std::atoll(argv[3]);
@@ -44,8 +45,16 @@ int main(int argc, char** argv) {
   } else if (format == "nm") {
     for (int64_t i = 0; i < rows * cols; ++i) w[i] = i % 2 == 0 ? 0.0f : w[i];
     weight = std::make_unique<sparsert::NmMatrix>(w.data(), rows, cols, 2, 4);
+  } else if (int br = 0, bc = 0; std::sscanf(format.c_str(), "bsr%dx%d", &br, &bc) == 2) {
+    std::uniform_real_distribution<float> keep;  // whole blocks, 10% of them
+    for (int64_t r0 = 0; r0 < rows; r0 += br)
+      for (int64_t c0 = 0; c0 < cols; c0 += bc)
+        if (keep(rng) >= 0.1f)
+          for (int64_t r = r0; r < std::min<int64_t>(r0 + br, rows); ++r)
+            for (int64_t c = c0; c < std::min<int64_t>(c0 + bc, cols); ++c) w[r * cols + c] = 0.0f;
+    weight = std::make_unique<sparsert::BsrMatrix>(w.data(), rows, cols, br, bc);
   } else {
-    std::fprintf(stderr, "format '%s' (expected dense, csr or nm)\n", format.c_str());
+    std::fprintf(stderr, "format '%s' (expected dense, csr, nm or bsrRxC)\n", format.c_str());
     return 2;
   }
   std::printf("%s kernel %s\n", weight->describe().c_str(), sparsert::linear_kernel_name(*weight, batch).c_str());

@@ -171,25 +171,33 @@ TEST_P(KernelSweep, WideIndicesAndEmptyRows) {
   }
 }
 
-// Shapes past the batched sparse driver's blocks at every tile width: 1100 rows cross a row block
-// (1024 rows at 4 lanes, 128 at 32) and 4200 columns a column block (4096 columns at 4 lanes),
-// so partial sums carry across blocks and the compact input copy restarts.
+// Shapes past the batched sparse kernels' blocks at every tile width and pattern: 1100 rows cross a
+// row block (1024 rows at 4 lanes, 128 at 32) and 4200 columns a column block (4096 columns at 4
+// lanes), so partial sums carry across blocks and the compact input copy restarts.
 TEST_P(KernelSweep, CrossesRowAndColumnBlocks) {
   const KernelInfo& k = GetParam();
   if (!isa_available(k.isa)) GTEST_SKIP() << k.name << ": this CPU lacks " << to_string(k.isa);
   if (k.tile <= 1) GTEST_SKIP() << k.name << ": batch-1 kernels have no blocks";
   const int64_t rows = 1100, cols = 4200;
-  Pattern p = patterns_for(k.format).front();
-  const auto w = random_weight(rows, cols, 0.05, p, 21);
-  const auto weight = make_weight(k.format, w, rows, cols, p);
-  for (int64_t batch : {2, 4, 8, 16, 40}) {
-    const auto x = random_vector(batch * cols, 22);
-    const auto bias = random_vector(rows, 23);
-    std::vector<float> y(static_cast<size_t>(batch * rows), NAN), y_ref(y.size(), NAN);
-    run_spmm(reference_kernel(k.format), *weight, x.data(), batch, bias.data(), y_ref.data(), Activation::kRelu, 1);
-    run_spmm(k, *weight, x.data(), batch, bias.data(), y.data(), Activation::kRelu, 2);
-    const auto mag = dense_magnitude(w, rows, cols, x, batch, bias.data());
-    ASSERT_LE(relative_error(y, y_ref, mag), kTolF32VsRef) << k.name << " batch " << batch << "; " << first_bad(y, y_ref, mag);
+  for (const Pattern& p : patterns_for(k.format)) {
+    // A few patterns (the sweep has them all): 1x1, 4x4, 16x1 and 2x8 blocks; 2:4, 3:4 (the values of a
+    // metadata word not a multiple of 4), 1:8.
+    const int bs = p.block_rows * 100 + p.block_cols, nm = p.n * 100 + p.m;
+    if (k.format == Format::kBsr && bs != 101 && bs != 404 && bs != 1601 && bs != 208) continue;
+    if (k.format == Format::kNM && nm != 204 && nm != 304 && nm != 108) continue;
+    const auto w = random_weight(rows, cols, 0.05, p, 21);
+    const auto weight = make_weight(k.format, w, rows, cols, p);
+    for (int64_t batch : {2, 8, 40}) {  // a 4-lane tile, an 8-lane one, 32 + 8 lanes
+      const auto x = random_vector(batch * cols, 22);
+      const auto bias = random_vector(rows, 23);
+      std::vector<float> y(static_cast<size_t>(batch * rows), NAN), y_ref(y.size(), NAN);
+      run_spmm(reference_kernel(k.format), *weight, x.data(), batch, bias.data(), y_ref.data(), Activation::kRelu, 1);
+      run_spmm(k, *weight, x.data(), batch, bias.data(), y.data(), Activation::kRelu, 2);
+      const auto mag = dense_magnitude(w, rows, cols, x, batch, bias.data());
+      ASSERT_LE(relative_error(y, y_ref, mag), kTolF32VsRef)
+          << k.name << " " << p.structure << " " << p.block_rows << "x" << p.block_cols << " " << p.n << ":" << p.m
+          << " batch " << batch << "; " << first_bad(y, y_ref, mag);
+    }
   }
 }
 
