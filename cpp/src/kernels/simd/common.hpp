@@ -104,16 +104,5 @@ inline InputRows input_rows(const SpmmArgs& a, int64_t k0, int64_t k1, int64_t b
   return {buf, width};
 }
 
-// Stores one row's raw sums for batch lanes [0, lanes), lanes ≤ 2 · kWidth (a tile is at most two
-// vectors; with one, hi is ignored): y points at y[b0 * ldy + r]. The vectors come by value: passing
-// the accumulator array by reference made GCC keep a memory copy of it updated in the hot loop.
-template <class V>
-void store_lanes(typename V::F lo, typename V::F hi, float* y, int64_t ldy, int64_t lanes) {
-  alignas(64) float t[2 * V::kWidth];
-  V::store(t, lo);
-  V::store(t + V::kWidth, hi);
-  for (int64_t l = 0; l < lanes; ++l) y[l * ldy] = t[l];
-}
-
 }  // namespace
 }  // namespace sparsert
