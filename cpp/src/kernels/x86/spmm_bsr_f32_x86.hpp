@@ -38,6 +38,19 @@ void with_block_shape(int br, int bc, Fn&& f) {
   }
 }
 
+// step(s, blk) over the blocks of block row bi: S at a time on accumulator sets 0..S-1, the rest on
+// set 0 (callers' step lambdas index acc[s]; the unrolled loop keeps s a constant, acc in registers).
+template <int S, class Step>
+void for_each_block(const int64_t* ptr, int64_t bi, Step&& step) {
+  const int64_t end = ptr[bi + 1];
+  int64_t blk = ptr[bi];
+  for (; blk + S <= end; blk += S) {
+    #pragma GCC unroll 16
+    for (int s = 0; s < S; ++s) step(s, blk + s);
+  }
+  for (; blk < end; ++blk) step(0, blk);
+}
+
 // Batch 1, blocks narrower than a vector: a block's R × C values are contiguous, so each vector
 // covers kWidth / C block rows against the block's C inputs repeated (blocks smaller than a vector
 // use a masked load; the unused lanes are never summed). S accumulator sets take consecutive blocks.
@@ -61,12 +74,7 @@ void bsr_rows_narrow(const BsrMatrix& w, const Index* bcol, const SpmmArgs& a, i
         acc[s][f] = V::fmadd(wv, xt, acc[s][f]);
       }
     };
-    int64_t blk = ptr[bi];
-    for (; blk + S <= ptr[bi + 1]; blk += S) {
-      #pragma GCC unroll 16
-      for (int s = 0; s < S; ++s) step(s, blk + s);
-    }
-    for (; blk < ptr[bi + 1]; ++blk) step(0, blk);
+    for_each_block<S>(ptr, bi, step);
     alignas(64) float t[NF * W];
     for (int f = 0; f < NF; ++f) {
       for (int s = 1; s < S; ++s) acc[0][f] = V::add(acc[0][f], acc[s][f]);
@@ -105,12 +113,7 @@ void bsr_rows_wide(const BsrMatrix& w, const Index* bcol, const SpmmArgs& a, int
         for (int rr = 0; rr < RG; ++rr)
           for (int j = 0; j < CW; ++j) acc[s][rr][j] = V::fmadd(V::load(v + rr * C + j * W), xv[j], acc[s][rr][j]);
       };
-      int64_t blk = ptr[bi];
-      for (; blk + S <= ptr[bi + 1]; blk += S) {
-        #pragma GCC unroll 16
-        for (int s = 0; s < S; ++s) step(s, blk + s);
-      }
-      for (; blk < ptr[bi + 1]; ++blk) step(0, blk);
+      for_each_block<S>(ptr, bi, step);
       unroll<RG>([&](auto rr) {
         if (bi * R + g0 + rr.value >= w.rows()) return;
         F t = acc[0][rr.value][0];
@@ -177,12 +180,7 @@ void bsr_tile(const BsrMatrix& w, const Index* bcol, const SpmmArgs& a, int64_t 
             }
           }
         };
-        int64_t blk = ptr[bi];
-        for (; blk + S <= ptr[bi + 1]; blk += S) {
-          #pragma GCC unroll 16
-          for (int s = 0; s < S; ++s) step(s, blk + s);
-        }
-        for (; blk < ptr[bi + 1]; ++blk) step(0, blk);
+        for_each_block<S>(ptr, bi, step);
         unroll<RG>([&](auto rr) {
           for (int s = 1; s < S; ++s)
             for (int v = 0; v < NV; ++v) acc[0][rr.value][v] = V::add(acc[0][rr.value][v], acc[s][rr.value][v]);
