@@ -75,6 +75,7 @@ template <class Index>
 struct CsrRows {
   using Cursor = int64_t;
   static constexpr int64_t kColumnAlign = 1;
+  static constexpr bool kScattered = true;
   const CsrMatrix& w;
   const Index* col;
 

@@ -155,6 +155,7 @@ struct NmRows {
   using Code = NmCode<N, M>;
   struct Cursor {};
   static constexpr int64_t kColumnAlign = Code::kGroupsPerWord * M;
+  static constexpr bool kScattered = false;
   const NmMatrix& w;
 
   int64_t padded_cols() const { return w.padded_cols(); }
