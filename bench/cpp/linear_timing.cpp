@@ -67,7 +67,7 @@ int main(int argc, char** argv) {
   }
   std::sort(seconds.begin(), seconds.end());
   const double flops = 2.0 * static_cast<double>(weight->nnz()) * static_cast<double>(batch);
-  std::printf("median %.1f us  min %.1f us  %.1f GFLOP/s (useful, at min)\n", seconds[seconds.size() / 2] * 1e6, seconds[0] * 1e6,
-              flops / seconds[0] * 1e-9);
+  std::printf("median %.1f us  min %.1f us  %.1f GFLOP/s (useful, at min)\n", seconds[seconds.size() / 2] * 1e6,
+              seconds[0] * 1e6, flops / seconds[0] * 1e-9);
   return 0;
 }

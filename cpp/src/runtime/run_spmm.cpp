@@ -87,11 +87,11 @@ void run_spmm(const KernelInfo& k, const Weight& w, const float* x, int64_t batc
               Activation act, int threads) {
   if (batch == 0 || w.row_units() == 0) return;
 
-  // The packed input lives per calling thread and only grows, so steady-state calls do not allocate.
   if (k.tile == 1 && batch > 1) {  // a batch-1 kernel chosen for a small batch: one input row at a time
     for (int64_t b = 0; b < batch; ++b) run_spmm(k, w, x + b * w.cols(), 1, bias, y + b * w.rows(), act, threads);
     return;
   }
+  // The packed input lives per calling thread and only grows, so steady-state calls do not allocate.
   thread_local AlignedVector<float> packed;
   const int64_t kp = w.padded_cols();
   if (batch == 1) {

@@ -32,22 +32,8 @@
 namespace sparsert {
 namespace {
 
-inline constexpr int64_t kSparsePartBytes = 16 * 1024;
 inline constexpr int64_t kSparseInputTileBytes = 64 * 1024;
 inline constexpr int64_t kSparseWholeInputBytes = 256 * 1024;
-
-// y[l * ldy + i] = part[i * L + l] for rows i < nr and lanes l < lanes: 8 × 8 blocks go through
-// registers (V::transpose8x8), edges scalar. Row by row the copy took ~6 instructions per element.
-template <class V>
-void store_transposed(const float* part, int64_t L, int64_t nr, int64_t lanes, float* y, int64_t ldy) {
-  const int64_t nr8 = nr / 8 * 8, lanes8 = V::kWidth >= 8 ? lanes / 8 * 8 : 0;
-  if constexpr (V::kWidth >= 8) {
-    for (int64_t i = 0; i < nr8; i += 8)
-      for (int64_t l = 0; l < lanes8; l += 8) V::transpose8x8(part + i * L + l, L, y + l * ldy + i, ldy);
-  }
-  for (int64_t l = 0; l < lanes; ++l)  // what the blocks left: rows past nr8, and every row of lanes past lanes8
-    for (int64_t i = l < lanes8 ? nr8 : 0; i < nr; ++i) y[l * ldy + i] = part[i * L + l];
-}
 
 // Rows [r0, r1) for batch lanes [b0, b0 + min(batch - b0, NV · kWidth)).
 template <class V, int NV, class R>
@@ -67,12 +53,12 @@ void sparse_rows_tile(const R& rows, const SpmmArgs& a, int64_t r0, int64_t r1, 
   // 40% slower without them).
   const bool whole =
       R::kScattered && L >= kBatchPad && !ldx_folds_l1(a.ldx) && K * a.ldx * 4 <= kSparseWholeInputBytes;
-  const int64_t kcb = whole ? K : kc;  // columns a block
+  const int64_t block_cols = whole ? K : kc;
   for (int64_t rb = r0; rb < r1; rb += RB) {
     const int64_t nr = min_i64(RB, r1 - rb);
     for (int64_t i = 0; i < nr; ++i) rows.open(rb + i, cursor[i]);
-    for (int64_t k0 = 0; k0 == 0 || k0 < K; k0 += kcb) {  // one pass even when K == 0: it writes the zeros
-      const int64_t k1 = min_i64(k0 + kcb, K);
+    for (int64_t k0 = 0; k0 == 0 || k0 < K; k0 += block_cols) {  // one pass even when K == 0: it writes the zeros
+      const int64_t k1 = min_i64(k0 + block_cols, K);
       const InputRows in = input_rows(a, k0, k1, b0, L, xt, /*compact=*/L < kBatchPad);
       const float* x_k = in.data - k0 * in.stride;  // x_k + c · stride: column c's input row
       for (int64_t i = 0; i < nr; ++i) {

@@ -7,7 +7,6 @@
 #include <cassert>
 
 #include "kernels/simd/common.hpp"
-#include "kernels/simd/sparse_rows_batched.hpp"
 #include "sparsert/bsr.hpp"
 
 namespace sparsert {

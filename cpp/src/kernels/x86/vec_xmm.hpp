@@ -28,8 +28,8 @@ struct Xmm4 {
   static F load_tiled(const float* p) {
     static_assert(C == 4, "load_tiled: C must be 4 for 4 lanes");
     __m128 v = _mm_loadu_ps(p);
-    // GCC turns splat4(load) back into four broadcast loads; in a narrow tile loads are the bound
-    // (two per cycle: index, weight, input), so keep the one load (12% faster at batch 2-4).
+    // GCC turns splat4(load) back into four broadcast loads; a narrow tile's non-zero already costs
+    // three loads (index, weight, input), so keep the one load (12% faster at batch 2-4).
     asm("" : "+x"(v));
     return v;
   }
