@@ -229,6 +229,55 @@ TEST_P(KernelSweep, NanAndInfPropagateThroughStoredWeights) {
 }
 
 
+// The activations each kernel applies (vectorised in simd/activations.hpp) against the float64
+// functions, element by element: an all-zero weight makes y = act(bias), so the bias is the grid
+// (±30 in steps of ~0.003, ±1e-6..0.1 for the relative accuracy of small tanh/GELU values, ±100,
+// ±∞ and NaN).
+// Bound: a few float ulps of the value plus 1e-8 of |x|, which covers the tails where the value
+// vanishes (GELU's e^-x²/2 from a rounded x² is good to ~1e-6 of itself at x = -4) and is far inside
+// the kernels' 1e-5 tolerance.
+TEST_P(KernelSweep, ActivationsMatchFloat64) {
+  const KernelInfo& k = GetParam();
+  if (!isa_available(k.isa)) GTEST_SKIP() << k.name << ": this CPU lacks " << to_string(k.isa);
+  std::vector<float> grid;
+  for (int i = -10000; i <= 10000; ++i) grid.push_back(static_cast<float>(i * 0.003));
+  for (double m = 1e-6; m < 0.1; m *= 1.1) {
+    grid.push_back(static_cast<float>(m));
+    grid.push_back(static_cast<float>(-m));
+  }
+  for (float special : {100.0f, -100.0f, INFINITY, -INFINITY, NAN}) grid.push_back(special);
+  const int64_t rows = static_cast<int64_t>(grid.size()), cols = 9, batch = k.tile > 1 ? 3 : 1;
+  const Pattern p = patterns_for(k.format).front();
+  const std::vector<float> w(static_cast<size_t>(rows * cols), 0.0f);
+  const auto weight = make_weight(k.format, w, rows, cols, p);
+  const auto x = random_vector(batch * cols, 41);
+  for (Activation act : kActivations) {
+    std::vector<float> y(static_cast<size_t>(batch * rows), NAN);
+    run_spmm(k, *weight, x.data(), batch, grid.data(), y.data(), act, 1);
+    double worst = 0.0;
+    int64_t worst_at = 0;
+    for (int64_t i = 0; i < batch * rows; ++i) {
+      const double v = grid[static_cast<size_t>(i % rows)];
+      const double ref = activate_f64(v, act);
+      const float got = y[static_cast<size_t>(i)];
+      if (!std::isfinite(ref)) {  // NaN where the scalar definition gives NaN, ±∞ where it gives ±∞
+        ASSERT_TRUE(std::isnan(ref) ? std::isnan(got) : double(got) == ref)
+            << k.name << " " << to_string(act) << " at x = " << v << ": got " << got << ", float64 " << ref;
+        continue;
+      }
+      const double bound = 4e-7 * std::abs(ref) + 1e-8 * std::abs(v) + 1e-38;
+      const double err = std::abs(double(got) - ref) / bound;  // in units of the bound
+      if (!(err <= worst)) {
+        worst = err;
+        worst_at = i;
+      }
+    }
+    const double v = grid[static_cast<size_t>(worst_at % rows)];
+    EXPECT_LE(worst, 1.0) << k.name << " " << to_string(act) << " at x = " << v << ": got "
+                          << y[static_cast<size_t>(worst_at)] << ", float64 " << activate_f64(v, act);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(AllKernels, KernelSweep, ::testing::ValuesIn(all_kernels()),
                          [](const auto& info) { return std::string(info.param.name); });
 

@@ -16,10 +16,11 @@ inline float activate(float v, Activation act) {
     // Written so that NaN passes through, as torch.relu does.
     case Activation::kRelu: return v < 0.0f ? 0.0f : v;
     case Activation::kRelu6: return v < 0.0f ? 0.0f : (v > 6.0f ? 6.0f : v);
-    case Activation::kGeluErf: return 0.5f * v * (1.0f + std::erf(v * 0.70710678118654752f));
+    // ½ v (1 + erf(v/√2)) and ½ v (1 + tanh(u)), written without the 1 + ... that cancels for v < 0.
+    case Activation::kGeluErf: return 0.5f * v * std::erfc(v * -0.70710678118654752f);
     case Activation::kGeluTanh: {
-      const float inner = 0.79788456080286536f * (v + 0.044715f * v * v * v);
-      return 0.5f * v * (1.0f + std::tanh(inner));
+      const float two_u = 1.5957691216057308f * (v + 0.044715f * v * v * v);
+      return v / (1.0f + std::exp(-two_u));
     }
     case Activation::kSilu: return v / (1.0f + std::exp(-v));
     case Activation::kSigmoid: return 1.0f / (1.0f + std::exp(-v));

@@ -24,6 +24,17 @@ struct Neon {
   // As on x86, the second operand is returned when one is NaN (callers put the value there).
   static F max(F a, F b) { return vbslq_f32(vcgtq_f32(a, b), a, b); }
   static F min(F a, F b) { return vbslq_f32(vcltq_f32(a, b), a, b); }
+  // For the activations of simd/math.hpp.
+  static F sub(F a, F b) { return vsubq_f32(a, b); }
+  static F mul(F a, F b) { return vmulq_f32(a, b); }
+  static F div(F a, F b) { return vdivq_f32(a, b); }
+  static F abs(F a) { return vabsq_f32(a); }
+  static F copysign(F mag, F s) { return vbslq_f32(vdupq_n_u32(0x80000000u), s, mag); }
+  static F blend_lt(F x, F t, F a, F b) { return vbslq_f32(vcltq_f32(x, t), a, b); }
+  static F round(F a) { return vrndnq_f32(a); }
+  static F pow2(F n) {  // 2^n for integral n in [-126, 127]
+    return vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(vcvtnq_s32_f32(n), vdupq_n_s32(127)), 23));
+  }
 
   // Lanes [0, n) of memory, n in [0, 4]; the other lanes read as zero and are never touched.
   static F load_first(const float* p, int n) {

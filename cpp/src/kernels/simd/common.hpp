@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <cstring>
 
-#include "kernels/epilogue.hpp"
+#include "kernels/simd/activations.hpp"
 #include "kernels/kernel.hpp"
 
 namespace sparsert {
@@ -39,31 +39,26 @@ struct Overload : Fs... {
 template <class... Fs>
 Overload(Fs...) -> Overload<Fs...>;
 
-// y[i] = act(y[i] + bias[i]) for i < n (bias may be null). None/ReLU/ReLU6 are vectorised; the
-// transcendental activations call the scalar epilogue, the definition the reference uses.
+// y[i] = act(y[i] + bias[i]) for i < n (bias may be null), a vector at a time (activations.hpp).
 template <class V>
 void finish_rows(float* y, int64_t n, const float* bias, Activation act) {
-  using F = typename V::F;
-  constexpr int W = V::kWidth;
-  if (act != Activation::kNone && act != Activation::kRelu && act != Activation::kRelu6) {
-    for (int64_t i = 0; i < n; ++i) y[i] = epilogue(y[i], bias, i, act);
-    return;
-  }
   if (bias == nullptr && act == Activation::kNone) return;
-  const bool has_bias = bias != nullptr;
-  const F zero = V::zero(), six = V::set1(6.0f);
-  auto apply = [&](F v, F b) {
-    if (has_bias) v = V::add(v, b);
-    if (act != Activation::kNone) v = V::max(zero, v);  // max(0, NaN) = NaN, as activate() does
-    if (act == Activation::kRelu6) v = V::min(six, v);
-    return v;
-  };
-  int64_t i = 0;
-  for (; i + W <= n; i += W) V::store(y + i, apply(V::load(y + i), has_bias ? V::load(bias + i) : zero));
-  if (i < n) {
-    const int rest = static_cast<int>(n - i);
-    V::store_first(y + i, apply(V::load_first(y + i, rest), has_bias ? V::load_first(bias + i, rest) : zero), rest);
-  }
+  constexpr int W = V::kWidth;
+  with_activation(act, [&](auto a) {
+    constexpr Activation A = decltype(a)::value;
+    int64_t i = 0;
+    if (bias != nullptr) {
+      for (; i + W <= n; i += W) V::store(y + i, activate_vec<V, A>(V::add(V::load(y + i), V::load(bias + i))));
+    } else {
+      for (; i + W <= n; i += W) V::store(y + i, activate_vec<V, A>(V::load(y + i)));
+    }
+    if (i < n) {
+      const int rest = static_cast<int>(n - i);
+      typename V::F v = V::load_first(y + i, rest);
+      if (bias != nullptr) v = V::add(v, V::load_first(bias + i, rest));
+      V::store_first(y + i, activate_vec<V, A>(v), rest);
+    }
+  });
 }
 
 // Batch-1 kernels: rows [r0, r1) of y hold raw sums.

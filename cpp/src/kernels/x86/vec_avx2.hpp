@@ -32,6 +32,17 @@ struct Avx2 {
   // max/min return the second operand when one is NaN: callers put the value there.
   static F max(F a, F b) { return _mm256_max_ps(a, b); }
   static F min(F a, F b) { return _mm256_min_ps(a, b); }
+  // For the activations of simd/math.hpp.
+  static F sub(F a, F b) { return _mm256_sub_ps(a, b); }
+  static F mul(F a, F b) { return _mm256_mul_ps(a, b); }
+  static F div(F a, F b) { return _mm256_div_ps(a, b); }
+  static F abs(F a) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), a); }
+  static F copysign(F mag, F s) { return _mm256_or_ps(mag, _mm256_and_ps(_mm256_set1_ps(-0.0f), s)); }
+  static F blend_lt(F x, F t, F a, F b) { return _mm256_blendv_ps(b, a, _mm256_cmp_ps(x, t, _CMP_LT_OQ)); }
+  static F round(F a) { return _mm256_round_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+  static F pow2(F n) {  // 2^n for integral n in [-126, 127]
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23));
+  }
   // Lane J of each 128-bit lane of v across that lane: with load_tiled<4>, four weights broadcast
   // from one load.
   template <int J>

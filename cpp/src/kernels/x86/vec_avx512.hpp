@@ -37,6 +37,20 @@ struct Avx512 {
   // max/min return the second operand when one is NaN: callers put the value there.
   static F max(F a, F b) { return _mm512_max_ps(a, b); }
   static F min(F a, F b) { return _mm512_min_ps(a, b); }
+  // For the activations of simd/math.hpp.
+  static F sub(F a, F b) { return _mm512_sub_ps(a, b); }
+  static F mul(F a, F b) { return _mm512_mul_ps(a, b); }
+  static F div(F a, F b) { return _mm512_div_ps(a, b); }
+  static F abs(F a) { return _mm512_abs_ps(a); }
+  static F copysign(F mag, F s) {
+    return _mm512_castsi512_ps(_mm512_or_si512(
+        _mm512_castps_si512(mag), _mm512_and_si512(_mm512_set1_epi32(INT32_MIN), _mm512_castps_si512(s))));
+  }
+  static F blend_lt(F x, F t, F a, F b) { return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, t, _CMP_LT_OQ), b, a); }
+  static F round(F a) { return _mm512_roundscale_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+  static F pow2(F n) {  // 2^n for integral n in [-126, 127]
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23));
+  }
   // Lane J of each 128-bit lane of v across that lane: with load_tiled<4>, four weights broadcast
   // from one load.
   template <int J>

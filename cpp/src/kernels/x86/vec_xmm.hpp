@@ -23,6 +23,16 @@ struct Xmm4 {
   // max/min return the second operand when one is NaN: callers put the value there.
   static F max(F a, F b) { return _mm_max_ps(a, b); }
   static F min(F a, F b) { return _mm_min_ps(a, b); }
+  static F sub(F a, F b) { return _mm_sub_ps(a, b); }
+  static F mul(F a, F b) { return _mm_mul_ps(a, b); }
+  static F div(F a, F b) { return _mm_div_ps(a, b); }
+  static F abs(F a) { return _mm_andnot_ps(_mm_set1_ps(-0.0f), a); }
+  static F copysign(F mag, F s) { return _mm_or_ps(mag, _mm_and_ps(_mm_set1_ps(-0.0f), s)); }
+  static F blend_lt(F x, F t, F a, F b) { return _mm_blendv_ps(b, a, _mm_cmplt_ps(x, t)); }
+  static F round(F a) { return _mm_round_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+  static F pow2(F n) {  // 2^n for integral n in [-126, 127]
+    return _mm_castsi128_ps(_mm_slli_epi32(_mm_add_epi32(_mm_cvtps_epi32(n), _mm_set1_epi32(127)), 23));
+  }
   // The C floats at p repeated across all lanes (C divides kWidth, C ≤ kWidth).
   template <int C>
   static F load_tiled(const float* p) {
