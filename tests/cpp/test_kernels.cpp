@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "kernels/registry.hpp"
+#include "kernels/tensor_kernels.hpp"
 #include "oracle.hpp"
 #include "runtime/run_spmm.hpp"
 #include "sparsert/aligned.hpp"
@@ -280,6 +281,57 @@ TEST_P(KernelSweep, ActivationsMatchFloat64) {
 
 INSTANTIATE_TEST_SUITE_P(AllKernels, KernelSweep, ::testing::ValuesIn(all_kernels()),
                          [](const auto& info) { return std::string(info.param.name); });
+
+// Each ISA's TensorKernels against float64: odd shapes, k past one pass of the GEMM's k blocking
+// (256 on AVX2) and m past one m block (96 rows), operands with row strides wider than their
+// rows, whose padding is NaN (read by mistake, it would reach C) and C's padding a canary.
+TEST(TensorKernels, MatchFloat64) {
+  constexpr float kCanary = -12345.5f;
+  for (const TensorKernels& t : all_tensor_kernels()) {
+    if (!isa_available(t.isa)) continue;
+    uint32_t seed = 3000;
+    for (int64_t m : {1, 5, 6, 7, 100})
+      for (int64_t k : {0, 1, 7, 64, 600})
+        for (int64_t n : {1, 2, 15, 16, 17, 33, 130}) {
+          const int64_t lda = k + 3, ldb = n + 5, ldc = n + 2;
+          auto a = random_vector(m * lda, ++seed), b = random_vector(std::max<int64_t>(k, 1) * ldb, ++seed);
+          for (int64_t i = 0; i < m; ++i) std::fill(a.begin() + i * lda + k, a.begin() + (i + 1) * lda, NAN);
+          for (int64_t p = 0; p < k; ++p) std::fill(b.begin() + p * ldb + n, b.begin() + (p + 1) * ldb, NAN);
+          std::vector<float> c(static_cast<size_t>(m * ldc), kCanary);
+          t.gemm(a.data(), lda, b.data(), ldb, c.data(), ldc, m, k, n);
+          for (int64_t i = 0; i < m; ++i)
+            for (int64_t j = 0; j < ldc; ++j) {
+              const float got = c[static_cast<size_t>(i * ldc + j)];
+              if (j >= n) {
+                ASSERT_EQ(got, kCanary) << t.name << " wrote C's padding at (" << i << ", " << j << ")";
+                continue;
+              }
+              double ref = 0.0, mag = 0.0;
+              for (int64_t p = 0; p < k; ++p) {
+                ref += double(a[i * lda + p]) * double(b[p * ldb + j]);
+                mag += std::abs(double(a[i * lda + p]) * double(b[p * ldb + j]));
+              }
+              ASSERT_NEAR(got, ref, 1e-6 * (mag + 1e-30))
+                  << t.name << " m " << m << " k " << k << " n " << n << " at (" << i << ", " << j << ")";
+            }
+        }
+    for (int64_t n : {0, 1, 7, 8, 9, 17, 100}) {
+      auto x = random_vector(n + 1, 77);
+      x[static_cast<size_t>(n)] = kCanary;
+      const std::vector<float> before = x;
+      const float shift = 0.75f;
+      const float sum = t.exp_shifted_sum(x.data(), n, shift);
+      double ref_sum = 0.0;
+      for (int64_t i = 0; i < n; ++i) {
+        const double e = std::exp(double(before[i]) - shift);
+        ref_sum += e;
+        ASSERT_NEAR(x[i], e, 4e-7 * e) << t.name << " n " << n << " index " << i;
+      }
+      EXPECT_NEAR(sum, ref_sum, 1e-6 * (ref_sum + 1e-30)) << t.name << " n " << n;
+      EXPECT_EQ(x[static_cast<size_t>(n)], kCanary) << t.name << " wrote past n = " << n;
+    }
+  }
+}
 
 // Batches that select_kernel gives a format's batch-1 kernel (rowwise_batch_limit): run once per
 // input row, from the caller's rows (run_spmm) and from a packed panel (run_spmm_packed, conv2d's way).

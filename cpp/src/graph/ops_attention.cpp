@@ -11,6 +11,7 @@
 
 #include "graph/ops.hpp"
 #include "graph/ops_tensor_util.hpp"
+#include "kernels/tensor_kernels.hpp"
 
 namespace sparsert {
 namespace {
@@ -22,72 +23,12 @@ using tensor_ops::TensorOp;
 // second thread stops paying for itself.
 constexpr int64_t kThreadMacs = int64_t{1} << 17;
 
-// GEMM blocking: C rows are updated kGemmRows at a time over a kGemmN-wide column panel (4 × 1 KB
-// of C stays in L1) while B's kGemmK × kGemmN panel (128 KB) stays in L2.
-constexpr int64_t kGemmRows = 4;
-constexpr int64_t kGemmN = 256;
-constexpr int64_t kGemmK = 128;
+// Row blocks split among threads are multiples of the GEMMs' register tile height (simd/tensor_f32.hpp).
+constexpr int64_t kTileRows = 6;
 
 // Attention takes query rows in blocks of this many: the block's scores (32 × S) and Kᵀ stay in
 // L2 for S up to a few thousand, and Kᵀ is built once per block.
 constexpr int64_t kSdpaRows = 32;
-
-/// C (rows × n, row stride ldc) = A (rows × k, lda) · B (k × n, ldb), loop order i-k-j: the inner
-/// loop over j is a contiguous axpy the compiler vectorises, and four rows of C share each load of B.
-void gemm_f32(const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc, int64_t rows,
-              int64_t k, int64_t n) {
-  if (n == 1) {  // matrix · vector: dot products are faster than one-column axpys
-    for (int64_t i = 0; i < rows; ++i) {
-      float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-      const float* ai = a + i * lda;
-      int64_t p = 0;
-      for (; p + 8 <= k; p += 8) {
-        for (int j = 0; j < 8; ++j) s[j] += ai[p + j] * b[(p + j) * ldb];
-      }
-      for (; p < k; ++p) s[0] += ai[p] * b[p * ldb];
-      c[i * ldc] = ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
-    }
-    return;
-  }
-  for (int64_t i = 0; i < rows; ++i) std::memset(c + i * ldc, 0, static_cast<size_t>(n) * sizeof(float));
-  for (int64_t j0 = 0; j0 < n; j0 += kGemmN) {
-    const int64_t nb = std::min(kGemmN, n - j0);
-    for (int64_t p0 = 0; p0 < k; p0 += kGemmK) {
-      const int64_t kb = std::min(kGemmK, k - p0);
-      int64_t i = 0;
-      for (; i + kGemmRows <= rows; i += kGemmRows) {
-        float* __restrict c0 = c + (i + 0) * ldc + j0;
-        float* __restrict c1 = c + (i + 1) * ldc + j0;
-        float* __restrict c2 = c + (i + 2) * ldc + j0;
-        float* __restrict c3 = c + (i + 3) * ldc + j0;
-        const float* a0 = a + (i + 0) * lda + p0;
-        const float* a1 = a + (i + 1) * lda + p0;
-        const float* a2 = a + (i + 2) * lda + p0;
-        const float* a3 = a + (i + 3) * lda + p0;
-        for (int64_t p = 0; p < kb; ++p) {
-          const float* __restrict bp = b + (p0 + p) * ldb + j0;
-          const float x0 = a0[p], x1 = a1[p], x2 = a2[p], x3 = a3[p];
-          for (int64_t j = 0; j < nb; ++j) {
-            const float v = bp[j];
-            c0[j] += x0 * v;
-            c1[j] += x1 * v;
-            c2[j] += x2 * v;
-            c3[j] += x3 * v;
-          }
-        }
-      }
-      for (; i < rows; ++i) {
-        float* __restrict ci = c + i * ldc + j0;
-        const float* ai = a + i * lda + p0;
-        for (int64_t p = 0; p < kb; ++p) {
-          const float* __restrict bp = b + (p0 + p) * ldb + j0;
-          const float x = ai[p];
-          for (int64_t j = 0; j < nb; ++j) ci[j] += x * bp[j];
-        }
-      }
-    }
-  }
-}
 
 /// Offset, in elements, of batch entry `index` (row-major over `batch`) of an operand whose batch
 /// dims read with `strides` (0 where broadcast).
@@ -157,7 +98,7 @@ class MatmulOp final : public TensorOp {
     int64_t block = rows;
     if (batch < threads) {
       const int64_t per = (rows + threads - 1) / threads;
-      block = std::max(kGemmRows, (per + kGemmRows - 1) / kGemmRows * kGemmRows);
+      block = std::max(kTileRows, (per + kTileRows - 1) / kTileRows * kTileRows);
     }
     const int64_t blocks = (rows + block - 1) / block;
     tensor_ops::parallel_for(threads, batch * blocks, 1, [&](int64_t s, int64_t e) {
@@ -165,7 +106,7 @@ class MatmulOp final : public TensorOp {
         const int64_t bi = item / blocks, r0 = item % blocks * block, nr = std::min(block, rows - r0);
         const float* ab = a + (b_shared ? 0 : batch_offset(bi, p.batch, sa)) + r0 * p.k;
         const float* bb = b + (b_shared ? 0 : batch_offset(bi, p.batch, sb));
-        gemm_f32(ab, p.k, bb, p.n, c + bi * rows * p.n + r0 * p.n, p.n, nr, p.k, p.n);
+        tensor_kernels().gemm(ab, p.k, bb, p.n, c + bi * rows * p.n + r0 * p.n, p.n, nr, p.k, p.n);
       }
     });
   }
@@ -269,7 +210,7 @@ class SdpaOp final : public TensorOp {
     int64_t block = std::min(p.l, kSdpaRows);
     if (batch < threads) {
       const int64_t per = (p.l + threads - 1) / threads;
-      block = std::min(block, std::max(kGemmRows, (per + kGemmRows - 1) / kGemmRows * kGemmRows));
+      block = std::min(block, std::max(kTileRows, (per + kTileRows - 1) / kTileRows * kTileRows));
     }
     const int64_t blocks = (p.l + block - 1) / block;
 
@@ -290,7 +231,7 @@ class SdpaOp final : public TensorOp {
           }
           transposed = kb;
         }
-        gemm_f32(q + batch_offset(bi, p.batch, sq) + i0 * p.e, p.e, kt, p.s, sc, p.s, rows, p.e, p.s);
+        tensor_kernels().gemm(q + batch_offset(bi, p.batch, sq) + i0 * p.e, p.e, kt, p.s, sc, p.s, rows, p.e, p.s);
         const float* mb = mask ? mask + batch_offset(bi, p.batch, smb) : nullptr;
         for (int64_t r = 0; r < rows; ++r) {
           const int64_t i = i0 + r;
@@ -308,12 +249,11 @@ class SdpaOp final : public TensorOp {
             std::fill(si, si + p.s, 0.0f);
             continue;
           }
-          for (int64_t j = 0; j < keys; ++j) si[j] = std::exp(si[j] - mx);
-          const float inv = static_cast<float>(1.0 / tensor_ops::sum_f64(si, keys));
+          const float inv = 1.0f / tensor_kernels().exp_shifted_sum(si, keys, mx);
           for (int64_t j = 0; j < keys; ++j) si[j] *= inv;
           std::fill(si + keys, si + p.s, 0.0f);
         }
-        gemm_f32(sc, p.s, v + batch_offset(bi, p.batch, sv), p.ev, o + (bi * p.l + i0) * p.ev, p.ev, rows, p.s, p.ev);
+        tensor_kernels().gemm(sc, p.s, v + batch_offset(bi, p.batch, sv), p.ev, o + (bi * p.l + i0) * p.ev, p.ev, rows, p.s, p.ev);
       }
     });
   }

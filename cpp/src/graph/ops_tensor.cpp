@@ -11,6 +11,7 @@
 #include "graph/ops.hpp"
 #include "graph/ops_tensor_util.hpp"
 #include "kernels/epilogue.hpp"
+#include "kernels/tensor_kernels.hpp"
 
 namespace sparsert {
 namespace {
@@ -621,8 +622,8 @@ class LayerNormOp final : public TensorOp {
 // by the sum. A row of -inf gives -inf - -inf = NaN throughout, as torch.softmax does.
 void softmax_row(const float* x, float* y, int64_t n) {
   const float m = tensor_ops::max_f32(x, n);
-  for (int64_t i = 0; i < n; ++i) y[i] = std::exp(x[i] - m);
-  const float s = static_cast<float>(tensor_ops::sum_f64(y, n));
+  if (y != x) std::memcpy(y, x, sizeof(float) * static_cast<size_t>(n));
+  const float s = tensor_kernels().exp_shifted_sum(y, n, m);
   for (int64_t i = 0; i < n; ++i) y[i] /= s;
 }
 

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "sparsert/error.hpp"
+#include "kernels/tensor_kernels.hpp"
 #include "sparsert/nm.hpp"
 
 namespace sparsert {
@@ -111,6 +112,27 @@ const KernelInfo& select_kernel(const Weight& w, int64_t batch) {
     if (k.format == w.format() && isa_available(k.isa) && tile_fits(k.tile, as_batch)) return k;
   }
   return reference_kernel(w.format());  // unreachable: every format has a tile-0 reference
+}
+
+const std::vector<TensorKernels>& all_tensor_kernels() {
+  static const std::vector<TensorKernels> list = {
+#if SPARSERT_ARCH_X86
+      tensor_f32_avx512(), tensor_f32_avx2(),
+#endif
+#if SPARSERT_ARCH_ARM64
+      tensor_f32_neon(),
+#endif
+      tensor_f32_ref()};
+  return list;
+}
+
+const TensorKernels& tensor_kernels() {
+  static const TensorKernels& best = *[] {
+    for (const TensorKernels& t : all_tensor_kernels())
+      if (isa_available(t.isa)) return &t;
+    return &all_tensor_kernels().back();
+  }();
+  return best;
 }
 
 const KernelInfo& reference_kernel(Format format) {

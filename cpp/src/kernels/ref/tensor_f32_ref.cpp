@@ -1,0 +1,88 @@
+// The portable TensorKernels (kernels/tensor_kernels.hpp): what the ISA sets are checked against,
+// and what runs where none applies.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "kernels/tensor_kernels.hpp"
+
+namespace sparsert {
+namespace {
+
+// GEMM blocking: C rows are updated kGemmRows at a time over a kGemmN-wide column panel (4 × 1 KB
+// of C stays in L1) while B's kGemmK × kGemmN panel (128 KB) stays in L2.
+constexpr int64_t kGemmRows = 4;
+constexpr int64_t kGemmN = 256;
+constexpr int64_t kGemmK = 128;
+
+/// C (rows × n, row stride ldc) = A (rows × k, lda) · B (k × n, ldb), loop order i-k-j: the inner
+/// loop over j is a contiguous axpy the compiler vectorises, and four rows of C share each load of B.
+void gemm(const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc, int64_t rows, int64_t k,
+          int64_t n) {
+  if (n == 1) {  // matrix · vector: dot products are faster than one-column axpys
+    for (int64_t i = 0; i < rows; ++i) {
+      float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      const float* ai = a + i * lda;
+      int64_t p = 0;
+      for (; p + 8 <= k; p += 8) {
+        for (int j = 0; j < 8; ++j) s[j] += ai[p + j] * b[(p + j) * ldb];
+      }
+      for (; p < k; ++p) s[0] += ai[p] * b[p * ldb];
+      c[i * ldc] = ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
+    }
+    return;
+  }
+  for (int64_t i = 0; i < rows; ++i) std::memset(c + i * ldc, 0, static_cast<size_t>(n) * sizeof(float));
+  for (int64_t j0 = 0; j0 < n; j0 += kGemmN) {
+    const int64_t nb = std::min(kGemmN, n - j0);
+    for (int64_t p0 = 0; p0 < k; p0 += kGemmK) {
+      const int64_t kb = std::min(kGemmK, k - p0);
+      int64_t i = 0;
+      for (; i + kGemmRows <= rows; i += kGemmRows) {
+        float* __restrict c0 = c + (i + 0) * ldc + j0;
+        float* __restrict c1 = c + (i + 1) * ldc + j0;
+        float* __restrict c2 = c + (i + 2) * ldc + j0;
+        float* __restrict c3 = c + (i + 3) * ldc + j0;
+        const float* a0 = a + (i + 0) * lda + p0;
+        const float* a1 = a + (i + 1) * lda + p0;
+        const float* a2 = a + (i + 2) * lda + p0;
+        const float* a3 = a + (i + 3) * lda + p0;
+        for (int64_t p = 0; p < kb; ++p) {
+          const float* __restrict bp = b + (p0 + p) * ldb + j0;
+          const float x0 = a0[p], x1 = a1[p], x2 = a2[p], x3 = a3[p];
+          for (int64_t j = 0; j < nb; ++j) {
+            const float v = bp[j];
+            c0[j] += x0 * v;
+            c1[j] += x1 * v;
+            c2[j] += x2 * v;
+            c3[j] += x3 * v;
+          }
+        }
+      }
+      for (; i < rows; ++i) {
+        float* __restrict ci = c + i * ldc + j0;
+        const float* ai = a + i * lda + p0;
+        for (int64_t p = 0; p < kb; ++p) {
+          const float* __restrict bp = b + (p0 + p) * ldb + j0;
+          const float x = ai[p];
+          for (int64_t j = 0; j < nb; ++j) ci[j] += x * bp[j];
+        }
+      }
+    }
+  }
+}
+
+float exp_shifted_sum(float* x, int64_t n, float shift) {
+  double s = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    x[i] = std::exp(x[i] - shift);
+    s += x[i];
+  }
+  return static_cast<float>(s);
+}
+
+}  // namespace
+
+TensorKernels tensor_f32_ref() { return {"tensor_f32_ref", Isa::kRef, &gemm, &exp_shifted_sum}; }
+
+}  // namespace sparsert

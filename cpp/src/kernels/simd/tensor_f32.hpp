@@ -1,0 +1,126 @@
+// The TensorKernels (kernels/tensor_kernels.hpp) over a vector type V: a register-tiled GEMM on
+// row-major operands read in place (they change every call, so there is nothing to pre-pack) and
+// the softmax's exp pass, for the graph's matmul, attention and softmax.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/simd/activations.hpp"
+#include "kernels/simd/common.hpp"
+
+namespace sparsert {
+namespace {
+
+template <class V>
+struct TensorF32 {
+  using F = typename V::F;
+  static constexpr int W = V::kWidth;
+  static constexpr int kNr = 2 * W;  // columns of a register tile
+  static constexpr int kMr = 6;      // rows of a register tile: 12 accumulators, 2 B vectors, 1 broadcast
+  // k per pass: the kc × kNr strip of B a tile column reads stays in L1 (16 KiB) while every row
+  // tile of an m block passes over it; an m block's kc-wide slice of A (≤ 96 KiB) stays in L2.
+  static constexpr int64_t kKc = 16 * 1024 / (kNr * 4);
+  static constexpr int64_t kMc = 96 * 1024 / (kKc * 4) / kMr * kMr;
+
+  // C rows [0, MR) × columns [0, nr) (nr ≤ kNr) over k in [0, kc), added to C unless `first`.
+  template <int MR>
+  static void tile(const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc, int64_t kc,
+                   int64_t nr, bool first) {
+    F acc[MR][2];
+    unroll<MR>([&](auto i) { acc[i.value][0] = acc[i.value][1] = V::zero(); });
+    auto step = [&](int64_t p, F b0, F b1) {
+      unroll<MR>([&](auto i) {
+        const F ai = V::broadcast(a + i.value * lda + p);
+        acc[i.value][0] = V::fmadd(ai, b0, acc[i.value][0]);
+        acc[i.value][1] = V::fmadd(ai, b1, acc[i.value][1]);
+      });
+    };
+    if (nr == kNr) {
+      for (int64_t p = 0; p < kc; ++p) step(p, V::load(b + p * ldb), V::load(b + p * ldb + W));
+    } else {
+      const int n0 = static_cast<int>(min_i64(nr, W)), n1 = static_cast<int>(nr - n0);
+      for (int64_t p = 0; p < kc; ++p) step(p, V::load_first(b + p * ldb, n0), V::load_first(b + p * ldb + W, n1));
+    }
+    unroll<MR>([&](auto i) {
+      float* ci = c + i.value * ldc;
+      if (nr == kNr) {
+        V::store(ci, first ? acc[i.value][0] : V::add(V::load(ci), acc[i.value][0]));
+        V::store(ci + W, first ? acc[i.value][1] : V::add(V::load(ci + W), acc[i.value][1]));
+      } else {
+        const int n0 = static_cast<int>(min_i64(nr, W)), n1 = static_cast<int>(nr - n0);
+        V::store_first(ci, first ? acc[i.value][0] : V::add(V::load_first(ci, n0), acc[i.value][0]), n0);
+        V::store_first(ci + W, first ? acc[i.value][1] : V::add(V::load_first(ci + W, n1), acc[i.value][1]), n1);
+      }
+    });
+  }
+
+  // C[i] = A row i · B's only column (n == 1): row dot products, B read with its stride.
+  static void matvec(const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc, int64_t m,
+                     int64_t k) {
+    for (int64_t i = 0; i < m; ++i) {
+      const float* ai = a + i * lda;
+      F acc = V::zero();
+      int64_t p = 0;
+      if (ldb == 1) {
+        for (; p + W <= k; p += W) acc = V::fmadd(V::load(ai + p), V::load(b + p), acc);
+      }
+      float s = V::sum(acc);
+      for (; p < k; ++p) s += ai[p] * b[p * ldb];
+      c[i * ldc] = s;
+    }
+  }
+
+  static void gemm(const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc, int64_t m,
+                   int64_t k, int64_t n) {
+    if (m == 0 || n == 0) return;
+    if (n == 1) return matvec(a, lda, b, ldb, c, ldc, m, k);
+    for (int64_t p0 = 0; p0 == 0 || p0 < k; p0 += kKc) {  // one pass even when k == 0: it writes the zeros
+      const int64_t kc = min_i64(kKc, k - p0);
+      for (int64_t i0 = 0; i0 < m; i0 += kMc) {
+        const int64_t mc = min_i64(kMc, m - i0);
+        for (int64_t j = 0; j < n; j += kNr) {
+          const int64_t nr = min_i64(kNr, n - j);
+          for (int64_t i = i0; i < i0 + mc; i += kMr) {
+            const float* at = a + i * lda + p0;
+            const float* bt = b + p0 * ldb + j;
+            float* ct = c + i * ldc + j;
+            switch (min_i64(kMr, i0 + mc - i)) {
+              case 6: tile<6>(at, lda, bt, ldb, ct, ldc, kc, nr, p0 == 0); break;
+              case 5: tile<5>(at, lda, bt, ldb, ct, ldc, kc, nr, p0 == 0); break;
+              case 4: tile<4>(at, lda, bt, ldb, ct, ldc, kc, nr, p0 == 0); break;
+              case 3: tile<3>(at, lda, bt, ldb, ct, ldc, kc, nr, p0 == 0); break;
+              case 2: tile<2>(at, lda, bt, ldb, ct, ldc, kc, nr, p0 == 0); break;
+              default: tile<1>(at, lda, bt, ldb, ct, ldc, kc, nr, p0 == 0); break;
+            }
+          }
+        }
+      }
+    }
+  }
+
+  static float exp_shifted_sum(float* x, int64_t n, float shift) {
+    const F s = V::set1(shift);
+    F acc = V::zero();
+    int64_t i = 0;
+    for (; i + W <= n; i += W) {
+      const F e = VecMath<V>::exp(V::sub(V::load(x + i), s));
+      V::store(x + i, e);
+      acc = V::add(acc, e);
+    }
+    if (i < n) {
+      const int rest = static_cast<int>(n - i);
+      // Masked-off lanes hold exp(0 - shift): keep them out of the sum.
+      const F e = VecMath<V>::exp(V::sub(V::load_first(x + i, rest), s));
+      V::store_first(x + i, e, rest);
+      float tail[W];
+      V::store(tail, e);
+      float t = V::sum(acc);
+      for (int l = 0; l < rest; ++l) t += tail[l];
+      return t;
+    }
+    return V::sum(acc);
+  }
+};
+
+}  // namespace
+}  // namespace sparsert

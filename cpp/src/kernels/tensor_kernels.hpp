@@ -1,0 +1,37 @@
+// Kernels for operators between activations (no weight): the graph's matmul and attention
+// products and its softmax. One set per ISA, listed and picked in registry.cpp.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "kernels/kernel.hpp"
+
+namespace sparsert {
+
+struct TensorKernels {
+  const char* name;
+  Isa isa;
+  /// C (m × n, row stride ldc) = A (m × k, lda) · B (k × n, ldb), all row-major; C is overwritten
+  /// (zeros when k == 0).
+  void (*gemm)(const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc, int64_t m, int64_t k,
+               int64_t n);
+  /// x[i] = exp(x[i] − shift) for i < n; returns their sum.
+  float (*exp_shifted_sum)(float* x, int64_t n, float shift);
+};
+
+TensorKernels tensor_f32_ref();
+#if SPARSERT_ARCH_X86
+TensorKernels tensor_f32_avx2();
+TensorKernels tensor_f32_avx512();
+#endif
+#if SPARSERT_ARCH_ARM64
+TensorKernels tensor_f32_neon();
+#endif
+
+/// Every set compiled for this architecture, the preferred first.
+const std::vector<TensorKernels>& all_tensor_kernels();
+/// The first set of all_tensor_kernels() that this CPU runs.
+const TensorKernels& tensor_kernels();
+
+}  // namespace sparsert
