@@ -61,7 +61,8 @@ class Model:
     __call__ = run
 
     def profile(self, *inputs: Any, repeats: int = 10) -> list[dict]:
-        """Each operator's median time over `repeats` runs on `inputs`: dicts with name, op, kernel, seconds."""
+        """Each operator's median time over `repeats` runs on `inputs`: dicts with name, op, kernel, seconds
+        (0 for a reshape that is not a graph output: it reads its input's storage and does not run)."""
         specs = self._core.inputs()
         arrays = [_as_array(v, name, dtype)[0] for v, (name, dtype, _) in zip(inputs, specs)]
         if len(arrays) != len(specs):

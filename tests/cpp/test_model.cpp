@@ -87,6 +87,53 @@ TEST(Model, FastKernelsMatchReferenceAtEveryBatch) {
   }
 }
 
+// Reshapes that are not graph outputs read their input's storage (no copy, not run); that storage
+// must then outlive the last reader of every view of it. Here a's block would be handed to b if it
+// were freed when its last direct reader (the first reshape) ran, and c would read b's values.
+TEST(Model, ViewsShareStorageAndKeepItAlive) {
+  Graph g;
+  const int x = g.add_input("x", DType::kF32, {-1, 6});
+  auto reshape = [&](int in, std::vector<int64_t> dims, const std::string& name) {
+    NodeDef n{"reshape", name, {in}, -1, {}, {}};
+    n.attrs.ints["shape_coef"] = {1};
+    n.attrs.ints["shape_const"] = {0};
+    for (int64_t d : dims) {
+      n.attrs.ints["shape_coef"].push_back(0);
+      n.attrs.ints["shape_const"].push_back(d);
+    }
+    return g.add_node(n, name);
+  };
+  auto binary = [&](BinaryKind kind, int a, int b, const std::string& name) {
+    NodeDef n{"binary", name, {a, b}, -1, {}, {}};
+    n.attrs.ints["kind"] = {static_cast<int64_t>(kind)};
+    return g.add_node(n, name);
+  };
+  const int x_view = reshape(x, {2, 3}, "x_view");  // a view of a graph input, itself an output: copied
+  const int a = binary(BinaryKind::kAdd, x, x, "a");
+  const int a_chain = reshape(reshape(a, {3, 2}, "a_view"), {6}, "a_chain");  // a view of a view
+  const int b = binary(BinaryKind::kMul, x, x, "b");
+  const int c = binary(BinaryKind::kAdd, a_chain, b, "c");
+  const int c_view = reshape(c, {2, 3}, "c_view");  // a graph output: copied
+  g.set_outputs({c_view, x_view, c});
+  Model m(g);
+  for (int64_t batch : {1, 5}) {
+    auto xs = input(batch, 9);
+    const auto out = m.run({TensorView{DType::kF32, {batch, 6}, xs.data()}});
+    ASSERT_EQ(out.size(), 3u);
+    EXPECT_EQ(out[0].shape(), (Shape{batch, 2, 3}));
+    EXPECT_EQ(out[1].shape(), (Shape{batch, 2, 3}));
+    for (int64_t i = 0; i < batch * 6; ++i) {
+      const float v = xs[static_cast<size_t>(i)], want = (v + v) + v * v;
+      EXPECT_EQ(out[0].data_as<float>()[i], want) << "c_view at " << i;
+      EXPECT_EQ(out[2].data_as<float>()[i], want) << "c at " << i;
+      EXPECT_EQ(out[1].data_as<float>()[i], v) << "x_view at " << i;
+    }
+    const auto seconds = m.profile({TensorView{DType::kF32, {batch, 6}, xs.data()}}, 1);
+    EXPECT_EQ(seconds[2], 0.0) << "a_view ran";  // node order: x_view, a, a_view, a_chain, b, c, c_view
+    EXPECT_EQ(seconds[3], 0.0) << "a_chain ran";
+  }
+}
+
 TEST(Model, RejectsBadInputsNamingThem) {
   Model m(small_graph());
   auto x = input(2, 1);

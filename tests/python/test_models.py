@@ -287,7 +287,9 @@ def test_profile_and_summary_with_measured_times():
     compiled = sparsert.load(model, example_inputs=(x,))
     profile = compiled.profile(x, repeats=3)
     assert {p["op"] for p in profile} >= {"conv2d", "linear", "max_pool2d"}
-    assert all(p["seconds"] > 0 for p in profile)
+    # A reshape inside the graph reads its input's storage and does not run.
+    assert all(p["seconds"] > 0 for p in profile if p["op"] != "reshape")
+    assert all(p["seconds"] == 0 for p in profile if p["op"] == "reshape")
     text = compiled.summary(inputs=(x,))
     assert "pred µs" in text and "meas µs" in text and "operators without weights" in text
 

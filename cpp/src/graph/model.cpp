@@ -4,7 +4,9 @@
 // Memory plan: every value a node computes lives in one arena at a planned offset, except graph
 // outputs, which are written straight into the returned tensors. Offsets come from a first-fit
 // allocator over the node order: a value's block is taken when its node runs and given back after
-// its last reader, so buffers are reused by liveness. Plans are cached per input-shape set; arenas
+// its last reader, so buffers are reused by liveness. A view node's output (a reshape, Op::is_view)
+// that is not a graph output is no buffer of its own: it reads its input's storage (the root of a
+// chain of views), which then lives until the view's last reader, and the node does not run. Plans are cached per input-shape set; arenas
 // (with the per-node input views of the plan they last served) are pooled, so concurrent runs each
 // get their own and a steady-state run allocates only its outputs.
 #include "sparsert/model.hpp"
@@ -93,7 +95,8 @@ struct Model::Impl {
   Graph graph;
   ModelOptions options;
   std::vector<std::unique_ptr<Op>> ops;     // one per node
-  std::vector<int> last_reader;             // per value: index of the last node reading it, or -1
+  std::vector<int> last_reader;             // per value: index of the last node reading it or a view of it, or -1
+  std::vector<int> view_of;                 // per value: the value whose storage it reads (a view's root), or -1
   std::vector<bool> is_output;              // per value
   std::vector<int> input_slot;              // per value: its index among the graph inputs, or -1
   std::vector<int> output_slot;             // per value: its index in unique_outputs, or -1
@@ -118,12 +121,18 @@ struct Model::Impl {
       output_slot[o] = static_cast<int>(unique_outputs.size());
       unique_outputs.push_back(o);
     }
+    view_of.assign(values.size(), -1);
     const auto& nodes = graph.nodes();
     for (size_t i = 0; i < nodes.size(); ++i) {
       ops.push_back(make_op(nodes[i], graph));
-      for (int in : nodes[i].inputs) last_reader[in] = static_cast<int>(i);
+      for (int in : nodes[i].inputs) last_reader[storage(in)] = static_cast<int>(i);
+      const int out = nodes[i].output;
+      if (ops.back()->is_view() && !is_output[out]) view_of[out] = storage(nodes[i].inputs[0]);
     }
   }
+
+  // The value whose bytes v reads: v itself, or the root of the views it is.
+  int storage(int v) const { return view_of[v] >= 0 ? view_of[v] : v; }
 
   int threads() const { return options.num_threads > 0 ? options.num_threads : get_num_threads(); }
   RunContext context() const { return RunContext{threads(), options.reference_kernels}; }
@@ -157,7 +166,7 @@ struct Model::Impl {
     const auto& nodes = graph.nodes();
     for (size_t i = 0; i < nodes.size(); ++i) {
       const int out = nodes[i].output;
-      if (!is_output[out]) {
+      if (!is_output[out] && view_of[out] < 0) {  // a view has no storage: its reads count as its root's
         const auto& d = plan->descs[out];
         plan->offset[out] = arena.allocate(align_up(std::max<int64_t>(numel(d.shape) * dtype_size(d.dtype), 1)));
       }
@@ -167,7 +176,8 @@ struct Model::Impl {
         const auto& d = plan->descs[v];
         arena.release(plan->offset[v], align_up(std::max<int64_t>(numel(d.shape) * dtype_size(d.dtype), 1)));
       };
-      std::vector<int> done = nodes[i].inputs;
+      std::vector<int> done;
+      for (int v : nodes[i].inputs) done.push_back(storage(v));
       std::sort(done.begin(), done.end());
       done.erase(std::unique(done.begin(), done.end()), done.end());
       for (int v : done) {
@@ -315,6 +325,7 @@ std::vector<Tensor> Model::execute(const std::vector<TensorView>& inputs, std::v
   for (int o : m.unique_outputs) outputs.emplace_back(plan->descs[o].dtype, plan->descs[o].shape);
 
   auto data_of = [&](int v) -> void* {
+    v = m.storage(v);
     if (values[v].kind == ValueKind::kInput) return const_cast<void*>(inputs[m.input_slot[v]].data);
     if (values[v].kind == ValueKind::kConstant) return const_cast<void*>(values[v].constant->data());
     if (m.output_slot[v] >= 0) return outputs[m.output_slot[v]].data();
@@ -326,6 +337,10 @@ std::vector<Tensor> Model::execute(const std::vector<TensorView>& inputs, std::v
     std::vector<TensorView>& in = arena.views[i];
     for (size_t j = 0; j < in.size(); ++j) in[j].data = data_of(nodes[i].inputs[j]);
     const int out = nodes[i].output;
+    if (m.view_of[out] >= 0) {
+      if (node_seconds != nullptr) (*node_seconds)[i] = 0.0;
+      continue;
+    }
     if (node_seconds == nullptr) {
       m.ops[i]->run(in, plan->descs[out], data_of(out), ctx);
     } else {

@@ -42,6 +42,9 @@ class Op {
   /// errors (e.g. an embedding index out of range); never reads or writes out of bounds.
   virtual void run(const std::vector<TensorView>& inputs, const TensorDesc& out_desc, void* out,
                    const RunContext& ctx) const = 0;
+  /// Whether the output is input 0's bytes as they are (a reshape): the planner then gives the
+  /// output input 0's storage and skips run(), unless the output is a graph output.
+  virtual bool is_view() const { return false; }
   /// The kernel a matrix-multiplying op runs for this input (for summaries); "" for others.
   virtual std::string kernel_name(const std::vector<TensorDesc>& inputs, const RunContext& ctx) const {
     (void)inputs, (void)ctx;

@@ -339,6 +339,9 @@ class ReshapeOp final : public TensorOp {
     return {inputs[0].dtype, shape};
   }
 
+  bool is_view() const override { return true; }
+
+  // Runs only where the output is a graph output (the planner aliases it otherwise).
   void run(const std::vector<TensorView>& inputs, const TensorDesc& out_desc, void* out,
            const RunContext&) const override {
     const int64_t bytes = numel(out_desc.shape) * dtype_size(out_desc.dtype);
