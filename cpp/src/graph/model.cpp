@@ -6,9 +6,10 @@
 // allocator over the node order: a value's block is taken when its node runs and given back after
 // its last reader, so buffers are reused by liveness. A view node's output (a reshape, Op::is_view)
 // that is not a graph output is no buffer of its own: it reads its input's storage (the root of a
-// chain of views), which then lives until the view's last reader, and the node does not run. Plans are cached per input-shape set; arenas
-// (with the per-node input views of the plan they last served) are pooled, so concurrent runs each
-// get their own and a steady-state run allocates only its outputs.
+// chain of views), which then lives until the view's last reader, and the node does not run.
+// Plans are cached per input-shape set; arenas (with the per-node input views of the plan they last
+// served) are pooled, so concurrent runs each get their own and a steady-state run allocates only
+// its outputs.
 #include "sparsert/model.hpp"
 
 #include <algorithm>

@@ -1,8 +1,8 @@
 // Activation × activation products (ops.def, section ops_attention.cpp): matmul with
-// torch.matmul's semantics, and scaled dot-product attention. Operands are row-major and
-// contiguous; batch dims broadcast as in NumPy. Both thread over batch × row blocks through the
-// shared ThreadPool and give the same bits for any thread count (each output row is computed by one
-// thread, in one order).
+// torch.matmul's semantics, and scaled dot-product attention, on the ISA's TensorKernels. Operands
+// are row-major and contiguous; batch dims broadcast as in NumPy. Both thread over batch × row
+// blocks through the shared ThreadPool and give the same bits for any thread count (each output row
+// is computed by one thread, in one order).
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -253,7 +253,8 @@ class SdpaOp final : public TensorOp {
           for (int64_t j = 0; j < keys; ++j) si[j] *= inv;
           std::fill(si + keys, si + p.s, 0.0f);
         }
-        tensor_kernels().gemm(sc, p.s, v + batch_offset(bi, p.batch, sv), p.ev, o + (bi * p.l + i0) * p.ev, p.ev, rows, p.s, p.ev);
+        tensor_kernels().gemm(sc, p.s, v + batch_offset(bi, p.batch, sv), p.ev, o + (bi * p.l + i0) * p.ev, p.ev, rows,
+                              p.s, p.ev);
       }
     });
   }
