@@ -320,7 +320,7 @@ TEST(TensorKernels, MatchFloat64) {
       x[static_cast<size_t>(n)] = kCanary;
       const std::vector<float> before = x;
       const float shift = 0.75f;
-      const float sum = t.exp_shifted_sum(x.data(), n, shift);
+      const float sum = t.exp_shifted_sum(before.data(), x.data(), n, shift);
       double ref_sum = 0.0;
       for (int64_t i = 0; i < n; ++i) {
         const double e = std::exp(double(before[i]) - shift);

@@ -249,7 +249,7 @@ class SdpaOp final : public TensorOp {
             std::fill(si, si + p.s, 0.0f);
             continue;
           }
-          const float inv = 1.0f / tensor_kernels().exp_shifted_sum(si, keys, mx);
+          const float inv = 1.0f / tensor_kernels().exp_shifted_sum(si, si, keys, mx);
           for (int64_t j = 0; j < keys; ++j) si[j] *= inv;
           std::fill(si + keys, si + p.s, 0.0f);
         }

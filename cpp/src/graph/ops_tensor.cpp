@@ -625,8 +625,7 @@ class LayerNormOp final : public TensorOp {
 // by the sum. A row of -inf gives -inf - -inf = NaN throughout, as torch.softmax does.
 void softmax_row(const float* x, float* y, int64_t n) {
   const float m = tensor_ops::max_f32(x, n);
-  if (y != x) std::memcpy(y, x, sizeof(float) * static_cast<size_t>(n));
-  const float s = tensor_kernels().exp_shifted_sum(y, n, m);
+  const float s = tensor_kernels().exp_shifted_sum(x, y, n, m);
   for (int64_t i = 0; i < n; ++i) y[i] /= s;
 }
 

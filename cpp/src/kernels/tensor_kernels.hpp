@@ -16,8 +16,8 @@ struct TensorKernels {
   /// (zeros when k == 0).
   void (*gemm)(const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc, int64_t m, int64_t k,
                int64_t n);
-  /// x[i] = exp(x[i] − shift) for i < n; returns their sum.
-  float (*exp_shifted_sum)(float* x, int64_t n, float shift);
+  /// y[i] = exp(x[i] − shift) for i < n (y may be x); returns their sum.
+  float (*exp_shifted_sum)(const float* x, float* y, int64_t n, float shift);
 };
 
 TensorKernels tensor_f32_ref();

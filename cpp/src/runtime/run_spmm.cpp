@@ -67,7 +67,7 @@ void run_spmm_packed(const KernelInfo& k, const Weight& w, const float* x_packed
     const int64_t kp = w.padded_cols();
     if (static_cast<int64_t>(column.size()) < kp) column.resize(kp);
     for (int64_t b = 0; b < batch; ++b) {
-      for (int64_t c = 0; c < kp; ++c) column[c] = c < w.cols() ? x_packed[c * ldx + b] : 0.0f;
+      for (int64_t c = 0; c < kp; ++c) column[c] = x_packed[c * ldx + b];  // rows ≥ cols are zero already
       run_spmm_packed(k, w, column.data(), 1, 1, bias, y + b * w.rows(), act, threads);
     }
     return;

@@ -24,7 +24,7 @@ struct Neon {
   // As on x86, the second operand is returned when one is NaN (callers put the value there).
   static F max(F a, F b) { return vbslq_f32(vcgtq_f32(a, b), a, b); }
   static F min(F a, F b) { return vbslq_f32(vcltq_f32(a, b), a, b); }
-  // For the activations of simd/math.hpp.
+  // For the activations of simd/activations.hpp.
   static F sub(F a, F b) { return vsubq_f32(a, b); }
   static F mul(F a, F b) { return vmulq_f32(a, b); }
   static F div(F a, F b) { return vdivq_f32(a, b); }

@@ -72,11 +72,11 @@ void gemm(const float* a, int64_t lda, const float* b, int64_t ldb, float* c, in
   }
 }
 
-float exp_shifted_sum(float* x, int64_t n, float shift) {
+float exp_shifted_sum(const float* x, float* y, int64_t n, float shift) {
   double s = 0.0;
   for (int64_t i = 0; i < n; ++i) {
-    x[i] = std::exp(x[i] - shift);
-    s += x[i];
+    y[i] = std::exp(x[i] - shift);
+    s += y[i];
   }
   return static_cast<float>(s);
 }

@@ -98,20 +98,20 @@ struct TensorF32 {
     }
   }
 
-  static float exp_shifted_sum(float* x, int64_t n, float shift) {
+  static float exp_shifted_sum(const float* x, float* y, int64_t n, float shift) {
     const F s = V::set1(shift);
     F acc = V::zero();
     int64_t i = 0;
     for (; i + W <= n; i += W) {
       const F e = VecMath<V>::exp(V::sub(V::load(x + i), s));
-      V::store(x + i, e);
+      V::store(y + i, e);
       acc = V::add(acc, e);
     }
     if (i < n) {
       const int rest = static_cast<int>(n - i);
       // Masked-off lanes hold exp(0 - shift): keep them out of the sum.
       const F e = VecMath<V>::exp(V::sub(V::load_first(x + i, rest), s));
-      V::store_first(x + i, e, rest);
+      V::store_first(y + i, e, rest);
       float tail[W];
       V::store(tail, e);
       float t = V::sum(acc);

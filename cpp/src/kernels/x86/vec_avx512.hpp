@@ -37,7 +37,7 @@ struct Avx512 {
   // max/min return the second operand when one is NaN: callers put the value there.
   static F max(F a, F b) { return _mm512_max_ps(a, b); }
   static F min(F a, F b) { return _mm512_min_ps(a, b); }
-  // For the activations of simd/math.hpp.
+  // For the activations of simd/activations.hpp.
   static F sub(F a, F b) { return _mm512_sub_ps(a, b); }
   static F mul(F a, F b) { return _mm512_mul_ps(a, b); }
   static F div(F a, F b) { return _mm512_div_ps(a, b); }
