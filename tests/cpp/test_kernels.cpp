@@ -284,7 +284,8 @@ INSTANTIATE_TEST_SUITE_P(AllKernels, KernelSweep, ::testing::ValuesIn(all_kernel
 
 // Each ISA's TensorKernels against float64: odd shapes, k past one pass of the GEMM's k blocking
 // (256 on AVX2) and m past one m block (96 rows), operands with row strides wider than their
-// rows, whose padding is NaN (read by mistake, it would reach C) and C's padding a canary.
+// rows, whose padding is NaN (read by mistake, it would reach C) and C's padding a canary; the
+// exp pass and the transpose.
 TEST(TensorKernels, MatchFloat64) {
   constexpr float kCanary = -12345.5f;
   for (const TensorKernels& t : all_tensor_kernels()) {
@@ -330,6 +331,19 @@ TEST(TensorKernels, MatchFloat64) {
       EXPECT_NEAR(sum, ref_sum, 1e-6 * (ref_sum + 1e-30)) << t.name << " n " << n;
       EXPECT_EQ(x[static_cast<size_t>(n)], kCanary) << t.name << " wrote past n = " << n;
     }
+    // transpose: shapes off and on the 4 × 4 / 8 × 8 register blocks, strides wider than the rows,
+    // y's padding a canary.
+    for (int64_t rows : {0, 1, 3, 8, 9, 20})
+      for (int64_t cols : {0, 1, 4, 7, 16, 23}) {
+        const int64_t ldx = cols + 3, ldy = rows + 5;
+        const auto x = random_vector(std::max<int64_t>(rows * ldx, 1), ++seed);
+        std::vector<float> y(static_cast<size_t>(std::max<int64_t>(cols, 1) * ldy), kCanary);
+        t.transpose(x.data(), ldx, y.data(), ldy, rows, cols);
+        for (int64_t j = 0; j < cols; ++j)
+          for (int64_t i = 0; i < ldy; ++i)
+            ASSERT_EQ(y[static_cast<size_t>(j * ldy + i)], i < rows ? x[static_cast<size_t>(i * ldx + j)] : kCanary)
+                << t.name << " transpose " << rows << " x " << cols << " at (" << j << ", " << i << ")";
+      }
   }
 }
 

@@ -1,5 +1,5 @@
 // Kernels for operators between activations (no weight): the graph's matmul and attention
-// products and its softmax. One set per ISA, listed and picked in registry.cpp.
+// products, its softmax, and the transpose that packs a linear layer's input. One set per ISA, listed and picked in registry.cpp.
 #pragma once
 
 #include <cstdint>
@@ -18,6 +18,8 @@ struct TensorKernels {
                int64_t n);
   /// y[i] = exp(x[i] − shift) for i < n (y may be x); returns their sum.
   float (*exp_shifted_sum)(const float* x, float* y, int64_t n, float shift);
+  /// y[j · ldy + i] = x[i · ldx + j] for i < rows, j < cols (x and y do not overlap).
+  void (*transpose)(const float* x, int64_t ldx, float* y, int64_t ldy, int64_t rows, int64_t cols);
 };
 
 TensorKernels tensor_f32_ref();

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <functional>
 
+#include "kernels/tensor_kernels.hpp"
 #include "runtime/thread_pool.hpp"
 #include "sparsert/aligned.hpp"
 
@@ -21,19 +22,12 @@ constexpr int64_t kUnitOverhead = 8;
 // zero-filling lanes past batch and rows past cols.
 void pack_input(const float* x, int64_t batch, int64_t cols, int64_t ldx, float* x_packed, int64_t k_begin,
                 int64_t k_end) {
-  constexpr int64_t kStrip = 16;  // batch rows read together: 16 streams, one 64-byte write per k
-  for (int64_t b0 = 0; b0 < ldx; b0 += kStrip) {
-    const int64_t b1 = std::min(b0 + kStrip, batch);
-    for (int64_t k = k_begin; k < k_end; ++k) {
-      float* dst = x_packed + k * ldx + b0;
-      if (k >= cols || b0 >= batch) {
-        std::memset(dst, 0, sizeof(float) * kStrip);
-        continue;
-      }
-      int64_t b = b0;
-      for (; b < b1; ++b) dst[b - b0] = x[b * cols + k];
-      for (; b < b0 + kStrip; ++b) dst[b - b0] = 0.0f;
-    }
+  const int64_t k_stored = std::min(k_end, cols);
+  if (k_begin < k_stored)
+    tensor_kernels().transpose(x + k_begin, cols, x_packed + k_begin * ldx, ldx, batch, k_stored - k_begin);
+  for (int64_t k = k_begin; k < k_end; ++k) {
+    const int64_t from = k < cols ? batch : 0;
+    std::memset(x_packed + k * ldx + from, 0, sizeof(float) * (ldx - from));
   }
 }
 

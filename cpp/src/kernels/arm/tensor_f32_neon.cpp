@@ -6,7 +6,8 @@
 namespace sparsert {
 
 TensorKernels tensor_f32_neon() {
-  return {"tensor_f32_neon", Isa::kNeon, &TensorF32<Neon>::gemm, &TensorF32<Neon>::exp_shifted_sum};
+  return {"tensor_f32_neon", Isa::kNeon, &TensorF32<Neon>::gemm, &TensorF32<Neon>::exp_shifted_sum,
+          &transpose<Neon>};
 }
 
 }  // namespace sparsert

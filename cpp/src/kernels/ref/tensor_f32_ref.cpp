@@ -81,8 +81,13 @@ float exp_shifted_sum(const float* x, float* y, int64_t n, float shift) {
   return static_cast<float>(s);
 }
 
+void transpose(const float* x, int64_t ldx, float* y, int64_t ldy, int64_t rows, int64_t cols) {
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < cols; ++j) y[j * ldy + i] = x[i * ldx + j];
+}
+
 }  // namespace
 
-TensorKernels tensor_f32_ref() { return {"tensor_f32_ref", Isa::kRef, &gemm, &exp_shifted_sum}; }
+TensorKernels tensor_f32_ref() { return {"tensor_f32_ref", Isa::kRef, &gemm, &exp_shifted_sum, &transpose}; }
 
 }  // namespace sparsert

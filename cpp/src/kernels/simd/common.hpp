@@ -84,20 +84,22 @@ void for_each_tile(const SpmmArgs& a, int64_t r0, int64_t r1, Body&& body) {
 }
 
 // Batched kernels that sum a block of rows for a tile of lanes before storing keep the sums row-major
-// (`part`, rows × L lanes) in this many bytes, and store them with store_transposed.
+// (`part`, rows × L lanes) in this many bytes, and store them with transpose.
 inline constexpr int64_t kSparsePartBytes = 16 * 1024;
 
-// y[l * ldy + i] = part[i * L + l] for rows i < nr and lanes l < lanes: 8 × 8 blocks go through
-// registers (V::transpose8x8), edges scalar. Row by row the copy took ~6 instructions per element.
+// y[j · ldy + i] = x[i · ldx + j] for i < rows, j < cols: square blocks through registers
+// (V::transpose_block), edges scalar. Element by element the copy took ~6 instructions each.
 template <class V>
-void store_transposed(const float* part, int64_t L, int64_t nr, int64_t lanes, float* y, int64_t ldy) {
-  const int64_t nr8 = nr / 8 * 8, lanes8 = V::kWidth >= 8 ? lanes / 8 * 8 : 0;
-  if constexpr (V::kWidth >= 8) {
-    for (int64_t i = 0; i < nr8; i += 8)
-      for (int64_t l = 0; l < lanes8; l += 8) V::transpose8x8(part + i * L + l, L, y + l * ldy + i, ldy);
+void transpose(const float* x, int64_t ldx, float* y, int64_t ldy, int64_t rows, int64_t cols) {
+  constexpr int B = V::kTransposeBlock;
+  const int64_t rows_b = rows / B * B, cols_b = cols / B * B;
+  for (int64_t i = 0; i < rows_b; i += B) {
+    for (int64_t j = 0; j < cols_b; j += B) V::transpose_block(x + i * ldx + j, ldx, y + j * ldy + i, ldy);
+    for (int64_t j = cols_b; j < cols; ++j)
+      for (int64_t r = i; r < i + B; ++r) y[j * ldy + r] = x[r * ldx + j];
   }
-  for (int64_t l = 0; l < lanes; ++l)  // what the blocks left: rows past nr8, and every row of lanes past lanes8
-    for (int64_t i = l < lanes8 ? nr8 : 0; i < nr; ++i) y[l * ldy + i] = part[i * L + l];
+  for (int64_t i = rows_b; i < rows; ++i)
+    for (int64_t j = 0; j < cols; ++j) y[j * ldy + i] = x[i * ldx + j];
 }
 
 // Where a kernel reads the input rows [k0, k1) of lanes [b0, b0 + width): row k at

@@ -90,7 +90,7 @@ void sparse_rows_tile(const R& rows, const SpmmArgs& a, int64_t r0, int64_t r1, 
         });
       }
     }
-    store_transposed<V>(part, L, nr, lanes, a.y + b0 * a.ldy + rb, a.ldy);
+    transpose<V>(part, L, a.y + b0 * a.ldy + rb, a.ldy, nr, lanes);
     for (int64_t l = 0; l < lanes; ++l) {
       finish_rows<V>(a.y + (b0 + l) * a.ldy + rb, nr, a.bias != nullptr ? a.bias + rb : nullptr, a.act);
     }

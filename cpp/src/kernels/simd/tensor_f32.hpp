@@ -1,6 +1,7 @@
 // The TensorKernels (kernels/tensor_kernels.hpp) over a vector type V: a register-tiled GEMM on
 // row-major operands read in place (they change every call, so there is nothing to pre-pack) and
-// the softmax's exp pass, for the graph's matmul, attention and softmax.
+// the softmax's exp pass, for the graph's matmul, attention and softmax; the transpose is
+// simd/common.hpp's.
 #pragma once
 
 #include <cstdint>

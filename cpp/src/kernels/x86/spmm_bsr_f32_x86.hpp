@@ -145,7 +145,7 @@ void spmm_bsr_batch1(const Weight& weight, const SpmmArgs& a, int64_t u0, int64_
 // Batched: a group of RG block rows over NV vectors of lanes; per block column, NV input vectors
 // are shared by RG rows and each weight broadcast by NV vectors. S sets take consecutive blocks
 // when the group alone would leave the FMA units waiting on latency. Sums go to `part` (row blocks
-// of kSparsePartBytes) and reach the lane-major output through 8 × 8 transposes (store_transposed):
+// of kSparsePartBytes) and reach the lane-major output through 8 × 8 transposes:
 // storing each row's lanes one by one took half the time at batch 64 on 3072 rows. Column blocks
 // as in the row-sparse driver were tried: 0-12% slower (inputs read in place, batch 8-64).
 template <class V, int R, int C, int NV, class Index>
@@ -189,7 +189,7 @@ void bsr_tile(const BsrMatrix& w, const Index* bcol, const SpmmArgs& a, int64_t 
       }
     }
     const int64_t row0 = rb * R, nr = min_i64(nb * R, w.rows() - row0);  // padded rows are never stored
-    store_transposed<V>(part, L, nr, lanes, a.y + b0 * a.ldy + row0, a.ldy);
+    transpose<V>(part, L, a.y + b0 * a.ldy + row0, a.ldy, nr, lanes);
   }
 }
 

@@ -1,6 +1,6 @@
 // One 8 × 8 float transpose through eight ymm registers, for Avx2 and Avx512 (both compile AVX):
-// store_transposed (simd/common.hpp) moves the batched kernels' row-major partial sums into
-// lane-major outputs with it.
+// transpose (simd/common.hpp) moves the batched kernels' row-major partial sums into lane-major
+// outputs, and packs linear layers' inputs, with it.
 #pragma once
 
 #include <immintrin.h>

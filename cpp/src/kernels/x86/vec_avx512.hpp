@@ -33,7 +33,11 @@ struct Avx512 {
   static void store(float* p, F v) { _mm512_storeu_ps(p, v); }
   static F add(F a, F b) { return _mm512_add_ps(a, b); }
   static F fmadd(F a, F b, F c) { return _mm512_fmadd_ps(a, b, c); }
-  static void transpose8x8(const float* src, int64_t ss, float* dst, int64_t ds) { transpose8x8_avx(src, ss, dst, ds); }
+  // transpose() (simd/common.hpp) moves square blocks of this side through registers.
+  static constexpr int kTransposeBlock = 8;
+  static void transpose_block(const float* src, int64_t ss, float* dst, int64_t ds) {
+    transpose8x8_avx(src, ss, dst, ds);
+  }
   // max/min return the second operand when one is NaN: callers put the value there.
   static F max(F a, F b) { return _mm512_max_ps(a, b); }
   static F min(F a, F b) { return _mm512_min_ps(a, b); }

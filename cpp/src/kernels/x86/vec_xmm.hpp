@@ -20,6 +20,16 @@ struct Xmm4 {
   static void store(float* p, F v) { _mm_storeu_ps(p, v); }
   static F add(F a, F b) { return _mm_add_ps(a, b); }
   static F fmadd(F a, F b, F c) { return _mm_fmadd_ps(a, b, c); }
+  static constexpr int kTransposeBlock = 4;
+  static void transpose_block(const float* src, int64_t ss, float* dst, int64_t ds) {
+    __m128 r0 = _mm_loadu_ps(src), r1 = _mm_loadu_ps(src + ss), r2 = _mm_loadu_ps(src + 2 * ss),
+           r3 = _mm_loadu_ps(src + 3 * ss);
+    _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+    _mm_storeu_ps(dst, r0);
+    _mm_storeu_ps(dst + ds, r1);
+    _mm_storeu_ps(dst + 2 * ds, r2);
+    _mm_storeu_ps(dst + 3 * ds, r3);
+  }
   // max/min return the second operand when one is NaN: callers put the value there.
   static F max(F a, F b) { return _mm_max_ps(a, b); }
   static F min(F a, F b) { return _mm_min_ps(a, b); }
