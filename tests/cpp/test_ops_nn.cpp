@@ -283,6 +283,8 @@ const ConvSpec kConvSpecs[] = {
     {1, 8, 16, 37, 12, 1, 1, 1, 1, 0, 0, 1, 1, 2},  // 1×1 read in place in several chunks
     {2, 4, 3, 3, 5, 3, 3, 1, 1, 0, 0, 1, 1, 1},     // one output pixel: batch-1 kernels
     {1, 2, 10, 7, 3, 3, 1, 2, 1, 1, 0, 1, 1, 1},    // 3×1 kernel, unequal strides and padding
+    {1, 3, 40, 40, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1},   // CSR direct: several chunks, one ending mid-row
+    {1, 4, 21, 19, 6, 3, 3, 2, 3, 2, 1, 2, 1, 1},   // stride 2×3 with dilation 2×1: phases unused
 };
 
 TEST(Conv2d, MatchesOracle) {
@@ -310,6 +312,26 @@ TEST(Conv2d, MatchesOracle) {
           }
         }
       }
+    }
+  }
+}
+
+// CSR convolutions keep a plan per input size (DirectPlan): sizes in turn on one node, each checked.
+TEST(Conv2d, InputSizesInTurn) {
+  std::vector<float> full;
+  const ConvSpec base = {2, 5, 9, 11, 7, 3, 3, 2, 1, 1, 1, 1, 1, 1};
+  const auto weights = conv_weights(base, Format::kCsr, 5, full);
+  auto node = one_node(make_conv2d, "conv2d", {base.n, base.c, base.h, base.w}, base.ints(Activation::kNone), weights);
+  uint32_t seed = 60;
+  for (auto [h, w] : {std::pair<int64_t, int64_t>{9, 11}, {9, 6}, {16, 6}, {9, 11}, {3, 3}}) {
+    ConvSpec s = base;
+    s.h = h;
+    s.w = w;
+    const Tensor x = random_tensor({s.n, s.c, s.h, s.w}, ++seed);
+    const std::vector<double> ref = conv_ref(s, x.data_as<float>(), full, nullptr, Activation::kNone);
+    for (const RunContext& ctx : kContexts) {
+      expect_close(run_op(*node->op, {&x}, ctx), {s.n, s.oc, s.oh(), s.ow()}, ref,
+                   "conv2d " + s.str() + " " + context_string(ctx));
     }
   }
 }

@@ -8,19 +8,20 @@
 #include <cstring>
 #include <functional>
 #include <limits>
+#include <memory>
+#include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
-
-#if defined(__SSE2__)
-#include <xmmintrin.h>
-#endif
 
 #include "graph/ops.hpp"
 #include "kernels/epilogue.hpp"
 #include "kernels/registry.hpp"
+#include "kernels/tensor_kernels.hpp"
 #include "runtime/run_spmm.hpp"
 #include "runtime/thread_pool.hpp"
 #include "sparsert/aligned.hpp"
+#include "sparsert/csr.hpp"
 
 namespace sparsert {
 namespace {
@@ -267,8 +268,9 @@ class Linear final : public NnOp {
 };
 
 // ---------------------------------------------------------------------------------------------
-// conv2d: per group, im2col into the kernels' packed input (kernels/kernel.hpp), one spmm per chunk
-// of output pixels, then a transpose of the (pixels × OC/groups) result into the NCHW output.
+// conv2d: per group, one spmm per chunk of output pixels, then a transpose of the (pixels × OC/groups)
+// result into the NCHW output. CSR weights read the image directly (DirectPlan); the other formats
+// read an im2col panel in the kernels' packed input (kernels/kernel.hpp).
 
 struct ConvWindow {
   Pair kernel, stride, padding, dilation;
@@ -318,43 +320,41 @@ void im2col(const float* x, int64_t h, int64_t w, const ConvWindow& win, int64_t
   }
 }
 
-/// dst[r · ld + b] = src[b · rows + r]: the kernel's (pixels × channels) result into channel rows of
-/// the NCHW output. In 16 × 16 tiles: the reads' stride, rows · 4 bytes, is often a power of two, and
-/// a whole column of up to 256 pixels then maps to a few L1 sets and evicts itself; inside a tile,
-/// 4 × 4 blocks go through SSE registers (baseline on x86-64). Measured (best of 40, 1 thread, AMD
-/// EPYC) on 56 × 56 pixels × 256 channels in chunks of 240: 1.13 ms untiled, 0.36 ms in scalar tiles,
-/// 0.18 ms with SSE blocks; the 10%-dense 1×1 conv, 64 → 256 channels, that writes it spends 0.57 ms
-/// in the kernel.
-void transpose(const float* src, int64_t count, int64_t rows, float* dst, int64_t ld) {
-  constexpr int64_t kTile = 16;
-  for (int64_t r0 = 0; r0 < rows; r0 += kTile) {
-    const int64_t r1 = std::min(r0 + kTile, rows);
-    for (int64_t b0 = 0; b0 < count; b0 += kTile) {
-      const int64_t b1 = std::min(b0 + kTile, count);
-      int64_t r = r0;
-#if defined(__SSE2__)
-      for (; r + 4 <= r1; r += 4) {
-        int64_t b = b0;
-        for (; b + 4 <= b1; b += 4) {
-          __m128 v0 = _mm_loadu_ps(src + b * rows + r), v1 = _mm_loadu_ps(src + (b + 1) * rows + r);
-          __m128 v2 = _mm_loadu_ps(src + (b + 2) * rows + r), v3 = _mm_loadu_ps(src + (b + 3) * rows + r);
-          _MM_TRANSPOSE4_PS(v0, v1, v2, v3);
-          _mm_storeu_ps(dst + r * ld + b, v0);
-          _mm_storeu_ps(dst + (r + 1) * ld + b, v1);
-          _mm_storeu_ps(dst + (r + 2) * ld + b, v2);
-          _mm_storeu_ps(dst + (r + 3) * ld + b, v3);
-        }
-        for (; b < b1; ++b)
-          for (int64_t k = 0; k < 4; ++k) dst[(r + k) * ld + b] = src[b * rows + r + k];
-      }
-#endif
-      for (; r < r1; ++r) {
-        float* out = dst + r * ld;
-        for (int64_t b = b0; b < b1; ++b) out[b] = src[b * rows + r];
-      }
-    }
+/// The kernel's result for `count` pixels (count × channels, row-major) into channel rows of the
+/// NCHW output: dst[r · ld + b] = src[b · channels + r].
+void store_channels(const float* src, int64_t count, int64_t channels, float* dst, int64_t ld) {
+  tensor_kernels().transpose(src, channels, dst, ld, count, channels);
+}
+
+/// Items (of an operator's work) run by whole items on each thread from a shared counter when there
+/// are enough of them, else in turn with each item's work split among the threads:
+/// run_item(item, threads for it).
+template <class RunItem>
+void for_items(int64_t items, int threads, const RunItem& run_item) {
+  const int64_t waste = ceil_div(items, threads) * threads - items;  // idle item slots in the last round
+  if (threads > 1 && items >= threads && 4 * waste <= items) {
+    std::atomic<int64_t> next{0};
+    const auto worker = [&](int) {
+      for (int64_t item = next.fetch_add(1); item < items; item = next.fetch_add(1)) run_item(item, 1);
+    };
+    ThreadPool::instance().run(threads, std::cref(worker));
+  } else {
+    for (int64_t item = 0; item < items; ++item) run_item(item, threads);
   }
 }
+
+/// Direct convolution's view of CSR weights for one input size: the image is copied once, zero-padded
+/// and split into stride_h × stride_w phase planes (phase (a, b) holds the padded rows ≡ a and columns
+/// ≡ b modulo the stride), so that every tap (c, i, j) of an output pixel reads the phase plane
+/// position at a fixed offset from the pixel's own. A weight's column index becomes that offset (the
+/// kernels' overlapping-rows input, kernels/kernel.hpp): no im2col panel is written.
+struct DirectPlan {
+  int64_t h = 0, w = 0;     // the input size it is for
+  int64_t hq = 0, wq = 0;   // a phase plane's rows and columns
+  int64_t channel = 0;      // floats of one channel's phase planes
+  std::vector<char> phase_used;  // stride_h · stride_w flags: the phases some tap reads
+  std::vector<std::shared_ptr<const CsrMatrix>> weights;  // per group
+};
 
 class Conv2d final : public NnOp {
  public:
@@ -388,6 +388,8 @@ class Conv2d final : public NnOp {
     // A 1×1, stride-1, unpadded convolution reads the NCHW input as it is: one image's group of
     // channels is already x[c · H·W + pixel], the packed layout with ldx = H·W.
     pointwise_ = taps == 1 && win_.stride == one && win_.padding == zero;
+    direct_ = !pointwise_;
+    for (const auto& w : node.weights) direct_ = direct_ && w->format() == Format::kCsr;
   }
 
   TensorDesc infer(const std::vector<TensorDesc>& inputs, int64_t) const override {
@@ -414,21 +416,18 @@ class Conv2d final : public NnOp {
     const float* bias = inputs.size() == 2 ? static_cast<const float*>(inputs[1].data) : nullptr;
     float* y = static_cast<float*>(out);
 
-    const int64_t chunk = chunk_size(pixels);
-    const int64_t chunks = ceil_div(pixels, chunk);
-    const int64_t items = im.n * groups_ * chunks;
-
-    // One item = (image, group, chunk of pixels). With enough items each thread takes whole items
-    // (im2col, spmm, transpose) from a shared counter; with few, items run in turn and each one's
-    // im2col and spmm are split among the threads instead.
     int64_t nnz = 0;
     for (const auto& w : node_.weights) nnz += w->nnz_before(w->row_units());
     const int64_t work = im.n * pixels * (nnz + groups_ * cg_ * win_.kernel[0] * win_.kernel[1]);
     const int threads = static_cast<int>(
         std::max<int64_t>(1, std::min<int64_t>(ctx.threads, work / kMinWorkPerThread)));
-    const int64_t waste = ceil_div(items, threads) * threads - items;  // idle item slots in the last round
-    const bool per_item = threads > 1 && items >= threads && 4 * waste <= items;
+    if (direct_) {
+      if (const auto plan = direct_plan(im.h, im.w)) return run_direct(*plan, im, x, bias, y, oh, ow, threads, ctx);
+    }
 
+    // One item = (image, group, chunk of pixels): im2col, spmm, store.
+    const int64_t chunk = chunk_size(pixels);
+    const int64_t chunks = ceil_div(pixels, chunk);
     auto run_item = [&](int64_t item, int inner) {
       const int64_t n = item / (groups_ * chunks), g = item / chunks % groups_, p0 = item % chunks * chunk;
       const int64_t count = std::min(chunk, pixels - p0);
@@ -462,18 +461,9 @@ class Conv2d final : public NnOp {
       float* yc = scratch(1, count * ocg_);
       run_spmm_packed(kernel_for(w, count, ctx), w, packed, ldx, count, bias ? bias + g * ocg_ : nullptr, yc, act_,
                       inner);
-      transpose(yc, count, ocg_, y + (n * oc + g * ocg_) * pixels + p0, pixels);
+      store_channels(yc, count, ocg_, y + (n * oc + g * ocg_) * pixels + p0, pixels);
     };
-
-    if (per_item) {
-      std::atomic<int64_t> next{0};
-      const auto worker = [&](int) {
-        for (int64_t item = next.fetch_add(1); item < items; item = next.fetch_add(1)) run_item(item, 1);
-      };
-      ThreadPool::instance().run(threads, std::cref(worker));
-    } else {
-      for (int64_t item = 0; item < items; ++item) run_item(item, threads);
-    }
+    for_items(im.n * groups_ * chunks, threads, run_item);
   }
 
   std::string kernel_name(const std::vector<TensorDesc>& inputs, const RunContext& ctx) const override {
@@ -493,6 +483,120 @@ class Conv2d final : public NnOp {
 
  private:
   Shape weight_shape() const { return {groups_ * ocg_, cg_, win_.kernel[0], win_.kernel[1]}; }
+
+  /// The DirectPlan for an h × w input, built on first use for that size; null when the phase planes
+  /// would outgrow 32-bit offsets (im2col then).
+  std::shared_ptr<const DirectPlan> direct_plan(int64_t h, int64_t w) const {
+    std::lock_guard<std::mutex> lock(plan_mu_);
+    if (plan_ != nullptr && plan_->h == h && plan_->w == w) return plan_;
+    const int64_t sh = win_.stride[0], sw = win_.stride[1], kh = win_.kernel[0], kw = win_.kernel[1];
+    auto p = std::make_shared<DirectPlan>();
+    p->h = h;
+    p->w = w;
+    p->hq = ceil_div(h + 2 * win_.padding[0], sh);
+    p->wq = ceil_div(w + 2 * win_.padding[1], sw);
+    const int64_t plane = p->hq * p->wq;
+    p->channel = sh * sw * plane;
+    const int64_t span = cg_ * p->channel;
+    if (span + p->hq * p->wq + kOverlapSlack > std::numeric_limits<uint32_t>::max()) return nullptr;
+    // Tap (i, j) of the window: padded row oh·sh + i·dh = (oh + ⌊i·dh / sh⌋)·sh + (i·dh mod sh), so
+    // it reads phase row (i·dh mod sh) at ⌊i·dh / sh⌋ rows below the pixel; columns alike.
+    std::vector<int64_t> tap(static_cast<size_t>(kh * kw));
+    p->phase_used.assign(static_cast<size_t>(sh * sw), 0);
+    for (int64_t i = 0; i < kh; ++i)
+      for (int64_t j = 0; j < kw; ++j) {
+        const int64_t di = i * win_.dilation[0], dj = j * win_.dilation[1];
+        const int64_t phase = di % sh * sw + dj % sw;
+        p->phase_used[static_cast<size_t>(phase)] = 1;
+        tap[static_cast<size_t>(i * kw + j)] = phase * plane + di / sh * p->wq + dj / sw;
+      }
+    for (const auto& weight : node_.weights) {
+      const auto& csr = static_cast<const CsrMatrix&>(*weight);
+      const int64_t* ptr = csr.row_ptr();
+      AlignedVector<int64_t> row_ptr(ptr, ptr + csr.rows() + 1);
+      AlignedVector<uint32_t> offsets(static_cast<size_t>(csr.nnz()));
+      AlignedVector<float> values(static_cast<size_t>(csr.nnz()));
+      std::vector<std::pair<uint32_t, float>> row;
+      for (int64_t r = 0; r < csr.rows(); ++r) {
+        row.clear();
+        for (int64_t e = ptr[r]; e < ptr[r + 1]; ++e) {
+          const int64_t k = csr.index_bits() == 16 ? csr.col_idx16()[e] : csr.col_idx32()[e];
+          row.emplace_back(static_cast<uint32_t>(k / (kh * kw) * p->channel + tap[static_cast<size_t>(k % (kh * kw))]),
+                           csr.values()[e]);
+        }
+        std::sort(row.begin(), row.end(), [](const auto& a, const auto& b) { return a.first < b.first; });  // stride > 1
+        for (size_t e = 0; e < row.size(); ++e) {
+          offsets[static_cast<size_t>(ptr[r]) + e] = row[e].first;
+          values[static_cast<size_t>(ptr[r]) + e] = row[e].second;
+        }
+      }
+      p->weights.push_back(
+          CsrMatrix::from_parts(csr.rows(), span, std::move(row_ptr), std::move(offsets), std::move(values)));
+    }
+    plan_ = p;
+    return plan_;
+  }
+
+  /// One image group's phase planes (DirectPlan): dst[c · channel + (a · sw + b) · plane + qi · wq + qj]
+  /// = x[c, qi · sh + a − ph, qj · sw + b − pw], zero in the padding; phases no tap reads are skipped.
+  void fill_planes(const DirectPlan& p, const float* x, float* dst) const {
+    const int64_t sh = win_.stride[0], sw = win_.stride[1], plane = p.hq * p.wq;
+    for (int64_t c = 0; c < cg_; ++c)
+      for (int64_t a = 0; a < sh; ++a)
+        for (int64_t b = 0; b < sw; ++b) {
+          if (!p.phase_used[static_cast<size_t>(a * sw + b)]) continue;
+          float* out = dst + c * p.channel + (a * sw + b) * plane;
+          const int64_t base = b - win_.padding[1];  // input column of qj = 0
+          int64_t lo, hi;
+          valid_run(base, sw, p.w, p.wq, lo, hi);
+          for (int64_t qi = 0; qi < p.hq; ++qi, out += p.wq) {
+            const int64_t ih = qi * sh + a - win_.padding[0];
+            if (ih < 0 || ih >= p.h) {
+              std::fill(out, out + p.wq, 0.0f);
+              continue;
+            }
+            const float* src = x + (c * p.h + ih) * p.w;
+            std::fill(out, out + lo, 0.0f);
+            if (sw == 1) {
+              std::copy(src + base + lo, src + base + hi, out + lo);
+            } else {
+              for (int64_t t = lo; t < hi; ++t) out[t] = src[base + t * sw];
+            }
+            std::fill(out + hi, out + p.wq, 0.0f);
+          }
+        }
+  }
+
+  /// Direct convolution (DirectPlan), one item per (image, group): its phase planes, then the spmm
+  /// over chunks of "wide" pixels, every phase-plane position (oh, qj) from (0, 0) to the last output
+  /// pixel, qj ≥ OW included (they cost (wq − OW) / wq of the work and are dropped when stored).
+  void run_direct(const DirectPlan& p, const Image& im, const float* x, const float* bias, float* y, int64_t oh,
+                  int64_t ow, int threads, const RunContext& ctx) const {
+    const int64_t pixels = oh * ow, wide = (oh - 1) * p.wq + ow, span = cg_ * p.channel;
+    // yc (chunk × ocg floats) stays within 128 KiB of L2.
+    const int64_t chunk = std::clamp<int64_t>(32 * 1024 / ocg_ / kBatchPad * kBatchPad, kBatchPad, 1024);
+    auto run_item = [&](int64_t item, int inner) {
+      const int64_t n = item / groups_, g = item % groups_;
+      // Reads reach span + the chunk's lanes past a chunk's start (kernel.hpp's overlapping rows).
+      float* planes = scratch(0, span + wide + kOverlapSlack);
+      fill_planes(p, x + (n * im.c + g * cg_) * im.h * im.w, planes);
+      std::fill(planes + span, planes + span + wide + kOverlapSlack, 0.0f);
+      const Weight& w = *p.weights[static_cast<size_t>(g)];
+      float* yc = scratch(1, chunk * ocg_);
+      float* yg = y + (n * groups_ + g) * ocg_ * pixels;
+      for (int64_t q0 = 0; q0 < wide; q0 += chunk) {
+        const int64_t count = std::min(chunk, wide - q0);
+        run_spmm_packed(kernel_for(w, count, ctx), w, planes + q0, 1, count, bias ? bias + g * ocg_ : nullptr, yc,
+                        act_, inner);
+        for (int64_t q = q0; q < q0 + count;) {  // one phase-plane row at a time: its first OW are outputs
+          const int64_t r = q / p.wq, col = q % p.wq, run = std::min(q0 + count, (r + 1) * p.wq) - q;
+          if (col < ow) store_channels(yc + (q - q0) * ocg_, std::min(run, ow - col), ocg_, yg + r * ow + col, pixels);
+          q += run;
+        }
+      }
+    };
+    for_items(im.n * groups_, threads, run_item);
+  }
 
   Pair out_size(const Shape& x, const Image& im) const {
     return {conv_out(x, im.h, win_.kernel[0], win_.stride[0], win_.padding[0], win_.dilation[0], "height"),
@@ -514,7 +618,10 @@ class Conv2d final : public NnOp {
   int64_t ocg_ = 0;  // output channels per group
   int64_t padded_cols_ = 0;
   bool pointwise_ = false;
+  bool direct_ = false;  // every weight CSR and not pointwise: run_direct
   Activation act_ = Activation::kNone;
+  mutable std::mutex plan_mu_;
+  mutable std::shared_ptr<const DirectPlan> plan_;  // for the last input size seen
 };
 
 // ---------------------------------------------------------------------------------------------

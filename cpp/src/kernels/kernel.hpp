@@ -7,6 +7,9 @@
 //   batch == 1: ldx == 1 (x is the input vector, zero-padded to padded_cols()).
 //   batch ≥ 2: ldx is a multiple of kBatchPad, lanes b ≥ batch are zero, x is 64-byte aligned,
 //              so a tiled kernel may compute whole tiles of up to kBatchPad columns.
+//   CSR only, batch ≥ 2, ldx == 1: overlapping rows, row k's lanes at x[k + b] (direct convolution:
+//              a column index is a tap's offset in the image, graph/ops_nn.cpp); x is readable up to
+//              padded_cols() + batch + kOverlapSlack floats, and lanes b ≥ batch are not stored.
 // Output: y[b * ldy + r] for r < w.rows(); padded rows (BSR) are computed but never stored.
 // Kernels never allocate, throw or log; linear() validated everything before the call.
 #pragma once
@@ -30,6 +33,9 @@
 namespace sparsert {
 
 inline constexpr int64_t kBatchPad = 16;
+// Floats past row padded_cols() - 1 + batch that a CSR kernel may read from overlapping rows (a
+// whole last tile of vectors).
+inline constexpr int64_t kOverlapSlack = 64;
 
 // Whether packed input rows ldx floats apart fold onto a quarter of the L1 sets or fewer: a stride of
 // an even number of 64-byte lines maps rows to every second set or fewer, so a block of input rows

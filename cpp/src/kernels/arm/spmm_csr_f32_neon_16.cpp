@@ -61,7 +61,7 @@ void run(const CsrMatrix& w, const Index* col, const SpmmArgs& a, int64_t unit_b
 }  // namespace
 
 void spmm_csr_f32_neon_16(const Weight& weight, const SpmmArgs& a, int64_t unit_begin, int64_t unit_end) {
-  assert(a.batch >= 2 && a.ldx % kBatchPad == 0 && a.ldx >= a.batch);
+  assert(a.batch >= 2 && ((a.ldx % kBatchPad == 0 && a.ldx >= a.batch) || a.ldx == 1));
   const auto& w = static_cast<const CsrMatrix&>(weight);
   if (w.index_bits() == 16) run(w, w.col_idx16(), a, unit_begin, unit_end);
   else run(w, w.col_idx32(), a, unit_begin, unit_end);

@@ -50,16 +50,18 @@ void sparse_rows_tile(const R& rows, const SpmmArgs& a, int64_t r0, int64_t r1, 
   typename R::Cursor cursor[RB];
   // A scattered walker's rows touch few input rows each: an input that fits half of L2, read in place,
   // then needs no column blocks (CSR batch 16: 12-17% faster; N:M, which reads every group, was up to
-  // 40% slower without them).
-  const bool whole =
-      R::kScattered && L >= kBatchPad && !ldx_folds_l1(a.ldx) && K * a.ldx * 4 <= kSparseWholeInputBytes;
+  // 40% slower without them). Overlapping rows (ldx 1, kernel.hpp) are read in place, unblocked: their
+  // columns are offsets in an image, a block of which holds a sliver of a row's taps.
+  const bool overlapping = a.ldx == 1;
+  const bool whole = overlapping || (R::kScattered && L >= kBatchPad && !ldx_folds_l1(a.ldx) &&
+                                     K * a.ldx * 4 <= kSparseWholeInputBytes);
   const int64_t block_cols = whole ? K : kc;
   for (int64_t rb = r0; rb < r1; rb += RB) {
     const int64_t nr = min_i64(RB, r1 - rb);
     for (int64_t i = 0; i < nr; ++i) rows.open(rb + i, cursor[i]);
     for (int64_t k0 = 0; k0 == 0 || k0 < K; k0 += block_cols) {  // one pass even when K == 0: it writes the zeros
       const int64_t k1 = min_i64(k0 + block_cols, K);
-      const InputRows in = input_rows(a, k0, k1, b0, L, xt, /*compact=*/L < kBatchPad);
+      const InputRows in = input_rows(a, k0, k1, b0, L, xt, /*compact=*/L < kBatchPad && !overlapping);
       const float* x_k = in.data - k0 * in.stride;  // x_k + c · stride: column c's input row
       for (int64_t i = 0; i < nr; ++i) {
         F acc[S][NV];
@@ -101,7 +103,7 @@ void sparse_rows_tile(const R& rows, const SpmmArgs& a, int64_t r0, int64_t r1, 
 // multiple of kBatchPad, so ceil(rest / kWidth) vectors never read past it).
 template <class V, class R>
 void sparse_rows_batched(const R& rows, const SpmmArgs& a, int64_t r0, int64_t r1) {
-  assert(a.batch >= 2 && a.ldx % kBatchPad == 0);
+  assert(a.batch >= 2 && (a.ldx % kBatchPad == 0 || a.ldx == 1));
   constexpr int W = V::kWidth;
   if (a.batch <= 4) return sparse_rows_tile<typename V::Narrow, 1>(rows, a, r0, r1, 0);
   for (int64_t b0 = 0; b0 < a.batch;) {
