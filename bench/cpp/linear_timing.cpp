@@ -3,10 +3,12 @@
 // the same way, run alternately. Weights are N(0,1), seed 0, pruned to the format's pattern.
 //
 //   cmake -S . -B build/bench -DSPARSERT_BENCH=ON -DSPARSERT_TESTS=OFF && cmake --build build/bench
-//   build/bench/linear_timing ROWS COLS BATCH dense|csr|nm|bsrRxC [THREADS] [CALLS]
+//   build/bench/linear_timing ROWS COLS BATCH dense|csr|csr:SPAN|nm|bsrRxC [THREADS] [CALLS]
 //
-// csr keeps the entries with |w| ≥ 1.645 (~10% dense), nm keeps 2 of every 4 (positions 1 and 3),
-// bsrRxC (e.g. bsr4x4) a random 10% of the R × C blocks.
+// csr keeps the entries with |w| ≥ 1.645 (~10% dense); csr:SPAN keeps min(COLS / 10, SPAN) entries a
+// row at random columns below SPAN, so SPAN sets how many input rows the kernel touches (its cache
+// footprint) at a given count of non-zeros; nm keeps 2 of every 4 (positions 1 and 3), bsrRxC (e.g.
+// bsr4x4) a random 10% of the R × C blocks.
 // Prints the median and minimum of CALLS calls (default 30; ~1000 for a minimum that survives a
 // noisy host) and the useful GFLOP/s (2 · stored · batch / min).
 #include <algorithm>
@@ -15,6 +17,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <numeric>
 #include <random>
 #include <string>
 #include <vector>
@@ -42,6 +45,16 @@ int main(int argc, char** argv) {
   } else if (format == "csr") {
     for (auto& v : w) v = std::abs(v) < 1.645f ? 0.0f : v;
     weight = std::make_unique<sparsert::CsrMatrix>(w.data(), rows, cols);
+  } else if (int64_t span = 0; std::sscanf(format.c_str(), "csr:%ld", &span) == 1 && span >= 1 && span <= cols) {
+    std::vector<int64_t> order(static_cast<size_t>(span));
+    for (int64_t r = 0; r < rows; ++r) {
+      std::iota(order.begin(), order.end(), int64_t{0});
+      std::shuffle(order.begin(), order.end(), rng);
+      std::vector<float> kept(static_cast<size_t>(cols), 0.0f);
+      for (int64_t i = 0; i < std::min(cols / 10, span); ++i) kept[order[i]] = w[r * cols + order[i]];
+      std::copy(kept.begin(), kept.end(), w.begin() + r * cols);
+    }
+    weight = std::make_unique<sparsert::CsrMatrix>(w.data(), rows, cols);
   } else if (format == "nm") {
     for (int64_t i = 0; i < rows * cols; ++i) w[i] = i % 2 == 0 ? 0.0f : w[i];
     weight = std::make_unique<sparsert::NmMatrix>(w.data(), rows, cols, 2, 4);
@@ -54,7 +67,8 @@ int main(int argc, char** argv) {
             for (int64_t c = c0; c < std::min<int64_t>(c0 + bc, cols); ++c) w[r * cols + c] = 0.0f;
     weight = std::make_unique<sparsert::BsrMatrix>(w.data(), rows, cols, br, bc);
   } else {
-    std::fprintf(stderr, "format '%s' (expected dense, csr, nm or bsrRxC)\n", format.c_str());
+    std::fprintf(stderr, "format '%s' (expected dense, csr, csr:SPAN with 1 ≤ SPAN ≤ COLS, nm or bsrRxC)\n",
+                 format.c_str());
     return 2;
   }
   std::printf("%s kernel %s\n", weight->describe().c_str(), sparsert::linear_kernel_name(*weight, batch).c_str());
