@@ -202,6 +202,39 @@ TEST_P(KernelSweep, CrossesRowAndColumnBlocks) {
   }
 }
 
+// Transposed output (kernel.hpp; conv2d's channel-major store), CSR only: y[r · ldy + b] holds what the
+// reference's y[b · rows + r] does, past row and column blocks (1100 × 4200), and lanes past the batch
+// in each row are left alone. Batch 1 with ldy > 1 goes through run_spmm_packed's column scatter.
+TEST_P(KernelSweep, TransposedOutputMatchesReference) {
+  const KernelInfo& k = GetParam();
+  if (!isa_available(k.isa)) GTEST_SKIP() << k.name << ": this CPU lacks " << to_string(k.isa);
+  if (k.format != Format::kCsr) GTEST_SKIP() << k.name << ": transposed output is for CSR weights";
+  const int64_t rows = 1100, cols = 4200;
+  const auto w = random_weight(rows, cols, 0.05, {}, 31);
+  const auto weight = make_weight(k.format, w, rows, cols, {});
+  const int64_t kp = weight->padded_cols();
+  for (int64_t batch : {1, 2, 5, 40}) {
+    if (!tile_fits(k.tile, batch)) continue;
+    const auto x = random_vector(batch * cols, 32);
+    const auto bias = random_vector(rows, 33);
+    const int64_t ldx = batch == 1 ? 1 : packed_ldx(batch), ldy = batch + 3;
+    AlignedVector<float> packed(static_cast<size_t>(kp * ldx), 0.0f);
+    for (int64_t b = 0; b < batch; ++b)
+      for (int64_t c = 0; c < cols; ++c) packed[c * ldx + b] = x[b * cols + c];
+    constexpr float kCanary = 12345.0f;
+    std::vector<float> yt(static_cast<size_t>(rows * ldy), kCanary), y_ref(static_cast<size_t>(batch * rows), NAN);
+    run_spmm(reference_kernel(k.format), *weight, x.data(), batch, bias.data(), y_ref.data(), Activation::kGeluTanh, 1);
+    run_spmm_packed(k, *weight, packed.data(), ldx, batch, bias.data(), yt.data(), Activation::kGeluTanh, 2, ldy);
+    std::vector<float> y(y_ref.size());
+    for (int64_t r = 0; r < rows; ++r) {
+      for (int64_t b = 0; b < batch; ++b) y[b * rows + r] = yt[r * ldy + b];
+      for (int64_t b = batch; b < ldy; ++b) ASSERT_EQ(yt[r * ldy + b], kCanary) << k.name << " row " << r << " lane " << b;
+    }
+    const auto mag = dense_magnitude(w, rows, cols, x, batch, bias.data());
+    ASSERT_LE(relative_error(y, y_ref, mag), kTolF32VsRef) << k.name << " batch " << batch << "; " << first_bad(y, y_ref, mag);
+  }
+}
+
 TEST_P(KernelSweep, NanAndInfPropagateThroughStoredWeights) {
   const KernelInfo& k = GetParam();
   if (!isa_available(k.isa)) GTEST_SKIP() << k.name << ": this CPU lacks " << to_string(k.isa);

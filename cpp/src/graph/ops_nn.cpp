@@ -569,11 +569,13 @@ class Conv2d final : public NnOp {
 
   /// Direct convolution (DirectPlan), one item per (image, group): its phase planes, then the spmm
   /// over chunks of "wide" pixels, every phase-plane position (oh, qj) from (0, 0) to the last output
-  /// pixel, qj ≥ OW included (they cost (wq − OW) / wq of the work and are dropped when stored).
+  /// pixel, qj ≥ OW included (they cost (wq − OW) / wq of the work and are dropped when stored). The
+  /// kernels write each chunk channel-major (transposed output, kernel.hpp), bias and activation
+  /// applied, so storing it is a copy of each channel's runs of real pixels.
   void run_direct(const DirectPlan& p, const Image& im, const float* x, const float* bias, float* y, int64_t oh,
                   int64_t ow, int threads, const RunContext& ctx) const {
     const int64_t pixels = oh * ow, wide = (oh - 1) * p.wq + ow, span = cg_ * p.channel;
-    // yc (chunk × ocg floats) stays within 128 KiB of L2.
+    // yc (ocg × chunk floats) stays within 128 KiB of L2.
     const int64_t chunk = std::clamp<int64_t>(32 * 1024 / ocg_ / kBatchPad * kBatchPad, kBatchPad, 1024);
     auto run_item = [&](int64_t item, int inner) {
       const int64_t n = item / groups_, g = item % groups_;
@@ -582,16 +584,22 @@ class Conv2d final : public NnOp {
       fill_planes(p, x + (n * im.c + g * cg_) * im.h * im.w, planes);
       std::fill(planes + span, planes + span + wide + kOverlapSlack, 0.0f);
       const Weight& w = *p.weights[static_cast<size_t>(g)];
-      float* yc = scratch(1, chunk * ocg_);
+      float* yc = scratch(1, ocg_ * chunk);
       float* yg = y + (n * groups_ + g) * ocg_ * pixels;
       for (int64_t q0 = 0; q0 < wide; q0 += chunk) {
         const int64_t count = std::min(chunk, wide - q0);
+        const int64_t ldc = count == 1 ? 1 : chunk;  // a one-lane chunk is a column, as batch-1 kernels write
         run_spmm_packed(kernel_for(w, count, ctx), w, planes + q0, 1, count, bias ? bias + g * ocg_ : nullptr, yc,
-                        act_, inner);
-        for (int64_t q = q0; q < q0 + count;) {  // one phase-plane row at a time: its first OW are outputs
-          const int64_t r = q / p.wq, col = q % p.wq, run = std::min(q0 + count, (r + 1) * p.wq) - q;
-          if (col < ow) store_channels(yc + (q - q0) * ocg_, std::min(run, ow - col), ocg_, yg + r * ow + col, pixels);
-          q += run;
+                        act_, inner, ldc);
+        for (int64_t oc = 0; oc < ocg_; ++oc) {
+          // The chunk's phase-plane rows in turn: the first OW positions of each are output pixels.
+          const float* src = yc + oc * ldc;
+          float* dst = yg + oc * pixels;
+          for (int64_t q = q0, r = q0 / p.wq, col = q0 % p.wq; q < q0 + count; ++r, col = 0) {
+            const int64_t run = std::min(q0 + count - q, p.wq - col);
+            if (col < ow) std::copy_n(src + (q - q0), std::min(run, ow - col), dst + r * ow + col);
+            q += run;
+          }
         }
       }
     };

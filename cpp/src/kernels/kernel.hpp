@@ -11,6 +11,8 @@
 //              a column index is a tap's offset in the image, graph/ops_nn.cpp); x is readable up to
 //              padded_cols() + batch + kOverlapSlack floats, and lanes b ≥ batch are not stored.
 // Output: y[b * ldy + r] for r < w.rows(); padded rows (BSR) are computed but never stored.
+//   CSR only, batch ≥ 2, transposed_y: y[r * ldy + b] for b < batch instead (a convolution's
+//              channel-major output, each row's bias and activation applied along its lanes).
 // Kernels never allocate, throw or log; linear() validated everything before the call.
 #pragma once
 
@@ -58,6 +60,7 @@ struct SpmmArgs {
   int64_t ldy;
   const float* bias;  // w.rows() floats, or null
   Activation act;
+  bool transposed_y = false;
 };
 
 using SpmmFn = void (*)(const Weight& w, const SpmmArgs& args, int64_t unit_begin, int64_t unit_end);

@@ -53,21 +53,31 @@ int useful_threads(const Weight& w, int64_t batch, int threads) {
 }  // namespace
 
 void run_spmm_packed(const KernelInfo& k, const Weight& w, const float* x_packed, int64_t ldx, int64_t batch,
-                     const float* bias, float* y, Activation act, int threads) {
+                     const float* bias, float* y, Activation act, int threads, int64_t ldy_t) {
   const int64_t units = w.row_units();
   if (batch == 0 || units == 0) return;
-  if (k.tile == 1 && batch > 1) {  // a batch-1 kernel chosen for a small batch: one packed column at a time
-    thread_local AlignedVector<float> column;
+  if ((k.tile == 1 && batch > 1) || (batch == 1 && ldy_t > 1)) {
+    // A batch-1 kernel for each packed column (chosen for a small batch, or a transposed column).
+    thread_local AlignedVector<float> column, result;
     const int64_t kp = w.padded_cols();
     if (static_cast<int64_t>(column.size()) < kp) column.resize(kp);
+    if (ldy_t > 0 && static_cast<int64_t>(result.size()) < w.rows()) result.resize(w.rows());
     for (int64_t b = 0; b < batch; ++b) {
       for (int64_t c = 0; c < kp; ++c) column[c] = x_packed[c * ldx + b];  // rows ≥ cols are zero already
-      run_spmm_packed(k, w, column.data(), 1, 1, bias, y + b * w.rows(), act, threads);
+      float* yb = ldy_t > 0 ? result.data() : y + b * w.rows();
+      run_spmm_packed(k, w, column.data(), 1, 1, bias, yb, act, threads);
+      if (ldy_t > 0) {
+        for (int64_t r = 0; r < w.rows(); ++r) y[r * ldy_t + b] = result[r];
+      }
     }
     return;
   }
   const int nthreads = useful_threads(w, batch, threads);
-  const SpmmArgs args{x_packed, ldx, batch, y, w.rows(), bias, act};
+  SpmmArgs args{x_packed, ldx, batch, y, w.rows(), bias, act};
+  if (batch > 1 && ldy_t > 0) {
+    args.ldy = ldy_t;
+    args.transposed_y = true;
+  }
   const int64_t total = batch * (w.nnz_before(units) + kUnitOverhead * units);
   auto part = [&](int t) {
     const int64_t begin = t == 0 ? 0 : split_point(w, batch, total * t / nthreads);

@@ -18,8 +18,10 @@ void run_spmm(const KernelInfo& k, const Weight& w, const float* x, int64_t batc
 /// for k < w.padded_cols() (rows k ≥ w.cols() zero); ldx == 1 when batch == 1, else a multiple of
 /// kBatchPad with x_packed 64-byte aligned. Lanes in [batch, round up(batch, kBatchPad)) are read but
 /// never stored, so they need not be zero. For callers that build the packed panel directly (conv2d's
-/// im2col), saving run_spmm's transpose. y: batch × w.rows() row-major. threads ≥ 1.
+/// im2col), saving run_spmm's transpose. y: batch × w.rows() row-major; or, with ldy_t > 0 (CSR
+/// weights only, kernel.hpp's transposed output), y[r · ldy_t + b] for b < batch, ldy_t ≥ batch
+/// (conv2d's channel-major output). threads ≥ 1.
 void run_spmm_packed(const KernelInfo& k, const Weight& w, const float* x_packed, int64_t ldx, int64_t batch,
-                     const float* bias, float* y, Activation act, int threads);
+                     const float* bias, float* y, Activation act, int threads, int64_t ldy_t = 0);
 
 }  // namespace sparsert

@@ -41,7 +41,9 @@ void tile(const CsrMatrix& w, const Index* col, const SpmmArgs& a, int64_t b0, i
     }
     float lanes[4 * V];
     for (int j = 0; j < V; ++j) vst1q_f32(lanes + 4 * j, vaddq_f32(acc0[j], acc1[j]));
-    for (int64_t b = 0; b < nb; ++b) a.y[(b0 + b) * a.ldy + r] = epilogue(lanes[b], a.bias, r, a.act);
+    float* y = a.transposed_y ? a.y + r * a.ldy + b0 : a.y + b0 * a.ldy + r;
+    const int64_t step = a.transposed_y ? 1 : a.ldy;
+    for (int64_t b = 0; b < nb; ++b) y[b * step] = epilogue(lanes[b], a.bias, r, a.act);
   }
 }
 

@@ -13,7 +13,7 @@ void run(const CsrMatrix& w, const Index* col, const SpmmArgs& a, int64_t unit_b
     for (int64_t b = 0; b < a.batch; ++b) {
       float acc = 0.0f;
       for (int64_t i = ptr[r]; i < ptr[r + 1]; ++i) acc += w.values()[i] * a.x[int64_t{col[i]} * a.ldx + b];
-      a.y[b * a.ldy + r] = epilogue(acc, a.bias, r, a.act);
+      a.y[a.transposed_y ? r * a.ldy + b : b * a.ldy + r] = epilogue(acc, a.bias, r, a.act);
     }
   }
 }

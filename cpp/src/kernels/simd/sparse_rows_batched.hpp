@@ -86,16 +86,29 @@ void sparse_rows_tile(const R& rows, const SpmmArgs& a, int64_t r0, int64_t r1, 
           unroll<NV>([&](auto v) { acc[0][v.value] = V::add(acc[0][v.value], acc[s.value + 1][v.value]); });
         });
         float* p = part + i * L;
+        if (a.transposed_y && k1 == K) {  // the row's last block: its lanes are a run of y's row
+          float* yr = a.y + (rb + i) * a.ldy + b0;
+          unroll<NV>([&](auto v) {
+            constexpr int at = v.value * W;
+            const F sum = k0 == 0 ? acc[0][v.value] : V::add(V::load(p + at), acc[0][v.value]);
+            if (at + W <= lanes) V::store(yr + at, sum);
+            else if (at < lanes) V::store_first(yr + at, sum, static_cast<int>(lanes - at));
+          });
+          continue;
+        }
         unroll<NV>([&](auto v) {
           float* q = p + v.value * W;
           V::store(q, k0 == 0 ? acc[0][v.value] : V::add(V::load(q), acc[0][v.value]));
         });
       }
     }
-    transpose<V>(part, L, a.y + b0 * a.ldy + rb, a.ldy, nr, lanes);
-    for (int64_t l = 0; l < lanes; ++l) {
-      finish_rows<V>(a.y + (b0 + l) * a.ldy + rb, nr, a.bias != nullptr ? a.bias + rb : nullptr, a.act);
+    const float* bias = a.bias != nullptr ? a.bias + rb : nullptr;
+    if (a.transposed_y) {
+      finish_transposed<V>(a.y + rb * a.ldy + b0, a.ldy, nr, lanes, bias, a.act);
+      continue;
     }
+    transpose<V>(part, L, a.y + b0 * a.ldy + rb, a.ldy, nr, lanes);
+    for (int64_t l = 0; l < lanes; ++l) finish_rows<V>(a.y + (b0 + l) * a.ldy + rb, nr, bias, a.act);
   }
 }
 
