@@ -224,7 +224,7 @@ TEST_P(KernelSweep, TransposedOutputMatchesReference) {
     constexpr float kCanary = 12345.0f;
     std::vector<float> yt(static_cast<size_t>(rows * ldy), kCanary), y_ref(static_cast<size_t>(batch * rows), NAN);
     run_spmm(reference_kernel(k.format), *weight, x.data(), batch, bias.data(), y_ref.data(), Activation::kGeluTanh, 1);
-    run_spmm_packed(k, *weight, packed.data(), ldx, batch, bias.data(), yt.data(), Activation::kGeluTanh, 2, ldy);
+    run_spmm_packed(k, *weight, packed.data(), ldx, batch, bias.data(), yt.data(), Activation::kGeluTanh, 2, {ldy});
     std::vector<float> y(y_ref.size());
     for (int64_t r = 0; r < rows; ++r) {
       for (int64_t b = 0; b < batch; ++b) y[b * rows + r] = yt[r * ldy + b];

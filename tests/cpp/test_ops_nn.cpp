@@ -285,6 +285,7 @@ const ConvSpec kConvSpecs[] = {
     {1, 2, 10, 7, 3, 3, 1, 2, 1, 1, 0, 1, 1, 1},    // 3×1 kernel, unequal strides and padding
     {1, 3, 40, 40, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1},   // CSR direct: several chunks, one ending mid-row
     {1, 4, 21, 19, 6, 3, 3, 2, 3, 2, 1, 2, 1, 1},   // stride 2×3 with dilation 2×1: phases unused
+    {1, 300, 5, 6, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1},  // CSR direct: channels in 3 column blocks
 };
 
 TEST(Conv2d, MatchesOracle) {

@@ -10,6 +10,7 @@
 //   CSR only, batch ≥ 2, ldx == 1: overlapping rows, row k's lanes at x[k + b] (direct convolution:
 //              a column index is a tap's offset in the image, graph/ops_nn.cpp); x is readable up to
 //              padded_cols() + batch + kOverlapSlack floats, and lanes b ≥ batch are not stored.
+//              column_block > 0: the kernel may sum the columns in blocks of that many.
 // Output: y[b * ldy + r] for r < w.rows(); padded rows (BSR) are computed but never stored.
 //   CSR only, batch ≥ 2, transposed_y: y[r * ldy + b] for b < batch instead (a convolution's
 //              channel-major output, each row's bias and activation applied along its lanes).
@@ -61,6 +62,7 @@ struct SpmmArgs {
   const float* bias;  // w.rows() floats, or null
   Activation act;
   bool transposed_y = false;
+  int64_t column_block = 0;  // overlapping rows: columns per block, as the caller knows its window (0: one)
 };
 
 using SpmmFn = void (*)(const Weight& w, const SpmmArgs& args, int64_t unit_begin, int64_t unit_end);

@@ -53,7 +53,8 @@ int useful_threads(const Weight& w, int64_t batch, int threads) {
 }  // namespace
 
 void run_spmm_packed(const KernelInfo& k, const Weight& w, const float* x_packed, int64_t ldx, int64_t batch,
-                     const float* bias, float* y, Activation act, int threads, int64_t ldy_t) {
+                     const float* bias, float* y, Activation act, int threads, const PackedLayout& layout) {
+  const int64_t ldy_t = layout.ldy_t;
   const int64_t units = w.row_units();
   if (batch == 0 || units == 0) return;
   if ((k.tile == 1 && batch > 1) || (batch == 1 && ldy_t > 1)) {
@@ -74,6 +75,7 @@ void run_spmm_packed(const KernelInfo& k, const Weight& w, const float* x_packed
   }
   const int nthreads = useful_threads(w, batch, threads);
   SpmmArgs args{x_packed, ldx, batch, y, w.rows(), bias, act};
+  args.column_block = layout.column_block;
   if (batch > 1 && ldy_t > 0) {
     args.ldy = ldy_t;
     args.transposed_y = true;

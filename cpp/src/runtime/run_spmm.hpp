@@ -14,14 +14,19 @@ namespace sparsert {
 void run_spmm(const KernelInfo& k, const Weight& w, const float* x, int64_t batch, const float* bias, float* y,
               Activation act, int threads);
 
+/// Options of run_spmm_packed for callers with their own layouts (conv2d), kernels/kernel.hpp.
+struct PackedLayout {
+  int64_t ldy_t = 0;         // > 0: transposed output, y[r · ldy_t + b] for b < batch (CSR weights only)
+  int64_t column_block = 0;  // overlapping input rows: the kernel's column blocks (0: one block)
+};
+
 /// The same on an input already in the packed layout of kernels/kernel.hpp: x_packed[k * ldx + b]
 /// for k < w.padded_cols() (rows k ≥ w.cols() zero); ldx == 1 when batch == 1, else a multiple of
-/// kBatchPad with x_packed 64-byte aligned. Lanes in [batch, round up(batch, kBatchPad)) are read but
-/// never stored, so they need not be zero. For callers that build the packed panel directly (conv2d's
-/// im2col), saving run_spmm's transpose. y: batch × w.rows() row-major; or, with ldy_t > 0 (CSR
-/// weights only, kernel.hpp's transposed output), y[r · ldy_t + b] for b < batch, ldy_t ≥ batch
-/// (conv2d's channel-major output). threads ≥ 1.
+/// kBatchPad with x_packed 64-byte aligned, or 1 for overlapping rows (CSR weights only). Lanes in
+/// [batch, round up(batch, kBatchPad)) are read but never stored, so they need not be zero. For
+/// callers that build the packed input directly (conv2d), saving run_spmm's transpose.
+/// y: batch × w.rows() row-major unless layout.ldy_t > 0. threads ≥ 1.
 void run_spmm_packed(const KernelInfo& k, const Weight& w, const float* x_packed, int64_t ldx, int64_t batch,
-                     const float* bias, float* y, Activation act, int threads, int64_t ldy_t = 0);
+                     const float* bias, float* y, Activation act, int threads, const PackedLayout& layout = {});
 
 }  // namespace sparsert

@@ -55,7 +55,7 @@ void sparse_rows_tile(const R& rows, const SpmmArgs& a, int64_t r0, int64_t r1, 
   const bool overlapping = a.ldx == 1;
   const bool whole = overlapping || (R::kScattered && L >= kBatchPad && !ldx_folds_l1(a.ldx) &&
                                      K * a.ldx * 4 <= kSparseWholeInputBytes);
-  const int64_t block_cols = whole ? K : kc;
+  const int64_t block_cols = overlapping && a.column_block > 0 ? a.column_block : whole ? K : kc;
   for (int64_t rb = r0; rb < r1; rb += RB) {
     const int64_t nr = min_i64(RB, r1 - rb);
     for (int64_t i = 0; i < nr; ++i) rows.open(rb + i, cursor[i]);
