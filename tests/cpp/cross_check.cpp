@@ -1,7 +1,8 @@
 // Kernel check for cross builds, where GoogleTest is not available: every kernel of all_kernels()
 // whose ISA this CPU has is compared with the reference kernel of its format (the references are
 // the oracle, so they are not listed), both run through run_spmm so inputs are packed as in
-// production. .ci/cross_aarch64.sh builds it against the cross-built library and runs it under qemu.
+// production, CSR's also with transposed output; then each TensorKernels set against the scalar one.
+// .ci/cross_aarch64.sh builds it against the cross-built library and runs it under qemu.
 // Output: one `PASS name (cases)`, `FAIL name <case>: <first bad index and both values>` or
 // `SKIP name (...)` line per kernel, then `N passed, N failed`; the exit status is 1 on any failure.
 #include <algorithm>
@@ -16,7 +17,9 @@
 #include <vector>
 
 #include "kernels/registry.hpp"
+#include "kernels/tensor_kernels.hpp"
 #include "runtime/run_spmm.hpp"
+#include "sparsert/aligned.hpp"
 #include "sparsert/bsr.hpp"
 #include "sparsert/csc.hpp"
 #include "sparsert/csr.hpp"
@@ -162,6 +165,81 @@ std::string check(const KernelInfo& k, const Case& c) {
       return buf;
     }
   }
+  if (c.format != Format::kCsr || c.cols == 0) return {};
+  // CSR's transposed output (kernel.hpp), from a packed input: the same values at y[r · ldy + b], the
+  // lane past the batch in each row untouched. Both runs use this kernel, so they agree exactly.
+  const int64_t ldx = c.batch == 1 ? 1 : packed_ldx(c.batch), ldy = c.batch + 1;
+  AlignedVector<float> packed(static_cast<size_t>(w->padded_cols() * ldx), 0.0f);
+  for (int64_t b = 0; b < c.batch; ++b)
+    for (int64_t kk = 0; kk < c.cols; ++kk) packed[static_cast<size_t>(kk * ldx + b)] = x[b * c.cols + kk];
+  std::vector<float> yt(static_cast<size_t>(c.rows * ldy), kCanary);
+  run_spmm_packed(k, *w, packed.data(), ldx, c.batch, bp, yt.data(), c.act, c.threads, {ldy});
+  for (int64_t r = 0; r < c.rows; ++r)
+    for (int64_t b = 0; b < ldy; ++b) {
+      const float t = yt[static_cast<size_t>(r * ldy + b)];
+      const float expect = b < c.batch ? got[static_cast<size_t>(b * c.rows + r)] : kCanary;
+      if (!(t == expect || (std::isnan(t) && std::isnan(expect)))) {
+        std::snprintf(buf, sizeof buf, "transposed y[r=%lld, b=%lld] = %.9g (expected %.9g)", static_cast<long long>(r),
+                      static_cast<long long>(b), t, expect);
+        return buf;
+      }
+    }
+  return {};
+}
+
+// Each non-reference TensorKernels set against tensor_f32_ref on a few shapes: the GEMM within
+// float32 tolerance, the exp pass within 1e-6, the transpose and max-pooling's update exactly.
+std::string check_tensor(const TensorKernels& t) {
+  const TensorKernels ref = tensor_f32_ref();
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> value(-1.0f, 1.0f);
+  auto random = [&](int64_t n) {
+    std::vector<float> v(static_cast<size_t>(std::max<int64_t>(n, 1)));
+    for (float& e : v) e = value(rng);
+    return v;
+  };
+  char buf[160];
+  for (int64_t m : {1, 7, 13})
+    for (int64_t k : {0, 5, 33})
+      for (int64_t n : {1, 6, 19}) {
+        const auto a = random(m * k), b = random(k * n);
+        std::vector<float> c(static_cast<size_t>(m * n)), c_ref(c.size());
+        t.gemm(a.data(), k, b.data(), n, c.data(), n, m, k, n);
+        ref.gemm(a.data(), k, b.data(), n, c_ref.data(), n, m, k, n);
+        for (size_t i = 0; i < c.size(); ++i)
+          if (!close(c[i], c_ref[i], static_cast<double>(k))) {
+            std::snprintf(buf, sizeof buf, "gemm m %lld k %lld n %lld at %zu: %.9g vs %.9g", static_cast<long long>(m),
+                          static_cast<long long>(k), static_cast<long long>(n), i, c[i], c_ref[i]);
+            return buf;
+          }
+      }
+  for (int64_t rows : {1, 4, 9})
+    for (int64_t cols : {3, 4, 13}) {
+      const auto x = random(rows * cols);
+      std::vector<float> y(static_cast<size_t>(rows * cols)), y_ref(y.size());
+      t.transpose(x.data(), cols, y.data(), rows, rows, cols);
+      ref.transpose(x.data(), cols, y_ref.data(), rows, rows, cols);
+      if (y != y_ref) return "transpose " + std::to_string(rows) + " x " + std::to_string(cols);
+    }
+  for (int64_t n : {3, 4, 9, 30}) {
+    auto x = random(n), y = random(n), y_ref = y;
+    const float s = t.exp_shifted_sum(x.data(), y.data(), n, 0.5f), s_ref = ref.exp_shifted_sum(x.data(), y_ref.data(), n, 0.5f);
+    if (std::fabs(s - s_ref) > 1e-6 * s_ref) return "exp_shifted_sum n " + std::to_string(n);
+    for (int64_t i = 0; i < n; ++i)
+      if (std::fabs(y[i] - y_ref[i]) > 1e-6 * y_ref[i]) return "exp_shifted_sum n " + std::to_string(n);
+  }
+  for (int64_t stride : {1, 2, 3})
+    for (int64_t n : {1, 4, 5, 9, 30}) {
+      auto x = random((n - 1) * stride + 1), y = random(n);
+      for (int64_t i = 0; i < n; i += 3) x[static_cast<size_t>(i * stride)] = std::numeric_limits<float>::quiet_NaN();
+      for (int64_t i = 1; i < n; i += 4) y[static_cast<size_t>(i)] = std::numeric_limits<float>::quiet_NaN();
+      auto y_ref = y;
+      t.max_into(x.data(), stride, y.data(), n);
+      ref.max_into(x.data(), stride, y_ref.data(), n);
+      for (int64_t i = 0; i < n; ++i)
+        if (!(y[i] == y_ref[i] || (std::isnan(y[i]) && std::isnan(y_ref[i]))))
+          return "max_into stride " + std::to_string(stride) + " n " + std::to_string(n) + " at " + std::to_string(i);
+    }
   return {};
 }
 
@@ -220,6 +298,13 @@ int main() {
     }
     if (failure.empty()) std::printf("PASS %s (%zu cases)\n", k.name, cases.size());
     std::fflush(stdout);
+    (failure.empty() ? passed : failed) += 1;
+  }
+  for (const TensorKernels& t : all_tensor_kernels()) {
+    if (t.isa == Isa::kRef || !isa_available(t.isa)) continue;
+    const std::string failure = check_tensor(t);
+    if (failure.empty()) std::printf("PASS %s\n", t.name);
+    else std::printf("FAIL %s: %s\n", t.name, failure.c_str());
     (failure.empty() ? passed : failed) += 1;
   }
   std::printf("%d passed, %d failed\n", passed, failed);

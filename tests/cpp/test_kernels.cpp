@@ -318,7 +318,7 @@ INSTANTIATE_TEST_SUITE_P(AllKernels, KernelSweep, ::testing::ValuesIn(all_kernel
 // Each ISA's TensorKernels against float64: odd shapes, k past one pass of the GEMM's k blocking
 // (256 on AVX2) and m past one m block (96 rows), operands with row strides wider than their
 // rows, whose padding is NaN (read by mistake, it would reach C) and C's padding a canary; the
-// exp pass and the transpose.
+// exp pass, the transpose and max-pooling's update.
 TEST(TensorKernels, MatchFloat64) {
   constexpr float kCanary = -12345.5f;
   for (const TensorKernels& t : all_tensor_kernels()) {
@@ -376,6 +376,31 @@ TEST(TensorKernels, MatchFloat64) {
           for (int64_t i = 0; i < ldy; ++i)
             ASSERT_EQ(y[static_cast<size_t>(j * ldy + i)], i < rows ? x[static_cast<size_t>(i * ldx + j)] : kCanary)
                 << t.name << " transpose " << rows << " x " << cols << " at (" << j << ", " << i << ")";
+      }
+    // max_into: NaN in x wins, NaN already in y stays, ties keep y (-0 against +0); strides with and
+    // without a vector path; x holds exactly the positions read.
+    for (int64_t stride : {1, 2, 3})
+      for (int64_t n : {0, 1, 7, 8, 9, 16, 17, 33, 100}) {
+        auto x = random_vector(std::max<int64_t>((n - 1) * stride + 1, 1), ++seed);
+        auto y = random_vector(n + 1, ++seed);
+        y[static_cast<size_t>(n)] = kCanary;
+        for (int64_t i = 0; i < n; i += 5) x[static_cast<size_t>(i * stride)] = NAN;
+        for (int64_t i = 2; i < n; i += 7) y[static_cast<size_t>(i)] = NAN;
+        for (int64_t i = 3; i < n; i += 11) {
+          x[static_cast<size_t>(i * stride)] = -0.0f;
+          y[static_cast<size_t>(i)] = 0.0f;
+        }
+        std::vector<float> ref = y;
+        for (int64_t i = 0; i < n; ++i) {
+          const float v = x[static_cast<size_t>(i * stride)];
+          if (v > ref[i] || std::isnan(v)) ref[i] = v;
+        }
+        t.max_into(x.data(), stride, y.data(), n);
+        for (int64_t i = 0; i <= n; ++i) {
+          const float got = y[static_cast<size_t>(i)], want = ref[static_cast<size_t>(i)];
+          ASSERT_TRUE(std::isnan(want) ? std::isnan(got) : got == want && std::signbit(got) == std::signbit(want))
+              << t.name << " max_into stride " << stride << " n " << n << " at " << i << ": " << got << " vs " << want;
+        }
       }
   }
 }

@@ -792,6 +792,7 @@ class MaxPool2d final : public NnOp {
     const ConvWindow win = win_;
     const int64_t h = im.h, w = im.w, sw = win.stride[1];
     const int64_t planes = im.n * im.c;
+    const TensorKernels& tk = ctx.reference_kernels ? tensor_f32_ref() : tensor_kernels();
 
     for_planes(planes, planes * oh * ow * win.kernel[0] * win.kernel[1], ctx.threads, [&](int64_t begin, int64_t end) {
       for (int64_t plane = begin; plane < end; ++plane) {
@@ -809,18 +810,7 @@ class MaxPool2d final : public NnOp {
               valid_run(base, sw, w, ow, lo, hi);
               const float* __restrict__ xr = xc + ih * w + (base + lo * sw);
               float* __restrict__ yo = yr + lo;
-              // PyTorch's update `val > max || isnan(val)`, in the same window order: NaN wins.
-              if (sw == 1) {
-                for (int64_t t = 0; t < hi - lo; ++t) {
-                  const float v = xr[t];
-                  yo[t] = (v > yo[t] || v != v) ? v : yo[t];
-                }
-              } else {
-                for (int64_t t = 0; t < hi - lo; ++t) {
-                  const float v = xr[t * sw];
-                  yo[t] = (v > yo[t] || v != v) ? v : yo[t];
-                }
-              }
+              tk.max_into(xr, sw, yo, hi - lo);  // in PyTorch's window order: NaN wins
             }
           }
         }

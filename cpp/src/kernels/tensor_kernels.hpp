@@ -1,5 +1,5 @@
 // Kernels for operators between activations (no weight): the graph's matmul and attention
-// products, its softmax, and the transpose that packs a linear layer's input. One set per ISA, listed and picked in registry.cpp.
+// products, its softmax, the transpose that packs a linear layer's input, and max-pooling's update. One set per ISA, listed and picked in registry.cpp.
 #pragma once
 
 #include <cstdint>
@@ -20,6 +20,9 @@ struct TensorKernels {
   float (*exp_shifted_sum)(const float* x, float* y, int64_t n, float shift);
   /// y[j · ldy + i] = x[i · ldx + j] for i < rows, j < cols (x and y do not overlap).
   void (*transpose)(const float* x, int64_t ldx, float* y, int64_t ldy, int64_t rows, int64_t cols);
+  /// y[i] = x[i · stride] where that is greater than y[i] or NaN, for i < n: max-pooling's update,
+  /// PyTorch's `val > max || isnan(val)`. Reads x only at those n positions.
+  void (*max_into)(const float* x, int64_t stride, float* y, int64_t n);
 };
 
 TensorKernels tensor_f32_ref();

@@ -86,8 +86,17 @@ void transpose(const float* x, int64_t ldx, float* y, int64_t ldy, int64_t rows,
     for (int64_t j = 0; j < cols; ++j) y[j * ldy + i] = x[i * ldx + j];
 }
 
+void max_into(const float* x, int64_t stride, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = x[i * stride];
+    y[i] = (v > y[i] || v != v) ? v : y[i];
+  }
+}
+
 }  // namespace
 
-TensorKernels tensor_f32_ref() { return {"tensor_f32_ref", Isa::kRef, &gemm, &exp_shifted_sum, &transpose}; }
+TensorKernels tensor_f32_ref() {
+  return {"tensor_f32_ref", Isa::kRef, &gemm, &exp_shifted_sum, &transpose, &max_into};
+}
 
 }  // namespace sparsert

@@ -1,7 +1,7 @@
 // The TensorKernels (kernels/tensor_kernels.hpp) over a vector type V: a register-tiled GEMM on
 // row-major operands read in place (they change every call, so there is nothing to pre-pack) and
-// the softmax's exp pass, for the graph's matmul, attention and softmax; the transpose is
-// simd/common.hpp's.
+// the softmax's exp pass, for the graph's matmul, attention and softmax; max-pooling's update; the
+// transpose is simd/common.hpp's.
 #pragma once
 
 #include <cstdint>
@@ -120,6 +120,29 @@ struct TensorF32 {
       return t;
     }
     return V::sum(acc);
+  }
+
+  static void max_into(const float* x, int64_t stride, float* y, int64_t n) {
+    int64_t i = 0;
+    if (stride == 1) {
+      for (; i + W <= n; i += W) V::store(y + i, V::max_or_nan(V::load(y + i), V::load(x + i)));
+    } else if (stride == 2) {
+      // load_even reads 2W floats, the last one past x[2(i + W − 1)]: stop before it passes x[2(n − 1)].
+      for (; i + W < n; i += W) V::store(y + i, V::max_or_nan(V::load(y + i), V::load_even(x + 2 * i)));
+    }
+    if (stride > 2) {
+      alignas(64) float xs[W];
+      for (; i + W <= n; i += W) {
+        for (int l = 0; l < W; ++l) xs[l] = x[(i + l) * stride];
+        V::store(y + i, V::max_or_nan(V::load(y + i), V::load(xs)));
+      }
+    }
+    if (i < n) {  // the last < W positions (≤ W with stride 2) through a copy, so that x is not read past them
+      alignas(64) float xs[W];
+      const int rest = static_cast<int>(n - i);
+      for (int l = 0; l < rest; ++l) xs[l] = x[(i + l) * stride];
+      V::store_first(y + i, V::max_or_nan(V::load_first(y + i, rest), V::load_first(xs, rest)), rest);
+    }
   }
 };
 

@@ -36,6 +36,13 @@ struct Avx2 {
   // max/min return the second operand when one is NaN: callers put the value there.
   static F max(F a, F b) { return _mm256_max_ps(a, b); }
   static F min(F a, F b) { return _mm256_min_ps(a, b); }
+  // v where v > m or v is NaN, else m (max_ps(v, m) is v > m ? v : m).
+  static F max_or_nan(F m, F v) { return _mm256_blendv_ps(_mm256_max_ps(v, m), v, _mm256_cmp_ps(v, v, _CMP_UNORD_Q)); }
+  // p[0], p[2], ..., p[14].
+  static F load_even(const float* p) {
+    const F s = _mm256_shuffle_ps(_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8), _MM_SHUFFLE(2, 0, 2, 0));
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(s), _MM_SHUFFLE(3, 1, 2, 0)));
+  }
   // For the activations of simd/activations.hpp.
   static F sub(F a, F b) { return _mm256_sub_ps(a, b); }
   static F mul(F a, F b) { return _mm256_mul_ps(a, b); }

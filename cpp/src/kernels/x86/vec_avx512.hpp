@@ -41,6 +41,15 @@ struct Avx512 {
   // max/min return the second operand when one is NaN: callers put the value there.
   static F max(F a, F b) { return _mm512_max_ps(a, b); }
   static F min(F a, F b) { return _mm512_min_ps(a, b); }
+  // v where v > m or v is NaN, else m (max_ps(v, m) is v > m ? v : m).
+  static F max_or_nan(F m, F v) {
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), _mm512_max_ps(v, m), v);
+  }
+  // p[0], p[2], ..., p[30].
+  static F load_even(const float* p) {
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    return _mm512_permutex2var_ps(_mm512_loadu_ps(p), even, _mm512_loadu_ps(p + 16));
+  }
   // For the activations of simd/activations.hpp.
   static F sub(F a, F b) { return _mm512_sub_ps(a, b); }
   static F mul(F a, F b) { return _mm512_mul_ps(a, b); }
