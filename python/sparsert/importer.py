@@ -47,6 +47,7 @@ class IRNode:
     # linear: [W (out, in)]; conv2d: one (OC/groups, C/groups·kh·kw) matrix per group. Dense float32.
     weights: list[np.ndarray] = field(default_factory=list)
     rows: int = 1  # rows each weight multiplies at the example batch (batch, or batch × output pixels)
+    same_shapes: bool = False  # binary: both operands have the output's shape (nothing broadcast)
 
 
 @dataclass
@@ -493,6 +494,8 @@ def _binary(kind: str, swap: bool = False) -> Callable:
             bv = scaled
         inputs = [bv, t.value(a)] if swap else [t.value(a), bv]
         t.emit(fx, "binary", inputs, ints={"kind": [BINARY_KINDS[kind]]})
+        shapes = [str(tuple(v.meta["val"].shape)) if hasattr(v, "meta") and "val" in v.meta else None for v in (a, b)]
+        t.nodes[-1].same_shapes = shapes[0] is not None and shapes[0] == shapes[1]
 
     return handler
 
@@ -756,6 +759,7 @@ def translate(program: Any, example_batch: int = 1) -> IRGraph:
     graph = fold_batch_norm(graph)
     graph = fuse_activations(graph)
     graph = remove_dead_rows(graph)
+    graph = fuse_residual_adds(graph)
     return prune_dead(graph)
 
 
@@ -825,6 +829,42 @@ def fuse_activations(graph: IRGraph) -> IRGraph:
         src.output = n.output
         removed.add(id(n))
     graph.nodes = [n for n in graph.nodes if id(n) not in removed]
+    return graph
+
+
+def fuse_residual_adds(graph: IRGraph) -> IRGraph:
+    """conv2d → add of a same-shaped tensor [→ activation] becomes one conv2d with a residual input
+    (y = act(conv + bias + residual), written once instead of three times). The conv moves to the
+    add's place, where the residual has been computed. After remove_dead_rows: a fused conv's
+    all-zero rows no longer output a constant."""
+    users = _consumers(graph)
+    producer = {n.output: n for n in graph.nodes}
+    kind_to_act = {v: k for k, v in UNARY_KINDS.items() if k in EPILOGUE_ACTS}
+    moved: dict[int, IRNode] = {}  # id(add) → the conv that takes its place
+    removed: set[int] = set()
+    for add in graph.nodes:
+        if add.op != "binary" or add.ints["kind"][0] != BINARY_KINDS["add"] or not add.same_shapes:
+            continue
+        for mine, other in ((0, 1), (1, 0)):
+            conv = producer.get(add.inputs[mine])
+            if (conv is None or conv.op != "conv2d" or id(conv) in removed or conv.ints.get("act", [0])[0] != 0
+                    or len(users.get(conv.output, [])) != 1 or conv.output in graph.outputs
+                    or add.inputs[other] == conv.output):
+                continue
+            out = add.output
+            readers = users.get(out, [])
+            act = readers[0] if len(readers) == 1 and out not in graph.outputs else None
+            if act is not None and act.op == "unary" and act.ints["kind"][0] in kind_to_act:
+                conv.ints["act"] = [ACT_CODES[kind_to_act[act.ints["kind"][0]]]]
+                out = act.output
+                removed.add(id(act))
+            conv.inputs = conv.inputs + [add.inputs[other]]
+            conv.ints["residual"] = [1]
+            conv.output = out
+            moved[id(add)] = conv
+            removed.add(id(conv))
+            break
+    graph.nodes = [moved.get(id(n), n) for n in graph.nodes if id(n) not in removed or id(n) in moved]
     return graph
 
 

@@ -337,6 +337,61 @@ TEST(Conv2d, InputSizesInTurn) {
   }
 }
 
+// residual = 1: y = act(conv(x) + bias + residual), on each path (direct CSR, im2col, 1×1 in place,
+// a one-pixel output) and with an activation that is not ReLU; a residual of another shape is refused.
+TEST(Conv2d, ResidualAddsBeforeActivation) {
+  const ConvSpec specs[] = {
+      {2, 8, 9, 10, 12, 3, 3, 1, 1, 1, 1, 1, 1, 1},  // direct for CSR, im2col otherwise
+      {2, 8, 8, 8, 16, 1, 1, 1, 1, 0, 0, 1, 1, 1},   // 1×1 read in place
+      {1, 6, 9, 9, 10, 3, 3, 2, 2, 1, 1, 1, 1, 2},   // stride 2, groups 2
+      {2, 4, 3, 3, 5, 3, 3, 1, 1, 0, 0, 1, 1, 1},    // one output pixel
+  };
+  uint32_t seed = 900;
+  for (const ConvSpec& s : specs) {
+    const Shape ys = {s.n, s.oc, s.oh(), s.ow()};
+    const Tensor x = random_tensor({s.n, s.c, s.h, s.w}, ++seed);
+    const Tensor res = random_tensor(ys, ++seed);
+    const std::vector<float> bias = random_vector(s.oc, ++seed);
+    for (Format f : kFormats) {
+      std::vector<float> full;
+      const auto weights = conv_weights(s, f, ++seed, full);
+      for (bool has_bias : {false, true}) {
+        for (Activation act : {Activation::kRelu, Activation::kSilu}) {
+          Ints ints = s.ints(act);
+          ints["residual"] = {1};
+          std::vector<std::shared_ptr<const Tensor>> constants;
+          if (has_bias) constants.push_back(f32_tensor({s.oc}, bias));
+          constants.push_back(f32_tensor(ys, std::vector<float>(res.data_as<float>(), res.data_as<float>() + res.numel())));
+          auto node = one_node(make_conv2d, "conv2d", {s.n, s.c, s.h, s.w}, ints, weights, constants);
+          std::vector<double> ref = conv_ref(s, x.data_as<float>(), full, has_bias ? bias.data() : nullptr,
+                                             Activation::kNone);
+          for (size_t i = 0; i < ref.size(); ++i) ref[i] = activate_f64(ref[i] + res.data_as<float>()[i], act);
+          const std::vector<const Tensor*> ins = has_bias ? std::vector<const Tensor*>{&x, constants[0].get(), &res}
+                                                          : std::vector<const Tensor*>{&x, &res};
+          for (const RunContext& ctx : kContexts) {
+            expect_close(run_op(*node->op, ins, ctx), ys, ref,
+                         "conv2d residual " + s.str() + " " + to_string(f) + (has_bias ? " bias " : " no bias ") +
+                             to_string(act) + " " + context_string(ctx));
+          }
+        }
+      }
+    }
+  }
+  const ConvSpec s = specs[0];
+  std::vector<float> full;
+  const auto weights = conv_weights(s, Format::kCsr, 5, full);
+  Ints ints = s.ints(Activation::kRelu);
+  ints["residual"] = {1};
+  expect_error(error_of([&] { one_node(make_conv2d, "conv2d", {s.n, s.c, s.h, s.w}, ints, weights); }),
+               {"got 1 inputs", "x [, bias], residual"});
+  const Shape ys = {s.n, s.oc, s.oh(), s.ow()};
+  auto node = one_node(make_conv2d, "conv2d", {s.n, s.c, s.h, s.w}, ints, weights,
+                       {f32_tensor(ys, std::vector<float>(static_cast<size_t>(s.n * s.oc * s.oh() * s.ow())))});
+  const Op& op = *node->op;
+  expect_error(error_of([&] { op.infer({{DType::kF32, {s.n, s.c, s.h, s.w}}, {DType::kF32, {s.n, s.oc, s.oh(), 1}}}, 1); }),
+               {"input residual has shape (2, 12, 9, 1)", "expected the output's shape (2, 12, 9, 10)"});
+}
+
 TEST(Conv2d, UnbatchedAndUnalignedInputs) {
   // A 1×1 convolution reads its input in place only when aligned; an offset copy takes the packed path.
   const ConvSpec s = {1, 8, 4, 8, 8, 1, 1, 1, 1, 0, 0, 1, 1, 1};

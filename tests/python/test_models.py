@@ -248,6 +248,38 @@ def test_dead_conv_channels_are_removed_when_they_output_zero():
     assert rel_err(compiled.run(x), eager(model, x)) < 1e-5
 
 
+def test_conv_add_relu_becomes_one_conv_with_a_residual():
+    """relu(conv(...) + identity) runs as one conv2d (residual input, act after the add), also when the
+    identity is computed after the conv (a downsample branch); a broadcast add stays a separate add."""
+
+    class Block(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = torch.nn.Conv2d(3, 8, 3, padding=1)
+            self.b = torch.nn.Conv2d(8, 8, 3, padding=1)
+            self.bn = torch.nn.BatchNorm2d(8)
+            self.down = torch.nn.Conv2d(3, 8, 1)
+            self.c = torch.nn.Conv2d(3, 8, 3, padding=1)
+            self.shift = torch.nn.Parameter(torch.randn(8, 1, 1))
+
+        def forward(self, x):
+            out = self.bn(self.b(torch.relu(self.a(x))))
+            identity = self.down(x)
+            return torch.relu(out + identity), torch.relu(self.c(x) + self.shift)
+
+    model = Block().eval()
+    with torch.no_grad():
+        model.bn.running_mean.uniform_(-1, 1)
+        model.bn.running_var.uniform_(0.5, 2)
+    x = torch.randn(2, 3, 9, 11)
+    compiled = sparsert.load(model, example_inputs=(x,))
+    ops = [p["op"] for p in compiled.profile(x)]
+    assert sorted(ops) == ["binary", "conv2d", "conv2d", "conv2d", "conv2d", "unary"], ops
+    got, want = compiled.run(x), eager(model, x)
+    for g, w in zip(got, want):
+        assert rel_err(g, w) < 1e-5
+
+
 def two_of_four(w: torch.Tensor) -> torch.Tensor:
     """``w`` with the 2 largest of every 4 consecutive inputs of a row kept."""
     rows = w.reshape(w.shape[0], -1, 4)

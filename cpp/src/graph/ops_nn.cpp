@@ -329,6 +329,19 @@ void store_channels(const float* src, int64_t count, int64_t channels, float* ds
   tensor_kernels().transpose(src, channels, dst, ld, count, channels);
 }
 
+/// y[i] = act(a[i] + b[i]) for i < n (y may be a): a convolution's residual. ReLU, the common case,
+/// in a loop the compiler vectorises.
+void add_activate(const float* a, const float* b, float* y, int64_t n, Activation act) {
+  if (act == Activation::kRelu) {
+    for (int64_t i = 0; i < n; ++i) {
+      const float v = a[i] + b[i];
+      y[i] = v < 0.0f ? 0.0f : v;  // NaN passes, as torch.relu
+    }
+  } else {
+    for (int64_t i = 0; i < n; ++i) y[i] = activate(a[i] + b[i], act);
+  }
+}
+
 /// Items (of an operator's work) run by whole items on each thread from a shared counter when there
 /// are enough of them, else in turn with each item's work split among the threads:
 /// run_item(item, threads for it).
@@ -363,7 +376,8 @@ struct DirectPlan {
 class Conv2d final : public NnOp {
  public:
   explicit Conv2d(const NodeDef& node) : NnOp(node) {
-    check_count(node.inputs.size(), 1, 2, "x [, bias]");
+    residual_ = bool_attr("residual", false);
+    check_inputs(node.inputs.size());
     const Pair one{1, 1}, zero{0, 0};
     win_ = {pair_attr("kernel", nullptr, 1), pair_attr("stride", &one, 1), pair_attr("padding", &zero, 0),
             pair_attr("dilation", &one, 1)};
@@ -397,16 +411,25 @@ class Conv2d final : public NnOp {
   }
 
   TensorDesc infer(const std::vector<TensorDesc>& inputs, int64_t) const override {
-    check_count(inputs.size(), 1, 2, "x [, bias]");
+    check_inputs(inputs.size());
     const Image im = image(inputs[0]);
     if (im.c != groups_ * cg_) {
       fail("input x has shape " + shape_string(inputs[0].shape) + " but the weight has shape " +
            shape_string(weight_shape()) + " with groups " + std::to_string(groups_) +
            " (expected x's channel dim to be " + std::to_string(groups_ * cg_) + ")");
     }
-    if (inputs.size() == 2) check_bias(inputs[1], groups_ * ocg_, weight_shape());
+    if (has_bias(inputs.size())) check_bias(inputs[1], groups_ * ocg_, weight_shape());
     const Pair out = out_size(inputs[0].shape, im);
-    return {DType::kF32, im.shape_with(groups_ * ocg_, out[0], out[1])};
+    const TensorDesc y{DType::kF32, im.shape_with(groups_ * ocg_, out[0], out[1])};
+    if (residual_) {
+      const TensorDesc& r = inputs.back();
+      expect_f32(r, "residual");
+      if (r.shape != y.shape) {
+        fail("input residual has shape " + shape_string(r.shape) + " (expected the output's shape " +
+             shape_string(y.shape) + ")");
+      }
+    }
+    return y;
   }
 
   void run(const std::vector<TensorView>& inputs, const TensorDesc& out_desc, void* out,
@@ -417,8 +440,11 @@ class Conv2d final : public NnOp {
     const int64_t oc = groups_ * ocg_;
     if (im.n == 0 || pixels == 0 || ocg_ == 0) return;
     const float* x = static_cast<const float*>(inputs[0].data);
-    const float* bias = inputs.size() == 2 ? static_cast<const float*>(inputs[1].data) : nullptr;
+    const float* bias = has_bias(inputs.size()) ? static_cast<const float*>(inputs[1].data) : nullptr;
+    const float* residual = residual_ ? static_cast<const float*>(inputs.back().data) : nullptr;
     float* y = static_cast<float*>(out);
+    // With a residual the kernels add the bias only; the residual and act follow in one pass.
+    const Activation kernel_act = residual_ ? Activation::kNone : act_;
 
     int64_t nnz = 0;
     for (const auto& w : node_.weights) nnz += w->nnz_before(w->row_units());
@@ -426,7 +452,9 @@ class Conv2d final : public NnOp {
     const int threads = static_cast<int>(
         std::max<int64_t>(1, std::min<int64_t>(ctx.threads, work / kMinWorkPerThread)));
     if (direct_) {
-      if (const auto plan = direct_plan(im.h, im.w)) return run_direct(*plan, im, x, bias, y, oh, ow, threads, ctx);
+      if (const auto plan = direct_plan(im.h, im.w)) {
+        return run_direct(*plan, im, x, bias, residual, y, oh, ow, threads, ctx);
+      }
     }
 
     // One item = (image, group, chunk of pixels): im2col, spmm, store.
@@ -463,9 +491,14 @@ class Conv2d final : public NnOp {
         packed = panel;
       }
       float* yc = scratch(1, count * ocg_);
-      run_spmm_packed(kernel_for(w, count, ctx), w, packed, ldx, count, bias ? bias + g * ocg_ : nullptr, yc, act_,
-                      inner);
-      store_channels(yc, count, ocg_, y + (n * oc + g * ocg_) * pixels + p0, pixels);
+      run_spmm_packed(kernel_for(w, count, ctx), w, packed, ldx, count, bias ? bias + g * ocg_ : nullptr, yc,
+                      kernel_act, inner);
+      float* yg = y + (n * oc + g * ocg_) * pixels + p0;
+      store_channels(yc, count, ocg_, yg, pixels);
+      if (residual != nullptr) {
+        const float* rg = residual + (yg - y);
+        for (int64_t c = 0; c < ocg_; ++c) add_activate(yg + c * pixels, rg + c * pixels, yg + c * pixels, count, act_);
+      }
     };
     for_items(im.n * groups_ * chunks, threads, run_item);
   }
@@ -487,6 +520,12 @@ class Conv2d final : public NnOp {
 
  private:
   Shape weight_shape() const { return {groups_ * ocg_, cg_, win_.kernel[0], win_.kernel[1]}; }
+
+  void check_inputs(size_t got) const {
+    if (residual_) check_count(got, 2, 3, "x [, bias], residual");
+    else check_count(got, 1, 2, "x [, bias]");
+  }
+  bool has_bias(size_t inputs) const { return inputs == (residual_ ? 3u : 2u); }
 
   /// The DirectPlan for an h × w input, built on first use for that size; null when the phase planes
   /// would outgrow 32-bit offsets (im2col then).
@@ -598,8 +637,8 @@ class Conv2d final : public NnOp {
   /// pixel, qj ≥ OW included (they cost (wq − OW) / wq of the work and are dropped when stored). The
   /// kernels write each chunk channel-major (transposed output, kernel.hpp), bias and activation
   /// applied, so storing it is a copy of each channel's runs of real pixels.
-  void run_direct(const DirectPlan& p, const Image& im, const float* x, const float* bias, float* y, int64_t oh,
-                  int64_t ow, int threads, const RunContext& ctx) const {
+  void run_direct(const DirectPlan& p, const Image& im, const float* x, const float* bias, const float* residual,
+                  float* y, int64_t oh, int64_t ow, int threads, const RunContext& ctx) const {
     const int64_t pixels = oh * ow, wide = (oh - 1) * p.wq + ow, span = cg_ * p.channel;
     // yc (ocg × chunk floats) stays within 128 KiB of L2.
     const int64_t chunk = std::clamp<int64_t>(32 * 1024 / ocg_ / kBatchPad * kBatchPad, kBatchPad, 1024);
@@ -616,14 +655,19 @@ class Conv2d final : public NnOp {
         const int64_t count = std::min(chunk, wide - q0);
         const int64_t ldc = count == 1 ? 1 : chunk;  // a one-lane chunk is a column, as batch-1 kernels write
         run_spmm_packed(kernel_for(w, count, ctx), w, planes + q0, 1, count, bias ? bias + g * ocg_ : nullptr, yc,
-                        act_, inner, {ldc, p.column_block});
+                        residual ? Activation::kNone : act_, inner, {ldc, p.column_block});
         for (int64_t oc = 0; oc < ocg_; ++oc) {
           // The chunk's phase-plane rows in turn: the first OW positions of each are output pixels.
           const float* src = yc + oc * ldc;
           float* dst = yg + oc * pixels;
+          const float* res = residual ? residual + (dst - y) : nullptr;
           for (int64_t q = q0, r = q0 / p.wq, col = q0 % p.wq; q < q0 + count; ++r, col = 0) {
             const int64_t run = std::min(q0 + count - q, p.wq - col);
-            if (col < ow) std::copy_n(src + (q - q0), std::min(run, ow - col), dst + r * ow + col);
+            if (col < ow) {
+              const int64_t at = r * ow + col, n = std::min(run, ow - col);
+              if (res) add_activate(src + (q - q0), res + at, dst + at, n, act_);
+              else std::copy_n(src + (q - q0), n, dst + at);
+            }
             q += run;
           }
         }
@@ -653,6 +697,7 @@ class Conv2d final : public NnOp {
   int64_t padded_cols_ = 0;
   bool pointwise_ = false;
   bool direct_ = false;  // every weight CSR and not pointwise: run_direct
+  bool residual_ = false;  // the last input is added to the output before act
   Activation act_ = Activation::kNone;
   mutable std::mutex plan_mu_;
   mutable std::shared_ptr<const DirectPlan> plan_;  // for the last input size seen
