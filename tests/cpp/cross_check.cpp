@@ -188,7 +188,8 @@ std::string check(const KernelInfo& k, const Case& c) {
 }
 
 // Each non-reference TensorKernels set against tensor_f32_ref on a few shapes: the GEMM within
-// float32 tolerance, the exp pass within 1e-6, the transpose and max-pooling's update exactly.
+// float32 tolerance, the exp pass within 1e-6, layer norm within float32 tolerance, the transpose and
+// max-pooling's update exactly.
 std::string check_tensor(const TensorKernels& t) {
   const TensorKernels ref = tensor_f32_ref();
   std::mt19937 rng(7);
@@ -227,6 +228,15 @@ std::string check_tensor(const TensorKernels& t) {
     if (std::fabs(s - s_ref) > 1e-6 * s_ref) return "exp_shifted_sum n " + std::to_string(n);
     for (int64_t i = 0; i < n; ++i)
       if (std::fabs(y[i] - y_ref[i]) > 1e-6 * y_ref[i]) return "exp_shifted_sum n " + std::to_string(n);
+  }
+  for (int64_t n : {1, 5, 8, 19, 70}) {
+    auto x = random(n), w = random(n), b = random(n);
+    for (float& v : x) v += 100.0f;  // a mean far from zero
+    std::vector<float> y(static_cast<size_t>(n)), y_ref(y.size());
+    t.layer_norm_row(x.data(), y.data(), n, w.data(), b.data(), 1e-5f);
+    ref.layer_norm_row(x.data(), y_ref.data(), n, w.data(), b.data(), 1e-5f);
+    for (int64_t i = 0; i < n; ++i)
+      if (!close(y[i], y_ref[i], 1.0)) return "layer_norm_row n " + std::to_string(n) + " at " + std::to_string(i);
   }
   for (int64_t stride : {1, 2, 3})
     for (int64_t n : {1, 4, 5, 9, 30}) {

@@ -318,7 +318,7 @@ INSTANTIATE_TEST_SUITE_P(AllKernels, KernelSweep, ::testing::ValuesIn(all_kernel
 // Each ISA's TensorKernels against float64: odd shapes, k past one pass of the GEMM's k blocking
 // (256 on AVX2) and m past one m block (96 rows), operands with row strides wider than their
 // rows, whose padding is NaN (read by mistake, it would reach C) and C's padding a canary; the
-// exp pass, the transpose and max-pooling's update.
+// exp pass, the transpose, layer norm's rows and max-pooling's update.
 TEST(TensorKernels, MatchFloat64) {
   constexpr float kCanary = -12345.5f;
   for (const TensorKernels& t : all_tensor_kernels()) {
@@ -376,6 +376,30 @@ TEST(TensorKernels, MatchFloat64) {
           for (int64_t i = 0; i < ldy; ++i)
             ASSERT_EQ(y[static_cast<size_t>(j * ldy + i)], i < rows ? x[static_cast<size_t>(i * ldx + j)] : kCanary)
                 << t.name << " transpose " << rows << " x " << cols << " at (" << j << ", " << i << ")";
+      }
+    // layer_norm_row against float64: rows short and long, a mean 1000 times the spread (the float
+    // sums must not cancel it away), with and without weight and bias, in place.
+    for (int64_t n : {1, 7, 16, 17, 100, 768})
+      for (int variant = 0; variant < 4; ++variant) {
+        auto x = random_vector(n, ++seed);
+        if (variant % 2 == 1) {
+          for (float& v : x) v = 1000.0f + v;
+        }
+        const auto w = random_vector(n, ++seed), b = random_vector(n, ++seed);
+        const float* wp = variant >= 2 ? w.data() : nullptr;
+        const float* bp = variant >= 2 ? b.data() : nullptr;
+        double mean = 0.0, var = 0.0;
+        for (float v : x) mean += v;
+        mean /= static_cast<double>(n);
+        for (float v : x) var += (v - mean) * (v - mean);
+        const double rstd = 1.0 / std::sqrt(var / static_cast<double>(n) + 1e-5);
+        std::vector<float> y = x;
+        t.layer_norm_row(y.data(), y.data(), n, wp, bp, 1e-5f);
+        for (int64_t i = 0; i < n; ++i) {
+          const double want = (x[i] - mean) * rstd * (wp ? wp[i] : 1.0) + (bp ? bp[i] : 0.0);
+          ASSERT_NEAR(y[i], want, 2e-5 * (1.0 + std::abs(want)))
+              << t.name << " layer_norm_row n " << n << " variant " << variant << " at " << i;
+        }
       }
     // max_into: NaN in x wins, NaN already in y stays, ties keep y (-0 against +0); strides with and
     // without a vector path; x holds exactly the positions read.

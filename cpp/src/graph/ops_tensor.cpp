@@ -584,34 +584,10 @@ class LayerNormOp final : public TensorOp {
     const float* w = has_weight_ ? static_cast<const float*>(inputs[1].data) : nullptr;
     const float* b = has_bias_ ? static_cast<const float*>(inputs[1 + has_weight_].data) : nullptr;
     float* y = static_cast<float*>(out);
-    const double eps = eps_;
+    const TensorKernels& tk = ctx.reference_kernels ? tensor_f32_ref() : tensor_kernels();
     const int64_t grain = std::max<int64_t>(1, kElementGrain / inner);
     tensor_ops::parallel_for(ctx.threads, rows, grain, [&](int64_t r0, int64_t r1) {
-      for (int64_t r = r0; r < r1; ++r) {
-        const float* xr = x + r * inner;
-        float* yr = y + r * inner;
-        // Two passes in double: the mean first, then the squared deviations from it, so that a
-        // large mean does not cancel the variance away (as E[x²] - E[x]² would in float).
-        const double mean = tensor_ops::sum_f64(xr, inner) / static_cast<double>(inner);
-        double sq[4] = {0, 0, 0, 0};
-        int64_t i = 0;
-        for (; i + 4 <= inner; i += 4) {
-          for (int j = 0; j < 4; ++j) sq[j] += (xr[i + j] - mean) * (xr[i + j] - mean);
-        }
-        for (; i < inner; ++i) sq[0] += (xr[i] - mean) * (xr[i] - mean);
-        const double var = ((sq[0] + sq[1]) + (sq[2] + sq[3])) / static_cast<double>(inner);
-        const float m = static_cast<float>(mean);
-        const float rstd = static_cast<float>(1.0 / std::sqrt(var + eps));
-        if (w && b) {
-          for (int64_t k = 0; k < inner; ++k) yr[k] = (xr[k] - m) * rstd * w[k] + b[k];
-        } else if (w) {
-          for (int64_t k = 0; k < inner; ++k) yr[k] = (xr[k] - m) * rstd * w[k];
-        } else if (b) {
-          for (int64_t k = 0; k < inner; ++k) yr[k] = (xr[k] - m) * rstd + b[k];
-        } else {
-          for (int64_t k = 0; k < inner; ++k) yr[k] = (xr[k] - m) * rstd;
-        }
-      }
+      for (int64_t r = r0; r < r1; ++r) tk.layer_norm_row(x + r * inner, y + r * inner, inner, w, b, eps_);
     });
   }
 

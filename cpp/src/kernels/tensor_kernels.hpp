@@ -1,5 +1,6 @@
 // Kernels for operators between activations (no weight): the graph's matmul and attention
-// products, its softmax, the transpose that packs a linear layer's input, and max-pooling's update. One set per ISA, listed and picked in registry.cpp.
+// products, its softmax and layer norm, the transpose that packs a linear layer's input, and
+// max-pooling's update. One set per ISA, listed and picked in registry.cpp.
 #pragma once
 
 #include <cstdint>
@@ -23,6 +24,10 @@ struct TensorKernels {
   /// y[i] = x[i · stride] where that is greater than y[i] or NaN, for i < n: max-pooling's update,
   /// PyTorch's `val > max || isnan(val)`. Reads x only at those n positions.
   void (*max_into)(const float* x, int64_t stride, float* y, int64_t n);
+  /// One row of layer norm: y = (x − mean) / √(var + eps) · w + b for n ≥ 1 elements (w, b may be
+  /// null; y may be x). Two passes, the mean and then the squared deviations from it, so that a large
+  /// mean does not cancel the variance.
+  void (*layer_norm_row)(const float* x, float* y, int64_t n, const float* w, const float* b, float eps);
 };
 
 TensorKernels tensor_f32_ref();

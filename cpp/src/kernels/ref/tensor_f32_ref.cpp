@@ -93,10 +93,25 @@ void max_into(const float* x, int64_t stride, float* y, int64_t n) {
   }
 }
 
+// In double, the oracle for the vector versions.
+void layer_norm_row(const float* x, float* y, int64_t n, const float* w, const float* b, float eps) {
+  double sum = 0.0, sq = 0.0;
+  for (int64_t i = 0; i < n; ++i) sum += x[i];
+  const double mean = sum / static_cast<double>(n);
+  for (int64_t i = 0; i < n; ++i) sq += (x[i] - mean) * (x[i] - mean);
+  const double rstd = 1.0 / std::sqrt(sq / static_cast<double>(n) + eps);
+  for (int64_t i = 0; i < n; ++i) {
+    double v = (x[i] - mean) * rstd;
+    if (w != nullptr) v *= w[i];
+    if (b != nullptr) v += b[i];
+    y[i] = static_cast<float>(v);
+  }
+}
+
 }  // namespace
 
 TensorKernels tensor_f32_ref() {
-  return {"tensor_f32_ref", Isa::kRef, &gemm, &exp_shifted_sum, &transpose, &max_into};
+  return {"tensor_f32_ref", Isa::kRef, &gemm, &exp_shifted_sum, &transpose, &max_into, &layer_norm_row};
 }
 
 }  // namespace sparsert

@@ -1,9 +1,10 @@
 // The TensorKernels (kernels/tensor_kernels.hpp) over a vector type V: a register-tiled GEMM on
 // row-major operands read in place (they change every call, so there is nothing to pre-pack) and
-// the softmax's exp pass, for the graph's matmul, attention and softmax; max-pooling's update; the
-// transpose is simd/common.hpp's.
+// the softmax's exp pass, for the graph's matmul, attention and softmax; layer norm's rows;
+// max-pooling's update; the transpose is simd/common.hpp's.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 
 #include "kernels/simd/activations.hpp"
@@ -120,6 +121,53 @@ struct TensorF32 {
       return t;
     }
     return V::sum(acc);
+  }
+
+  static void layer_norm_row(const float* x, float* y, int64_t n, const float* w, const float* b, float eps) {
+    F s0 = V::zero(), s1 = V::zero();
+    int64_t i = 0;
+    for (; i + 2 * W <= n; i += 2 * W) {
+      s0 = V::add(s0, V::load(x + i));
+      s1 = V::add(s1, V::load(x + i + W));
+    }
+    float sum = V::sum(V::add(s0, s1));
+    for (; i < n; ++i) sum += x[i];
+    const float mean0 = sum / static_cast<float>(n);
+    // The deviations' own sum corrects the mean's rounding (the corrected two-pass algorithm): with
+    // a mean far from zero, float partial sums of x leave an error the small deviations do not.
+    const F m0 = V::set1(mean0);
+    F d_sum = V::zero();
+    s0 = s1 = V::zero();
+    for (i = 0; i + 2 * W <= n; i += 2 * W) {
+      const F d0 = V::sub(V::load(x + i), m0), d1 = V::sub(V::load(x + i + W), m0);
+      d_sum = V::add(d_sum, V::add(d0, d1));
+      s0 = V::fmadd(d0, d0, s0);
+      s1 = V::fmadd(d1, d1, s1);
+    }
+    float dev = V::sum(d_sum), sq = V::sum(V::add(s0, s1));
+    for (; i < n; ++i) {
+      dev += x[i] - mean0;
+      sq += (x[i] - mean0) * (x[i] - mean0);
+    }
+    // x − mean0 is exact for x near mean0, so the output subtracts the two parts of the mean in turn:
+    // mean0 + shift rounded to one float would lose the shift's low bits when the mean is large.
+    const float shift = dev / static_cast<float>(n);
+    const F sh = V::set1(shift);
+    const float var = sq / static_cast<float>(n) - shift * shift;
+    const float rstd = 1.0f / std::sqrt((var > 0.0f ? var : 0.0f) + eps);
+    const F r = V::set1(rstd);
+    for (i = 0; i + W <= n; i += W) {
+      F v = V::mul(V::sub(V::sub(V::load(x + i), m0), sh), r);
+      if (w != nullptr) v = V::mul(v, V::load(w + i));
+      if (b != nullptr) v = V::add(v, V::load(b + i));
+      V::store(y + i, v);
+    }
+    for (; i < n; ++i) {
+      float v = (x[i] - mean0 - shift) * rstd;
+      if (w != nullptr) v *= w[i];
+      if (b != nullptr) v += b[i];
+      y[i] = v;
+    }
   }
 
   static void max_into(const float* x, int64_t stride, float* y, int64_t n) {
