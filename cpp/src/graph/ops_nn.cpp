@@ -600,11 +600,12 @@ class Conv2d final : public NnOp {
     return ceil_div(cg_, ceil_div(cg_, fit)) * channel;
   }
 
-  /// One image group's phase planes (DirectPlan): dst[c · channel + (a · sw + b) · plane + qi · wq + qj]
-  /// = x[c, qi · sh + a − ph, qj · sw + b − pw], zero in the padding; phases no tap reads are skipped.
-  void fill_planes(const DirectPlan& p, const float* x, float* dst) const {
+  /// Channels [c0, c1) of one image group's phase planes (DirectPlan): dst[c · channel + (a · sw + b) ·
+  /// plane + qi · wq + qj] = x[c, qi · sh + a − ph, qj · sw + b − pw], zero in the padding; phases no
+  /// tap reads are skipped.
+  void fill_planes(const DirectPlan& p, const float* x, float* dst, int64_t c0, int64_t c1) const {
     const int64_t sh = win_.stride[0], sw = win_.stride[1], plane = p.hq * p.wq;
-    for (int64_t c = 0; c < cg_; ++c) {
+    for (int64_t c = c0; c < c1; ++c) {
       std::fill(dst + c * p.channel + sh * sw * plane, dst + (c + 1) * p.channel, 0.0f);
       for (int64_t a = 0; a < sh; ++a)
         for (int64_t b = 0; b < sw; ++b) {
@@ -641,21 +642,26 @@ class Conv2d final : public NnOp {
                   float* y, int64_t oh, int64_t ow, int threads, const RunContext& ctx) const {
     const int64_t pixels = oh * ow, wide = (oh - 1) * p.wq + ow, span = cg_ * p.channel;
     // yc (ocg × chunk floats) stays within 128 KiB of L2.
-    const int64_t chunk = std::clamp<int64_t>(32 * 1024 / ocg_ / kBatchPad * kBatchPad, kBatchPad, 1024);
+    const int64_t max_chunk = std::clamp<int64_t>(32 * 1024 / ocg_ / kBatchPad * kBatchPad, kBatchPad, 1024);
     auto run_item = [&](int64_t item, int inner) {
       const int64_t n = item / groups_, g = item % groups_;
       // Reads reach span + the chunk's lanes past a chunk's start (kernel.hpp's overlapping rows).
       float* planes = scratch(0, span + wide + kOverlapSlack);
-      fill_planes(p, x + (n * im.c + g * cg_) * im.h * im.w, planes);
+      const float* xg = x + (n * im.c + g * cg_) * im.h * im.w;
       std::fill(planes + span, planes + span + wide + kOverlapSlack, 0.0f);
       const Weight& w = *p.weights[static_cast<size_t>(g)];
-      float* yc = scratch(1, ocg_ * chunk);
       float* yg = y + (n * groups_ + g) * ocg_ * pixels;
-      for (int64_t q0 = 0; q0 < wide; q0 += chunk) {
+      // Threads of one item take whole chunks (no fork per chunk), about four each in 32-lane tiles,
+      // when there are that many tiles; else they split each chunk's rows (7 × 7 outputs: 2 tiles).
+      const bool split_chunks = inner > 1 && wide >= 4 * inner * 32;
+      const int64_t chunk = split_chunks ? std::min(max_chunk, round_up(ceil_div(wide, 4 * inner), 32)) : max_chunk;
+      const int64_t chunks = ceil_div(wide, chunk);
+      auto run_chunk = [&](int64_t q0) {
         const int64_t count = std::min(chunk, wide - q0);
         const int64_t ldc = count == 1 ? 1 : chunk;  // a one-lane chunk is a column, as batch-1 kernels write
+        float* yc = scratch(1, ocg_ * chunk);
         run_spmm_packed(kernel_for(w, count, ctx), w, planes + q0, 1, count, bias ? bias + g * ocg_ : nullptr, yc,
-                        residual ? Activation::kNone : act_, inner, {ldc, p.column_block});
+                        residual ? Activation::kNone : act_, split_chunks ? 1 : inner, {ldc, p.column_block});
         for (int64_t oc = 0; oc < ocg_; ++oc) {
           // The chunk's phase-plane rows in turn: the first OW positions of each are output pixels.
           const float* src = yc + oc * ldc;
@@ -664,14 +670,26 @@ class Conv2d final : public NnOp {
           for (int64_t q = q0, r = q0 / p.wq, col = q0 % p.wq; q < q0 + count; ++r, col = 0) {
             const int64_t run = std::min(q0 + count - q, p.wq - col);
             if (col < ow) {
-              const int64_t at = r * ow + col, n = std::min(run, ow - col);
-              if (res) add_activate(src + (q - q0), res + at, dst + at, n, act_);
-              else std::copy_n(src + (q - q0), n, dst + at);
+              const int64_t at = r * ow + col, n_out = std::min(run, ow - col);
+              if (res) add_activate(src + (q - q0), res + at, dst + at, n_out, act_);
+              else std::copy_n(src + (q - q0), n_out, dst + at);
             }
             q += run;
           }
         }
+      };
+      const int n_threads = static_cast<int>(std::min<int64_t>(inner, cg_));
+      const auto fill = [&](int t) { fill_planes(p, xg, planes, cg_ * t / n_threads, cg_ * (t + 1) / n_threads); };
+      ThreadPool::instance().run(n_threads, std::cref(fill));
+      if (!split_chunks) {
+        for (int64_t c = 0; c < chunks; ++c) run_chunk(c * chunk);
+        return;
       }
+      std::atomic<int64_t> next{0};
+      const auto worker = [&](int) {
+        for (int64_t c = next.fetch_add(1); c < chunks; c = next.fetch_add(1)) run_chunk(c * chunk);
+      };
+      ThreadPool::instance().run(inner, std::cref(worker));
     };
     for_items(im.n * groups_, threads, run_item);
   }
