@@ -56,6 +56,9 @@ void sparse_rows_tile(const R& rows, const SpmmArgs& a, int64_t r0, int64_t r1, 
   const bool whole = overlapping || (R::kScattered && L >= kBatchPad && !ldx_folds_l1(a.ldx) &&
                                      K * a.ldx * 4 <= kSparseWholeInputBytes);
   const int64_t block_cols = overlapping && a.column_block > 0 ? a.column_block : whole ? K : kc;
+  // Transposed output applies bias and ReLU (or no activation) to the sums in registers; other
+  // activations in a pass over each row block (finish_transposed).
+  const bool in_register = a.act == Activation::kNone || a.act == Activation::kRelu;
   for (int64_t rb = r0; rb < r1; rb += RB) {
     const int64_t nr = min_i64(RB, r1 - rb);
     for (int64_t i = 0; i < nr; ++i) rows.open(rb + i, cursor[i]);
@@ -88,9 +91,14 @@ void sparse_rows_tile(const R& rows, const SpmmArgs& a, int64_t r0, int64_t r1, 
         float* p = part + i * L;
         if (a.transposed_y && k1 == K) {  // the row's last block: its lanes are a run of y's row
           float* yr = a.y + (rb + i) * a.ldy + b0;
+          const F bias = a.bias != nullptr && in_register ? V::broadcast(a.bias + rb + i) : V::zero();
           unroll<NV>([&](auto v) {
             constexpr int at = v.value * W;
-            const F sum = k0 == 0 ? acc[0][v.value] : V::add(V::load(p + at), acc[0][v.value]);
+            F sum = k0 == 0 ? acc[0][v.value] : V::add(V::load(p + at), acc[0][v.value]);
+            if (in_register) {
+              if (a.bias != nullptr) sum = V::add(sum, bias);
+              if (a.act == Activation::kRelu) sum = V::blend_lt(sum, V::zero(), V::zero(), sum);  // NaN passes
+            }
             if (at + W <= lanes) V::store(yr + at, sum);
             else if (at < lanes) V::store_first(yr + at, sum, static_cast<int>(lanes - at));
           });
@@ -104,7 +112,7 @@ void sparse_rows_tile(const R& rows, const SpmmArgs& a, int64_t r0, int64_t r1, 
     }
     const float* bias = a.bias != nullptr ? a.bias + rb : nullptr;
     if (a.transposed_y) {
-      finish_transposed<V>(a.y + rb * a.ldy + b0, a.ldy, nr, lanes, bias, a.act);
+      if (!in_register) finish_transposed<V>(a.y + rb * a.ldy + b0, a.ldy, nr, lanes, bias, a.act);
       continue;
     }
     transpose<V>(part, L, a.y + b0 * a.ldy + rb, a.ldy, nr, lanes);
