@@ -188,8 +188,8 @@ std::string check(const KernelInfo& k, const Case& c) {
 }
 
 // Each non-reference TensorKernels set against tensor_f32_ref on a few shapes: the GEMM within
-// float32 tolerance, the exp pass within 1e-6, layer norm within float32 tolerance, the transpose and
-// max-pooling's update exactly.
+// float32 tolerance, the exp pass within 1e-6, layer norm within float32 tolerance, the transpose,
+// max-pooling's update and the strided copy exactly.
 std::string check_tensor(const TensorKernels& t) {
   const TensorKernels ref = tensor_f32_ref();
   std::mt19937 rng(7);
@@ -244,6 +244,12 @@ std::string check_tensor(const TensorKernels& t) {
       for (int64_t i = 0; i < n; i += 3) x[static_cast<size_t>(i * stride)] = std::numeric_limits<float>::quiet_NaN();
       for (int64_t i = 1; i < n; i += 4) y[static_cast<size_t>(i)] = std::numeric_limits<float>::quiet_NaN();
       auto y_ref = y;
+      std::vector<float> c(static_cast<size_t>(n)), c_ref(c.size());
+      t.copy_strided(x.data(), stride, c.data(), n);
+      ref.copy_strided(x.data(), stride, c_ref.data(), n);
+      for (int64_t i = 0; i < n; ++i)
+        if (!(c[i] == c_ref[i] || (std::isnan(c[i]) && std::isnan(c_ref[i]))))
+          return "copy_strided stride " + std::to_string(stride) + " n " + std::to_string(n) + " at " + std::to_string(i);
       t.max_into(x.data(), stride, y.data(), n);
       ref.max_into(x.data(), stride, y_ref.data(), n);
       for (int64_t i = 0; i < n; ++i)

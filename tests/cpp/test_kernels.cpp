@@ -404,7 +404,7 @@ TEST(TensorKernels, MatchFloat64) {
         }
       }
     // max_into: NaN in x wins, NaN already in y stays, ties keep y (-0 against +0); strides with and
-    // without a vector path; x holds exactly the positions read.
+    // without a vector path; x holds exactly the positions read. copy_strided on the same x.
     for (int64_t stride : {1, 2, 3})
       for (int64_t n : {0, 1, 7, 8, 9, 16, 17, 33, 100}) {
         auto x = random_vector(std::max<int64_t>((n - 1) * stride + 1, 1), ++seed);
@@ -420,6 +420,13 @@ TEST(TensorKernels, MatchFloat64) {
         for (int64_t i = 0; i < n; ++i) {
           const float v = x[static_cast<size_t>(i * stride)];
           if (v > ref[i] || std::isnan(v)) ref[i] = v;
+        }
+        std::vector<float> copy(static_cast<size_t>(n + 1), kCanary);
+        t.copy_strided(x.data(), stride, copy.data(), n);
+        for (int64_t i = 0; i <= n; ++i) {
+          const float want = i < n ? x[static_cast<size_t>(i * stride)] : kCanary;
+          ASSERT_TRUE(std::isnan(want) ? std::isnan(copy[i]) : copy[i] == want && std::signbit(copy[i]) == std::signbit(want))
+              << t.name << " copy_strided stride " << stride << " n " << n << " at " << i;
         }
         t.max_into(x.data(), stride, y.data(), n);
         for (int64_t i = 0; i <= n; ++i) {

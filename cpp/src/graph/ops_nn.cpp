@@ -605,6 +605,7 @@ class Conv2d final : public NnOp {
   /// tap reads are skipped.
   void fill_planes(const DirectPlan& p, const float* x, float* dst, int64_t c0, int64_t c1) const {
     const int64_t sh = win_.stride[0], sw = win_.stride[1], plane = p.hq * p.wq;
+    const TensorKernels& tk = tensor_kernels();
     for (int64_t c = c0; c < c1; ++c) {
       std::fill(dst + c * p.channel + sh * sw * plane, dst + (c + 1) * p.channel, 0.0f);
       for (int64_t a = 0; a < sh; ++a)
@@ -622,11 +623,7 @@ class Conv2d final : public NnOp {
             }
             const float* src = x + (c * p.h + ih) * p.w;
             std::fill(out, out + lo, 0.0f);
-            if (sw == 1) {
-              std::copy(src + base + lo, src + base + hi, out + lo);
-            } else {
-              for (int64_t t = lo; t < hi; ++t) out[t] = src[base + t * sw];
-            }
+            tk.copy_strided(src + base + lo * sw, sw, out + lo, hi - lo);
             std::fill(out + hi, out + p.wq, 0.0f);
           }
         }

@@ -24,6 +24,8 @@ struct TensorKernels {
   /// y[i] = x[i · stride] where that is greater than y[i] or NaN, for i < n: max-pooling's update,
   /// PyTorch's `val > max || isnan(val)`. Reads x only at those n positions.
   void (*max_into)(const float* x, int64_t stride, float* y, int64_t n);
+  /// y[i] = x[i · stride] for i < n (a strided convolution's phase planes). Reads x only there.
+  void (*copy_strided)(const float* x, int64_t stride, float* y, int64_t n);
   /// One row of layer norm: y = (x − mean) / √(var + eps) · w + b for n ≥ 1 elements (w, b may be
   /// null; y may be x). Two passes, the mean and then the squared deviations from it, so that a large
   /// mean does not cancel the variance.

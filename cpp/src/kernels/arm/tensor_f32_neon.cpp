@@ -7,7 +7,7 @@ namespace sparsert {
 
 TensorKernels tensor_f32_neon() {
   return {"tensor_f32_neon", Isa::kNeon, &TensorF32<Neon>::gemm, &TensorF32<Neon>::exp_shifted_sum,
-          &transpose<Neon>, &TensorF32<Neon>::max_into,
+          &transpose<Neon>, &TensorF32<Neon>::max_into, &TensorF32<Neon>::copy_strided,
           &TensorF32<Neon>::layer_norm_row};
 }
 

@@ -93,6 +93,10 @@ void max_into(const float* x, int64_t stride, float* y, int64_t n) {
   }
 }
 
+void copy_strided(const float* x, int64_t stride, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = x[i * stride];
+}
+
 // In double, the oracle for the vector versions.
 void layer_norm_row(const float* x, float* y, int64_t n, const float* w, const float* b, float eps) {
   double sum = 0.0, sq = 0.0;
@@ -111,7 +115,7 @@ void layer_norm_row(const float* x, float* y, int64_t n, const float* w, const f
 }  // namespace
 
 TensorKernels tensor_f32_ref() {
-  return {"tensor_f32_ref", Isa::kRef, &gemm, &exp_shifted_sum, &transpose, &max_into, &layer_norm_row};
+  return {"tensor_f32_ref", Isa::kRef, &gemm, &exp_shifted_sum, &transpose, &max_into, &copy_strided, &layer_norm_row};
 }
 
 }  // namespace sparsert

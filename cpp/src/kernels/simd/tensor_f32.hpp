@@ -170,6 +170,16 @@ struct TensorF32 {
     }
   }
 
+  static void copy_strided(const float* x, int64_t stride, float* y, int64_t n) {
+    int64_t i = 0;
+    if (stride == 1) {
+      for (; i + W <= n; i += W) V::store(y + i, V::load(x + i));
+    } else if (stride == 2) {
+      for (; i + W < n; i += W) V::store(y + i, V::load_even(x + 2 * i));  // as in max_into
+    }
+    for (; i < n; ++i) y[i] = x[i * stride];
+  }
+
   static void max_into(const float* x, int64_t stride, float* y, int64_t n) {
     int64_t i = 0;
     if (stride == 1) {

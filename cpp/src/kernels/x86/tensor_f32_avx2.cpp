@@ -7,7 +7,7 @@ namespace sparsert {
 
 TensorKernels tensor_f32_avx2() {
   return {"tensor_f32_avx2", Isa::kAvx2, &TensorF32<Avx2>::gemm, &TensorF32<Avx2>::exp_shifted_sum,
-          &transpose<Avx2>, &TensorF32<Avx2>::max_into,
+          &transpose<Avx2>, &TensorF32<Avx2>::max_into, &TensorF32<Avx2>::copy_strided,
           &TensorF32<Avx2>::layer_norm_row};
 }
 

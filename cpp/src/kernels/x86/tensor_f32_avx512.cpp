@@ -7,7 +7,7 @@ namespace sparsert {
 
 TensorKernels tensor_f32_avx512() {
   return {"tensor_f32_avx512", Isa::kAvx512, &TensorF32<Avx512>::gemm, &TensorF32<Avx512>::exp_shifted_sum,
-          &transpose<Avx512>, &TensorF32<Avx512>::max_into,
+          &transpose<Avx512>, &TensorF32<Avx512>::max_into, &TensorF32<Avx512>::copy_strided,
           &TensorF32<Avx512>::layer_norm_row};
 }
 
