@@ -4,8 +4,9 @@
 `translate` turns the exported program into an `IRGraph`: constants as NumPy arrays, one `IRNode` per
 sparsert operator (the operator list and attributes are in cpp/src/graph/ops.def), with
 parameters-only subgraphs folded to constants (so `torch.nn.utils.prune` reparametrisations become
-their effective weight), batch norm folded into the preceding conv/linear and activations fused into
-their epilogues. Format choice is `select.py`'s job; `build` hands the result to the C++ core.
+their effective weight), batch norm folded into the preceding conv/linear, activations fused into
+their epilogues and a conv's same-shaped residual add (with the activation after it) into the conv.
+Format choice is `select.py`'s job; `build` hands the result to the C++ core.
 
 torch is imported inside functions: a compiled `.sprt` model runs without it.
 """

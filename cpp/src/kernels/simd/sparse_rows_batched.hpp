@@ -50,8 +50,9 @@ void sparse_rows_tile(const R& rows, const SpmmArgs& a, int64_t r0, int64_t r1, 
   typename R::Cursor cursor[RB];
   // A scattered walker's rows touch few input rows each: an input that fits half of L2, read in place,
   // then needs no column blocks (CSR batch 16: 12-17% faster; N:M, which reads every group, was up to
-  // 40% slower without them). Overlapping rows (ldx 1, kernel.hpp) are read in place, unblocked: their
-  // columns are offsets in an image, a block of which holds a sliver of a row's taps.
+  // 40% slower without them). Overlapping rows (ldx 1, kernel.hpp) are read in place, in the caller's
+  // column blocks (column_block: whole channels of an image) or unblocked: a block sized in input rows
+  // would hold a sliver of a row's taps.
   const bool overlapping = a.ldx == 1;
   const bool whole = overlapping || (R::kScattered && L >= kBatchPad && !ldx_folds_l1(a.ldx) &&
                                      K * a.ldx * 4 <= kSparseWholeInputBytes);
@@ -91,12 +92,12 @@ void sparse_rows_tile(const R& rows, const SpmmArgs& a, int64_t r0, int64_t r1, 
         float* p = part + i * L;
         if (a.transposed_y && k1 == K) {  // the row's last block: its lanes are a run of y's row
           float* yr = a.y + (rb + i) * a.ldy + b0;
-          const F bias = a.bias != nullptr && in_register ? V::broadcast(a.bias + rb + i) : V::zero();
+          const F row_bias = a.bias != nullptr && in_register ? V::broadcast(a.bias + rb + i) : V::zero();
           unroll<NV>([&](auto v) {
             constexpr int at = v.value * W;
             F sum = k0 == 0 ? acc[0][v.value] : V::add(V::load(p + at), acc[0][v.value]);
             if (in_register) {
-              if (a.bias != nullptr) sum = V::add(sum, bias);
+              if (a.bias != nullptr) sum = V::add(sum, row_bias);
               if (a.act == Activation::kRelu) sum = V::blend_lt(sum, V::zero(), V::zero(), sum);  // NaN passes
             }
             if (at + W <= lanes) V::store(yr + at, sum);
