@@ -758,9 +758,9 @@ def translate(program: Any, example_batch: int = 1) -> IRGraph:
     `example_batch` is the batch format choice plans for."""
     graph = _Translator(program, example_batch).run()
     graph = fold_batch_norm(graph)
+    graph = fuse_residual_adds(graph)
     graph = fuse_activations(graph)
     graph = remove_dead_rows(graph)
-    graph = fuse_residual_adds(graph)
     return prune_dead(graph)
 
 
@@ -834,38 +834,29 @@ def fuse_activations(graph: IRGraph) -> IRGraph:
 
 
 def fuse_residual_adds(graph: IRGraph) -> IRGraph:
-    """conv2d → add of a same-shaped tensor [→ activation] becomes one conv2d with a residual input
-    (y = act(conv + bias + residual), written once instead of three times). The conv moves to the
-    add's place, where the residual has been computed. After remove_dead_rows: a fused conv's
-    all-zero rows no longer output a constant."""
+    """conv2d → add of a same-shaped tensor becomes one conv2d with a residual input (y = act(conv +
+    bias + residual), written once instead of twice; fuse_activations, which runs next, then moves a
+    following activation into it). The conv takes the add's place, where the residual has been
+    computed (a downsample branch comes after the conv in torch's order)."""
     users = _consumers(graph)
     producer = {n.output: n for n in graph.nodes}
-    kind_to_act = {v: k for k, v in UNARY_KINDS.items() if k in EPILOGUE_ACTS}
     moved: dict[int, IRNode] = {}  # id(add) → the conv that takes its place
-    removed: set[int] = set()
     for add in graph.nodes:
         if add.op != "binary" or add.ints["kind"][0] != BINARY_KINDS["add"] or not add.same_shapes:
             continue
         for mine, other in ((0, 1), (1, 0)):
             conv = producer.get(add.inputs[mine])
-            if (conv is None or conv.op != "conv2d" or id(conv) in removed or conv.ints.get("act", [0])[0] != 0
+            if (conv is None or conv.op != "conv2d" or "act" in conv.ints
                     or len(users.get(conv.output, [])) != 1 or conv.output in graph.outputs
                     or add.inputs[other] == conv.output):
                 continue
-            out = add.output
-            readers = users.get(out, [])
-            act = readers[0] if len(readers) == 1 and out not in graph.outputs else None
-            if act is not None and act.op == "unary" and act.ints["kind"][0] in kind_to_act:
-                conv.ints["act"] = [ACT_CODES[kind_to_act[act.ints["kind"][0]]]]
-                out = act.output
-                removed.add(id(act))
             conv.inputs = conv.inputs + [add.inputs[other]]
             conv.ints["residual"] = [1]
-            conv.output = out
+            conv.output = add.output
             moved[id(add)] = conv
-            removed.add(id(conv))
             break
-    graph.nodes = [moved.get(id(n), n) for n in graph.nodes if id(n) not in removed or id(n) in moved]
+    convs = {id(c) for c in moved.values()}
+    graph.nodes = [moved.get(id(n), n) for n in graph.nodes if id(n) not in convs]
     return graph
 
 
@@ -902,7 +893,8 @@ def remove_dead_rows(graph: IRGraph) -> IRGraph:
     removing others would shift the later inputs across groups."""
     users = _consumers(graph)
     for n in graph.nodes:
-        if n.op not in ("linear", "conv2d") or len(n.weights) != 1 or n.output in graph.outputs:
+        # A residual conv's all-zero rows output act(bias + residual), which is not constant.
+        if n.op not in ("linear", "conv2d") or len(n.weights) != 1 or n.output in graph.outputs or "residual" in n.ints:
             continue
         readers = users.get(n.output, [])
         if len(readers) != 1 or readers[0].op != n.op or len(readers[0].weights) != 1 or readers[0].inputs[0] != n.output:

@@ -271,9 +271,10 @@ class Linear final : public NnOp {
 };
 
 // ---------------------------------------------------------------------------------------------
-// conv2d: per group, one spmm per chunk of output pixels, then a transpose of the (pixels × OC/groups)
-// result into the NCHW output. CSR weights read the image directly (DirectPlan); the other formats
-// read an im2col panel in the kernels' packed input (kernels/kernel.hpp).
+// conv2d: per group, one spmm per chunk of output pixels. CSR weights read the image directly
+// (DirectPlan) and the kernels write the chunk channel-major; the other formats read an im2col panel
+// in the kernels' packed input (kernels/kernel.hpp) and their (pixels × OC/groups) result is
+// transposed into the NCHW output.
 
 struct ConvWindow {
   Pair kernel, stride, padding, dilation;
@@ -443,9 +444,6 @@ class Conv2d final : public NnOp {
     const float* bias = has_bias(inputs.size()) ? static_cast<const float*>(inputs[1].data) : nullptr;
     const float* residual = residual_ ? static_cast<const float*>(inputs.back().data) : nullptr;
     float* y = static_cast<float*>(out);
-    // With a residual the kernels add the bias only; the residual and act follow in one pass.
-    const Activation kernel_act = residual_ ? Activation::kNone : act_;
-
     int64_t nnz = 0;
     for (const auto& w : node_.weights) nnz += w->nnz_before(w->row_units());
     const int64_t work = im.n * pixels * (nnz + groups_ * cg_ * win_.kernel[0] * win_.kernel[1]);
@@ -492,7 +490,7 @@ class Conv2d final : public NnOp {
       }
       float* yc = scratch(1, count * ocg_);
       run_spmm_packed(kernel_for(w, count, ctx), w, packed, ldx, count, bias ? bias + g * ocg_ : nullptr, yc,
-                      kernel_act, inner);
+                      kernel_act(), inner);
       float* yg = y + (n * oc + g * ocg_) * pixels + p0;
       store_channels(yc, count, ocg_, yg, pixels);
       if (residual != nullptr) {
@@ -526,6 +524,8 @@ class Conv2d final : public NnOp {
     else check_count(got, 1, 2, "x [, bias]");
   }
   bool has_bias(size_t inputs) const { return inputs == (residual_ ? 3u : 2u); }
+  // With a residual the kernels add the bias only; the residual and act follow in one pass.
+  Activation kernel_act() const { return residual_ ? Activation::kNone : act_; }
 
   /// The DirectPlan for an h × w input, built on first use for that size; null when the phase planes
   /// would outgrow 32-bit offsets (im2col then).
@@ -655,13 +655,12 @@ class Conv2d final : public NnOp {
       const int64_t chunks = ceil_div(wide, chunk);
       auto run_chunk = [&](int64_t q0) {
         const int64_t count = std::min(chunk, wide - q0);
-        const int64_t ldc = count == 1 ? 1 : chunk;  // a one-lane chunk is a column, as batch-1 kernels write
         float* yc = scratch(1, ocg_ * chunk);
         run_spmm_packed(kernel_for(w, count, ctx), w, planes + q0, 1, count, bias ? bias + g * ocg_ : nullptr, yc,
-                        residual ? Activation::kNone : act_, split_chunks ? 1 : inner, {ldc, p.column_block});
+                        kernel_act(), split_chunks ? 1 : inner, {chunk, p.column_block});
         for (int64_t oc = 0; oc < ocg_; ++oc) {
           // The chunk's phase-plane rows in turn: the first OW positions of each are output pixels.
-          const float* src = yc + oc * ldc;
+          const float* src = yc + oc * chunk;
           float* dst = yg + oc * pixels;
           const float* res = residual ? residual + (dst - y) : nullptr;
           for (int64_t q = q0, r = q0 / p.wq, col = q0 % p.wq; q < q0 + count; ++r, col = 0) {
@@ -852,7 +851,7 @@ class MaxPool2d final : public NnOp {
     const ConvWindow win = win_;
     const int64_t h = im.h, w = im.w, sw = win.stride[1];
     const int64_t planes = im.n * im.c;
-    const TensorKernels& tk = ctx.reference_kernels ? tensor_f32_ref() : tensor_kernels();
+    const TensorKernels& tk = tensor_kernels(ctx.reference_kernels);
 
     // Separable: each input row's maxima over the window's columns first (`rows`, one per input row,
     // computed when an output row first needs it), then each output row's over its window's rows.

@@ -584,7 +584,7 @@ class LayerNormOp final : public TensorOp {
     const float* w = has_weight_ ? static_cast<const float*>(inputs[1].data) : nullptr;
     const float* b = has_bias_ ? static_cast<const float*>(inputs[1 + has_weight_].data) : nullptr;
     float* y = static_cast<float*>(out);
-    const TensorKernels& tk = ctx.reference_kernels ? tensor_f32_ref() : tensor_kernels();
+    const TensorKernels& tk = tensor_kernels(ctx.reference_kernels);
     const int64_t grain = std::max<int64_t>(1, kElementGrain / inner);
     tensor_ops::parallel_for(ctx.threads, rows, grain, [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) tk.layer_norm_row(x + r * inner, y + r * inner, inner, w, b, eps_);

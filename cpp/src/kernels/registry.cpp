@@ -126,13 +126,13 @@ const std::vector<TensorKernels>& all_tensor_kernels() {
   return list;
 }
 
-const TensorKernels& tensor_kernels() {
+const TensorKernels& tensor_kernels(bool reference) {
   static const TensorKernels& best = *[] {
     for (const TensorKernels& t : all_tensor_kernels())
       if (isa_available(t.isa)) return &t;
     return &all_tensor_kernels().back();
   }();
-  return best;
+  return reference ? all_tensor_kernels().back() : best;
 }
 
 const KernelInfo& reference_kernel(Format format) {

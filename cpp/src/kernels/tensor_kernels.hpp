@@ -43,7 +43,8 @@ TensorKernels tensor_f32_neon();
 
 /// Every set compiled for this architecture, the preferred first.
 const std::vector<TensorKernels>& all_tensor_kernels();
-/// The first set of all_tensor_kernels() that this CPU runs.
-const TensorKernels& tensor_kernels();
+/// The first set of all_tensor_kernels() that this CPU runs; with `reference`, the scalar set
+/// (RunContext::reference_kernels).
+const TensorKernels& tensor_kernels(bool reference = false);
 
 }  // namespace sparsert

@@ -1,7 +1,8 @@
 // The TensorKernels (kernels/tensor_kernels.hpp) over a vector type V: a register-tiled GEMM on
 // row-major operands read in place (they change every call, so there is nothing to pre-pack) and
 // the softmax's exp pass, for the graph's matmul, attention and softmax; layer norm's rows;
-// max-pooling's update; the transpose is simd/common.hpp's.
+// max-pooling's update and the strided copy beside it; the transpose is simd/common.hpp's.
+// tensor_f32_kernels assembles the set each ISA file defines.
 #pragma once
 
 #include <cmath>
@@ -9,6 +10,7 @@
 
 #include "kernels/simd/activations.hpp"
 #include "kernels/simd/common.hpp"
+#include "kernels/tensor_kernels.hpp"
 
 namespace sparsert {
 namespace {
@@ -170,39 +172,49 @@ struct TensorF32 {
     }
   }
 
-  static void copy_strided(const float* x, int64_t stride, float* y, int64_t n) {
+  // store(i, v, count): lanes v = x[(i + l) · stride] for l < count (count ≤ W, the others zero), in
+  // order, reading x only at those positions. Whole vectors of stride 1 and 2 are loaded directly
+  // (load_even reads 2W floats, the last one past x[2(i + W − 1)]: it stops before that passes
+  // x[2(n − 1)]); the rest go through a copy.
+  template <class Store>
+  static void for_strided(const float* x, int64_t stride, int64_t n, Store&& store) {
     int64_t i = 0;
     if (stride == 1) {
-      for (; i + W <= n; i += W) V::store(y + i, V::load(x + i));
+      for (; i + W <= n; i += W) store(i, V::load(x + i), W);
     } else if (stride == 2) {
-      for (; i + W < n; i += W) V::store(y + i, V::load_even(x + 2 * i));  // as in max_into
+      for (; i + W < n; i += W) store(i, V::load_even(x + 2 * i), W);
     }
-    for (; i < n; ++i) y[i] = x[i * stride];
+    alignas(64) float xs[W];
+    for (; i < n; i += W) {
+      const int count = static_cast<int>(min_i64(W, n - i));
+      for (int l = 0; l < count; ++l) xs[l] = x[(i + l) * stride];
+      store(i, V::load_first(xs, count), count);
+    }
+  }
+
+  static F load_lanes(const float* p, int count) { return count == W ? V::load(p) : V::load_first(p, count); }
+  static void store_lanes(float* p, F v, int count) {
+    if (count == W) V::store(p, v);
+    else V::store_first(p, v, count);
+  }
+
+  static void copy_strided(const float* x, int64_t stride, float* y, int64_t n) {
+    for_strided(x, stride, n, [&](int64_t i, F v, int count) { store_lanes(y + i, v, count); });
   }
 
   static void max_into(const float* x, int64_t stride, float* y, int64_t n) {
-    int64_t i = 0;
-    if (stride == 1) {
-      for (; i + W <= n; i += W) V::store(y + i, V::max_or_nan(V::load(y + i), V::load(x + i)));
-    } else if (stride == 2) {
-      // load_even reads 2W floats, the last one past x[2(i + W − 1)]: stop before it passes x[2(n − 1)].
-      for (; i + W < n; i += W) V::store(y + i, V::max_or_nan(V::load(y + i), V::load_even(x + 2 * i)));
-    }
-    if (stride > 2) {
-      alignas(64) float xs[W];
-      for (; i + W <= n; i += W) {
-        for (int l = 0; l < W; ++l) xs[l] = x[(i + l) * stride];
-        V::store(y + i, V::max_or_nan(V::load(y + i), V::load(xs)));
-      }
-    }
-    if (i < n) {  // the last < W positions (≤ W with stride 2) through a copy, so that x is not read past them
-      alignas(64) float xs[W];
-      const int rest = static_cast<int>(n - i);
-      for (int l = 0; l < rest; ++l) xs[l] = x[(i + l) * stride];
-      V::store_first(y + i, V::max_or_nan(V::load_first(y + i, rest), V::load_first(xs, rest)), rest);
-    }
+    for_strided(x, stride, n, [&](int64_t i, F v, int count) {
+      store_lanes(y + i, V::max_or_nan(load_lanes(y + i, count), v), count);
+    });
   }
 };
+
+// The set over V, for the ISA files' one-line definitions.
+template <class V>
+TensorKernels tensor_f32_kernels(const char* name, Isa isa) {
+  using T = TensorF32<V>;
+  return {name, isa, &T::gemm, &T::exp_shifted_sum, &transpose<V>, &T::max_into, &T::copy_strided, &T::layer_norm_row};
+}
 
 }  // namespace
 }  // namespace sparsert
