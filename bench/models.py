@@ -177,7 +177,7 @@ def run_case(row: Row, model: nn.Module, csr_model: Optional[nn.Module], x: torc
     if ort_session is not None:
         ort_block["ort"] = baselines.ort_call(ort_session, x.numpy())
     # At 2+ threads each runtime's idle workers spin after a call and take a core from the next tool's
-    # (interleaved with torch, sparsert's ResNet-18 batch 1 ran 14.7 ms instead of 7.3): one block each.
+    # (profile_model.py --interleave-eager: ResNet-18 batch 1 15.0 ms instead of 8.0): one block each.
     sr_block = {"sparsert": main.pop("sparsert")} if row.threads > 1 else {}
     blocks = []
     for block in (main, sr_block, ort_block):
