@@ -37,8 +37,9 @@ struct Neon {
   static F min(F a, F b) { return vbslq_f32(vcltq_f32(a, b), a, b); }
   // v where v > m or v is NaN, else m.
   static F max_or_nan(F m, F v) { return vbslq_f32(vorrq_u32(vcgtq_f32(v, m), vmvnq_u32(vceqq_f32(v, v))), v, m); }
-  // p[0], p[2], p[4], p[6].
+  // p[0], p[2], p[4], p[6] and p[1], p[3], p[5], p[7].
   static F load_even(const float* p) { return vld2q_f32(p).val[0]; }
+  static F load_odd(const float* p) { return vld2q_f32(p).val[1]; }
   // For the activations of simd/activations.hpp.
   static F sub(F a, F b) { return vsubq_f32(a, b); }
   static F mul(F a, F b) { return vmulq_f32(a, b); }

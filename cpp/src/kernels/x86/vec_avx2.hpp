@@ -38,9 +38,12 @@ struct Avx2 {
   static F min(F a, F b) { return _mm256_min_ps(a, b); }
   // v where v > m or v is NaN, else m (max_ps(v, m) is v > m ? v : m).
   static F max_or_nan(F m, F v) { return _mm256_blendv_ps(_mm256_max_ps(v, m), v, _mm256_cmp_ps(v, v, _CMP_UNORD_Q)); }
-  // p[0], p[2], ..., p[14].
-  static F load_even(const float* p) {
-    const F s = _mm256_shuffle_ps(_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8), _MM_SHUFFLE(2, 0, 2, 0));
+  // p[0], p[2], ..., p[14] and p[1], p[3], ..., p[15].
+  static F load_even(const float* p) { return load_pairs<_MM_SHUFFLE(2, 0, 2, 0)>(p); }
+  static F load_odd(const float* p) { return load_pairs<_MM_SHUFFLE(3, 1, 3, 1)>(p); }
+  template <int Pick>
+  static F load_pairs(const float* p) {
+    const F s = _mm256_shuffle_ps(_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8), Pick);
     return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(s), _MM_SHUFFLE(3, 1, 2, 0)));
   }
   // For the activations of simd/activations.hpp.
@@ -62,7 +65,16 @@ struct Avx2 {
   // Lanes [0, n) of memory, n in [0, 8]; masked-off lanes read as zero and are never touched.
   static I first(int n) { return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)); }
   static F load_first(const float* p, int n) { return _mm256_maskload_ps(p, first(n)); }
-  static void store_first(float* p, F v, int n) { _mm256_maskstore_ps(p, first(n), v); }
+  static void store_first(float* p, F v, int n) {  // a low half, then Xmm4's pieces (no vmaskmovps)
+    if (n >= 8) return store(p, v);
+    __m128 part = _mm256_castps256_ps128(v);
+    if (n & 4) {
+      _mm_storeu_ps(p, part);
+      part = _mm256_extractf128_ps(v, 1);
+      p += 4;
+    }
+    Xmm4::store_first(p, part, n & 3);
+  }
 
   // x[idx[0..8)], assembled by vinsertps from scalar loads, four indices per 64-bit load: on Zen 3
   // 1.45× faster per non-zero than scalar FMAs and 1.7× faster than vgatherdps, which it microcodes

@@ -57,10 +57,19 @@ struct Xmm4 {
   template <int J>
   static F splat4(F v) { return _mm_permute_ps(v, J * 0x55); }
 
-  // Lanes [0, n) of memory, n in [0, 4]; masked-off lanes read as zero and are never touched.
+  // Lanes [0, n) of memory, n in [0, 4]; lanes from n on read as zero and are never touched.
   static __m128i first(int n) { return _mm_cmpgt_epi32(_mm_set1_epi32(n), _mm_setr_epi32(0, 1, 2, 3)); }
   static F load_first(const float* p, int n) { return _mm_maskload_ps(p, first(n)); }
-  static void store_first(float* p, F v, int n) { _mm_maskstore_ps(p, first(n), v); }
+  // In pieces of 2 and 1 lanes: a vmaskmovps store takes ~12 cycles on Zen 3, the pieces ~3.
+  static void store_first(float* p, F v, int n) {
+    if (n >= 4) return _mm_storeu_ps(p, v);
+    if (n & 2) {
+      _mm_storel_pi(reinterpret_cast<__m64*>(p), v);
+      v = _mm_movehl_ps(v, v);
+      p += 2;
+    }
+    if (n & 1) _mm_store_ss(p, v);
+  }
 };
 
 }  // namespace
