@@ -7,7 +7,6 @@
 
 #include <cmath>
 #include <cstdint>
-#include <cstring>
 
 #include "kernels/simd/activations.hpp"
 #include "kernels/simd/common.hpp"
@@ -174,17 +173,21 @@ struct TensorF32 {
   }
 
   // store(i, v, count): lanes v = x[(i + l) · stride] for l < count (count ≤ W, the others zero), i
-  // ascending, reading x only within x[0 .. (n − 1) · stride]. Whole vectors of stride 1 and 2 are
-  // loaded directly (load_even reads 2W floats, the last one past x[2(i + W − 1)]: it stops before
-  // that passes x[2(n − 1)]). Stride 2 ends, when n > W, with the last W positions in one vector,
-  // read backwards from x[2(n − 1)] (load_odd) and overlapping the one before: stores of the same
-  // lanes again, which copying and max-pooling both allow. The copied tail it replaces took ~20
-  // cycles a row, most of the time of a 56 × 56 phase-plane fill. Other tails go through a copy.
+  // ascending, reading x only within x[0 .. (n − 1) · stride]. Stride 1 loads vectors and a masked
+  // tail. Stride 2 loads whole vectors with load_even (2W floats, the last one past x[2(i + W − 1)]:
+  // it stops before that passes x[2(n − 1)]) and ends, when n > W, with the last W positions in one
+  // vector read backwards from x[2(n − 1)] (load_odd), overlapping the one before: stores of the
+  // same lanes again, which copying and max-pooling both allow. Other tails go through a copy, which
+  // was most of the time of a phase-plane fill when stride 1 and 2 took it too (bench/README).
   template <class Store>
   static void for_strided(const float* x, int64_t stride, int64_t n, Store&& store) {
     int64_t i = 0;
     if (stride == 1) {
       for (; i + W <= n; i += W) store(i, V::load(x + i), W);
+      if (i < n) {
+        store(i, V::load_first(x + i, static_cast<int>(n - i)), static_cast<int>(n - i));
+        i = n;
+      }
     } else if (stride == 2) {
       for (; i + W < n; i += W) store(i, V::load_even(x + 2 * i), W);
       if (i < n && n > W) {
@@ -207,9 +210,6 @@ struct TensorF32 {
   }
 
   static void copy_strided(const float* x, int64_t stride, float* y, int64_t n) {
-    // A plain copy: rows of a few floats (7 × 7 planes) went through the gathered tail and a
-    // vmaskmovps store, 40% of an all-zero 7 × 7 convolution's time.
-    if (stride == 1) return static_cast<void>(std::memcpy(y, x, sizeof(float) * static_cast<size_t>(n)));
     for_strided(x, stride, n, [&](int64_t i, F v, int count) { store_lanes(y + i, v, count); });
   }
 
