@@ -244,12 +244,12 @@ std::string check_tensor(const TensorKernels& t) {
       for (int64_t i = 0; i < n; i += 3) x[static_cast<size_t>(i * stride)] = std::numeric_limits<float>::quiet_NaN();
       for (int64_t i = 1; i < n; i += 4) y[static_cast<size_t>(i)] = std::numeric_limits<float>::quiet_NaN();
       auto y_ref = y;
-      std::vector<float> c(static_cast<size_t>(n)), c_ref(c.size());
-      t.copy_strided(x.data(), stride, c.data(), n);
-      ref.copy_strided(x.data(), stride, c_ref.data(), n);
-      for (int64_t i = 0; i < n; ++i)
+      std::vector<float> c(static_cast<size_t>(4 * (n + 3))), c_ref(c.size());  // x as rows 1 and 2 of 4
+      t.copy_padded(x.data(), 0, stride, c.data(), 4, n + 3, 1, 3, 1, n + 1);
+      ref.copy_padded(x.data(), 0, stride, c_ref.data(), 4, n + 3, 1, 3, 1, n + 1);
+      for (size_t i = 0; i < c.size(); ++i)
         if (!(c[i] == c_ref[i] || (std::isnan(c[i]) && std::isnan(c_ref[i]))))
-          return "copy_strided stride " + std::to_string(stride) + " n " + std::to_string(n) + " at " + std::to_string(i);
+          return "copy_padded stride " + std::to_string(stride) + " n " + std::to_string(n) + " at " + std::to_string(i);
       t.max_into(x.data(), stride, y.data(), n);
       ref.max_into(x.data(), stride, y_ref.data(), n);
       for (int64_t i = 0; i < n; ++i)

@@ -404,7 +404,7 @@ TEST(TensorKernels, MatchFloat64) {
         }
       }
     // max_into: NaN in x wins, NaN already in y stays, ties keep y (-0 against +0); strides with and
-    // without a vector path; x holds exactly the positions read. copy_strided on the same x.
+    // without a vector path; x holds exactly the positions read. copy_padded on the same x.
     for (int64_t stride : {1, 2, 3})
       for (int64_t n : {0, 1, 7, 8, 9, 16, 17, 33, 100}) {
         auto x = random_vector(std::max<int64_t>((n - 1) * stride + 1, 1), ++seed);
@@ -421,12 +421,23 @@ TEST(TensorKernels, MatchFloat64) {
           const float v = x[static_cast<size_t>(i * stride)];
           if (v > ref[i] || std::isnan(v)) ref[i] = v;
         }
-        std::vector<float> copy(static_cast<size_t>(n + 1), kCanary);
-        t.copy_strided(x.data(), stride, copy.data(), n);
-        for (int64_t i = 0; i <= n; ++i) {
-          const float want = i < n ? x[static_cast<size_t>(i * stride)] : kCanary;
-          ASSERT_TRUE(std::isnan(want) ? std::isnan(copy[i]) : copy[i] == want && std::signbit(copy[i]) == std::signbit(want))
-              << t.name << " copy_strided stride " << stride << " n " << n << " at " << i;
+        // copy_padded: x's n positions as row 1 of 3, after lo zeros and before 2 or 8; x read as
+        // every row (ldx 0).
+        for (int64_t lo : {0, 1, 9}) {
+          for (int64_t after : {2, 8}) {
+            const int64_t cols = lo + n + after, total = 3 * cols;
+            std::vector<float> copy(static_cast<size_t>(total + 1), kCanary);
+            t.copy_padded(x.data(), 0, stride, copy.data(), 3, cols, 1, 2, lo, lo + n);
+            for (int64_t i = 0; i <= total; ++i) {
+              const int64_t row = i / cols, col = i % cols;
+              const float want = i == total                                ? kCanary
+                                 : row == 1 && col >= lo && col < lo + n ? x[static_cast<size_t>((col - lo) * stride)]
+                                                                           : 0.0f;
+              const float got = copy[static_cast<size_t>(i)];
+              ASSERT_TRUE(std::isnan(want) ? std::isnan(got) : got == want && std::signbit(got) == std::signbit(want))
+                  << t.name << " copy_padded stride " << stride << " lo " << lo << " n " << n << " at " << i;
+            }
+          }
         }
         t.max_into(x.data(), stride, y.data(), n);
         for (int64_t i = 0; i <= n; ++i) {
@@ -435,6 +446,30 @@ TEST(TensorKernels, MatchFloat64) {
               << t.name << " max_into stride " << stride << " n " << n << " at " << i << ": " << got << " vs " << want;
         }
       }
+    // store_rows: with and without res, in place (y = x) and apart; rows apart, the gaps kept.
+    for (Activation act : {Activation::kNone, Activation::kRelu, Activation::kGeluErf, Activation::kSigmoid})
+      for (bool with_res : {false, true})
+        for (bool in_place : {false, true})
+          for (int64_t n : {0, 1, 7, 8, 9, 17, 40}) {
+            const int64_t rows = 3, ldy = n + 5, ldx = in_place ? ldy : n + 3;
+            const auto x = random_vector(rows * ldx, ++seed), res = random_vector(rows * ldy, ++seed);
+            std::vector<float> y = in_place ? x : std::vector<float>(static_cast<size_t>(rows * ldy), kCanary);
+            t.store_rows(in_place ? y.data() : x.data(), ldx, with_res ? res.data() : nullptr, y.data(), ldy, rows, n,
+                         act);
+            for (int64_t r = 0; r < rows; ++r)
+              for (int64_t i = 0; i < ldy; ++i) {
+                const size_t at = static_cast<size_t>(r * ldy + i);
+                const float got = y[at];
+                if (i >= n) {
+                  ASSERT_EQ(got, in_place ? x[at] : kCanary) << t.name << " store_rows wrote past n " << n;
+                  continue;
+                }
+                const double v = double{x[static_cast<size_t>(r * ldx + i)]} + (with_res ? res[at] : 0.0);
+                const double want = activate_f64(v, act);
+                ASSERT_NEAR(got, want, 1e-5 * (1.0 + std::abs(want)))
+                    << t.name << " store_rows act " << to_string(act) << " res " << with_res << " n " << n << " at " << i;
+              }
+          }
   }
 }
 

@@ -330,19 +330,6 @@ void store_channels(const float* src, int64_t count, int64_t channels, float* ds
   tensor_kernels().transpose(src, channels, dst, ld, count, channels);
 }
 
-/// y[i] = act(a[i] + b[i]) for i < n (y may be a): a convolution's residual. ReLU, the common case,
-/// in a loop the compiler vectorises.
-void add_activate(const float* a, const float* b, float* y, int64_t n, Activation act) {
-  if (act == Activation::kRelu) {
-    for (int64_t i = 0; i < n; ++i) {
-      const float v = a[i] + b[i];
-      y[i] = v < 0.0f ? 0.0f : v;  // NaN passes, as torch.relu
-    }
-  } else {
-    for (int64_t i = 0; i < n; ++i) y[i] = activate(a[i] + b[i], act);
-  }
-}
-
 /// Items (of an operator's work) run by whole items on each thread from a shared counter when there
 /// are enough of them, else in turn with each item's work split among the threads:
 /// run_item(item, threads for it).
@@ -493,10 +480,7 @@ class Conv2d final : public NnOp {
                       kernel_act(), inner);
       float* yg = y + (n * oc + g * ocg_) * pixels + p0;
       store_channels(yc, count, ocg_, yg, pixels);
-      if (residual != nullptr) {
-        const float* rg = residual + (yg - y);
-        for (int64_t c = 0; c < ocg_; ++c) add_activate(yg + c * pixels, rg + c * pixels, yg + c * pixels, count, act_);
-      }
+      if (residual != nullptr) tensor_kernels().store_rows(yg, pixels, residual + (yg - y), yg, pixels, ocg_, count, act_);
     };
     for_items(im.n * groups_ * chunks, threads, run_item);
   }
@@ -611,21 +595,12 @@ class Conv2d final : public NnOp {
       for (int64_t a = 0; a < sh; ++a)
         for (int64_t b = 0; b < sw; ++b) {
           if (!p.phase_used[static_cast<size_t>(a * sw + b)]) continue;
-          float* out = dst + c * p.channel + (a * sw + b) * plane;
-          const int64_t base = b - win_.padding[1];  // input column of qj = 0
-          int64_t lo, hi;
-          valid_run(base, sw, p.w, p.wq, lo, hi);
-          for (int64_t qi = 0; qi < p.hq; ++qi, out += p.wq) {
-            const int64_t ih = qi * sh + a - win_.padding[0];
-            if (ih < 0 || ih >= p.h) {
-              std::fill(out, out + p.wq, 0.0f);
-              continue;
-            }
-            const float* src = x + (c * p.h + ih) * p.w;
-            std::fill(out, out + lo, 0.0f);
-            tk.copy_strided(src + base + lo * sw, sw, out + lo, hi - lo);
-            std::fill(out + hi, out + p.wq, 0.0f);
-          }
+          int64_t i0, i1, j0, j1;  // the plane's rows and columns inside the image
+          valid_run(a - win_.padding[0], sh, p.h, p.hq, i0, i1);
+          valid_run(b - win_.padding[1], sw, p.w, p.wq, j0, j1);
+          const float* first =
+              i0 < i1 && j0 < j1 ? x + (c * p.h + i0 * sh + a - win_.padding[0]) * p.w + j0 * sw + b - win_.padding[1] : x;
+          tk.copy_padded(first, sh * p.w, sw, dst + c * p.channel + (a * sw + b) * plane, p.hq, p.wq, i0, i1, j0, j1);
         }
     }
   }
@@ -658,19 +633,32 @@ class Conv2d final : public NnOp {
         float* yc = scratch(1, ocg_ * chunk);
         run_spmm_packed(kernel_for(w, count, ctx), w, planes + q0, 1, count, bias ? bias + g * ocg_ : nullptr, yc,
                         kernel_act(), split_chunks ? 1 : inner, {chunk, p.column_block});
+        // The chunk's phase-plane rows hold output pixels in their first OW positions: at most a
+        // partial row, whole rows, a partial row, each the same runs in every channel.
+        struct Runs {
+          int64_t src, dst, rows, n;
+        } runs[3];
+        int n_runs = 0;
+        for (int64_t q = q0, end = q0 + count; q < end;) {
+          const int64_t r = q / p.wq, col = q % p.wq;
+          if (col == 0 && end - q >= p.wq) {
+            const int64_t rows = (end - q) / p.wq;
+            runs[n_runs++] = {q - q0, r * ow, rows, ow};
+            q += rows * p.wq;
+          } else {
+            const int64_t stop = std::min(end, q - col + p.wq);
+            if (col < ow) runs[n_runs++] = {q - q0, r * ow + col, 1, std::min(stop - q, ow - col)};
+            q = stop;
+          }
+        }
+        const TensorKernels& tk = tensor_kernels();
+        const Activation act = residual ? act_ : Activation::kNone;  // else the kernel applied it
         for (int64_t oc = 0; oc < ocg_; ++oc) {
-          // The chunk's phase-plane rows in turn: the first OW positions of each are output pixels.
-          const float* src = yc + oc * chunk;
           float* dst = yg + oc * pixels;
           const float* res = residual ? residual + (dst - y) : nullptr;
-          for (int64_t q = q0, r = q0 / p.wq, col = q0 % p.wq; q < q0 + count; ++r, col = 0) {
-            const int64_t run = std::min(q0 + count - q, p.wq - col);
-            if (col < ow) {
-              const int64_t at = r * ow + col, n_out = std::min(run, ow - col);
-              if (res) add_activate(src + (q - q0), res + at, dst + at, n_out, act_);
-              else std::copy_n(src + (q - q0), n_out, dst + at);
-            }
-            q += run;
+          for (int i = 0; i < n_runs; ++i) {
+            const Runs& u = runs[i];
+            tk.store_rows(yc + oc * chunk + u.src, p.wq, res ? res + u.dst : nullptr, dst + u.dst, ow, u.rows, u.n, act);
           }
         }
       };

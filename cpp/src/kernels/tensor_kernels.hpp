@@ -24,8 +24,16 @@ struct TensorKernels {
   /// y[i] = x[i · stride] where that is greater than y[i] or NaN, for i < n: max-pooling's update,
   /// PyTorch's `val > max || isnan(val)`. Reads x only at those n positions.
   void (*max_into)(const float* x, int64_t stride, float* y, int64_t n);
-  /// y[i] = x[i · stride] for i < n (a strided convolution's phase planes). Reads x only there.
-  void (*copy_strided)(const float* x, int64_t stride, float* y, int64_t n);
+  /// A convolution's zero-padded phase plane, y (rows × cols, contiguous): y[i · cols + j] =
+  /// x[(i − r0) · ldx + (j − c0) · stride] for r0 ≤ i < r1 and c0 ≤ j < c1, 0 elsewhere (0 ≤ r0 ≤ r1 ≤
+  /// rows, 0 ≤ c0 ≤ c1 ≤ cols). Reads x only at those positions.
+  void (*copy_padded)(const float* x, int64_t ldx, int64_t stride, float* y, int64_t rows, int64_t cols, int64_t r0,
+                      int64_t r1, int64_t c0, int64_t c1);
+  /// y[r · ldy + i] = act(x[r · ldx + i] + res[r · ldy + i]) for r < rows, i < n; without res (null),
+  /// act(x[r · ldx + i]). A direct convolution's output runs into the output tensor, the residual and
+  /// activation fused; y may be x (ldx = ldy) or res.
+  void (*store_rows)(const float* x, int64_t ldx, const float* res, float* y, int64_t ldy, int64_t rows, int64_t n,
+                     Activation act);
   /// One row of layer norm: y = (x − mean) / √(var + eps) · w + b for n ≥ 1 elements (w, b may be
   /// null; y may be x). Two passes, the mean and then the squared deviations from it, so that a large
   /// mean does not cancel the variance.

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "kernels/epilogue.hpp"
 #include "kernels/tensor_kernels.hpp"
 
 namespace sparsert {
@@ -93,8 +94,22 @@ void max_into(const float* x, int64_t stride, float* y, int64_t n) {
   }
 }
 
-void copy_strided(const float* x, int64_t stride, float* y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] = x[i * stride];
+void copy_padded(const float* x, int64_t ldx, int64_t stride, float* y, int64_t rows, int64_t cols, int64_t r0,
+                 int64_t r1, int64_t c0, int64_t c1) {
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < cols; ++j) {
+      const bool inside = i >= r0 && i < r1 && j >= c0 && j < c1;
+      y[i * cols + j] = inside ? x[(i - r0) * ldx + (j - c0) * stride] : 0.0f;
+    }
+}
+
+void store_rows(const float* x, int64_t ldx, const float* res, float* y, int64_t ldy, int64_t rows, int64_t n,
+                Activation act) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t i = 0; i < n; ++i) {
+      const float v = res != nullptr ? x[r * ldx + i] + res[r * ldy + i] : x[r * ldx + i];  // keeps −0
+      y[r * ldy + i] = activate(v, act);
+    }
 }
 
 // In double, the oracle for the vector versions.
@@ -115,7 +130,8 @@ void layer_norm_row(const float* x, float* y, int64_t n, const float* w, const f
 }  // namespace
 
 TensorKernels tensor_f32_ref() {
-  return {"tensor_f32_ref", Isa::kRef, &gemm, &exp_shifted_sum, &transpose, &max_into, &copy_strided, &layer_norm_row};
+  return {"tensor_f32_ref", Isa::kRef,     &gemm,       &exp_shifted_sum, &transpose,
+          &max_into,         &copy_padded, &store_rows, &layer_norm_row};
 }
 
 }  // namespace sparsert

@@ -209,8 +209,47 @@ struct TensorF32 {
     else V::store_first(p, v, count);
   }
 
-  static void copy_strided(const float* x, int64_t stride, float* y, int64_t n) {
-    for_strided(x, stride, n, [&](int64_t i, F v, int count) { store_lanes(y + i, v, count); });
+  static void zero(float* y, int64_t n) {
+    int64_t i = 0;
+    for (; i + W <= n; i += W) V::store(y + i, V::zero());
+    if (i < n) V::store_first(y + i, V::zero(), static_cast<int>(n - i));
+  }
+
+  // One call a plane: called a row, the calls cost more than the fill's stores (stride-2 3×3 conv).
+  static void copy_padded(const float* x, int64_t ldx, int64_t stride, float* y, int64_t rows, int64_t cols,
+                          int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
+    int64_t zeros_from = 0;  // the zeros before each copied run: one row's end and the next one's start
+    for (int64_t i = r0; i < r1; ++i) {
+      float* yr = y + i * cols + c0;
+      zero(y + zeros_from, yr - (y + zeros_from));
+      for_strided(x + (i - r0) * ldx, stride, c1 - c0, [&](int64_t j, F v, int count) { store_lanes(yr + j, v, count); });
+      zeros_from = i * cols + c1;
+    }
+    zero(y + zeros_from, rows * cols - zeros_from);
+  }
+
+  static void store_rows(const float* x, int64_t ldx, const float* res, float* y, int64_t ldy, int64_t rows,
+                         int64_t n, Activation act) {
+    with_activation(act, [&](auto a) {
+      constexpr Activation A = decltype(a)::value;
+      for (int64_t r = 0; r < rows; ++r) {
+        const float* xr = x + r * ldx;
+        const float* rr = res != nullptr ? res + r * ldy : nullptr;
+        float* yr = y + r * ldy;
+        int64_t i = 0;
+        if (rr != nullptr) {
+          for (; i + W <= n; i += W) V::store(yr + i, activate_vec<V, A>(V::add(V::load(xr + i), V::load(rr + i))));
+        } else {
+          for (; i + W <= n; i += W) V::store(yr + i, activate_vec<V, A>(V::load(xr + i)));
+        }
+        if (i < n) {
+          const int rest = static_cast<int>(n - i);
+          F v = V::load_first(xr + i, rest);
+          if (rr != nullptr) v = V::add(v, V::load_first(rr + i, rest));
+          V::store_first(yr + i, activate_vec<V, A>(v), rest);
+        }
+      }
+    });
   }
 
   static void max_into(const float* x, int64_t stride, float* y, int64_t n) {
@@ -224,7 +263,8 @@ struct TensorF32 {
 template <class V>
 TensorKernels tensor_f32_kernels(const char* name, Isa isa) {
   using T = TensorF32<V>;
-  return {name, isa, &T::gemm, &T::exp_shifted_sum, &transpose<V>, &T::max_into, &T::copy_strided, &T::layer_norm_row};
+  return {name,        isa,           &T::gemm,       &T::exp_shifted_sum, &transpose<V>,
+          &T::max_into, &T::copy_padded, &T::store_rows, &T::layer_norm_row};
 }
 
 }  // namespace
