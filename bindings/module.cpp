@@ -206,14 +206,16 @@ PYBIND11_MODULE(_core, m) {
       .def("find", &Graph::find, py::arg("name"));
 
   py::class_<Model>(m, "Model", "A compiled model (see sparsert/model.hpp).")
-      .def(py::init([](const Graph& g, int num_threads, bool reference_kernels) {
-             return Model(g, ModelOptions{num_threads, reference_kernels});
+      .def(py::init([](const Graph& g, int num_threads, bool reference_kernels, int64_t micro_batch) {
+             return Model(g, ModelOptions{num_threads, reference_kernels, micro_batch});
            }),
-           py::arg("graph"), py::arg("num_threads"), py::arg("reference_kernels"))
+           py::arg("graph"), py::arg("num_threads"), py::arg("reference_kernels"), py::arg("micro_batch") = 0)
       .def_static(
           "load",
-          [](const std::string& path, int num_threads) { return Model::load(path, ModelOptions{num_threads, false}); },
-          py::arg("path"), py::arg("num_threads"))
+          [](const std::string& path, int num_threads, int64_t micro_batch) {
+            return Model::load(path, ModelOptions{num_threads, false, micro_batch});
+          },
+          py::arg("path"), py::arg("num_threads"), py::arg("micro_batch") = 0)
       .def("save", &Model::save, py::arg("path"), py::call_guard<py::gil_scoped_release>())
       .def(
           "run",
@@ -246,6 +248,8 @@ PYBIND11_MODULE(_core, m) {
           },
           py::arg("inputs"), py::arg("repeats"))
       .def_property_readonly("num_threads", [](const Model& model) { return model.options().num_threads; })
+      .def("micro_batch", &Model::micro_batch, py::arg("batch"),
+           "Batch items per slice that a run of this batch takes (the batch when it runs whole).")
       .def("inputs",
            [](const Model& model) {
              py::list out;

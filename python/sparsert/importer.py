@@ -978,7 +978,7 @@ def input_zero_fractions(program: Any, example_inputs: tuple, graph: IRGraph) ->
 
 
 def build(graph: IRGraph, weights: dict[str, list[Any]], num_threads: int = 0,
-          reference_kernels: bool = False) -> Any:
+          reference_kernels: bool = False, micro_batch: int = 0) -> Any:
     """The C++ model for `graph`, with each weighted node's packed weights from `weights[node.output]`."""
     g = _core.Graph()
     index: dict[str, int] = {}
@@ -998,7 +998,7 @@ def build(graph: IRGraph, weights: dict[str, list[Any]], num_threads: int = 0,
     if missing:
         raise ValueError(f"building the model: outputs {missing} are computed by no node")
     g.set_outputs([index[o] for o in graph.outputs])
-    return _core.Model(g, num_threads, reference_kernels)
+    return _core.Model(g, num_threads, reference_kernels, micro_batch)
 
 
 __all__ = ["IRGraph", "IRNode", "UnsupportedModelError", "build", "capture", "input_zero_fractions", "translate"]

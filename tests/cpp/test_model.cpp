@@ -115,22 +115,105 @@ TEST(Model, ViewsShareStorageAndKeepItAlive) {
   const int c = binary(BinaryKind::kAdd, a_chain, b, "c");
   const int c_view = reshape(c, {2, 3}, "c_view");  // a graph output: copied
   g.set_outputs({c_view, x_view, c});
-  Model m(g);
-  for (int64_t batch : {1, 5}) {
-    auto xs = input(batch, 9);
-    const auto out = m.run({TensorView{DType::kF32, {batch, 6}, xs.data()}});
-    ASSERT_EQ(out.size(), 3u);
-    EXPECT_EQ(out[0].shape(), (Shape{batch, 2, 3}));
-    EXPECT_EQ(out[1].shape(), (Shape{batch, 2, 3}));
-    for (int64_t i = 0; i < batch * 6; ++i) {
-      const float v = xs[static_cast<size_t>(i)], want = (v + v) + v * v;
-      EXPECT_EQ(out[0].data_as<float>()[i], want) << "c_view at " << i;
-      EXPECT_EQ(out[2].data_as<float>()[i], want) << "c at " << i;
-      EXPECT_EQ(out[1].data_as<float>()[i], v) << "x_view at " << i;
+  Model whole(g), sliced(g, ModelOptions{1, false, 2});
+  EXPECT_EQ(sliced.micro_batch(5), 2);  // reshapes that keep the batch in dim 0 allow slices
+  for (const Model* model : {&whole, &sliced}) {
+    for (int64_t batch : {1, 5}) {
+      const Model& m = *model;
+      auto xs = input(batch, 9);
+      const auto out = m.run({TensorView{DType::kF32, {batch, 6}, xs.data()}});
+      ASSERT_EQ(out.size(), 3u);
+      EXPECT_EQ(out[0].shape(), (Shape{batch, 2, 3}));
+      EXPECT_EQ(out[1].shape(), (Shape{batch, 2, 3}));
+      for (int64_t i = 0; i < batch * 6; ++i) {
+        const float v = xs[static_cast<size_t>(i)], want = (v + v) + v * v;
+        EXPECT_EQ(out[0].data_as<float>()[i], want) << "c_view at " << i;
+        EXPECT_EQ(out[2].data_as<float>()[i], want) << "c at " << i;
+        EXPECT_EQ(out[1].data_as<float>()[i], v) << "x_view at " << i;
+      }
+      const auto seconds = m.profile({TensorView{DType::kF32, {batch, 6}, xs.data()}}, 1);
+      EXPECT_EQ(seconds[2], 0.0) << "a_view ran";  // node order: x_view, a, a_view, a_chain, b, c, c_view
+      EXPECT_EQ(seconds[3], 0.0) << "a_chain ran";
     }
-    const auto seconds = m.profile({TensorView{DType::kF32, {batch, 6}, xs.data()}}, 1);
-    EXPECT_EQ(seconds[2], 0.0) << "a_view ran";  // node order: x_view, a, a_view, a_chain, b, c, c_view
-    EXPECT_EQ(seconds[3], 0.0) << "a_chain ran";
+  }
+}
+
+// A batch-major graph runs in slices of dim 0 (here 3, 3, 2 of 8 items, outputs listed twice
+// included) as it runs whole; a softmax or concat over dim 0 keeps the batch whole.
+TEST(Model, MicroBatchesMatchTheWholeBatch) {
+  Graph g = small_graph();
+  g.set_outputs({g.outputs()[0], g.outputs()[1], g.outputs()[0]});
+  Model whole(g), sliced(g, ModelOptions{1, false, 3});
+  EXPECT_EQ(whole.micro_batch(8), 8);
+  EXPECT_EQ(sliced.micro_batch(8), 3);
+  EXPECT_EQ(sliced.micro_batch(1), 1);
+  auto x = input(8, 5);
+  const TensorView view{DType::kF32, {8, 20}, x.data()};
+  const auto a = whole.run({view}), b = sliced.run({view});
+  ASSERT_EQ(b.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) expect_close(b[i], a[i]);
+
+  for (const char* op : {"softmax", "concat"}) {
+    Graph mixing;
+    const int in = mixing.add_input("x", DType::kF32, {-1, 4});
+    NodeDef n{op, op, {in}, -1, {}, {}};
+    n.attrs.ints["axis"] = {0};
+    if (std::string(op) == "concat") n.inputs.push_back(in);
+    mixing.set_outputs({mixing.add_node(n, "y")});
+    Model m(mixing, ModelOptions{1, false, 2});
+    EXPECT_EQ(m.micro_batch(6), 6) << op;
+    std::vector<float> xs(24);
+    for (size_t i = 0; i < xs.size(); ++i) xs[i] = 0.1f * static_cast<float>(i);
+    const auto y = m.run({TensorView{DType::kF32, {6, 4}, xs.data()}})[0];
+    if (std::string(op) == "concat") {
+      ASSERT_EQ(y.shape(), (Shape{12, 4}));
+      for (int64_t i = 0; i < 48; ++i) EXPECT_EQ(y.data_as<float>()[i], xs[static_cast<size_t>(i % 24)]);
+    } else {
+      double column = 0;  // softmax over the 6 rows of column 0 sums to 1
+      for (int64_t r = 0; r < 6; ++r) column += y.data_as<float>()[r * 4];
+      EXPECT_NEAR(column, 1.0, 1e-6);
+    }
+  }
+}
+
+// The batch may move out of dim 0 on the way (a fused q/k/v projection split after a permute):
+// y = x[:, 0:2] through (B, 3, 2) -> (3, B, 2) -> slice [0:1] of dim 0 -> (B, 2) runs in slices;
+// (3, B, 2) reshaped to (3B, 2) as an output does not (an item's rows would not be one block).
+TEST(Model, MicroBatchesFollowTheBatchThroughPermutes) {
+  for (bool item_rows_apart : {false, true}) {
+    Graph g;
+    const int x = g.add_input("x", DType::kF32, {-1, 6});
+    auto reshape = [&](int in, std::vector<int64_t> coef, std::vector<int64_t> dims, const std::string& name) {
+      NodeDef n{"reshape", name, {in}, -1, {}, {}};
+      n.attrs.ints["shape_coef"] = coef;
+      n.attrs.ints["shape_const"] = dims;
+      return g.add_node(n, name);
+    };
+    NodeDef perm{"permute", "perm", {reshape(x, {1, 0, 0}, {0, 3, 2}, "split")}, -1, {}, {}};
+    perm.attrs.ints["dims"] = {1, 0, 2};
+    const int p = g.add_node(perm, "p");
+    int y;
+    if (item_rows_apart) {
+      y = reshape(p, {3, 0}, {0, 2}, "merged");
+    } else {
+      NodeDef slice{"slice", "first", {p}, -1, {}, {}};
+      slice.attrs.ints["axis"] = {0};
+      slice.attrs.ints["start"] = {0};
+      slice.attrs.ints["end"] = {1};
+      y = reshape(g.add_node(slice, "q"), {1, 0}, {0, 2}, "y");
+    }
+    g.set_outputs({y});
+    Model m(g, ModelOptions{1, false, 2});
+    EXPECT_EQ(m.micro_batch(5), item_rows_apart ? 5 : 2);
+    auto xs = input(5, 3);  // 100 values; the first 30 are x
+    const auto out = m.run({TensorView{DType::kF32, {5, 6}, xs.data()}})[0];
+    for (int64_t b = 0; b < 5; ++b)
+      for (int64_t j = 0; j < 2; ++j) {
+        // merged: row k·5 + b holds x[b, 2k .. 2k + 1]; the slice keeps k = 0.
+        for (int64_t k = 0; k < (item_rows_apart ? 3 : 1); ++k) {
+          EXPECT_EQ(out.data_as<float>()[(k * 5 + b) * 2 + j], xs[static_cast<size_t>(b * 6 + 2 * k + j)]);
+        }
+      }
   }
 }
 

@@ -18,6 +18,9 @@ struct ModelOptions {
   int num_threads = 0;
   /// Run every weight with the scalar reference kernels (a graph-level oracle for tests).
   bool reference_kernels = false;
+  /// Batch items per micro-batch, when the graph may run in slices of dim 0 (model.cpp): 0 picks as
+  /// many as keep a slice's intermediates within the caches; n > 0 runs at most n at a time.
+  int64_t micro_batch = 0;
 };
 
 /// Per-node facts for summaries: what ran and with which kernel on the last planned shape.
@@ -56,6 +59,9 @@ class SPARSERT_API Model {
   const Graph& graph() const;
   const ModelOptions& options() const;
   std::vector<NodeInfo> node_info(int64_t batch) const;
+  /// Batch items per micro-batch that a run of this batch takes (ModelOptions::micro_batch); the
+  /// batch itself when it runs whole.
+  int64_t micro_batch(int64_t batch) const;
 
  private:
   std::vector<Tensor> execute(const std::vector<TensorView>& inputs, std::vector<double>* node_seconds) const;

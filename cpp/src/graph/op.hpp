@@ -45,6 +45,13 @@ class Op {
   /// Whether the output is input 0's bytes as they are (a reshape): the planner then gives the
   /// output input 0's storage and skips run(), unless the output is a graph output.
   virtual bool is_view() const { return false; }
+  /// Whether an output element combines elements of input `input` at different indices of `axis`
+  /// (a softmax's axis, a product's inner dimension, a convolution's channels), for inputs of these
+  /// descs. The batch must not lie in such an axis for the graph to run in micro-batches (model.cpp).
+  virtual bool mixes_axis(const std::vector<TensorDesc>& inputs, size_t input, int64_t axis) const {
+    (void)inputs, (void)input, (void)axis;
+    return false;
+  }
   /// The kernel a matrix-multiplying op runs for this input (for summaries); "" for others.
   virtual std::string kernel_name(const std::vector<TensorDesc>& inputs, const RunContext& ctx) const {
     (void)inputs, (void)ctx;

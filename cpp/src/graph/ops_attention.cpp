@@ -65,6 +65,12 @@ class MatmulOp final : public TensorOp {
  public:
   using TensorOp::TensorOp;
 
+  // The inner dimension: a's last, b's second last (its only one when 1-D).
+  bool mixes_axis(const std::vector<TensorDesc>& inputs, size_t input, int64_t axis) const override {
+    const int64_t rank = static_cast<int64_t>(inputs[input].shape.size());
+    return axis == (input == 0 ? rank - 1 : std::max<int64_t>(rank - 2, 0));
+  }
+
   TensorDesc infer(const std::vector<TensorDesc>& inputs, int64_t) const override {
     expect_inputs(inputs, 2, 2);
     expect_dtype(inputs, 0, DType::kF32, "a");
@@ -157,6 +163,11 @@ class SdpaOp final : public TensorOp {
         causal_(flag("is_causal", false)),
         has_scale_(node.attrs.floats.count("scale") != 0),
         scale_(node.attrs.float_or("scale", 0.0, where())) {}
+
+  // Each of q, k, v and the mask is (..., positions, features): the last two dims meet.
+  bool mixes_axis(const std::vector<TensorDesc>& inputs, size_t input, int64_t axis) const override {
+    return axis >= static_cast<int64_t>(inputs[input].shape.size()) - 2;
+  }
 
   TensorDesc infer(const std::vector<TensorDesc>& inputs, int64_t) const override {
     expect_inputs(inputs, 3, 4);

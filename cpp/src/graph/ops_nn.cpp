@@ -99,6 +99,9 @@ class NnOp : public Op {
  public:
   using Op::Op;
 
+  // Images (dim 0) are independent; channels and pixels meet. Linear overrides.
+  bool mixes_axis(const std::vector<TensorDesc>&, size_t, int64_t axis) const override { return axis != 0; }
+
  protected:
   // Op::expect_inputs lives in ops.cpp next to make_op, whose references to every factory in
   // ops.def would then have to link; this check is the same rule without that dependency.
@@ -229,6 +232,11 @@ class Linear final : public NnOp {
       fail("has " + std::to_string(node.weights.size()) + " packed weights (expected 1, of shape (out, in))");
     }
     act_ = act_attr();
+  }
+
+  // x's last dim; rows (every other dim of x) are independent.
+  bool mixes_axis(const std::vector<TensorDesc>& inputs, size_t input, int64_t axis) const override {
+    return input == 0 && axis == static_cast<int64_t>(inputs[0].shape.size()) - 1;
   }
 
   TensorDesc infer(const std::vector<TensorDesc>& inputs, int64_t) const override {
@@ -480,7 +488,9 @@ class Conv2d final : public NnOp {
                       kernel_act(), inner);
       float* yg = y + (n * oc + g * ocg_) * pixels + p0;
       store_channels(yc, count, ocg_, yg, pixels);
-      if (residual != nullptr) tensor_kernels().store_rows(yg, pixels, residual + (yg - y), yg, pixels, ocg_, count, act_);
+      if (residual != nullptr) {
+        tensor_kernels().store_rows(yg, pixels, residual + (yg - y), yg, pixels, ocg_, count, act_);
+      }
     };
     for_items(im.n * groups_ * chunks, threads, run_item);
   }
@@ -658,7 +668,8 @@ class Conv2d final : public NnOp {
           const float* res = residual ? residual + (dst - y) : nullptr;
           for (int i = 0; i < n_runs; ++i) {
             const Runs& u = runs[i];
-            tk.store_rows(yc + oc * chunk + u.src, p.wq, res ? res + u.dst : nullptr, dst + u.dst, ow, u.rows, u.n, act);
+            tk.store_rows(yc + oc * chunk + u.src, p.wq, res ? res + u.dst : nullptr, dst + u.dst, ow, u.rows, u.n,
+                          act);
           }
         }
       };

@@ -442,6 +442,10 @@ class ConcatOp final : public TensorOp {
  public:
   explicit ConcatOp(const NodeDef& node) : TensorOp(node), axis_(required_int("axis")) {}
 
+  bool mixes_axis(const std::vector<TensorDesc>& inputs, size_t, int64_t axis) const override {
+    return axis == normalize_axis(axis_, static_cast<int64_t>(inputs[0].shape.size()), where());
+  }
+
   TensorDesc infer(const std::vector<TensorDesc>& inputs, int64_t) const override {
     if (inputs.empty()) fail("got 0 inputs (expected at least 1)");
     const Shape& first = inputs[0].shape;
@@ -499,6 +503,15 @@ class SliceOp final : public TensorOp {
     if (step_ < 1) fail("attribute 'step' is " + std::to_string(step_) + " (expected ≥ 1)");
   }
 
+  // Along its axis, unless it keeps all of it (x[:, 0] exports as such a slice of dim 0 first).
+  bool mixes_axis(const std::vector<TensorDesc>& inputs, size_t, int64_t axis) const override {
+    const Shape& x = inputs[0].shape;
+    if (axis != normalize_axis(axis_, static_cast<int64_t>(x.size()), where())) return false;
+    const int64_t n = x[static_cast<size_t>(axis)];
+    const Range r = range(n);
+    return !(r.start == 0 && r.count == n && (step_ == 1 || n <= 1));
+  }
+
   TensorDesc infer(const std::vector<TensorDesc>& inputs, int64_t) const override {
     expect_inputs(inputs, 1, 1);
     if (inputs[0].shape.empty()) fail("input is 0-d (expected rank ≥ 1 to slice)");
@@ -550,6 +563,10 @@ class LayerNormOp final : public TensorOp {
         has_bias_(flag("has_bias", false)) {
     if (normalized_ < 1) fail("attribute 'normalized' is " + std::to_string(normalized_) + " (expected ≥ 1)");
     if (!(eps_ >= 0.0)) fail("attribute 'eps' is " + std::to_string(eps_) + " (expected ≥ 0)");
+  }
+
+  bool mixes_axis(const std::vector<TensorDesc>& inputs, size_t, int64_t axis) const override {
+    return axis >= static_cast<int64_t>(inputs[0].shape.size()) - normalized_;
   }
 
   TensorDesc infer(const std::vector<TensorDesc>& inputs, int64_t) const override {
@@ -634,6 +651,10 @@ class SoftmaxOp final : public TensorOp {
  public:
   explicit SoftmaxOp(const NodeDef& node) : TensorOp(node), axis_(required_int("axis")) {}
 
+  bool mixes_axis(const std::vector<TensorDesc>& inputs, size_t, int64_t axis) const override {
+    return axis == normalize_axis(axis_, static_cast<int64_t>(inputs[0].shape.size()), where());
+  }
+
   TensorDesc infer(const std::vector<TensorDesc>& inputs, int64_t) const override {
     expect_inputs(inputs, 1, 1);
     expect_dtype(inputs, 0, DType::kF32, "x");
@@ -681,6 +702,10 @@ class ReduceOp final : public TensorOp {
       : TensorOp(node), mean_(mean), keepdim_(flag("keepdim", false)) {
     auto it = node.attrs.ints.find("dims");
     if (it != node.attrs.ints.end()) dims_ = it->second;
+  }
+
+  bool mixes_axis(const std::vector<TensorDesc>& inputs, size_t, int64_t axis) const override {
+    return reduced_dims(inputs[0].shape)[static_cast<size_t>(axis)];
   }
 
   TensorDesc infer(const std::vector<TensorDesc>& inputs, int64_t) const override {

@@ -222,7 +222,8 @@ struct TensorF32 {
     for (int64_t i = r0; i < r1; ++i) {
       float* yr = y + i * cols + c0;
       zero(y + zeros_from, yr - (y + zeros_from));
-      for_strided(x + (i - r0) * ldx, stride, c1 - c0, [&](int64_t j, F v, int count) { store_lanes(yr + j, v, count); });
+      for_strided(x + (i - r0) * ldx, stride, c1 - c0,
+                  [&](int64_t j, F v, int count) { store_lanes(yr + j, v, count); });
       zeros_from = i * cols + c1;
     }
     zero(y + zeros_from, rows * cols - zeros_from);
