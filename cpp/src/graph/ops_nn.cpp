@@ -645,7 +645,7 @@ class Conv2d final : public NnOp {
                         kernel_act(), split_chunks ? 1 : inner, {chunk, p.column_block});
         // The chunk's phase-plane rows hold output pixels in their first OW positions: at most a
         // partial row, whole rows, a partial row, each the same runs in every channel.
-        struct Runs {
+        struct Run {  // `rows` rows of n pixels, from yc + src (stride wq) to dst (stride OW)
           int64_t src, dst, rows, n;
         } runs[3];
         int n_runs = 0;
@@ -667,7 +667,7 @@ class Conv2d final : public NnOp {
           float* dst = yg + oc * pixels;
           const float* res = residual ? residual + (dst - y) : nullptr;
           for (int i = 0; i < n_runs; ++i) {
-            const Runs& u = runs[i];
+            const Run& u = runs[i];
             tk.store_rows(yc + oc * chunk + u.src, p.wq, res ? res + u.dst : nullptr, dst + u.dst, ow, u.rows, u.n,
                           act);
           }
