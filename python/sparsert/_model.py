@@ -72,6 +72,11 @@ class Model:
         nodes = self._core.nodes(batch)
         return [{"name": n["name"], "op": n["op"], "kernel": n["kernel"], "seconds": t} for n, t in zip(nodes, seconds)]
 
+    def micro_batch(self, batch: int) -> int:
+        """Items per slice that a run of this batch takes (`load(micro_batch=)`); the batch itself when it
+        runs whole."""
+        return self._core.micro_batch(batch)
+
     def save(self, path: str | os.PathLike) -> None:
         """Writes one self-contained .sprt file (graph, weights in their chosen formats, constants);
         `sparsert.load(path)` reads it back without torch."""

@@ -45,7 +45,7 @@ def test_micro_batches_match_eager(arch):
     # (BERT's fused q/k/v puts the batch in dim 1 on the way, which the executor must follow).
     model = prune_model(build(arch), "u90")
     compiled = sparsert.load(model, example_inputs=(example_input(arch, 5),), micro_batch=2)
-    assert compiled._core.micro_batch(5) == 2
+    assert compiled.micro_batch(5) == 2
     xb = example_input(arch, 5, seed=11)
     assert rel_err(compiled.run(xb), eager(model, xb)) < 1e-4
 

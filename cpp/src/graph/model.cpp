@@ -303,10 +303,9 @@ struct Model::Impl {
   // The graph inputs' declared shapes, a free dim 0 set to `batch`.
   std::vector<Shape> declared_shapes(int64_t batch) const {
     std::vector<Shape> shapes;
-    for (int v : graph.inputs()) {
-      Shape s = graph.values()[v].shape;
-      if (!s.empty() && s[0] < 0) s[0] = batch;
-      shapes.push_back(s);
+    for (size_t i = 0; i < graph.inputs().size(); ++i) {
+      shapes.push_back(graph.values()[graph.inputs()[i]].shape);
+      if (batch_input(i)) shapes.back()[0] = batch;
     }
     return shapes;
   }
@@ -340,7 +339,7 @@ struct Model::Impl {
         throw InvalidArgument("running the model: input '" + decl.name + "' has shape " + shape_string(in.shape) +
                               " (expected " + declared() + ")");
       }
-      if (!decl.shape.empty() && decl.shape[0] < 0) {
+      if (batch_input(i)) {
         if (batch >= 0 && in.shape[0] != batch) {
           throw InvalidArgument("running the model: input '" + decl.name + "' has batch " + std::to_string(in.shape[0]) +
                                 " but an earlier input has " + std::to_string(batch) + " (expected one batch)");

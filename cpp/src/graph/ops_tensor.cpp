@@ -509,7 +509,7 @@ class SliceOp final : public TensorOp {
     if (axis != normalize_axis(axis_, static_cast<int64_t>(x.size()), where())) return false;
     const int64_t n = x[static_cast<size_t>(axis)];
     const Range r = range(n);
-    return !(r.start == 0 && r.count == n && (step_ == 1 || n <= 1));
+    return !(r.start == 0 && r.count == n);
   }
 
   TensorDesc infer(const std::vector<TensorDesc>& inputs, int64_t) const override {

@@ -39,26 +39,29 @@ struct Overload : Fs... {
 template <class... Fs>
 Overload(Fs...) -> Overload<Fs...>;
 
+// y[i] = A(x[i] + b[i]) for i < n (b may be null: A(x[i]); y may be x), a vector at a time.
+template <class V, Activation A>
+void activate_row(const float* x, const float* b, float* y, int64_t n) {
+  constexpr int W = V::kWidth;
+  int64_t i = 0;
+  if (b != nullptr) {
+    for (; i + W <= n; i += W) V::store(y + i, activate_vec<V, A>(V::add(V::load(x + i), V::load(b + i))));
+  } else {
+    for (; i + W <= n; i += W) V::store(y + i, activate_vec<V, A>(V::load(x + i)));
+  }
+  if (i < n) {
+    const int rest = static_cast<int>(n - i);
+    typename V::F v = V::load_first(x + i, rest);
+    if (b != nullptr) v = V::add(v, V::load_first(b + i, rest));
+    V::store_first(y + i, activate_vec<V, A>(v), rest);
+  }
+}
+
 // y[i] = act(y[i] + bias[i]) for i < n (bias may be null), a vector at a time (activations.hpp).
 template <class V>
 void finish_rows(float* y, int64_t n, const float* bias, Activation act) {
   if (bias == nullptr && act == Activation::kNone) return;
-  constexpr int W = V::kWidth;
-  with_activation(act, [&](auto a) {
-    constexpr Activation A = decltype(a)::value;
-    int64_t i = 0;
-    if (bias != nullptr) {
-      for (; i + W <= n; i += W) V::store(y + i, activate_vec<V, A>(V::add(V::load(y + i), V::load(bias + i))));
-    } else {
-      for (; i + W <= n; i += W) V::store(y + i, activate_vec<V, A>(V::load(y + i)));
-    }
-    if (i < n) {
-      const int rest = static_cast<int>(n - i);
-      typename V::F v = V::load_first(y + i, rest);
-      if (bias != nullptr) v = V::add(v, V::load_first(bias + i, rest));
-      V::store_first(y + i, activate_vec<V, A>(v), rest);
-    }
-  });
+  with_activation(act, [&](auto a) { activate_row<V, decltype(a)::value>(y, bias, y, n); });
 }
 
 // Transposed output (kernel.hpp): y[i · ldy + l] = act(y[i · ldy + l] + bias[i]) for i < rows and

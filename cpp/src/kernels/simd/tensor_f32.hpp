@@ -232,23 +232,8 @@ struct TensorF32 {
   static void store_rows(const float* x, int64_t ldx, const float* res, float* y, int64_t ldy, int64_t rows,
                          int64_t n, Activation act) {
     with_activation(act, [&](auto a) {
-      constexpr Activation A = decltype(a)::value;
       for (int64_t r = 0; r < rows; ++r) {
-        const float* xr = x + r * ldx;
-        const float* rr = res != nullptr ? res + r * ldy : nullptr;
-        float* yr = y + r * ldy;
-        int64_t i = 0;
-        if (rr != nullptr) {
-          for (; i + W <= n; i += W) V::store(yr + i, activate_vec<V, A>(V::add(V::load(xr + i), V::load(rr + i))));
-        } else {
-          for (; i + W <= n; i += W) V::store(yr + i, activate_vec<V, A>(V::load(xr + i)));
-        }
-        if (i < n) {
-          const int rest = static_cast<int>(n - i);
-          F v = V::load_first(xr + i, rest);
-          if (rr != nullptr) v = V::add(v, V::load_first(rr + i, rest));
-          V::store_first(yr + i, activate_vec<V, A>(v), rest);
-        }
+        activate_row<V, decltype(a)::value>(x + r * ldx, res != nullptr ? res + r * ldy : nullptr, y + r * ldy, n);
       }
     });
   }
