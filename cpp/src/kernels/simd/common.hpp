@@ -64,27 +64,6 @@ void finish_rows(float* y, int64_t n, const float* bias, Activation act) {
   with_activation(act, [&](auto a) { activate_row<V, decltype(a)::value>(y, bias, y, n); });
 }
 
-// Transposed output (kernel.hpp): y[i · ldy + l] = act(y[i · ldy + l] + bias[i]) for i < rows and
-// l < lanes (bias may be null), a vector of lanes at a time.
-template <class V>
-void finish_transposed(float* y, int64_t ldy, int64_t rows, int64_t lanes, const float* bias, Activation act) {
-  if (bias == nullptr && act == Activation::kNone) return;
-  constexpr int W = V::kWidth;
-  with_activation(act, [&](auto a) {
-    constexpr Activation A = decltype(a)::value;
-    for (int64_t i = 0; i < rows; ++i) {
-      float* yr = y + i * ldy;
-      const typename V::F b = bias != nullptr ? V::broadcast(bias + i) : V::zero();
-      int64_t l = 0;
-      for (; l + W <= lanes; l += W) V::store(yr + l, activate_vec<V, A>(V::add(V::load(yr + l), b)));
-      if (l < lanes) {
-        const int rest = static_cast<int>(lanes - l);
-        V::store_first(yr + l, activate_vec<V, A>(V::add(V::load_first(yr + l, rest), b)), rest);
-      }
-    }
-  });
-}
-
 // Batch-1 kernels: rows [r0, r1) of y hold raw sums.
 template <class V>
 void finish_vector(const SpmmArgs& a, int64_t r0, int64_t r1) {

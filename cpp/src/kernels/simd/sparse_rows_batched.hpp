@@ -57,8 +57,9 @@ void sparse_rows_tile(const R& rows, const SpmmArgs& a, int64_t r0, int64_t r1, 
   const bool whole = overlapping || (R::kScattered && L >= kBatchPad && !ldx_folds_l1(a.ldx) &&
                                      K * a.ldx * 4 <= kSparseWholeInputBytes);
   const int64_t block_cols = overlapping && a.column_block > 0 ? a.column_block : whole ? K : kc;
-  // Transposed output applies bias and ReLU (or no activation) to the sums in registers; other
-  // activations in a pass over each row block (finish_transposed).
+  // Bias and ReLU go onto the sums in registers, at a row's last column block; other activations run
+  // in a pass over each row block while it is L1-resident (on y's rows when y is transposed,
+  // else on part).
   const bool in_register = a.act == Activation::kNone || a.act == Activation::kRelu;
   for (int64_t rb = r0; rb < r1; rb += RB) {
     const int64_t nr = min_i64(RB, r1 - rb);
@@ -90,34 +91,38 @@ void sparse_rows_tile(const R& rows, const SpmmArgs& a, int64_t r0, int64_t r1, 
           unroll<NV>([&](auto v) { acc[0][v.value] = V::add(acc[0][v.value], acc[s.value + 1][v.value]); });
         });
         float* p = part + i * L;
-        if (a.transposed_y && k1 == K) {  // the row's last block: its lanes are a run of y's row
-          float* yr = a.y + (rb + i) * a.ldy + b0;
-          const F row_bias = a.bias != nullptr && in_register ? V::broadcast(a.bias + rb + i) : V::zero();
+        if (k1 < K) {
           unroll<NV>([&](auto v) {
-            constexpr int at = v.value * W;
-            F sum = k0 == 0 ? acc[0][v.value] : V::add(V::load(p + at), acc[0][v.value]);
-            if (in_register) {
-              if (a.bias != nullptr) sum = V::add(sum, row_bias);
-              if (a.act == Activation::kRelu) sum = V::blend_lt(sum, V::zero(), V::zero(), sum);  // NaN passes
-            }
-            if (at + W <= lanes) V::store(yr + at, sum);
-            else if (at < lanes) V::store_first(yr + at, sum, static_cast<int>(lanes - at));
+            float* q = p + v.value * W;
+            V::store(q, k0 == 0 ? acc[0][v.value] : V::add(V::load(q), acc[0][v.value]));
           });
           continue;
         }
+        // The row's last block: the sums with bias and ReLU go to y's row directly when y is
+        // transposed (its lanes are a run of that row), else to part, which reaches y once the
+        // block's rows are done.
+        const bool direct = a.transposed_y;
+        float* out = direct ? a.y + (rb + i) * a.ldy + b0 : p;
+        const F row_bias = a.bias != nullptr ? V::broadcast(a.bias + rb + i) : V::zero();
         unroll<NV>([&](auto v) {
-          float* q = p + v.value * W;
-          V::store(q, k0 == 0 ? acc[0][v.value] : V::add(V::load(q), acc[0][v.value]));
+          constexpr int at = v.value * W;
+          F sum = k0 == 0 ? acc[0][v.value] : V::add(V::load(p + at), acc[0][v.value]);
+          sum = V::add(sum, row_bias);
+          if (a.act == Activation::kRelu) sum = V::blend_lt(sum, V::zero(), V::zero(), sum);  // NaN passes
+          if (!direct || at + W <= lanes) V::store(out + at, sum);
+          else if (at < lanes) V::store_first(out + at, sum, static_cast<int>(lanes - at));
         });
       }
     }
-    const float* bias = a.bias != nullptr ? a.bias + rb : nullptr;
     if (a.transposed_y) {
-      if (!in_register) finish_transposed<V>(a.y + rb * a.ldy + b0, a.ldy, nr, lanes, bias, a.act);
+      if (!in_register) {
+        for (int64_t i = 0; i < nr; ++i) finish_rows<V>(a.y + (rb + i) * a.ldy + b0, lanes, nullptr, a.act);
+      }
       continue;
     }
+    // A pass over y's rows after the transpose re-read them from L2 or beyond.
+    if (!in_register) finish_rows<V>(part, nr * L, nullptr, a.act);
     transpose<V>(part, L, a.y + b0 * a.ldy + rb, a.ldy, nr, lanes);
-    for (int64_t l = 0; l < lanes; ++l) finish_rows<V>(a.y + (b0 + l) * a.ldy + rb, nr, bias, a.act);
   }
 }
 
