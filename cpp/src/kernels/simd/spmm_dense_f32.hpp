@@ -118,23 +118,24 @@ constexpr int dense_tile_cols() {
 inline constexpr int64_t kDenseKBlock = 256;
 inline constexpr int64_t kDenseChunkCols = 64;
 
-// The first tile over a panel's slice prefetches its weights this many columns ahead: the hardware
-// prefetcher alone left a DRAM-resident weight (4096², 64 MiB) at batch 4 25-30% slower. Later tiles
-// find the slice in L1, where the prefetch costs a load slot (batch 8-16 up to 3% slower with it).
+// The first tile over a panel's slice prefetches its weights this many columns ahead, the second
+// tile the next panel's slice: the hardware prefetcher alone left a DRAM-resident weight (4096²,
+// 64 MiB) 25-30% slower at batch 4 and 15% at batch 16. Later tiles find the slice in L1 and
+// prefetch nothing: each prefetch costs a load slot (batch 8-16 up to 3% slower when all did).
 inline constexpr int64_t kDensePrefetchCols = 32;
 
 // One panel × NB batch columns over kn columns of W: y[b0 + j, panel rows] (+)= Σ_k panel[k, :] ·
 // x[k, b0 + j]. wp points at the panel's column k0, x at x[k0, b0], y at y[b0, panel row 0].
-// kFetch: prefetch the panel's columns ahead.
+// kFetch: prefetch fetch + k · kPanel at column k.
 template <class V, int NB, bool kFetch>
 void dense_panel_tile(const float* wp, int64_t kn, const float* x, int64_t ldx, float* y, int64_t ldy, int rows,
-                      bool accumulate) {
+                      bool accumulate, const float* fetch) {
   using F = typename V::F;
   constexpr int W = V::kWidth, PV = panel_vectors<V>();
   F acc[NB][PV];
   unroll<NB>([&](auto j) { unroll<PV>([&](auto v) { acc[j.value][v.value] = V::zero(); }); });
   for (int64_t k = 0; k < kn; ++k) {
-    if constexpr (kFetch) __builtin_prefetch(wp + (k + kDensePrefetchCols) * kPanel);
+    if constexpr (kFetch) __builtin_prefetch(fetch + k * kPanel);
     F wv[PV];
     unroll<PV>([&](auto v) { wv[v.value] = V::load(wp + k * kPanel + v.value * W); });
     const float* xk = x + k * ldx;
@@ -149,11 +150,11 @@ void dense_panel_tile(const float* wp, int64_t kn, const float* x, int64_t ldx, 
 // dense_panel_tile for a tile of `cols` ≤ NB batch columns.
 template <class V, int NB, bool kFetch>
 void dense_panel_tile_upto(int cols, const float* wp, int64_t kn, const float* x, int64_t ldx, float* y, int64_t ldy,
-                           int rows, bool accumulate) {
+                           int rows, bool accumulate, const float* fetch) {
   if constexpr (NB > 1) {
-    if (cols < NB) return dense_panel_tile_upto<V, NB - 1, kFetch>(cols, wp, kn, x, ldx, y, ldy, rows, accumulate);
+    if (cols < NB) return dense_panel_tile_upto<V, NB - 1, kFetch>(cols, wp, kn, x, ldx, y, ldy, rows, accumulate, fetch);
   }
-  dense_panel_tile<V, NB, kFetch>(wp, kn, x, ldx, y, ldy, rows, accumulate);
+  dense_panel_tile<V, NB, kFetch>(wp, kn, x, ldx, y, ldy, rows, accumulate, fetch);
 }
 
 // Column blocks outermost, then chunks of the batch, then panels, then the chunk's tiles (a batch of
@@ -180,7 +181,7 @@ void spmm_dense_batched(const Weight& weight, const SpmmArgs& a, int64_t u0, int
     for (int64_t p = u0; p < u1; ++p) {
       const int rows = static_cast<int>(min_i64(kPanel, w.rows() - p * kPanel));
       dense_panel_tile_upto<V, NB, true>(static_cast<int>(a.batch), w.panels() + p * K * kPanel, K, a.x, a.ldx,
-                                         a.y + p * kPanel, a.ldy, rows, false);
+                                         a.y + p * kPanel, a.ldy, rows, false, w.panels() + (p * K + kDensePrefetchCols) * kPanel);
     }
     return finish();
   }
@@ -208,9 +209,10 @@ void spmm_dense_batched(const Weight& weight, const SpmmArgs& a, int64_t u0, int
           const int cols = static_cast<int>(start[t + 1] - start[t]);
           float* y = a.y + (c0 + start[t]) * a.ldy + p * kPanel;
           const float* xp = xt + start[t] * kn;
-          if (t == 0) dense_panel_tile_upto<V, NB, true>(cols, wp, kn, xp, cols, y, a.ldy, rows, accumulate);
-          else if (cols == NB) dense_panel_tile<V, NB, false>(wp, kn, xp, NB, y, a.ldy, rows, accumulate);
-          else dense_panel_tile_upto<V, NB - 1, false>(cols, wp, kn, xp, cols, y, a.ldy, rows, accumulate);
+          const float* ahead = t == 0 ? wp + kDensePrefetchCols * kPanel : t == 1 && p + 1 < u1 ? wp + K * kPanel : nullptr;
+          if (ahead != nullptr) dense_panel_tile_upto<V, NB, true>(cols, wp, kn, xp, cols, y, a.ldy, rows, accumulate, ahead);
+          else if (cols == NB) dense_panel_tile<V, NB, false>(wp, kn, xp, NB, y, a.ldy, rows, accumulate, nullptr);
+          else dense_panel_tile_upto<V, NB - 1, false>(cols, wp, kn, xp, cols, y, a.ldy, rows, accumulate, nullptr);
         }
       }
     }
