@@ -33,7 +33,7 @@ namespace sparsert {
 namespace {
 
 inline constexpr int64_t kSparseInputTileBytes = 64 * 1024;
-inline constexpr int64_t kSparseWholeInputBytes = 256 * 1024;
+inline constexpr int64_t kSparseInPlaceBytes = 512 * 1024;
 
 // Rows [r0, r1) for batch lanes [b0, b0 + min(batch - b0, NV · kWidth)).
 template <class V, int NV, class R>
@@ -48,15 +48,16 @@ void sparse_rows_tile(const R& rows, const SpmmArgs& a, int64_t r0, int64_t r1, 
   constexpr int64_t RB = kSparsePartBytes / (L * 4);  // rows a block
   alignas(64) float part[RB * L];
   typename R::Cursor cursor[RB];
-  // A scattered walker's rows touch few input rows each: an input that fits half of L2, read in place,
-  // then needs no column blocks (CSR batch 16: 12-17% faster; N:M, which reads every group, was up to
-  // 40% slower without them). Overlapping rows (ldx 1, kernel.hpp) are read in place, in the caller's
-  // column blocks (column_block: whole channels of an image) or unblocked: a block sized in input rows
-  // would hold a sliver of a row's taps.
+  // A scattered walker's rows touch few input rows each: read in place, its input goes in blocks that
+  // fill L2 (kSparseInPlaceBytes of lanes: 4096 columns at 32 lanes), L2 hits with few visits per
+  // row, where L1-sized blocks made each row visit many (CSR batch 16 12-17% faster; 4096² batch
+  // 32-128 10-25%). N:M, which reads every group, was up to 40% slower so. Overlapping rows (ldx 1,
+  // kernel.hpp) are read in place, in the caller's column blocks (column_block: whole channels of an
+  // image) or unblocked: a block sized in input rows would hold a sliver of a row's taps.
+  constexpr int64_t in_place_cols = kSparseInPlaceBytes / (L * 4) / R::kColumnAlign * R::kColumnAlign;
   const bool overlapping = a.ldx == 1;
-  const bool whole = overlapping || (R::kScattered && L >= kBatchPad && !ldx_folds_l1(a.ldx) &&
-                                     K * a.ldx * 4 <= kSparseWholeInputBytes);
-  const int64_t block_cols = overlapping && a.column_block > 0 ? a.column_block : whole ? K : kc;
+  const bool in_place = R::kScattered && L >= kBatchPad && !ldx_folds_l1(a.ldx);
+  const int64_t block_cols = overlapping ? (a.column_block > 0 ? a.column_block : K) : in_place ? in_place_cols : kc;
   // Bias and ReLU go onto the sums in registers, at a row's last column block; other activations run
   // in a pass over each row block while it is L1-resident (on y's rows when y is transposed,
   // else on part).
