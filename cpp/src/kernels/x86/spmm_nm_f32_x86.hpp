@@ -160,6 +160,11 @@ struct NmRows {
 
   int64_t padded_cols() const { return w.padded_cols(); }
   void open(int64_t, Cursor&) const {}
+  void prefetch(int64_t r, int64_t k0, int64_t k1) const {
+    const int64_t groups = w.groups(), g0 = k0 / M, g1 = min_i64(k1 / M, groups);
+    const char* v = reinterpret_cast<const char*>(w.values() + (r * groups + g0) * N);
+    for (int64_t at = 0; at < (g1 - g0) * N * 4; at += 64) __builtin_prefetch(v + at);
+  }
   template <class Fma>
   void visit(int64_t r, Cursor&, int64_t k0, int64_t k1, Fma&& fma) const {
     constexpr int GPW = Code::kGroupsPerWord;
