@@ -32,13 +32,14 @@ from ._timing import summarize
 
 FORMATS = ["dense", "csr", "bsr1x4", "bsr4x1", "bsr4x4", "bsr8x1", "bsr16x1", "bsr1x8", "nm2:4", "nm1:4", "nm4:8", "csc"]
 # Calibrated row counts: one vector, the batched kernels' narrow tiles (4 and 8 lanes: at 2-8 rows a
-# 16-row price was up to twice the time) and one full tile.
-ROW_POINTS = (1, 4, 8, 16)
-TILE = 16
+# 16-row price was up to twice the time), 16 and one full tile of 32 lanes (N:M at 32 lanes reads L1-
+# sized input blocks: per row 1.3-1.7x cheaper than at 16, which a 16-row price missed).
+ROW_POINTS = (1, 4, 8, 16, 32)
+TILE = 32
 # From in-L2 to DRAM-bound sizes (dense 2048² is 16 MiB), so the fit holds for real layers.
 _CALIBRATION_SHAPES = [(256, 256), (128, 1024), (1024, 512), (2048, 2048), (1024, 4096)]
 _CALIBRATION_DENSITIES = [0.05, 0.15, 0.4]
-_VERSION = 5  # bump when the calibration changes, so old caches are not read
+_VERSION = 6  # bump when the calibration changes, so old caches are not read
 
 
 @dataclass
@@ -82,14 +83,14 @@ class CostModel:
         if rows <= 1:
             return max(one_row, 0.1)
         narrow = next((r for r in ROW_POINTS[1:-1] if rows <= r), None)
-        if narrow is not None:  # one narrow tile (4 or 8 lanes), as timed
+        if narrow is not None:  # up to 16 rows: the next calibrated row count up, as timed
             tiled = fit[narrow](stored, units)
         else:
             # α is per call (argument checks, packing set-up, thread wake-up); the rest repeats per tile.
             tile = fit[TILE]
             tiled = tile.alpha + (tile(stored, units) - tile.alpha) * math.ceil(rows / TILE)
         # A few rows cost at most that many one-row calls: a kernel whose time grows with every row
-        # (CSC) would otherwise be priced at 2 rows as at a whole tile of 16.
+        # (CSC) would otherwise be priced at 2 rows as at a whole tile.
         return max(min(tiled, rows * one_row), 0.1)
 
     def efficiency(self, fmt: str, rows: int, stored: float, units: float) -> float:
