@@ -42,6 +42,7 @@ inline constexpr int64_t kSparseInputTileBytes = 64 * 1024;
 // 2,651, 4096² 32,025 -> 20,542 (16 KiB blocks without the prefetch: 38,217); batch 32 768×3072 2,185
 // -> 1,312. At 8-16 lanes the same was 2-9% slower and blocks stay kSparseInputTileBytes.
 inline constexpr int64_t kDenseRowsInputTileBytes = 16 * 1024;
+inline constexpr int64_t kSparseRowChunk = 256;
 inline constexpr int64_t kSparseInPlaceBytes = 512 * 1024;
 
 // Rows [r0, r1) for batch lanes [b0, b0 + min(batch - b0, NV · kWidth)).
@@ -147,15 +148,21 @@ void sparse_rows_batched(const R& rows, const SpmmArgs& a, int64_t r0, int64_t r
   assert(a.batch >= 2 && (a.ldx % kBatchPad == 0 || a.ldx == 1));
   constexpr int W = V::kWidth;
   if (a.batch <= 4) return sparse_rows_tile<typename V::Narrow, 1>(rows, a, r0, r1, 0);
-  for (int64_t b0 = 0; b0 < a.batch;) {
-    const int64_t nv = min_i64((a.batch - b0 + W - 1) / W, 4);
-    switch (nv) {
-      case 1: sparse_rows_tile<V, 1>(rows, a, r0, r1, b0); break;
-      case 2: sparse_rows_tile<V, 2>(rows, a, r0, r1, b0); break;
-      case 3: sparse_rows_tile<V, 3>(rows, a, r0, r1, b0); break;
-      default: sparse_rows_tile<V, 4>(rows, a, r0, r1, b0); break;
+  // Tiles go innermost over chunks of rows: the first tile reads a chunk's weights from memory, the
+  // others find them in L3 (a 256-row chunk of a 2:4 4096² weight is 2 MiB of values). Tiles outermost read
+  // every weight from DRAM once per tile: 2:4 4096² batch 64 21.4 -> 20.3 ms, batch 128 45.9 -> 41.2.
+  for (int64_t c0 = r0; c0 < r1; c0 += kSparseRowChunk) {
+    const int64_t c1 = min_i64(c0 + kSparseRowChunk, r1);
+    for (int64_t b0 = 0; b0 < a.batch;) {
+      const int64_t nv = min_i64((a.batch - b0 + W - 1) / W, 4);
+      switch (nv) {
+        case 1: sparse_rows_tile<V, 1>(rows, a, c0, c1, b0); break;
+        case 2: sparse_rows_tile<V, 2>(rows, a, c0, c1, b0); break;
+        case 3: sparse_rows_tile<V, 3>(rows, a, c0, c1, b0); break;
+        default: sparse_rows_tile<V, 4>(rows, a, c0, c1, b0); break;
+      }
+      b0 += nv * W;
     }
-    b0 += nv * W;
   }
 }
 
