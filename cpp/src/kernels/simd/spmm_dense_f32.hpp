@@ -157,6 +157,15 @@ void dense_panel_tile_upto(int cols, const float* wp, int64_t kn, const float* x
   dense_panel_tile<V, NB, kFetch>(wp, kn, x, ldx, y, ldy, rows, accumulate, fetch);
 }
 
+// f(Const<n>{}) for 1 <= n <= N: a copy of a compile-time width is a few moves, not a memcpy call.
+template <int N, class Fn>
+void switch_cols(int n, Fn&& f) {
+  if constexpr (N > 1) {
+    if (n < N) return switch_cols<N - 1>(n, f);
+  }
+  f(Const<N>{});
+}
+
 // Column blocks outermost, then chunks of the batch, then panels, then the chunk's tiles (a batch of
 // one tile: panel by panel, whole); bias and activation once all column blocks are summed.
 template <class V>
@@ -199,8 +208,11 @@ void spmm_dense_batched(const Weight& weight, const SpmmArgs& a, int64_t u0, int
       for (int64_t t = 0; t < tiles; ++t) {
         const int64_t cols = start[t + 1] - start[t];
         float* dst = xt + start[t] * kn;
-        for (int64_t k = 0; k < kn; ++k)
-          std::memcpy(dst + k * cols, a.x + (k0 + k) * a.ldx + c0 + start[t], sizeof(float) * cols);
+        const float* src = a.x + k0 * a.ldx + c0 + start[t];
+        switch_cols<NB>(static_cast<int>(cols), [&](auto n) {
+          constexpr int N = decltype(n)::value;
+          for (int64_t k = 0; k < kn; ++k) std::memcpy(dst + k * N, src + k * a.ldx, sizeof(float) * N);
+        });
       }
       for (int64_t p = u0; p < u1; ++p) {
         const float* wp = w.panels() + (p * K + k0) * kPanel;
