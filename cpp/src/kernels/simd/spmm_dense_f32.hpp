@@ -147,21 +147,12 @@ void dense_panel_tile(const float* wp, int64_t kn, const float* x, int64_t ldx, 
   unroll<NB>([&](auto j) { SPARSERT_STORE_PANEL_COLUMN(V, PV, acc[j.value], y + j.value * ldy, rows, accumulate); });
 }
 
-// dense_panel_tile for a tile of `cols` ≤ NB batch columns.
-template <class V, int NB, bool kFetch>
-void dense_panel_tile_upto(int cols, const float* wp, int64_t kn, const float* x, int64_t ldx, float* y, int64_t ldy,
-                           int rows, bool accumulate, const float* fetch) {
-  if constexpr (NB > 1) {
-    if (cols < NB) return dense_panel_tile_upto<V, NB - 1, kFetch>(cols, wp, kn, x, ldx, y, ldy, rows, accumulate, fetch);
-  }
-  dense_panel_tile<V, NB, kFetch>(wp, kn, x, ldx, y, ldy, rows, accumulate, fetch);
-}
-
-// f(Const<n>{}) for 1 <= n <= N: a copy of a compile-time width is a few moves, not a memcpy call.
+// f(Const<n>{}) for a tile of 1 ≤ n ≤ N batch columns: register tiles and input copies of a
+// compile-time width (a copy then is a few moves, not a memcpy call: 1-4% of a batch-64 call).
 template <int N, class Fn>
-void switch_cols(int n, Fn&& f) {
+void with_tile_cols(int64_t n, Fn&& f) {
   if constexpr (N > 1) {
-    if (n < N) return switch_cols<N - 1>(n, f);
+    if (n < N) return with_tile_cols<N - 1>(n, f);
   }
   f(Const<N>{});
 }
@@ -189,8 +180,11 @@ void spmm_dense_batched(const Weight& weight, const SpmmArgs& a, int64_t u0, int
   if (a.batch <= NB && !ldx_folds_l1(a.ldx) && K > 0) {
     for (int64_t p = u0; p < u1; ++p) {
       const int rows = static_cast<int>(min_i64(kPanel, w.rows() - p * kPanel));
-      dense_panel_tile_upto<V, NB, true>(static_cast<int>(a.batch), w.panels() + p * K * kPanel, K, a.x, a.ldx,
-                                         a.y + p * kPanel, a.ldy, rows, false, w.panels() + (p * K + kDensePrefetchCols) * kPanel);
+      const float* wp = w.panels() + p * K * kPanel;
+      with_tile_cols<NB>(a.batch, [&](auto n) {
+        dense_panel_tile<V, decltype(n)::value, true>(wp, K, a.x, a.ldx, a.y + p * kPanel, a.ldy, rows, false,
+                                                      wp + kDensePrefetchCols * kPanel);
+      });
     }
     return finish();
   }
@@ -206,25 +200,22 @@ void spmm_dense_batched(const Weight& weight, const SpmmArgs& a, int64_t u0, int
       int64_t start[kDenseChunkCols / NB + 2];
       for (int64_t t = 0; t <= tiles; ++t) start[t] = t * chunk / tiles;
       for (int64_t t = 0; t < tiles; ++t) {
-        const int64_t cols = start[t + 1] - start[t];
-        float* dst = xt + start[t] * kn;
-        const float* src = a.x + k0 * a.ldx + c0 + start[t];
-        switch_cols<NB>(static_cast<int>(cols), [&](auto n) {
-          constexpr int N = decltype(n)::value;
-          for (int64_t k = 0; k < kn; ++k) std::memcpy(dst + k * N, src + k * a.ldx, sizeof(float) * N);
+        with_tile_cols<NB>(start[t + 1] - start[t], [&](auto n) {
+          input_rows(a, k0, k0 + kn, c0 + start[t], decltype(n)::value, xt + start[t] * kn, /*compact=*/true);
         });
       }
       for (int64_t p = u0; p < u1; ++p) {
         const float* wp = w.panels() + (p * K + k0) * kPanel;
         const int rows = static_cast<int>(min_i64(kPanel, w.rows() - p * kPanel));
         for (int64_t t = 0; t < tiles; ++t) {
-          const int cols = static_cast<int>(start[t + 1] - start[t]);
           float* y = a.y + (c0 + start[t]) * a.ldy + p * kPanel;
           const float* xp = xt + start[t] * kn;
           const float* ahead = t == 0 ? wp + kDensePrefetchCols * kPanel : t == 1 && p + 1 < u1 ? wp + K * kPanel : nullptr;
-          if (ahead != nullptr) dense_panel_tile_upto<V, NB, true>(cols, wp, kn, xp, cols, y, a.ldy, rows, accumulate, ahead);
-          else if (cols == NB) dense_panel_tile<V, NB, false>(wp, kn, xp, NB, y, a.ldy, rows, accumulate, nullptr);
-          else dense_panel_tile_upto<V, NB - 1, false>(cols, wp, kn, xp, cols, y, a.ldy, rows, accumulate, nullptr);
+          with_tile_cols<NB>(start[t + 1] - start[t], [&](auto n) {
+            constexpr int cols = decltype(n)::value;
+            if (ahead != nullptr) dense_panel_tile<V, cols, true>(wp, kn, xp, cols, y, a.ldy, rows, accumulate, ahead);
+            else dense_panel_tile<V, cols, false>(wp, kn, xp, cols, y, a.ldy, rows, accumulate, nullptr);
+          });
         }
       }
     }
