@@ -172,9 +172,10 @@ TEST_P(KernelSweep, WideIndicesAndEmptyRows) {
   }
 }
 
-// Shapes past the batched sparse kernels' blocks at every tile width and pattern: 1100 rows cross a
-// row block (1024 rows at 4 lanes, 128 at 32) and 4200 columns a column block (4096 columns at 4
-// lanes), so partial sums carry across blocks and the compact input copy restarts.
+// Shapes past the batched kernels' blocks at every tile width and pattern: 1100 rows cross a row
+// block (1024 rows at 4 lanes, 128 at 32) and the 256-row chunks the tiles run within, 4200 columns a
+// column block (4096 columns at 4 lanes, or read in place at 32), so partial sums carry across blocks
+// and the compact input copy restarts; batch 70 crosses the dense kernel's 64-column input chunk.
 TEST_P(KernelSweep, CrossesRowAndColumnBlocks) {
   const KernelInfo& k = GetParam();
   if (!isa_available(k.isa)) GTEST_SKIP() << k.name << ": this CPU lacks " << to_string(k.isa);
@@ -188,7 +189,7 @@ TEST_P(KernelSweep, CrossesRowAndColumnBlocks) {
     if (k.format == Format::kNM && nm != 204 && nm != 304 && nm != 108) continue;
     const auto w = random_weight(rows, cols, 0.05, p, 21);
     const auto weight = make_weight(k.format, w, rows, cols, p);
-    for (int64_t batch : {2, 8, 40}) {  // a 4-lane tile, an 8-lane one, 32 + 8 lanes
+    for (int64_t batch : {2, 8, 40, 70}) {  // a 4-lane tile, an 8-lane one, 32 + 8 lanes, 64 + 6 columns
       const auto x = random_vector(batch * cols, 22);
       const auto bias = random_vector(rows, 23);
       std::vector<float> y(static_cast<size_t>(batch * rows), NAN), y_ref(y.size(), NAN);
