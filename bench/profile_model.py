@@ -44,6 +44,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--calls", type=int, default=20, help="timed calls of Model.run (default 20)")
     parser.add_argument("--interleave-eager", action="store_true", help="also time run() alternating with torch eager")
+    parser.add_argument("--formats", default="auto", help="load(formats=): auto, or one format for every layer")
     parser.add_argument("--micro-batch", type=int, default=0, help="load(micro_batch=); 0: the executor's choice")
     parser.add_argument("--against-whole", action="store_true",
                         help="also time run() alternating with a copy that runs the batch whole")
@@ -53,7 +54,7 @@ def main() -> None:
     sparsert.set_num_threads(args.threads)
     model = build(args.model, args.config)
     x = make_input(args.model, args.batch)
-    compiled = sparsert.load(model, example_inputs=(x,), micro_batch=args.micro_batch)
+    compiled = sparsert.load(model, example_inputs=(x,), formats=args.formats, micro_batch=args.micro_batch)
     compiled.run(x)
     whole = sparsert.load(model, example_inputs=(x,), micro_batch=args.batch) if args.against_whole else None
     time.sleep(1)  # torch's workers, busy while the model was built, go idle

@@ -3,12 +3,14 @@
 // the same way, run alternately. Weights are N(0,1), seed 0, pruned to the format's pattern.
 //
 //   cmake -S . -B build/bench -DSPARSERT_BENCH=ON -DSPARSERT_TESTS=OFF && cmake --build build/bench
-//   build/bench/linear_timing ROWS COLS BATCH dense|csr|csr:SPAN|nm|bsrRxC [THREADS] [CALLS]
+//   build/bench/linear_timing ROWS COLS BATCH dense|csr|csr:SPAN|nm|bsrRxC [THREADS] [CALLS] [ACT]
 //
 // csr keeps the entries with |w| ≥ 1.645 (~10% dense); csr:SPAN keeps min(COLS / 10, SPAN) entries a
 // row at random columns below SPAN, so SPAN sets how many input rows the kernel touches (its cache
 // footprint) at a given count of non-zeros; nm keeps 2 of every 4 (random positions), bsrRxC (e.g.
 // bsr4x4) a random 10% of the R × C blocks.
+// ACT (none, relu, gelu, gelu_tanh, ...: parse_activation's names) adds a bias and that activation,
+// as a layer of a model runs them: the epilogue's cost is then the difference from ACT none.
 // Prints the median and minimum of CALLS calls (default 30; ~1000 for a minimum that survives a
 // noisy host) and the useful GFLOP/s (2 · stored · batch / min).
 #include <algorithm>
@@ -16,6 +18,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <memory>
 #include <numeric>
 #include <random>
@@ -26,7 +29,7 @@
 
 int main(int argc, char** argv) {
   if (argc < 5) {
-    std::fprintf(stderr, "usage: %s ROWS COLS BATCH dense|csr|nm|bsrRxC [THREADS] [CALLS]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s ROWS COLS BATCH dense|csr|nm|bsrRxC [THREADS] [CALLS] [ACT]\n", argv[0]);
     return 2;
   }
   const int64_t rows = std::atoll(argv[1]), cols = std::atoll(argv[2]), batch = std::atoll(argv[3]);
@@ -34,6 +37,14 @@ int main(int argc, char** argv) {
   sparsert::LinearOptions options;
   options.num_threads = argc > 5 ? std::atoi(argv[5]) : 1;
   const int calls = argc > 6 ? std::max(1, std::atoi(argv[6])) : 30;
+  if (argc > 7) {
+    try {
+      options.activation = sparsert::parse_activation(argv[7]);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "ACT: %s\n", e.what());
+      return 2;
+    }
+  }
   std::mt19937 rng(0);
   std::normal_distribution<float> normal;
   std::vector<float> w(rows * cols), x(batch * cols), y(batch * rows);
@@ -80,11 +91,14 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::printf("%s kernel %s\n", weight->describe().c_str(), sparsert::linear_kernel_name(*weight, batch).c_str());
-  sparsert::linear(*weight, x.data(), batch, nullptr, y.data(), options);  // warm-up
+  std::vector<float> bias(static_cast<size_t>(rows));
+  for (auto& v : bias) v = normal(rng);
+  const float* b = argc > 7 ? bias.data() : nullptr;
+  sparsert::linear(*weight, x.data(), batch, b, y.data(), options);  // warm-up
   std::vector<double> seconds;
   for (int call = 0; call < calls; ++call) {
     const auto t0 = std::chrono::steady_clock::now();
-    sparsert::linear(*weight, x.data(), batch, nullptr, y.data(), options);
+    sparsert::linear(*weight, x.data(), batch, b, y.data(), options);
     seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
   std::sort(seconds.begin(), seconds.end());
