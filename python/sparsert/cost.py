@@ -82,9 +82,9 @@ class CostModel:
         one_row = fit[1](stored, units)
         if rows <= 1:
             return max(one_row, 0.1)
-        narrow = next((r for r in ROW_POINTS[1:-1] if rows <= r), None)
-        if narrow is not None:  # up to 16 rows: the next calibrated row count up, as timed
-            tiled = fit[narrow](stored, units)
+        point = next((r for r in ROW_POINTS[1:-1] if rows <= r), None)
+        if point is not None:  # up to 16 rows: the next calibrated row count up, as timed
+            tiled = fit[point](stored, units)
         else:
             # α is per call (argument checks, packing set-up, thread wake-up); the rest repeats per tile.
             tile = fit[TILE]

@@ -41,9 +41,11 @@ inline constexpr int64_t kSparseInputTileBytes = 64 * 1024;
 // C 64 nm`, min of 3 alternations): 768² 732 -> 637 µs, 3072×768 2,945 -> 2,622, 768×3072 3,282 ->
 // 2,651, 4096² 32,025 -> 20,542 (16 KiB blocks without the prefetch: 38,217); batch 32 768×3072 2,185
 // -> 1,312. At 8-16 lanes the same was 2-9% slower and blocks stay kSparseInputTileBytes.
-inline constexpr int64_t kDenseRowsInputTileBytes = 16 * 1024;
-inline constexpr int64_t kSparseRowChunk = 256;
+inline constexpr int64_t kL1InputTileBytes = 16 * 1024;
+// Scattered walkers reading in place: block size in bytes of lanes (sparse_rows_tile says why).
 inline constexpr int64_t kSparseInPlaceBytes = 512 * 1024;
+// Rows a chunk, within which the batch tiles run (sparse_rows_batched says why).
+inline constexpr int64_t kSparseRowChunk = 256;
 
 // Rows [r0, r1) for batch lanes [b0, b0 + min(batch - b0, NV · kWidth)).
 template <class V, int NV, class R>
@@ -52,7 +54,7 @@ void sparse_rows_tile(const R& rows, const SpmmArgs& a, int64_t r0, int64_t r1, 
   constexpr int W = V::kWidth, L = NV * W;
   constexpr int S = NV >= 4 ? 2 : (NV == 1 ? 8 : 4);  // accumulator sets: ~8 FMA chains in flight
   constexpr bool l1_blocks = !R::kScattered && L >= 32;
-  constexpr int64_t kc_raw = (l1_blocks ? kDenseRowsInputTileBytes : kSparseInputTileBytes) / (L * 4);
+  constexpr int64_t kc_raw = (l1_blocks ? kL1InputTileBytes : kSparseInputTileBytes) / (L * 4);
   constexpr int64_t kc = kc_raw < R::kColumnAlign ? R::kColumnAlign : kc_raw / R::kColumnAlign * R::kColumnAlign;
   const int64_t K = rows.padded_cols(), lanes = min_i64(a.batch - b0, L);
   alignas(64) float xt[kc * L];
