@@ -118,16 +118,30 @@ def predict(model: cost.CostModel, s: Structure, fmt: str, rows: int) -> float:
     return model.predict(fmt, rows, *stored_and_units(s, fmt))
 
 
-def fastest(model: cost.CostModel, s: Structure, rows: int) -> tuple[str, dict[str, float]]:
-    """The format predicted fastest for a weight of structure `s` at `rows` rows, and the predicted µs
-    of every candidate. The one rule for automatic choice: `choose` and the pruning planner use it.
-    A sparse format that stores every entry (a dense weight in 4×4 blocks) does all of dense's
-    arithmetic and more, so it is never chosen over dense: the fits are good to 10-20%, and on full
-    weights they once put bsr16x1 ahead of a dense kernel that measured 7% faster."""
-    times = {fmt: predict(model, s, fmt, rows) for fmt in candidates(s)}
+# How much faster than dense a sparse format must be predicted to be chosen: the fits are good to
+# 10-20%, and a close call that goes the wrong way makes the layer slower than its dense path (at 30-50%
+# unstructured, bsr16x1 predicted 0.2-3% faster ran 15-29% slower; `kernels.py --densities 0.5,0.3`).
+CHOICE_MARGIN = 1.1
+
+
+def eligible(s: Structure, fmt: str, times: dict[str, float]) -> bool:
+    """Whether `fmt` may be chosen for a weight of structure `s` given every candidate's predicted µs:
+    dense always; a sparse format when predicted CHOICE_MARGIN faster than dense and storing fewer
+    than every entry ÷ CHOICE_MARGIN values, since no sparse kernel runs its values faster than the
+    dense kernel runs all of them (at 2 threads the fits put bsr4x4 on a 50% weight, every block
+    filled, 1.25x ahead of a dense kernel that ran 1.1-1.2x faster)."""
+    if fmt == "dense":
+        return True
     every_entry = s.shape[0] * s.shape[1]
-    allowed = [f for f in times if f == "dense" or stored_and_units(s, f)[0] < every_entry]
-    return min(allowed, key=times.get), times
+    return times[fmt] * CHOICE_MARGIN < times["dense"] and stored_and_units(s, fmt)[0] * CHOICE_MARGIN < every_entry
+
+
+def fastest(model: cost.CostModel, s: Structure, rows: int) -> tuple[str, dict[str, float]]:
+    """The eligible format predicted fastest for a weight of structure `s` at `rows` rows, and the
+    predicted µs of every candidate. The one rule for automatic choice: `choose` and the pruning
+    planner use it."""
+    times = {fmt: predict(model, s, fmt, rows) for fmt in candidates(s)}
+    return min((f for f in times if eligible(s, f, times)), key=times.get), times
 
 
 def choose(layer: str, w: np.ndarray, rows: int, model: cost.CostModel, forced: FormatSpec = None,
@@ -155,5 +169,5 @@ def choose(layer: str, w: np.ndarray, rows: int, model: cost.CostModel, forced: 
     return Choice(layer, best, reason, s, times, rows, packed.nbytes), packed
 
 
-__all__ = ["BSR_BLOCKS", "Choice", "Structure", "analyse", "candidates", "choose", "fastest", "make_weight", "nm_pattern",
+__all__ = ["BSR_BLOCKS", "CHOICE_MARGIN", "Choice", "Structure", "analyse", "candidates", "choose", "eligible", "fastest", "make_weight", "nm_pattern",
            "predict", "stored_and_units"]
