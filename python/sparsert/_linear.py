@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import sys
 from typing import Any, Optional
 
 from . import _core
@@ -61,14 +62,12 @@ def linear(
     if num_threads is not None and (not isinstance(num_threads, int) or num_threads < 1):
         raise ValueError(f"linear: num_threads is {num_threads!r} (expected a positive int, or None for the default)")
 
-    lead = x_arr.shape[:-1]
-    y = _core.linear(w, x_arr.reshape(-1, in_features), bias_arr, activation or "none", num_threads or 0)
-    y = y.reshape(*lead, out_features)
-    if is_torch_tensor(x):
-        import torch
-
-        return torch.from_numpy(y)
-    return y
+    matrix = x_arr.ndim == 2  # no reshapes either way: ~0.5 µs of a small layer's call
+    y = _core.linear(w, x_arr if matrix else x_arr.reshape(-1, in_features), bias_arr, activation or "none",
+                     num_threads or 0)
+    if not matrix:
+        y = y.reshape(*x_arr.shape[:-1], out_features)
+    return sys.modules["torch"].from_numpy(y) if is_torch_tensor(x) else y
 
 
 def set_num_threads(n: int) -> None:
