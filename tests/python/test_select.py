@@ -52,10 +52,7 @@ def test_choice_is_the_predicted_fastest(model, kind, rows):
     w = weight(kind)
     choice, packed = select.choose("layer", w, rows, model)
     s = select.analyse(w)
-    # Among dense and the sparse formats predicted clearly faster that store clearly fewer values.
-    allowed = {f: t for f, t in choice.times_us.items()
-               if f == "dense" or (t * select.CHOICE_MARGIN < choice.times_us["dense"]
-                                   and select.stored_and_units(s, f)[0] * select.CHOICE_MARGIN < w.size)}
+    allowed = {f: t for f, t in choice.times_us.items() if select.eligible(s, f, choice.times_us)}
     assert choice.format == min(allowed, key=allowed.get)
     if kind == "dense":
         assert choice.format == "dense"
@@ -66,6 +63,16 @@ def test_choice_is_the_predicted_fastest(model, kind, rows):
         assert "nm2:4" in choice.times_us
     if kind in ("b4x4", "u95") and rows == 1:
         assert choice.format != "dense", choice.times_us  # 10× less work: no machine runs dense faster
+
+
+def test_a_sparse_format_needs_a_clear_margin_and_fewer_stored_values():
+    m = select.CHOICE_MARGIN
+    u95 = select.analyse(weight("u95"))  # CSR stores 5% of the entries
+    full = select.analyse(weight("dense") * (np.random.default_rng(1).random((512, 768)) < 0.5))  # bsr4x4 fills every block
+    assert select.eligible(u95, "dense", {"dense": 1.0})
+    assert select.eligible(u95, "csr", {"dense": 100.0, "csr": 100.0 / m - 1})
+    assert not select.eligible(u95, "csr", {"dense": 100.0, "csr": 100.0 / m + 1})  # a close call goes to dense
+    assert not select.eligible(full, "bsr4x4", {"dense": 100.0, "bsr4x4": 1.0})  # as much arithmetic as dense
 
 
 @pytest.mark.parametrize("density", [0.5, 0.7])
