@@ -8,8 +8,10 @@ fine-tune (masks held), and the measured speed-up of the sparsert-loaded pruned 
 original dense model in torch eager (batch 32, 1 thread, timed side by side, outputs checked first).
 Then it plans each model with sparsert.prune.plan (the MLP for 3×, the CNN for 1.15×), carries the
 plan out, fine-tunes and measures it the same way: the MLP's plan must measure ≥ 2.5× over torch eager,
-and each plan's predicted time must be within 25% of the measured (PASS/FAIL; exit status 1 on FAIL;
---quick reports both without gating on them). Most of the CNN's time is im2col and layout, which
+and each plan's predicted time must be within 25% of the measured (PASS/FAIL; exit status 1 on FAIL).
+--quick is CI's smoke pass on any host: it reports both without gating on them, and a plan target
+this host's cost model puts out of reach is planned at 95% of the best it reaches, and said so; only
+wrong outputs and plans that fail for another reason fail it. Most of the CNN's time is im2col and layout, which
 pruning does not shorten (the plan measures it as a fixed cost): 3× is out of its reach, and its
 plan's speed is reported, not gated.
 
@@ -56,6 +58,7 @@ MAX_REL_ERR = 1e-3
 # 1.2-1.4x (it moves with the host's load, which the measured im2col time carries).
 PLAN_TARGETS = {"mlp": 3.0, "cnn": 1.15}
 PLAN_FLOOR = 2.5  # the least the MLP's plan must measure over torch eager
+REACHABLE_SHARE = 0.95  # --quick plans an unreachable target at this share of the best reachable
 PREDICTION_TOLERANCE = 0.25  # how far a plan's predicted time may be from the measured, either way
 DENSITIES = (0.5, 0.2, 0.1, 0.05)  # kept: 50/80/90/95% sparsity
 
@@ -219,8 +222,10 @@ def measure_row(name: str, criterion: str, pattern: str, density: float, trained
 @dataclass
 class PlanResult:
     model: str
+    target: float  # the speed-up planned for
     plan: Optional[prune.Plan]
     error: str
+    unreachable: bool = False  # the plan failed only because this host cannot reach the target
     acc: float = 0.0
     torch_us: float = 0.0
     dense_us: float = 0.0  # sparsert, the dense model
@@ -234,14 +239,25 @@ class PlanResult:
 
 def measure_plan(name: str, trained: nn.Module, data, args) -> PlanResult:
     """Plans ``trained`` for its PLAN_TARGETS speed-up, prunes, fine-tunes and times it beside torch
-    eager and the dense sparsert model."""
+    eager and the dense sparsert model. The smoke pass (--quick) exercises planning and loading on
+    any host: a target this host's cost model puts out of reach is planned at REACHABLE_SHARE of the
+    best it can reach instead, and the report says so."""
     x_train, y_train, x_test, y_test = data
     x = x_test[:BATCH]
     model = copy.deepcopy(trained)
+    target = PLAN_TARGETS[name]
     try:
-        plan = prune.plan(model, x, target_speedup=PLAN_TARGETS[name], num_threads=THREADS)
+        plan = prune.plan(model, x, target_speedup=target, num_threads=THREADS)
+    except prune.TargetOutOfReach as e:
+        if not args.quick:
+            return PlanResult(name, target, None, str(e), unreachable=True)
+        target = REACHABLE_SHARE * e.reachable_speedup
+        try:
+            plan = prune.plan(model, x, target_speedup=target, num_threads=THREADS)
+        except prune.TargetOutOfReach as again:  # the fixed cost is measured anew and moves with the load
+            return PlanResult(name, target, None, str(again), unreachable=True)
     except ValueError as e:
-        return PlanResult(name, None, str(e))
+        return PlanResult(name, target, None, str(e))
     prune.apply(model, plan)
     train(model, x_train, y_train, args.fine_tune_steps, lr=1e-3, seed=1)
     prune.remove(model)
@@ -257,7 +273,7 @@ def measure_plan(name: str, trained: nn.Module, data, args) -> PlanResult:
         if window:
             time.sleep(0.5)
         low = min(low, time_interleaved({"plan": lambda: planned.run(x)}, min_time=0.2)["plan"].p10)
-    return PlanResult(name, plan, "", accuracy(model, x_test, y_test), t["torch"].median * 1e6,
+    return PlanResult(name, target, plan, "", accuracy(model, x_test, y_test), t["torch"].median * 1e6,
                       t["dense"].median * 1e6, t["plan"].median * 1e6, low * 1e6)
 
 
@@ -335,7 +351,7 @@ def svg_plot(rows: List[Row], plans: List[PlanResult], dense: Dict[str, Row]) ->
         out.append(f'<rect x="{px(d.speedup) - 4:.1f}" y="{py(d.acc_tuned) - 4:.1f}" width="8" height="8" fill="black">'
                    f'<title>dense, sparsert</title></rect>')
         if plan:
-            out.append(_star(px(plan.speedup), py(plan.acc), f"<title>plan for {PLAN_TARGETS[name]:g}x</title>"))
+            out.append(_star(px(plan.speedup), py(plan.acc), f"<title>plan for {p.target:.3g}x</title>"))
     lx, ly = left + len(models) * (panel_w + gap) - gap + 20, top
     shown = [c for c in COLOURS if any(r.criterion == c for r in rows)]
     for i, (criterion, colour) in enumerate((c, COLOURS[c]) for c in shown):
@@ -387,10 +403,15 @@ def run(args) -> int:
 
     verdicts, failed = [], False
     for p in plans:
-        title = f"- {MODELS[p.model][1]}, plan for {PLAN_TARGETS[p.model]:g}x:"
+        asked = PLAN_TARGETS[p.model]
+        title = f"- {MODELS[p.model][1]}, plan for {asked:g}x" + (
+            "" if p.target == asked else f" (out of reach on this host: planned for {p.target:.2f}x, "
+                                         f"{REACHABLE_SHARE:.0%} of the best reachable)") + ":"
         if p.plan is None:
-            failed = True  # a plan that cannot be built fails even the smoke pass
-            verdicts.append(f"{title} FAIL: {p.error}")
+            # A plan that cannot be built fails even the smoke pass, unless only this host's speed stopped it.
+            gated = not (args.quick and p.unreachable)
+            failed |= gated
+            verdicts.append(f"{title} {_verdict(False, gated)}: {p.error}")
             continue
         # --quick is CI's smoke pass on a shared host: speeds and predictions are judged by the full run.
         speed_ok = p.speedup >= PLAN_FLOOR
@@ -420,7 +441,7 @@ def run(args) -> int:
     lines += ["| " + " | ".join(_cells(r)) + " |" for r in list(dense.values()) + rows]
     for p in plans:
         if p.plan is not None:
-            lines += ["", f"{MODELS[p.model][1]}, plan for {PLAN_TARGETS[p.model]:g}x (magnitude scores):", "", "```",
+            lines += ["", f"{MODELS[p.model][1]}, plan for {p.target:.3g}x (magnitude scores):", "", "```",
                       str(p.plan), "```"]
     text = "\n".join(lines) + "\n"
     print(text)

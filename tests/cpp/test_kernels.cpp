@@ -37,6 +37,12 @@ std::vector<Pattern> patterns_for(Format format) {
   return out;
 }
 
+// Skips a kernel's test where its ISA cannot run, in words .ci/run counts to report what was skipped.
+#define SKIP_UNLESS_RUNNABLE(k)                                                                \
+  if (!isa_available((k).isa))                                                                 \
+  GTEST_SKIP() << (k).name << ": ISA " << to_string((k).isa)                                   \
+               << " not run here (absent from this CPU or capped by SPARSERT_MAX_ISA)"
+
 std::string describe_case(const std::string& kernel, int64_t rows, int64_t cols, int64_t batch, double density,
                           const Pattern& p, uint32_t seed, Activation act, bool bias) {
   std::ostringstream s;
@@ -115,7 +121,7 @@ class KernelSweep : public ::testing::TestWithParam<KernelInfo> {};
 
 TEST_P(KernelSweep, MatchesReference) {
   const KernelInfo& k = GetParam();
-  if (!isa_available(k.isa)) GTEST_SKIP() << k.name << ": this CPU lacks " << to_string(k.isa);
+  SKIP_UNLESS_RUNNABLE(k);
   const KernelInfo& ref = reference_kernel(k.format);
 
   std::vector<int64_t> batches = {1, 2, 3, 7};
@@ -153,7 +159,7 @@ TEST_P(KernelSweep, MatchesReference) {
 
 TEST_P(KernelSweep, WideIndicesAndEmptyRows) {
   const KernelInfo& k = GetParam();
-  if (!isa_available(k.isa)) GTEST_SKIP() << k.name << ": this CPU lacks " << to_string(k.isa);
+  SKIP_UNLESS_RUNNABLE(k);
   // 70000 columns need 32-bit CSR indices (and 32-bit BSR block columns for 1-wide blocks);
   // every other row is empty.
   const int64_t rows = 6, cols = 70000;
@@ -178,7 +184,7 @@ TEST_P(KernelSweep, WideIndicesAndEmptyRows) {
 // and the compact input copy restarts; batch 70 crosses the dense kernel's 64-column input chunk.
 TEST_P(KernelSweep, CrossesRowAndColumnBlocks) {
   const KernelInfo& k = GetParam();
-  if (!isa_available(k.isa)) GTEST_SKIP() << k.name << ": this CPU lacks " << to_string(k.isa);
+  SKIP_UNLESS_RUNNABLE(k);
   if (k.tile <= 1) GTEST_SKIP() << k.name << ": batch-1 kernels have no blocks";
   const int64_t rows = 1100, cols = 4200;
   for (const Pattern& p : patterns_for(k.format)) {
@@ -208,7 +214,7 @@ TEST_P(KernelSweep, CrossesRowAndColumnBlocks) {
 // in each row are left alone. Batch 1 with ldy > 1 goes through run_spmm_packed's column scatter.
 TEST_P(KernelSweep, TransposedOutputMatchesReference) {
   const KernelInfo& k = GetParam();
-  if (!isa_available(k.isa)) GTEST_SKIP() << k.name << ": this CPU lacks " << to_string(k.isa);
+  SKIP_UNLESS_RUNNABLE(k);
   if (k.format != Format::kCsr) GTEST_SKIP() << k.name << ": transposed output is for CSR weights";
   const int64_t rows = 1100, cols = 4200;
   const auto w = random_weight(rows, cols, 0.05, {}, 31);
@@ -240,7 +246,7 @@ TEST_P(KernelSweep, TransposedOutputMatchesReference) {
 
 TEST_P(KernelSweep, NanAndInfPropagateThroughStoredWeights) {
   const KernelInfo& k = GetParam();
-  if (!isa_available(k.isa)) GTEST_SKIP() << k.name << ": this CPU lacks " << to_string(k.isa);
+  SKIP_UNLESS_RUNNABLE(k);
   const int64_t rows = 9, cols = 20, batch = k.tile > 1 ? k.tile + 1 : 1;
   Pattern p = patterns_for(k.format).front();
   auto w = random_weight(rows, cols, 1.0, p, 11);
@@ -275,7 +281,7 @@ TEST_P(KernelSweep, NanAndInfPropagateThroughStoredWeights) {
 // as torch's CPU kernel does, so for negative x it is good to a few ulps of |x|, not of the value.
 TEST_P(KernelSweep, ActivationsMatchFloat64) {
   const KernelInfo& k = GetParam();
-  if (!isa_available(k.isa)) GTEST_SKIP() << k.name << ": this CPU lacks " << to_string(k.isa);
+  SKIP_UNLESS_RUNNABLE(k);
   std::vector<float> grid;
   for (int i = -10000; i <= 10000; ++i) grid.push_back(static_cast<float>(i * 0.003));
   for (double m = 1e-6; m < 0.1; m *= 1.1) {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import zlib
 
 import numpy as np
@@ -9,6 +10,14 @@ import pytest
 import torch
 
 import sparsert
+
+
+def pytest_report_header(config):
+    """The log says which kernels the tests ran: the dispatcher takes the first ISA, and
+    test_reference_kernels_when_simd_is_capped the last (ref)."""
+    cap = os.environ.get("SPARSERT_MAX_ISA")
+    return f"sparsert ISAs on this host: {sparsert.available_isas()}" + (f" (SPARSERT_MAX_ISA={cap})" if cap else "")
+
 
 BLOCKS = [(r, c) for r in (1, 2, 4, 8, 16) for c in (1, 2, 4, 8, 16)]
 NM_PATTERNS = [(1, 4), (2, 4), (3, 4), (1, 8), (2, 8), (4, 8), (7, 8)]

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from .criteria import Movement, apoz, fisher, magnitude, random, taylor, wanda
 from .patterns import apply, blocks, current_masks, nm, remove, unstructured
-from .plan import LayerPlan, Plan, plan
+from .plan import LayerPlan, Plan, TargetOutOfReach, plan
 from .regularizers import HardConcreteGate, add_l0_gates, group_lasso_penalty, l0_penalty, l1_penalty
 from .schedules import Rewind, cubic_density, gradual, iterative, lottery_ticket, one_shot
 from .reconstruction import sparsegpt, sparsegpt_layer
@@ -46,6 +46,7 @@ __all__ = [
     "Plan",
     "PrunedMultiheadAttention",
     "Rewind",
+    "TargetOutOfReach",
     "add_l0_gates",
     "apoz",
     "apply",

@@ -52,6 +52,15 @@ _WEIGHT_OPS = ("linear", "conv2d")  # operators that carry packed weights (depth
 Use = Tuple[int, int, float]
 
 
+class TargetOutOfReach(ValueError):
+    """:func:`plan`'s target is beyond every combination of the options on this machine;
+    ``reachable_speedup`` is the best that is not (the fastest plan's speed-up over dense)."""
+
+    def __init__(self, message: str, reachable_speedup: float):
+        super().__init__(message)
+        self.reachable_speedup = reachable_speedup
+
+
 @dataclass(frozen=True)
 class LayerPlan:
     """One weight's share of a :class:`Plan`."""
@@ -134,8 +143,8 @@ def plan(model: nn.Module, example_inputs, *, target_speedup: Optional[float] = 
     (r output rows by c inputs); unstructured and block patterns are tried at every density below 1
     of ``densities``. ``num_threads``: as for :func:`sparsert.load` (default: sparsert's).
 
-    Raises ValueError for bad arguments, and for a target that no combination of the options
-    reaches, naming the best reachable speed-up."""
+    Raises ValueError for bad arguments, and :class:`TargetOutOfReach` (a ValueError) for a target
+    that no combination of the options reaches, naming and carrying the best reachable speed-up."""
     action = "planning the pruning"
     if (target_speedup is None) == (target_latency is None):
         raise ValueError(f"{action}: target_speedup={target_speedup!r}, target_latency={target_latency!r} "
@@ -176,9 +185,10 @@ def plan(model: nn.Module, example_inputs, *, target_speedup: Optional[float] = 
     if chosen is None:
         fastest = fixed_us + sum(min(o.us for o in layer) for layer in options)
         asked = f"target speed-up {target_speedup:.2f}x" if target_speedup is not None else f"target latency {target_us:.1f} µs"
-        raise ValueError(f"{action}: {asked} is out of reach: the fastest plan takes {fastest:.1f} µs of the dense "
-                         f"{dense_total:.1f} µs (expected a target speed-up ≤ {dense_total / fastest:.2f}x, the best "
-                         f"reachable with patterns {list(patterns)} and densities {list(densities)})")
+        raise TargetOutOfReach(f"{action}: {asked} is out of reach: the fastest plan takes {fastest:.1f} µs of the "
+                               f"dense {dense_total:.1f} µs (expected a target speed-up ≤ {dense_total / fastest:.2f}x, "
+                               f"the best reachable with patterns {list(patterns)} and densities {list(densities)})",
+                               dense_total / fastest)
 
     planned, masks = [], {}
     for key, layer_options, index, dense_us in zip(names, options, chosen, dense):
