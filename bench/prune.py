@@ -225,12 +225,12 @@ class PlanResult:
     target: float  # the speed-up planned for
     plan: Optional[prune.Plan]
     error: str
-    unreachable: bool = False  # the plan failed only because this host cannot reach the target
     acc: float = 0.0
     torch_us: float = 0.0
     dense_us: float = 0.0  # sparsert, the dense model
     planned_us: float = 0.0  # sparsert, the pruned model
     planned_low_us: float = 0.0  # its least disturbed time, for the prediction (see measure_plan)
+    unreachable: bool = False  # no plan, only because this host cannot reach the target
 
     @property
     def speedup(self) -> float:
