@@ -159,6 +159,7 @@ def _choose_formats(graph: importer.IRGraph, formats: FormatsArg, threads: int,
 
 def _compile(program: Any, example_inputs: tuple | None, example_batch: int, formats: FormatsArg,
              num_threads: int | None, micro_batch: int) -> Model:
+    program = importer.canonical(program)
     graph = importer.translate(program, example_batch)
     threads = num_threads or _core.get_num_threads()
     zeros = importer.input_zero_fractions(program, example_inputs, graph) if example_inputs else {}

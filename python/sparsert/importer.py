@@ -94,12 +94,23 @@ def _export(torch: Any, module: Any, example_inputs: tuple) -> Any:
         return torch.export.export(module, example_inputs)
 
 
+def canonical(program: Any) -> Any:
+    """The exported program in functional form: in-place ops (`out += identity`, `relu_`,
+    `hardswish_`) become out-of-place, dropout goes in eval mode, `chunk` becomes `split`. The
+    empty decomposition table keeps the composite ops sparsert runs as one kernel (linear, conv2d,
+    layer norm, SDPA, GELU)."""
+    return program.run_decompositions({})
+
+
 # --------------------------------------------------------------------------------------------
 # translate
 
 
 def _affine(size: Any) -> tuple[int, int]:
-    """A dimension size as (coef, const) with size = coef·batch + const."""
+    """A dimension size (an int, a SymInt, or the fx node computing one) as (coef, const) with
+    size = coef·batch + const."""
+    if hasattr(size, "meta"):
+        size = size.meta["val"]
     if isinstance(size, int):
         return 0, size
     expr = size.node.expr
@@ -153,12 +164,19 @@ class _Translator:
         # split/unbind outputs: axis, (start, end) per item, and whether the axis is dropped (unbind)
         self._multi: dict[str, tuple[int, list[tuple[int, int]], bool]] = {}
         self._multi_src: dict[str, Any] = {}
+        self.sizes: set[str] = set()  # fx nodes computing sizes, not tensors
 
     # values ------------------------------------------------------------------
     def value(self, arg: Any) -> str:
-        """The value name for a tensor argument (a constant scalar becomes a 0-d constant)."""
+        """The value name for a tensor argument (a constant scalar, or a size fixed at export, becomes a
+        0-d constant)."""
         if isinstance(arg, (int, float, bool)):
             return self.scalar(float(arg))
+        if arg.name in self.sizes:
+            coef, const = _affine(arg)
+            if coef:
+                raise _Unsupported(f"a tensor computed from the free batch size ({arg.name})")
+            return self.scalar(float(const))
         name = self.alias.get(arg.name, arg.name)
         return name
 
@@ -182,7 +200,10 @@ class _Translator:
         self.nodes.append(IRNode(op, _source_of(fx), inputs, fx.name, ints or {}, floats or {}, weights or []))
 
     def shape(self, fx: Any) -> list:
-        return list(fx.meta["val"].shape)
+        val = fx.meta["val"]
+        if isinstance(val, (tuple, list)):  # _native_batch_norm_legit_no_training, native_layer_norm, ...
+            val = val[0]
+        return list(val.shape)
 
     def rows(self, sizes: list) -> int:
         """Product of `sizes` at the example batch."""
@@ -240,15 +261,23 @@ class _Translator:
 
     def call(self, fx: Any) -> None:
         target = fx.target
+        if _is_size(fx.meta.get("val")):
+            # Arithmetic on sizes (batch × heads, sym_size): handlers read the sizes they need from
+            # the shapes torch.export recorded, affine in the free batch (_affine).
+            self.sizes.add(fx.name)
+            return
         if target is operator.getitem:
             try:
                 self.getitem(fx)
             except _Unsupported as e:
                 self.unsupported.append(f"getitem ({e}) at {_location(fx)}")
             return
-        tensor_args = [a for a in _flat_args(fx) if hasattr(a, "op")]
-        if tensor_args and all(self.is_const(a) for a in tensor_args) and self.foldable(fx):
-            self.fold(fx)
+        node_args = [a for a in _flat_args(fx) if hasattr(a, "op")]
+        tensor_args = [a for a in node_args if a.name not in self.sizes]
+        size_args = [a for a in node_args if a.name in self.sizes]
+        if all(self.is_const(a) for a in tensor_args) and self.foldable(fx) and _static(size_args) and (
+                tensor_args or _static(self.shape(fx))):
+            self.fold(fx)  # parameters-only subgraphs, and creation ops of fixed shape (arange(seq), a causal mask)
             return
         handler = _HANDLERS.get(_op_name(target))
         if handler is None:
@@ -260,13 +289,18 @@ class _Translator:
             self.unsupported.append(f"{_op_name(target)} ({e}) at {_location(fx)}")
 
     def foldable(self, fx: Any) -> bool:
-        return _op_name(fx.target) not in ("sym_size.int",) and isinstance(fx.meta.get("val"), self.torch.Tensor)
+        val = fx.meta.get("val")
+        tensors = val if isinstance(val, (tuple, list)) and val else [val]  # split's outputs fold as a list
+        return _op_name(fx.target) not in ("sym_size.int",) and all(isinstance(v, self.torch.Tensor) for v in tensors)
 
     def fold(self, fx: Any) -> None:
         import torch.fx as tfx
 
-        args = tfx.node.map_arg(fx.args, lambda a: self.const(a))
-        kwargs = tfx.node.map_arg(fx.kwargs, lambda a: self.const(a))
+        def concrete(a):
+            return _affine(a)[1] if a.name in self.sizes else self.const(a)
+
+        args = tfx.node.map_arg(fx.args, concrete)
+        kwargs = tfx.node.map_arg(fx.kwargs, concrete)
         with self.torch.no_grad():
             self.const_tensors[fx.name] = fx.target(*args, **kwargs)
 
@@ -292,6 +326,18 @@ class _Translator:
 
 class _Unsupported(Exception):
     pass
+
+
+def _is_size(val: Any) -> bool:
+    """Whether an fx node's value is a size or scalar (SymInt, int, ...), not a tensor."""
+    import torch
+
+    return isinstance(val, (torch.SymInt, torch.SymFloat, torch.SymBool, int, float, bool))
+
+
+def _static(sizes: Any) -> bool:
+    """Whether every size is fixed (none depends on the free batch)."""
+    return all(_affine(s)[0] == 0 for s in sizes)
 
 
 def _op_name(target: Any) -> str:
@@ -580,6 +626,46 @@ def _h_unbind(t: _Translator, fx, x, dim=0):
     t._multi_src[fx.name] = x
 
 
+def _h_pad(t: _Translator, fx, x, pad, mode="constant", value=None):
+    """Constant padding as concatenation with constant blocks (broadcast over the free batch).
+    `pad` lists (before, after) pairs from the last dimension backwards, as F.pad takes it."""
+    if mode != "constant":
+        raise _Unsupported(f"{mode} padding (only constant padding is supported)")
+    pad = [int(p) for p in pad]
+    if any(p < 0 for p in pad):
+        raise _Unsupported("negative padding (cropping)")
+    shape = t.shape(x)
+    current, fill = t.value(x), float(value or 0.0)
+    for i in range(len(pad) // 2):
+        axis = len(shape) - 1 - i
+        before, after = pad[2 * i], pad[2 * i + 1]
+        if not before and not after:
+            continue
+        parts = []
+        for width in (before, after):
+            if not width:
+                parts.append(None)
+                continue
+            block = list(shape)
+            block[axis] = width
+            small = [1 if _affine(d)[0] else _affine(d)[1] for d in block]
+            const = t.add_constant(np.full(small, fill, dtype=np.float32))
+            name = f"{fx.name}_pad{i}_{len(parts)}"
+            t.nodes.append(IRNode("expand", _source_of(fx), [const], name, _sizes_attr("shape", block)))
+            parts.append(name)
+        shape[axis] = shape[axis] + before + after
+        out = fx.name if all(p == 0 for p in pad[2 * i + 2:]) else f"{fx.name}_axis{axis}"
+        inputs = [n for n in (parts[0], current, parts[1]) if n is not None]
+        t.nodes.append(IRNode("concat", _source_of(fx), inputs, out, {"axis": [axis]}))
+        current = out
+    if current == t.value(x):
+        t.alias[fx.name] = current
+
+
+def _h_constant_pad_nd(t: _Translator, fx, x, pad, value=0.0):
+    _h_pad(t, fx, x, pad, "constant", value)
+
+
 def _h_layer_norm(t: _Translator, fx, x, normalized_shape, w=None, b=None, eps=1e-5, *rest):
     inputs = [t.value(x)]
     for a in (w, b):
@@ -718,6 +804,8 @@ _HANDLERS: dict[str, Callable] = {
     "t.default": _h_transpose,
     "expand.default": _h_expand,
     "cat.default": _h_cat,
+    "pad.default": _h_pad,
+    "constant_pad_nd.default": _h_constant_pad_nd,
     "concat.default": _h_cat,
     "slice.Tensor": _h_slice,
     "select.int": _h_select,
