@@ -715,6 +715,12 @@ def _h_sdpa(t: _Translator, fx, q, k, v, attn_mask=None, dropout_p=0.0, is_causa
         raise _Unsupported("grouped-query attention")
     inputs = [t.value(q), t.value(k), t.value(v)]
     if attn_mask is not None:
+        # A constant mask expanded to the free batch (Hugging Face's mask without padding): the
+        # constant itself, which SDPA broadcasts as torch does.
+        source = attn_mask
+        while not t.is_const(source) and _op_name(source.target) in ("expand.default", "clone.default", "alias.default"):
+            source = source.args[0]
+        attn_mask = source if t.is_const(source) else attn_mask
         if t.is_const(attn_mask) and t.const(attn_mask).dtype == t.torch.bool:
             m = t.const(attn_mask)
             additive = np.where(m.numpy(), 0.0, -np.inf).astype(np.float32)

@@ -140,3 +140,20 @@ def test_program_decomposed_before_saving(tmp_path):
     path = tmp_path / "decomposed.pt2"
     torch.export.save(program, path)
     assert_matches_eager(model, (3, 6, 6), compiled=sparsert.load(path))
+
+
+def test_constant_boolean_mask_expanded_to_the_batch():
+    # Hugging Face's attention mask when none is passed: a fixed boolean pattern expanded to the batch.
+    class Masked(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.qkv = nn.Linear(16, 48)
+            self.register_buffer("keep", (torch.rand(6, 6) > 0.3) | torch.eye(6, dtype=torch.bool))
+
+        def forward(self, x):  # x: (batch, 6, 16)
+            q, k, v = self.qkv(x).view(x.shape[0], 6, 3, 2, 8).permute(2, 0, 3, 1, 4)
+            mask = self.keep[None, None].expand(x.shape[0], 1, 6, 6)
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=mask).transpose(1, 2).reshape(x.shape[0], 6, 16)
+
+    torch.manual_seed(0)
+    assert_matches_eager(Masked().eval(), (6, 16))
