@@ -78,12 +78,20 @@ def test_a_sparse_format_needs_a_clear_margin_and_fewer_stored_values():
 @pytest.mark.parametrize("density", [0.5, 0.7])
 @pytest.mark.parametrize("rows", [1, 8, 32])
 def test_half_dense_unstructured_weights_stay_dense(model, density, rows):
-    # 30-50% sparse: random blocks are all filled (BSR stores every entry or nearly), and CSR does half
-    # or more of dense's arithmetic at a fraction of its rate.
+    # 30-50% sparse: random blocks are all filled, so no BSR shape stores fewer entries than dense, on
+    # any host. From 8 rows the products are compute-bound and CSR does half or more of dense's
+    # arithmetic at a fraction of its rate. One row is bound by the bytes read, and 16-bit CSR reads
+    # 3-4.2 bytes per entry against dense's 4: whether it is 10% faster depends on the host's caches,
+    # so there only the rule is held (a sparse choice must be predicted faster by the margin).
     rng = np.random.default_rng(1)
     w = weight("dense") * (rng.random((512, 768)) < density)
     choice, _ = select.choose("layer", w, rows, model)
-    assert choice.format == "dense", choice.times_us
+    assert not choice.format.startswith("bsr"), choice.times_us
+    if rows > 1:
+        assert choice.format == "dense", choice.times_us
+    else:
+        assert choice.format in ("dense", "csr", "csc"), choice.times_us
+        assert choice.times_us[choice.format] <= choice.times_us["dense"] / (1 if choice.format == "dense" else select.CHOICE_MARGIN)
 
 
 def test_forced_format_that_cannot_hold_the_weight_names_the_layer(model):
