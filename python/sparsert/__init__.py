@@ -5,9 +5,12 @@
     y = model.run(x)                                          # numpy or torch in, same kind out
     w = sparsert.formats.CSR(pruned_weight)                   # (out, in), numpy or torch
     y = sparsert.linear(x, w, bias, activation="relu")        # act(x @ W.T + bias)
+    model = sparsert.sparsify(pruned_module, example_inputs=(x,))  # stays an nn.Module (sparsert.eager)
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 try:
     from . import _core
@@ -24,6 +27,17 @@ from .formats import BSR, CSC, CSR, NM, Dense
 from .importer import UnsupportedModelError
 
 ModelFileError = _core.ModelFileError
+
+
+def __getattr__(name: str) -> Any:
+    # sparsify and the eager module import torch, which `import sparsert` must not (a .sprt needs no torch).
+    if name in ("sparsify", "eager"):
+        import importlib
+
+        eager = importlib.import_module(".eager", __name__)
+        return eager if name == "eager" else eager.sparsify
+    raise AttributeError(f"module 'sparsert' has no attribute {name!r}")
+
 
 __version__ = "0.1.0"
 
@@ -45,4 +59,5 @@ __all__ = [
     "linear",
     "load",
     "set_num_threads",
+    "sparsify",
 ]
