@@ -259,7 +259,7 @@ def run_case(wts: Weights, pattern: Pattern, batch: int, threads: int, min_time:
             f"nm{pattern.n}:{pattern.m}": "nm" if "nm" in wts.sr else None}.get(fmt)
     auto_weight = None
     if same is None:  # a format no other column times: pack and time it on its own
-        auto_weight = select.make_weight(wts.w, fmt)
+        auto_weight = sparsert.formats.pack(wts.w, fmt)
         main["sr_auto"] = (lambda: sparsert.linear(x, auto_weight, b), lambda y: y)
     ort_block: Dict[str, Tuple[Callable[[], object], Callable[[object], torch.Tensor]]] = {}
     if ort_session is not None:

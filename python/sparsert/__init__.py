@@ -30,12 +30,12 @@ ModelFileError = _core.ModelFileError
 
 
 def __getattr__(name: str) -> Any:
-    # sparsify and the eager module import torch, which `import sparsert` must not (a .sprt needs no torch).
-    if name in ("sparsify", "eager"):
+    # sparsify, eager and prune import torch, which `import sparsert` must not (a .sprt needs no torch).
+    if name in ("sparsify", "eager", "prune"):
         import importlib
 
-        eager = importlib.import_module(".eager", __name__)
-        return eager if name == "eager" else eager.sparsify
+        module = importlib.import_module(f".{'eager' if name == 'sparsify' else name}", __name__)
+        return module.sparsify if name == "sparsify" else module
     raise AttributeError(f"module 'sparsert' has no attribute {name!r}")
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import _core
+from . import _core, formats
 from ._timing import summarize
 
 FORMATS = ["dense", "csr", "bsr1x4", "bsr4x1", "bsr4x4", "bsr8x1", "bsr16x1", "bsr1x8", "nm2:4", "nm1:4", "nm4:8", "csc"]
@@ -56,17 +56,18 @@ def stored_and_units(fmt: str, rows: int, cols: int, nnz: int, nblocks: int | No
                      zero_fraction: float = 0.0) -> tuple[float, float]:
     """(s, B) of the cost model for a weight of this shape: `nnz` non-zeros, for BSR `nblocks` blocks,
     and for CSC the fraction of zero inputs it skips."""
-    if fmt == "csc":
+    spec = formats.parse(fmt)
+    if spec.kind == "csc":
         return float(nnz) * (1.0 - zero_fraction), float(cols)
-    if fmt == "dense":
+    if spec.kind == "dense":
         return float(rows * cols), float(rows)
-    if fmt == "csr":
+    if spec.kind == "csr":
         return float(nnz), float(rows)
-    if fmt.startswith("bsr"):
-        r, c = (int(v) for v in fmt[3:].split("x"))
+    if spec.kind == "bsr":
+        r, c = spec.block
         blocks = nblocks if nblocks is not None else math.ceil(nnz / (r * c))
         return float(blocks * r * c), float(blocks)
-    n, m = (int(v) for v in fmt[2:].split(":"))
+    n, m = spec.nm
     return float(rows * math.ceil(cols / m) * n), float(rows)
 
 
@@ -118,14 +119,15 @@ def _kernels_id() -> str:
 
 def _synthetic(fmt: str, rows: int, cols: int, density: float, rng: np.random.Generator) -> np.ndarray:
     w = rng.standard_normal((rows, cols), dtype=np.float32)
-    if fmt == "dense":
+    spec = formats.parse(fmt)
+    if spec.kind == "dense":
         return w
-    if fmt.startswith("nm"):
-        n, m = (int(v) for v in fmt[2:].split(":"))
+    if spec.kind == "nm":
+        n, m = spec.nm
         keep = np.argsort(rng.random((rows, cols // m, m)), axis=2) < n
         return (w.reshape(rows, -1, m) * keep).reshape(rows, cols)
-    if fmt.startswith("bsr"):
-        r, c = (int(v) for v in fmt[3:].split("x"))
+    if spec.kind == "bsr":
+        r, c = spec.block
         keep = rng.random((rows // r, cols // c)) < density
         return w * np.kron(keep, np.ones((r, c), dtype=bool))
     return w * (rng.random((rows, cols)) < density)  # csr, csc
@@ -170,8 +172,6 @@ def _non_negative_fit(a: np.ndarray, t: np.ndarray) -> list[float]:
 def calibrate(threads: int | None = None, refresh: bool = False, min_time: float = 0.01) -> CostModel:
     """The cost model for `threads` (default: sparsert.get_num_threads()), from the cache or, when
     absent, stale or `refresh`, by timing the kernels (a few seconds) and caching the fit."""
-    from . import select
-
     threads = threads or _core.get_num_threads()
     path = cache_path(threads)
     if not refresh and path.is_file():
@@ -186,9 +186,9 @@ def calibrate(threads: int | None = None, refresh: bool = False, min_time: float
         fits[fmt] = {}
         samples = []
         for rows, cols in _CALIBRATION_SHAPES:
-            for density in _CALIBRATION_DENSITIES if fmt not in ("dense",) and not fmt.startswith("nm") else [1.0]:
+            for density in _CALIBRATION_DENSITIES if formats.parse(fmt).kind not in ("dense", "nm") else [1.0]:
                 w = _synthetic(fmt, rows, cols, density, rng)
-                weight = select.make_weight(w, fmt)
+                weight = formats.pack(w, fmt)
                 nblocks = getattr(weight, "nblocks", None)
                 for z in _CSC_ZERO_FRACTIONS if fmt == "csc" else (0.0,):
                     s, b = stored_and_units(fmt, rows, cols, int(np.count_nonzero(w)), nblocks, z)

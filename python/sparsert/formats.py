@@ -9,16 +9,22 @@ array or torch tensor) and packs it once; the kernels of :func:`sparsert.linear`
 
 Every format has ``shape``, ``nnz`` (stored values inside the matrix), ``density``, ``nbytes``
 (bytes the packed format occupies), ``to_dense()`` (an exact round trip) and a readable repr.
+
+A format's one spelling (``formats=`` of :func:`sparsert.load`, the cost model, the plans):
+``"dense"``, ``"csr"``, ``"csc"``, ``"bsr<r>x<c>"`` (``"bsr4x4"``), ``"nm<n>:<m>"`` (``"nm2:4"``).
+:func:`parse` reads it into a :class:`Spec`, :func:`pack` packs a weight in it.
 """
 
 from __future__ import annotations
 
-from typing import Any, Tuple
+import re
+from dataclasses import dataclass
+from typing import Any, Optional, Tuple
 
 from . import _core
 from ._convert import as_matrix
 
-__all__ = ["Dense", "CSR", "CSC", "BSR", "NM", "Weight"]
+__all__ = ["Dense", "CSR", "CSC", "BSR", "NM", "Spec", "Weight", "pack", "parse"]
 
 Weight = _core.Weight
 
@@ -67,3 +73,48 @@ class NM(_core.NM):
         if not (isinstance(n, int) and isinstance(m, int)):
             raise ValueError(f"building nm: n={n!r}, m={m!r} (expected ints, e.g. n=2, m=4)")
         super().__init__(as_matrix(W, "W", "building nm"), n, m)
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A format and its shape parameters: ``kind`` "dense", "csr", "csc", "bsr" (with ``block``
+    (r, c)) or "nm" (with ``nm`` (n, m)). ``str(spec)`` is its spelling."""
+
+    kind: str
+    block: Optional[Tuple[int, int]] = None
+    nm: Optional[Tuple[int, int]] = None
+
+    def __str__(self) -> str:
+        if self.kind == "bsr":
+            return f"bsr{self.block[0]}x{self.block[1]}"
+        if self.kind == "nm":
+            return f"nm{self.nm[0]}:{self.nm[1]}"
+        return self.kind
+
+
+_SPELLING = re.compile(r"(dense|csr|csc)|bsr(\d+)x(\d+)|nm(\d+):(\d+)")
+
+
+def parse(spec: Any) -> Spec:
+    """The :class:`Spec` of a format's spelling (a Spec passes through). Raises ValueError naming the
+    spelling and the accepted ones; whether the kernels support the shape is :func:`pack`'s check."""
+    if isinstance(spec, Spec):
+        return spec
+    found = _SPELLING.fullmatch(spec) if isinstance(spec, str) else None
+    if found is None:
+        raise ValueError(f"format {spec!r} is not known (expected dense, csr, csc, bsr<r>x<c> e.g. bsr4x4, "
+                         f"or nm<n>:<m> e.g. nm2:4)")
+    plain, r, c, n, m = found.groups()
+    if plain:
+        return Spec(plain)
+    return Spec("bsr", block=(int(r), int(c))) if r else Spec("nm", nm=(int(n), int(m)))
+
+
+def pack(W: Any, spec: Any) -> Weight:
+    """``W`` (out, in) packed in the format ``spec`` names (a spelling or a :class:`Spec`)."""
+    s = parse(spec)
+    if s.kind == "bsr":
+        return BSR(W, s.block)
+    if s.kind == "nm":
+        return NM(W, *s.nm)
+    return {"dense": Dense, "csr": CSR, "csc": CSC}[s.kind](W)

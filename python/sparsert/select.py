@@ -15,7 +15,7 @@ from typing import Any, Union
 
 import numpy as np
 
-from . import _core, cost
+from . import cost, formats
 
 BSR_BLOCKS = [(1, 4), (4, 1), (4, 4), (8, 1), (16, 1), (1, 8)]
 NM_PATTERNS = [(2, 4), (1, 4), (4, 8)]
@@ -77,23 +77,6 @@ def analyse(w: np.ndarray, input_zero_fraction: float = 0.0) -> Structure:
     return Structure((rows, cols), density, nm, fill, cv, input_zero_fraction)
 
 
-def make_weight(w: np.ndarray, fmt: str) -> Any:
-    """The packed weight for a format spelling: dense, csr, bsr<r>x<c>, nm<n>:<m>."""
-    if fmt == "dense":
-        return _core.Dense(w)
-    if fmt == "csr":
-        return _core.CSR(w)
-    if fmt == "csc":
-        return _core.CSC(w)
-    if fmt.startswith("bsr"):
-        r, c = (int(v) for v in fmt[3:].split("x"))
-        return _core.BSR(w, (r, c))
-    if fmt.startswith("nm"):
-        n, m = (int(v) for v in fmt[2:].split(":"))
-        return _core.NM(w, n, m)
-    raise ValueError(f"format '{fmt}' is not known (expected dense, csr, csc, bsr<r>x<c> e.g. bsr4x4, or nm<n>:<m> e.g. nm2:4)")
-
-
 def candidates(s: Structure) -> list[str]:
     """Every format that can hold a weight of this structure."""
     out = ["dense", "csr", "csc"] + [f"bsr{r}x{c}" for r, c in BSR_BLOCKS]
@@ -107,9 +90,9 @@ def stored_and_units(s: Structure, fmt: str) -> tuple[float, float]:
     out, cols = s.shape
     nnz = int(round(s.density * out * cols))
     nblocks = None
-    if fmt.startswith("bsr"):
-        r, c = (int(v) for v in fmt[3:].split("x"))
-        nblocks = int(round(s.bsr_fill[(r, c)] * nnz / (r * c)))
+    block = formats.parse(fmt).block
+    if block is not None:
+        nblocks = int(round(s.bsr_fill[block] * nnz / (block[0] * block[1])))
     return cost.stored_and_units(fmt, out, cols, nnz, nblocks, s.input_zero_fraction)
 
 
@@ -157,17 +140,17 @@ def choose(layer: str, w: np.ndarray, rows: int, model: cost.CostModel, forced: 
         elif fmt == "bsr":
             fmt = "bsr4x4"
         try:
-            packed = make_weight(w, fmt)
+            packed = formats.pack(w, fmt)
         except ValueError as e:
             raise ValueError(f"layer '{layer}': format '{forced}' cannot hold this weight: {e}") from None
         return Choice(layer, fmt, "forced by formats=", s, times, rows, packed.nbytes), packed
+    block = formats.parse(best).block
     reason = (f"predicted fastest of {len(times)} at {rows} rows: {times[best]:.1f} µs vs dense {times['dense']:.1f} µs"
-              f" (density {s.density:.3f}" + (f", {best[3:]} fill {s.bsr_fill[tuple(int(v) for v in best[3:].split('x'))]:.2f}"
-                                                 if best.startswith("bsr") else "")
+              f" (density {s.density:.3f}" + (f", {best[3:]} fill {s.bsr_fill[block]:.2f}" if block else "")
               + (f", inputs {s.input_zero_fraction:.0%} zero" if best == "csc" else "") + ")")
-    packed = make_weight(w, best)
+    packed = formats.pack(w, best)
     return Choice(layer, best, reason, s, times, rows, packed.nbytes), packed
 
 
-__all__ = ["BSR_BLOCKS", "CHOICE_MARGIN", "Choice", "Structure", "analyse", "candidates", "choose", "eligible", "fastest", "make_weight", "nm_pattern",
+__all__ = ["BSR_BLOCKS", "CHOICE_MARGIN", "Choice", "Structure", "analyse", "candidates", "choose", "eligible", "fastest", "nm_pattern",
            "predict", "stored_and_units"]

@@ -17,22 +17,24 @@ Each step in its own module, all working on weights named as in the model's stat
   updates the remaining weights to compensate. :mod:`~sparsert.prune.regularizers` (L1,
   group lasso, L0 gates) make weights prunable during training.
 - :mod:`~sparsert.prune.patterns` turns scores into masks (``unstructured``, ``nm``,
-  ``blocks``) and puts them on the model (``apply``, ``remove``) via torch.nn.utils.prune;
-  :mod:`~sparsert.prune.structured` removes whole neurons, channels and heads, giving a
-  smaller model.
+  ``blocks``); :mod:`~sparsert.prune.masks` puts them on the model (``apply``, ``remove``,
+  ``current_masks``) via torch.nn.utils.prune; :mod:`~sparsert.prune.structured` removes whole
+  neurons, channels and heads, giving a smaller model.
 - :mod:`~sparsert.prune.schedules` decides when and how much: ``one_shot``, ``gradual``
   (cubic), ``iterative``, ``lottery_ticket`` (with ``Rewind``).
 - :mod:`~sparsert.prune.plan` decides what pays on this machine: ``plan`` picks a pattern and
   density per layer from sparsert's cost model to reach a target speed-up or latency while
   removing the least importance; ``apply(model, plan)`` carries the ``Plan`` out.
 
-Requires torch; ``import sparsert`` alone does not import it.
+Requires torch; ``import sparsert`` alone does not import it (``sparsert.prune`` imports this
+package on first use).
 """
 
 from __future__ import annotations
 
 from .criteria import Movement, apoz, fisher, magnitude, random, taylor, wanda
-from .patterns import apply, blocks, current_masks, nm, remove, unstructured
+from .masks import apply, current_masks, remove
+from .patterns import blocks, nm, unstructured
 from .plan import LayerPlan, Plan, TargetOutOfReach, plan
 from .regularizers import HardConcreteGate, add_l0_gates, group_lasso_penalty, l0_penalty, l1_penalty
 from .schedules import Rewind, cubic_density, gradual, iterative, lottery_ticket, one_shot

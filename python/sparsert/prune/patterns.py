@@ -1,31 +1,21 @@
-"""Patterns: from scores to boolean keep-masks, and masks onto the model.
+"""Patterns: from scores to boolean keep-masks (:mod:`sparsert.prune.masks` puts them on a model).
 
 Each pattern views a weight as rows, ``weight.reshape(out, -1)`` (a conv's row is its
 ``in × kh × kw`` inputs), and keeps the highest-scoring weights, groups or blocks. Counts are
 exact: ``round(density × size)`` survive in each selection scope, ties broken by ``topk``.
 Weights already masked should score lowest: the schedules in
 :mod:`sparsert.prune.schedules` see to that.
-
-:func:`apply` attaches masks with :func:`torch.nn.utils.prune.custom_from_mask`, so a pruned
-model is an ordinary PyTorch model that fine-tunes with masked weights held at zero;
-:func:`remove` bakes the masks (and L0 gates) into plain weights.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Mapping, Tuple, Union
+from typing import Tuple
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
-from torch.nn.utils import parametrize
-from torch.nn.utils import prune as torch_prune
+from torch import Tensor
 
-from ._layers import Masks, Scores, check_density, check_nm, effective_weight, owner, pruning_hooks, qualified
-from .regularizers import HardConcreteGate
-
-if TYPE_CHECKING:
-    from .plan import Plan
+from ._layers import Masks, Scores, check_density, check_nm
 
 SCOPES = ("layer", "row", "global")
 
@@ -80,53 +70,6 @@ def blocks(scores: Scores, density: float, block: Tuple[int, int] = (1, 4), scop
         tiles = keep_blocks[key].repeat_interleave(r, 0).repeat_interleave(c, 1)
         masks[key] = tiles[:rows.shape[0], :rows.shape[1]].reshape(s.shape)
     return masks
-
-
-def apply(model: nn.Module, masks: Union[Masks, "Plan"]) -> None:
-    """Masks each named weight in place with ``torch.nn.utils.prune.custom_from_mask``; a mask on
-    a weight that already has one multiplies into it. ``masks``: ``{weight name: bool mask}``, or a
-    :class:`~sparsert.prune.plan.Plan`, whose masks carry it out. Raises ValueError for an unknown
-    name or a shape that differs from the weight's, TypeError for another kind of ``masks``."""
-    from .plan import Plan  # plan.py builds its masks with this module
-
-    if isinstance(masks, Plan):
-        masks = masks.masks
-    if not isinstance(masks, Mapping):
-        raise TypeError(f"applying masks: got {type(masks).__name__} (expected a dict of weight name -> bool mask, "
-                        f"or a sparsert.prune.Plan)")
-    for key, mask in masks.items():
-        module, tensor = owner(model, key, "applying masks")
-        current = effective_weight(module, tensor)
-        if mask.shape != current.shape:
-            raise ValueError(f"applying masks: mask for '{key}' has shape {tuple(mask.shape)} "
-                             f"(expected {tuple(current.shape)}, the weight's)")
-        torch_prune.custom_from_mask(module, tensor, mask.to(current.device))
-
-
-def remove(model: nn.Module) -> None:
-    """Bakes every pruning mask into its weight (``torch.nn.utils.prune.remove``) and every
-    :class:`~sparsert.prune.regularizers.HardConcreteGate` into its weight at the gate's
-    deterministic value, leaving plain parameters with zeros where units were pruned."""
-    for module in list(model.modules()):
-        for hook in pruning_hooks(module):
-            torch_prune.remove(module, hook._tensor_name)
-        if parametrize.is_parametrized(module):
-            for name in list(module.parametrizations.keys()):
-                gates = list(module.parametrizations[name])
-                if all(isinstance(g, HardConcreteGate) for g in gates):
-                    for g in gates:
-                        g.eval()
-                    parametrize.remove_parametrizations(module, name, leave_parametrized=True)
-
-
-def current_masks(model: nn.Module) -> Masks:
-    """``{weight name: bool mask}`` for every tensor of ``model`` that carries a pruning mask."""
-    found = {}
-    for name, module in model.named_modules():
-        for hook in pruning_hooks(module):
-            tensor = hook._tensor_name
-            found[qualified(name, tensor)] = getattr(module, tensor + "_mask").bool()
-    return found
 
 
 def _rows(s: Tensor) -> Tensor:

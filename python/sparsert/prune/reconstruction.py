@@ -22,7 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from ._layers import Masks, calibrate, check_density, check_nm, select_layers
-from .patterns import apply
+from .masks import apply
 
 
 def sparsegpt_layer(weight: Tensor, hessian: Tensor, density: float = 0.5, nm: Optional[Tuple[int, int]] = None,

@@ -21,7 +21,8 @@ import torch
 from torch import Tensor, nn
 
 from ._layers import Masks, Scores, check_density, owner, pruning_hooks
-from .patterns import apply, current_masks, unstructured
+from .masks import apply, current_masks
+from .patterns import unstructured
 
 ScoreFn = Callable[[nn.Module], Scores]
 Pattern = Callable[[Scores, float], Masks]
