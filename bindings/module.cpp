@@ -1,6 +1,6 @@
 // pybind11 module sparsert._core: array conversion, GIL release and error mapping; no logic.
-// Inputs arrive as C-contiguous float32 arrays (python/sparsert/_convert.py converts and checks
-// dtypes and shapes with messages in the caller's terms); this layer only re-checks sizes.
+// Inputs arrive as C-contiguous float32, int64 or bool arrays (python/sparsert/_convert.py converts
+// and checks dtypes and shapes with messages in the caller's terms); this layer only re-checks sizes.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -77,16 +77,19 @@ py::array_t<float> linear_py(const Weight& w, const FloatArray& x, const std::op
 DType parse_dtype(const std::string& name) {
   if (name == "f32") return DType::kF32;
   if (name == "i64") return DType::kI64;
-  throw InvalidArgument("dtype '" + name + "' is not supported (expected f32 or i64)");
+  if (name == "bool") return DType::kBool;
+  throw InvalidArgument("dtype '" + name + "' is not supported (expected f32, i64 or bool)");
 }
 
-// A C-contiguous float32 or int64 array (python/sparsert converts everything else first).
+// A C-contiguous float32, int64 or bool array (python/sparsert converts everything else first).
+// NumPy's bool is one byte holding 0 or 1, sparsert's bool layout.
 TensorView view_of(const py::array& a, const std::string& what) {
   const bool contiguous = (a.flags() & py::array::c_style) != 0;
   DType dtype;
   if (a.dtype().is(py::dtype::of<float>())) dtype = DType::kF32;
   else if (a.dtype().is(py::dtype::of<int64_t>())) dtype = DType::kI64;
-  else throw InvalidArgument(what + ": dtype " + std::string(py::str(a.dtype())) + " (expected float32 or int64)");
+  else if (a.dtype().kind() == 'b' && a.itemsize() == 1) dtype = DType::kBool;
+  else throw InvalidArgument(what + ": dtype " + std::string(py::str(a.dtype())) + " (expected float32, int64 or bool)");
   if (!contiguous) throw InvalidArgument(what + ": array is not C-contiguous");
   return {dtype, Shape(a.shape(), a.shape() + a.ndim()), a.data()};
 }
@@ -96,8 +99,12 @@ py::array to_numpy(Tensor&& t) {
   auto owner = new Tensor(std::move(t));
   py::capsule free_owner(owner, [](void* p) { delete static_cast<Tensor*>(p); });
   std::vector<py::ssize_t> shape(owner->shape().begin(), owner->shape().end());
-  if (owner->dtype() == DType::kF32) return py::array_t<float>(shape, owner->data_as<float>(), free_owner);
-  return py::array_t<int64_t>(shape, owner->data_as<int64_t>(), free_owner);
+  switch (owner->dtype()) {
+    case DType::kF32: return py::array_t<float>(shape, owner->data_as<float>(), free_owner);
+    case DType::kI64: return py::array_t<int64_t>(shape, owner->data_as<int64_t>(), free_owner);
+    case DType::kBool: return py::array_t<bool>(shape, owner->data_as<bool>(), free_owner);
+  }
+  throw Error("returning a result: unknown dtype");
 }
 
 }  // namespace

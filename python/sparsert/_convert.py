@@ -80,3 +80,11 @@ def as_int64(value: Any, name: str, action: str) -> np.ndarray:
     if arr.dtype.kind not in "iub" or arr.dtype == np.uint64:
         raise TypeError(f"{action}: {name} has dtype {arr.dtype} (expected an integer dtype, e.g. int64)")
     return np.require(arr, dtype=np.int64, requirements="C")
+
+
+def as_bool(value: Any, name: str, action: str) -> np.ndarray:
+    """`value` as a C-contiguous bool array (masks); bool dtypes only, as a 0/1 float may be a weight."""
+    arr = _torch_to_numpy(value, name, action) if is_torch_tensor(value) else np.asarray(value)
+    if arr.dtype != np.bool_:
+        raise TypeError(f"{action}: {name} has dtype {arr.dtype} (expected bool)")
+    return np.require(arr, requirements="C")

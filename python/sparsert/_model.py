@@ -126,10 +126,8 @@ def _as_array(value: Any, name: str, dtype: str) -> tuple[np.ndarray, bool]:
     """`value` as the C-contiguous array input `name` takes, and whether it came from torch."""
     is_torch = _convert.is_torch_tensor(value)
     action = "running the model"
-    if dtype == "f32":
-        return _convert.as_float32(value, f"input '{name}'", action), is_torch
-    arr = _convert.as_int64(value, f"input '{name}'", action)
-    return arr, is_torch
+    convert = {"f32": _convert.as_float32, "i64": _convert.as_int64, "bool": _convert.as_bool}[dtype]
+    return convert(value, f"input '{name}'", action), is_torch
 
 
 def _choose_formats(graph: importer.IRGraph, formats: FormatsArg, threads: int,

@@ -28,7 +28,11 @@ UNARY_KINDS = {
     "relu": 0, "relu6": 1, "gelu": 2, "gelu_tanh": 3, "silu": 4, "sigmoid": 5, "tanh": 6, "hardswish": 7,
     "hardsigmoid": 8, "neg": 9, "exp": 10, "sqrt": 11, "rsqrt": 12, "erf": 13, "abs": 14,
 }
-BINARY_KINDS = {"add": 0, "sub": 1, "mul": 2, "div": 3, "maximum": 4, "minimum": 5, "pow": 6}
+BINARY_KINDS = {"add": 0, "sub": 1, "mul": 2, "div": 3, "maximum": 4, "minimum": 5, "pow": 6,
+                "eq": 7, "ne": 8, "lt": 9, "le": 10, "gt": 11, "ge": 12, "and": 13, "or": 14, "xor": 15}
+# Element types of the executor (sparsert/tensor.hpp), as the cast op numbers them.
+DTYPE_CODES = {"f32": 0, "i64": 1, "bool": 2}
+_NUMPY_DTYPES = {"f32": np.float32, "i64": np.int64, "bool": np.bool_}
 # Unary kinds a linear/conv epilogue can apply (the rest stay separate nodes).
 EPILOGUE_ACTS = {"relu", "relu6", "gelu", "gelu_tanh", "silu", "sigmoid", "tanh"}
 
@@ -165,6 +169,7 @@ class _Translator:
         self._multi: dict[str, tuple[int, list[tuple[int, int]], bool]] = {}
         self._multi_src: dict[str, Any] = {}
         self.sizes: set[str] = set()  # fx nodes computing sizes, not tensors
+        self.casts: set[str] = set()  # cast nodes emitted by value_as, each made once
 
     # values ------------------------------------------------------------------
     def value(self, arg: Any) -> str:
@@ -180,8 +185,35 @@ class _Translator:
         name = self.alias.get(arg.name, arg.name)
         return name
 
-    def scalar(self, v: float) -> str:
-        return self.add_constant(np.array(v, dtype=np.float32))
+    def scalar(self, v: float, dtype: str = "f32") -> str:
+        return self.add_constant(np.array(v, dtype=_NUMPY_DTYPES[dtype]))
+
+    def dtype_of(self, arg: Any) -> str:
+        """The executor's element type of a tensor argument or Python scalar: "f32", "i64" or "bool"."""
+        if isinstance(arg, bool):
+            return "bool"
+        if isinstance(arg, (int, float)):
+            return "i64" if isinstance(arg, int) else "f32"
+        val = arg.meta["val"]
+        if isinstance(val, (tuple, list)):
+            val = val[0]
+        if _is_size(val):
+            return "f32" if isinstance(val, (float, self.torch.SymFloat)) else "i64"
+        return _dtype_name(val.dtype)
+
+    def value_as(self, arg: Any, dtype: str) -> str:
+        """`arg`'s value name in `dtype`, cast where torch's type promotion converts it."""
+        if isinstance(arg, (int, float, bool)):
+            return self.scalar(arg, dtype)
+        if self.dtype_of(arg) == dtype:
+            return self.value(arg)
+        if self.is_const(arg):
+            return self.add_constant(_to_numpy(self.const(arg)).astype(_NUMPY_DTYPES[dtype]))
+        name = f"{self.value(arg)}_as_{dtype}"
+        if name not in self.casts:
+            self.casts.add(name)
+            self.nodes.append(IRNode("cast", _source_of(arg), [self.value(arg)], name, {"dtype": [DTYPE_CODES[dtype]]}))
+        return name
 
     def add_constant(self, array: np.ndarray, name: str | None = None) -> str:
         if name is None:
@@ -229,10 +261,10 @@ class _Translator:
                     dims = [(-1 if c else k) for c, k in (_affine(s) for s in val.shape)]
                     if any(d == -1 for d in dims[1:]) or (dims and dims[0] == -1 and _affine(val.shape[0]) != (1, 0)):
                         raise UnsupportedModelError(f"input '{fx.name}': only dim 0 may be the free batch")
-                    dtype = "i64" if val.dtype in (torch.int64, torch.int32) else "f32"
-                    if val.dtype not in (torch.float32, torch.int64, torch.int32):
-                        raise UnsupportedModelError(f"input '{fx.name}' has dtype {val.dtype} (expected float32 or int64)")
-                    self.inputs.append((fx.name, dtype, dims))
+                    if val.dtype not in (torch.float32, torch.int64, torch.int32, torch.bool):
+                        raise UnsupportedModelError(
+                            f"input '{fx.name}' has dtype {val.dtype} (expected float32, int64 or bool)")
+                    self.inputs.append((fx.name, _dtype_name(val.dtype), dims))
                 else:
                     tensor = state[spec.target].detach()
                     self.const_tensors[fx.name] = tensor
@@ -243,7 +275,8 @@ class _Translator:
         if self.unsupported:
             listing = "\n  ".join(self.unsupported)
             raise UnsupportedModelError(
-                f"the model uses {len(self.unsupported)} operator(s) sparsert cannot run:\n  {listing}"
+                f"the model uses {len(self.unsupported)} operator(s) sparsert cannot run:\n  {listing}\n"
+                "to run it anyway, use sparsert.sparsify(model): PyTorch runs the model, sparsert its pruned Linear/Conv layers"
             )
         # Constants actually read become graph constants.
         used = {i for n in self.nodes for i in n.inputs} | set(outputs)
@@ -335,6 +368,15 @@ def _is_size(val: Any) -> bool:
     return isinstance(val, (torch.SymInt, torch.SymFloat, torch.SymBool, int, float, bool))
 
 
+def _dtype_name(dtype: Any) -> str:
+    """The executor's element type for a torch dtype: floats compute in f32, integers in i64."""
+    import torch
+
+    if dtype == torch.bool:
+        return "bool"
+    return "f32" if dtype.is_floating_point else "i64"
+
+
 def _static(sizes: Any) -> bool:
     """Whether every size is fixed (none depends on the free batch)."""
     return all(_affine(s)[0] == 0 for s in sizes)
@@ -374,7 +416,7 @@ def _to_numpy(t: Any) -> np.ndarray:
     if t.dtype in (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8):
         return t.to(torch.int64).contiguous().numpy()
     if t.dtype == torch.bool:
-        return t.to(torch.float32).contiguous().numpy()
+        return t.contiguous().numpy()
     return t.to(torch.float32).contiguous().numpy()
 
 
@@ -431,10 +473,32 @@ def _h_conv(t: _Translator, fx, x, w, b=None, stride=1, padding=0, dilation=1, g
     if not t.is_const(w):
         raise _Unsupported("a convolution weight computed at run time")
     weight = _to_numpy(t.const(w))
-    if weight.ndim != 4:
-        raise _Unsupported(f"a {weight.ndim - 2}-d convolution (expected 2-d)")
+    if weight.ndim not in (3, 4):
+        raise _Unsupported(f"a {weight.ndim - 2}-d convolution (expected 1-d or 2-d)")
+    if b is not None and not t.is_const(b):
+        raise _Unsupported("a bias computed at run time")
+    bias = None if b is None else _to_numpy(t.const(b))
+    if weight.ndim == 4:
+        _conv2d(t, fx, t.value(x), weight, bias, _pair(stride), padding, _pair(dilation), groups, fx.name, t.shape(fx))
+        return
+    # A 1-d convolution (wav2vec2, Whisper) is a 2-d one of height 1 between two reshapes.
+    in_shape, out_shape = t.shape(x), t.shape(fx)
+    flat_in, flat_out = f"{fx.name}_as_2d", f"{fx.name}_2d"
+    t.nodes.append(IRNode("reshape", _source_of(fx), [t.value(x)], flat_in,
+                          _sizes_attr("shape", [in_shape[0], in_shape[1], 1, in_shape[2]])))
+    def wide(v: Any, height: int) -> list[int]:
+        return [height, int(v[0] if isinstance(v, (list, tuple)) else v)]
+
+    _conv2d(t, fx, flat_in, weight[:, :, None, :], bias, wide(stride, 1),
+            padding if isinstance(padding, str) else wide(padding, 0), wide(dilation, 1), groups, flat_out,
+            [out_shape[0], out_shape[1], 1, out_shape[2]])
+    t.nodes.append(IRNode("reshape", _source_of(fx), [flat_out], fx.name, _sizes_attr("shape", out_shape)))
+
+
+def _conv2d(t: _Translator, fx, x: str, weight: np.ndarray, bias, stride: list[int], padding, dilation: list[int],
+            groups: int, output: str, out_shape: list) -> None:
+    """A conv2d (or depthwise_conv2d) node computing `output` (NCHW, shape `out_shape`) from value `x`."""
     oc, cg, kh, kw = weight.shape
-    dilation = _pair(dilation)
     if isinstance(padding, str):
         if padding == "valid":
             padding = [0, 0]
@@ -443,27 +507,21 @@ def _h_conv(t: _Translator, fx, x, w, b=None, stride=1, padding=0, dilation=1, g
             if any(p % 2 for p in total):
                 raise _Unsupported("padding='same' with an even kernel extent")
             padding = [total[0] // 2, total[1] // 2]
-    attrs = {"kernel": [kh, kw], "stride": _pair(stride), "padding": _pair(padding), "dilation": dilation}
-    inputs = [t.value(x)]
-    bias = None
-    if b is not None:
-        if not t.is_const(b):
-            raise _Unsupported("a bias computed at run time")
-        bias = _to_numpy(t.const(b))
-    c_in = int(x.meta["val"].shape[1])
+    attrs = {"kernel": [kh, kw], "stride": stride, "padding": _pair(padding), "dilation": dilation}
+    inputs = [x]
+    c_in = cg * groups
     if groups > 1 and groups == c_in and cg == 1:
-        inputs.append(t.add_constant(weight, f"{fx.name}.weight"))
+        inputs.append(t.add_constant(weight, f"{output}.weight"))
         if bias is not None:
-            inputs.append(t.add_constant(bias, f"{fx.name}.bias"))
-        t.emit(fx, "depthwise_conv2d", inputs, ints=attrs)
+            inputs.append(t.add_constant(bias, f"{output}.bias"))
+        t.nodes.append(IRNode("depthwise_conv2d", _source_of(fx), inputs, output, attrs))
         return
     if bias is not None:
-        inputs.append(t.add_constant(bias, f"{fx.name}.bias"))
+        inputs.append(t.add_constant(bias, f"{output}.bias"))
     per = oc // groups
     mats = [weight[g * per:(g + 1) * per].reshape(per, -1).copy() for g in range(groups)]
-    t.emit(fx, "conv2d", inputs, ints={**attrs, "groups": [groups]}, weights=mats)
-    out = t.shape(fx)
-    t.nodes[-1].rows = t.rows([out[0], out[2], out[3]])
+    t.nodes.append(IRNode("conv2d", _source_of(fx), inputs, output, {**attrs, "groups": [groups]}, weights=mats,
+                          rows=t.rows([out_shape[0], out_shape[2], out_shape[3]])))
 
 
 def _h_convolution(t, fx, x, w, b, stride, padding, dilation, transposed, output_padding, groups):
@@ -533,18 +591,189 @@ def _binary(kind: str, swap: bool = False) -> Callable:
     def handler(t: _Translator, fx, a, b, alpha=1, rounding_mode=None):
         if rounding_mode is not None:
             raise _Unsupported(f"division with rounding_mode={rounding_mode!r}")
-        bv = t.value(b)
+        out = t.dtype_of(fx)  # torch's promoted type: operands of another type are cast to it
+        if out == "bool" and kind not in ("mul", "maximum", "minimum"):
+            raise _Unsupported(f"{kind} on booleans")
+        bv = t.value_as(b, out)
         if alpha != 1:
             scaled = f"{fx.name}_alpha"
-            t.nodes.append(IRNode("binary", _source_of(fx), [bv, t.scalar(float(alpha))], scaled,
+            t.nodes.append(IRNode("binary", _source_of(fx), [bv, t.scalar(alpha, out)], scaled,
                                   {"kind": [BINARY_KINDS["mul"]]}))
             bv = scaled
-        inputs = [bv, t.value(a)] if swap else [t.value(a), bv]
+        inputs = [bv, t.value_as(a, out)] if swap else [t.value_as(a, out), bv]
         t.emit(fx, "binary", inputs, ints={"kind": [BINARY_KINDS[kind]]})
         shapes = [str(tuple(v.meta["val"].shape)) if hasattr(v, "meta") and "val" in v.meta else None for v in (a, b)]
         t.nodes[-1].same_shapes = shapes[0] is not None and shapes[0] == shapes[1]
 
     return handler
+
+
+def _compare(kind: str) -> Callable:
+    """eq, ne, lt, le, gt, ge: both operands in their common type (f32 if either is a float), a bool out."""
+    def handler(t: _Translator, fx, a, b):
+        kinds = {t.dtype_of(a), t.dtype_of(b)}
+        common = "f32" if "f32" in kinds else "i64" if "i64" in kinds else "bool"
+        t.emit(fx, "binary", [t.value_as(a, common), t.value_as(b, common)], ints={"kind": [BINARY_KINDS[kind]]})
+
+    return handler
+
+
+def _logical(kind: str) -> Callable:
+    """and, or, xor of booleans (logical_* take any type as truth values; bitwise_* on integers are
+    not supported)."""
+    def handler(t: _Translator, fx, a, b):
+        if t.dtype_of(fx) != "bool":
+            raise _Unsupported(f"bitwise {kind} on integers")
+        t.emit(fx, "binary", [t.value_as(a, "bool"), t.value_as(b, "bool")], ints={"kind": [BINARY_KINDS[kind]]})
+
+    return handler
+
+
+def _h_logical_not(t: _Translator, fx, x):
+    if t.dtype_of(fx) != "bool":
+        raise _Unsupported("bitwise not on integers")
+    t.emit(fx, "binary", [t.value_as(x, "bool"), t.scalar(True, "bool")], ints={"kind": [BINARY_KINDS["xor"]]})
+
+
+def _h_where(t: _Translator, fx, cond, a, b):
+    out = t.dtype_of(fx)
+    t.emit(fx, "where", [t.value_as(cond, "bool"), t.value_as(a, out), t.value_as(b, out)])
+
+
+def _h_masked_fill(t: _Translator, fx, x, mask, value):
+    out = t.dtype_of(fx)
+    t.emit(fx, "where", [t.value_as(mask, "bool"), t.value_as(value, out), t.value_as(x, out)])
+
+
+def _h_arange(t: _Translator, fx, *args, **kwargs):
+    """arange whose length depends on the free batch (a fixed one is folded to a constant)."""
+    if t.dtype_of(fx) != "i64":
+        raise _Unsupported("a floating-point arange")
+    plain = _op_name(fx.target) == "arange.default"
+    start = 0 if plain else args[0]
+    step = 1 if plain else (args[2] if len(args) > 2 else kwargs.get("step", 1))
+    (start_coef, start), (step_coef, step) = _affine(start), _affine(step)
+    if start_coef or step_coef:
+        raise _Unsupported("an arange whose start or step depends on the batch")
+    coef, const = _affine(t.shape(fx)[0])
+    t.emit(fx, "arange", [], ints={"start": [start], "step": [step], "length_coef": [coef], "length_const": [const]})
+
+
+def _h_index(t: _Translator, fx, x, indices):
+    """x[..., idx_0, ..., idx_k-1, ...] with the index tensors on consecutive dims."""
+    used = [i for i, idx in enumerate(indices) if idx is not None]
+    if used != list(range(used[0], used[-1] + 1)):
+        raise _Unsupported("index tensors on dims that are not consecutive")
+    if any(t.dtype_of(indices[i]) != "i64" for i in used):
+        raise _Unsupported("indexing with a boolean mask (its result's shape depends on the data)")
+    t.emit(fx, "index", [t.value(x)] + [t.value(indices[i]) for i in used], ints={"axis": [used[0]]})
+
+
+def _h_gather(t: _Translator, fx, x, dim, index, sparse_grad=False):
+    """torch.gather as `index` with the gathered dim's indices and an arange on every other dim."""
+    shape = t.shape(index)
+    rank = len(shape)
+    dim %= rank
+    indices = []
+    for axis in range(rank):
+        if axis == dim:
+            indices.append(t.value(index))
+            continue
+        view = [1] * rank
+        view[axis] = shape[axis]
+        coef, const = _affine(shape[axis])
+        if not coef:
+            indices.append(t.add_constant(np.arange(const, dtype=np.int64).reshape([_affine(v)[1] for v in view])))
+            continue
+        line, placed = f"{fx.name}_arange{axis}", f"{fx.name}_index{axis}"
+        t.nodes.append(IRNode("arange", _source_of(fx), [], line,
+                              {"start": [0], "step": [1], "length_coef": [coef], "length_const": [const]}))
+        t.nodes.append(IRNode("reshape", _source_of(fx), [line], placed, _sizes_attr("shape", view)))
+        indices.append(placed)
+    t.emit(fx, "index", [t.value(x)] + indices, ints={"axis": [0]})
+
+
+def _h_group_norm(t: _Translator, fx, x, groups, w=None, b=None, eps=1e-5, *rest):
+    """(x − mean) / sqrt(var + eps) over each group of channels (and every position), then the
+    per-channel affine: reshapes, means and element-wise nodes."""
+    shape = t.shape(x)
+    per_group = 1
+    for d in shape[1:]:
+        coef, const = _affine(d)
+        if coef:
+            raise _Unsupported("group norm over a dim that depends on the batch")
+        per_group *= const
+    per_group //= groups
+    src = _source_of(fx)
+    names = {k: f"{fx.name}_{k}" for k in ("grouped", "mean", "centred", "square", "var", "shifted", "rstd", "normed")}
+
+    def add(op: str, inputs: list[str], out: str, **ints: list[int]) -> None:
+        t.nodes.append(IRNode(op, src, inputs, names.get(out, out), ints))
+
+    add("reshape", [t.value(x)], "grouped", **_sizes_attr("shape", [shape[0], groups, per_group]))
+    add("reduce_mean", [names["grouped"]], "mean", dims=[2], keepdim=[1])
+    add("binary", [names["grouped"], names["mean"]], "centred", kind=[BINARY_KINDS["sub"]])
+    add("binary", [names["centred"], names["centred"]], "square", kind=[BINARY_KINDS["mul"]])
+    add("reduce_mean", [names["square"]], "var", dims=[2], keepdim=[1])
+    add("binary", [names["var"], t.scalar(float(eps))], "shifted", kind=[BINARY_KINDS["add"]])
+    add("unary", [names["shifted"]], "rstd", kind=[UNARY_KINDS["rsqrt"]])
+    add("binary", [names["centred"], names["rstd"]], "normed", kind=[BINARY_KINDS["mul"]])
+    current = f"{fx.name}_ungrouped" if w is not None or b is not None else fx.name
+    add("reshape", [names["normed"]], current, **_sizes_attr("shape", shape))
+    per_channel = [-1] + [1] * (len(shape) - 2)
+    for role, param, kind in (("scaled", w, "mul"), ("shifted_out", b, "add")):
+        if param is None:
+            continue
+        if not t.is_const(param):
+            raise _Unsupported("group-norm parameters computed at run time")
+        out = fx.name if role == "shifted_out" or b is None else f"{fx.name}_{role}"
+        const = t.add_constant(_to_numpy(t.const(param)).reshape(per_channel))
+        add("binary", [current, const], out, kind=[BINARY_KINDS[kind]])
+        current = out
+
+
+def _h_cumsum(t: _Translator, fx, x, dim, dtype=None):
+    out = t.dtype_of(fx)
+    # The op sums booleans into i64 itself, as torch does.
+    source = t.value(x) if t.dtype_of(x) == "bool" and out == "i64" else t.value_as(x, out)
+    t.emit(fx, "cumsum", [source], ints={"axis": [int(dim)]})
+
+
+def _h_diff(t: _Translator, fx, x, n=1, dim=-1, prepend=None, append=None):
+    """x[1:] - x[:-1] along `dim`, n times, after concatenating prepend and append (xor for booleans)."""
+    out = t.dtype_of(fx)
+    rank = len(t.shape(fx))
+    axis = dim % rank
+    parts = [t.value_as(a, out) for a in (prepend, x, append) if a is not None]
+    current = parts[0]
+    if len(parts) > 1:
+        current = f"{fx.name}_joined"
+        t.nodes.append(IRNode("concat", _source_of(fx), parts, current, {"axis": [axis]}))
+    kind = BINARY_KINDS["xor" if out == "bool" else "sub"]
+    for step in range(n):
+        later, earlier = f"{fx.name}_later{step}", f"{fx.name}_earlier{step}"
+        for name, start, end in ((later, 1, 2**63 - 1), (earlier, 0, -1)):
+            t.nodes.append(IRNode("slice", _source_of(fx), [current], name,
+                                  {"axis": [axis], "start": [start], "end": [end], "step": [1]}))
+        current = fx.name if step == n - 1 else f"{fx.name}_diff{step}"
+        t.nodes.append(IRNode("binary", _source_of(fx), [later, earlier], current, {"kind": [kind]}))
+    if n == 0:
+        t.alias[fx.name] = current
+
+
+def _h_fill(t: _Translator, fx, *args, **kwargs):
+    """full / ones / zeros and their *_like and new_* forms. Of a fixed shape: a constant (later ops
+    on it fold); of a shape with the free batch: the value broadcast by expand."""
+    name = _op_name(fx.target)
+    value = 1 if "ones" in name else 0 if "zeros" in name else args[2] if name == "new_full.default" else args[1]
+    if not isinstance(value, (int, float, bool)):
+        raise _Unsupported("a fill value computed at run time")
+    shape, dtype = t.shape(fx), _NUMPY_DTYPES[t.dtype_of(fx)]
+    if _static(shape):
+        t.const_tensors[fx.name] = t.torch.from_numpy(np.full([_affine(d)[1] for d in shape], value, dtype=dtype))
+        return
+    const = t.add_constant(np.full([1] * len(shape), value, dtype=dtype))
+    t.emit(fx, "expand", [const], ints=_sizes_attr("shape", shape))
 
 
 def _h_identity(t: _Translator, fx, x, *args, **kwargs):
@@ -725,10 +954,13 @@ def _h_sdpa(t: _Translator, fx, q, k, v, attn_mask=None, dropout_p=0.0, is_causa
             m = t.const(attn_mask)
             additive = np.where(m.numpy(), 0.0, -np.inf).astype(np.float32)
             inputs.append(t.add_constant(additive, f"{fx.name}.mask"))
-        elif attn_mask.meta["val"].dtype == t.torch.bool:
-            raise _Unsupported("a boolean attention mask computed at run time (pass an additive float mask)")
+        elif t.dtype_of(attn_mask) == "bool":  # kept positions add 0, the others -inf, as torch reads it
+            additive = f"{fx.name}_mask"
+            t.nodes.append(IRNode("where", _source_of(fx), [t.value(attn_mask), t.scalar(0.0), t.scalar(-math.inf)],
+                                  additive))
+            inputs.append(additive)
         else:
-            inputs.append(t.value(attn_mask))
+            inputs.append(t.value_as(attn_mask, "f32"))
     floats = {} if scale is None else {"scale": [float(scale)]}
     t.emit(fx, "sdpa", inputs, ints={"is_causal": [int(bool(is_causal))]}, floats=floats)
 
@@ -739,15 +971,14 @@ def _h_embedding(t: _Translator, fx, weight, indices, *rest):
 
 def _h_to_dtype(t: _Translator, fx, x, *args, **kwargs):
     out = fx.meta["val"].dtype
-    src = x.meta["val"].dtype
     torch = t.torch
-    if out == src:
+    if out not in (torch.float32, torch.int64, torch.bool) and not (out == torch.int32 and t.dtype_of(x) != "f32"):
+        raise _Unsupported(f"a conversion to {out}")
+    target = t.dtype_of(fx)
+    if t.dtype_of(x) == target:
         t.alias[fx.name] = t.value(x)
         return
-    code = {torch.float32: 0, torch.int64: 1}.get(out)
-    if code is None:
-        raise _Unsupported(f"a conversion to {out}")
-    t.emit(fx, "cast", [t.value(x)], ints={"dtype": [code]})
+    t.emit(fx, "cast", [t.value(x)], ints={"dtype": [DTYPE_CODES[target]]})
 
 
 _HANDLERS: dict[str, Callable] = {
@@ -757,6 +988,8 @@ _HANDLERS: dict[str, Callable] = {
     "mm.default": _h_matmul,
     "bmm.default": _h_matmul,
     "conv2d.default": _h_conv,
+    "conv1d.default": _h_conv,
+    "conv1d.padding": _h_conv,
     "conv2d.padding": _h_conv,
     "convolution.default": _h_convolution,
     "batch_norm.default": _h_batch_norm,
@@ -790,6 +1023,28 @@ _HANDLERS: dict[str, Callable] = {
     "div.Tensor_mode": _binary("div"),
     "pow.Tensor_Scalar": _binary("pow"),
     "maximum.default": _binary("maximum"),
+    **{f"{kind}.{form}": _compare(kind) for kind in ("eq", "ne", "lt", "le", "gt", "ge") for form in ("Tensor", "Scalar")},
+    **{f"{prefix}{kind}{suffix}": _logical(kind) for kind in ("and", "or", "xor")
+       for prefix, suffix in (("__", "__.Tensor"), ("bitwise_", ".Tensor"), ("logical_", ".default"))},
+    "bitwise_not.default": _h_logical_not,
+    "logical_not.default": _h_logical_not,
+    "where.self": _h_where,
+    "where.ScalarSelf": _h_where,
+    "where.ScalarOther": _h_where,
+    "where.Scalar": _h_where,
+    "gather.default": _h_gather,
+    "group_norm.default": _h_group_norm,
+    "masked_fill.Scalar": _h_masked_fill,
+    "masked_fill.Tensor": _h_masked_fill,
+    "arange.default": _h_arange,
+    "arange.start": _h_arange,
+    "arange.start_step": _h_arange,
+    "index.Tensor": _h_index,
+    "cumsum.default": _h_cumsum,
+    "diff.default": _h_diff,
+    **{name: _h_fill for name in ("full.default", "ones.default", "zeros.default", "full_like.default",
+                                  "ones_like.default", "zeros_like.default", "new_ones.default",
+                                  "new_zeros.default", "new_full.default")},
     "minimum.default": _binary("minimum"),
     "max_pool2d.default": _h_max_pool,
     "max_pool2d_with_indices.default": _h_max_pool,

@@ -3,10 +3,12 @@
 // whose message names the problem.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <random>
 
 #include <unistd.h>
@@ -243,6 +245,104 @@ TEST(Model, UnknownOperatorIsNamed) {
   }
 }
 
+// The mask-building operators in a graph (a BERT/GPT-2 style mask: causal positions from an
+// arange, a key-padding mask of bools, where, cumsum for position ids, x[arange(B), -1] pooling).
+// Nodes without inputs (arange) get planned buffers; one whose length follows the batch computes
+// positions, so the graph then runs whole instead of in micro-batches.
+NodeDef make_node(const std::string& op, const std::string& name, std::vector<int> inputs,
+                  std::map<std::string, std::vector<int64_t>> ints = {}) {
+  NodeDef n{op, name, std::move(inputs), -1, {}, {}};
+  n.attrs.ints = std::move(ints);
+  return n;
+}
+
+Graph mask_graph(bool batch_arange) {
+  Graph g;
+  const int scores = g.add_input("scores", DType::kF32, {-1, 6, 6});
+  const int mask = g.add_input("mask", DType::kBool, {-1, 6});
+  const int pos = g.add_node(
+      make_node("arange", "pos", {}, {{"start", {0}}, {"step", {1}}, {"length_coef", {0}}, {"length_const", {6}}}), "pos");
+  const int col = g.add_node(make_node("reshape", "col", {pos}, {{"shape_coef", {0, 0}}, {"shape_const", {6, 1}}}), "col");
+  const int causal = g.add_node(make_node("binary", "causal", {pos, col}, {{"kind", {int64_t(BinaryKind::kLe)}}}), "causal");
+  const int keys = g.add_node(make_node("reshape", "keys", {mask}, {{"shape_coef", {1, 0, 0}}, {"shape_const", {0, 1, 6}}}), "keys");
+  const int allowed = g.add_node(make_node("binary", "allowed", {causal, keys}, {{"kind", {int64_t(BinaryKind::kAnd)}}}), "allowed");
+  auto fill = std::make_shared<Tensor>(DType::kF32, Shape{});
+  fill->data_as<float>()[0] = -1e4f;
+  const int masked = g.add_node(make_node("where", "masked", {allowed, scores, g.add_constant("fill", fill)}), "masked");
+  const int counts = g.add_node(make_node("cumsum", "counts", {mask}, {{"axis", {-1}}}), "counts");
+  std::vector<int> outputs = {masked, counts, allowed};
+  if (batch_arange) {
+    const int items = g.add_node(
+        make_node("arange", "items", {}, {{"start", {0}}, {"step", {1}}, {"length_coef", {1}}, {"length_const", {0}}}),
+        "items");
+    auto last = std::make_shared<Tensor>(DType::kI64, Shape{1});
+    last->data_as<int64_t>()[0] = -1;
+    outputs.push_back(
+        g.add_node(make_node("index", "pooled", {masked, items, g.add_constant("last", last)}, {{"axis", {0}}}), "pooled"));
+  }
+  g.set_outputs(outputs);
+  return g;
+}
+
+TEST(Model, MaskOperatorsAndZeroInputNodes) {
+  for (bool batch_arange : {false, true}) {
+    const Graph g = mask_graph(batch_arange);
+    Model whole(g), sliced(g, ModelOptions{1, false, 1});
+    EXPECT_EQ(sliced.micro_batch(3), batch_arange ? 3 : 1) << "an arange of batch length keeps the batch whole";
+    for (int64_t batch : {1, 3, 2}) {
+      std::mt19937 rng(static_cast<uint32_t>(40 + batch));
+      std::normal_distribution<float> normal;
+      std::vector<float> scores(static_cast<size_t>(batch * 36));
+      for (auto& v : scores) v = normal(rng);
+      std::vector<uint8_t> mask(static_cast<size_t>(batch * 6));
+      for (auto& v : mask) v = rng() % 3 != 0;
+      const std::vector<TensorView> in = {{DType::kF32, {batch, 6, 6}, scores.data()}, {DType::kBool, {batch, 6}, mask.data()}};
+      for (const Model* m : {&whole, &sliced}) {
+        const auto out = m->run(in);
+        ASSERT_EQ(out.size(), batch_arange ? 4u : 3u);
+        ASSERT_EQ(out[0].shape(), (Shape{batch, 6, 6}));
+        ASSERT_EQ(out[1].dtype(), DType::kI64);
+        ASSERT_EQ(out[2].dtype(), DType::kBool);
+        ASSERT_EQ(out[2].shape(), (Shape{batch, 6, 6}));
+        for (int64_t b = 0; b < batch; ++b) {
+          int64_t count = 0;
+          for (int64_t j = 0; j < 6; ++j) {
+            count += mask[size_t(b * 6 + j)];
+            EXPECT_EQ(out[1].data_as<int64_t>()[b * 6 + j], count) << "counts " << b << ", " << j;
+            for (int64_t i = 0; i < 6; ++i) {
+              const int64_t at = (b * 6 + i) * 6 + j;
+              const bool keep = j <= i && mask[size_t(b * 6 + j)] != 0;
+              EXPECT_EQ(out[2].data_as<uint8_t>()[at], keep ? 1 : 0) << "allowed at " << at;
+              EXPECT_EQ(out[0].data_as<float>()[at], keep ? scores[size_t(at)] : -1e4f) << "masked at " << at;
+            }
+            if (batch_arange) {
+              ASSERT_EQ(out[3].shape(), (Shape{batch, 6}));
+              EXPECT_EQ(out[3].data_as<float>()[b * 6 + j], out[0].data_as<float>()[(b * 6 + 5) * 6 + j]) << "pooled";
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(Model, GraphWithoutInputsRunsItsZeroInputNodes) {
+  Graph g;
+  const int a = g.add_node(
+      make_node("arange", "a", {}, {{"start", {3}}, {"step", {-2}}, {"length_coef", {0}}, {"length_const", {5}}}), "a");
+  const int s = g.add_node(make_node("cumsum", "s", {a}, {{"axis", {0}}}), "s");
+  g.set_outputs({s, a});
+  Model m(g);
+  const auto out = m.run({});
+  ASSERT_EQ(out.size(), 2u);
+  const std::vector<int64_t> want_a = {3, 1, -1, -3, -5}, want_s = {3, 4, 3, 0, -5};
+  ASSERT_EQ(out[1].shape(), (Shape{5}));
+  for (size_t i = 0; i < 5; ++i) {
+    EXPECT_EQ(out[1].data_as<int64_t>()[i], want_a[i]);
+    EXPECT_EQ(out[0].data_as<int64_t>()[i], want_s[i]);
+  }
+}
+
 class ModelFile : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -342,6 +442,79 @@ TEST_F(ModelFile, ResealedDamageIsCaughtByFieldValidation) {
     } catch (const InvalidArgument&) {  // a damaged shape that only shows when run
     }
   }
+}
+
+// A bool input that is also an output, a bool constant, bool and i64 results and a zero-input node
+// round-trip through the file.
+Graph bool_graph() {
+  Graph g;
+  const int flags = g.add_input("flags", DType::kBool, {-1, 5});
+  auto keep = std::make_shared<Tensor>(DType::kBool, Shape{5});
+  const uint8_t bits[5] = {1, 0, 1, 1, 0};
+  std::memcpy(keep->data(), bits, 5);
+  const int k = g.add_constant("keep", keep);
+  const int flipped = g.add_node(make_node("binary", "flip", {flags, k}, {{"kind", {int64_t(BinaryKind::kXor)}}}), "flipped");
+  const int pos = g.add_node(
+      make_node("arange", "pos", {}, {{"start", {1}}, {"step", {1}}, {"length_coef", {0}}, {"length_const", {5}}}), "pos");
+  const int zero = g.add_constant("zero", std::make_shared<Tensor>(DType::kI64, Shape{}));
+  const int picked = g.add_node(make_node("where", "pick", {flipped, pos, zero}), "picked");
+  g.set_outputs({flipped, flags, picked});
+  return g;
+}
+
+TEST_F(ModelFile, BoolValuesRoundTrip) {
+  Model original(bool_graph());
+  original.save(path_);
+  Model loaded = Model::load(path_);
+  const auto& values = loaded.graph().values();
+  EXPECT_EQ(values[static_cast<size_t>(loaded.graph().find("flags"))].dtype, DType::kBool);
+  const auto& keep = values[static_cast<size_t>(loaded.graph().find("keep"))];
+  ASSERT_EQ(keep.dtype, DType::kBool);
+  EXPECT_EQ(std::memcmp(keep.constant->data(), bool_graph().values()[1].constant->data(), 5), 0);
+  std::vector<uint8_t> flags = {1, 1, 0, 0, 1, 0, 1, 0, 1, 1, 0, 0, 0, 1, 1};
+  const TensorView view{DType::kBool, {3, 5}, flags.data()};
+  const auto a = original.run({view}), b = loaded.run({view});
+  ASSERT_EQ(b.size(), 3u);
+  EXPECT_EQ(b[0].dtype(), DType::kBool);
+  EXPECT_EQ(b[1].dtype(), DType::kBool);
+  EXPECT_EQ(b[2].dtype(), DType::kI64);
+  for (size_t o = 0; o < a.size(); ++o) {
+    ASSERT_EQ(a[o].shape(), b[o].shape());
+    EXPECT_EQ(std::memcmp(a[o].data(), b[o].data(), static_cast<size_t>(a[o].nbytes())), 0) << "output " << o;
+  }
+  for (int64_t i = 0; i < 15; ++i) {
+    const uint8_t want = flags[size_t(i)] ^ (i % 5 == 0 || i % 5 == 2 || i % 5 == 3);
+    EXPECT_EQ(b[0].data_as<uint8_t>()[i], want) << i;
+    EXPECT_EQ(b[2].data_as<int64_t>()[i], want ? i % 5 + 1 : 0) << i;
+  }
+}
+
+TEST_F(ModelFile, UnknownDtypeAndNonBinaryBoolAreNamed) {
+  // Value 0 is input 'x': u32 name length at byte 36, the name at 40, kind at 41, dtype at 42.
+  ASSERT_EQ(bytes_[40], 'x');
+  ASSERT_EQ(bytes_[42], 0);
+  auto dtype3 = bytes_;
+  dtype3[42] = 3;
+  reseal(dtype3);
+  write(dtype3);
+  EXPECT_NE(load_error().find("value 'x' has dtype 3 (expected 0 for f32, 1 for i64 or 2 for bool)"), std::string::npos)
+      << load_error();
+
+  // A bool constant's byte of 2: the data of 'keep' starts at the next multiple of 64 after its
+  // name, kind, dtype, shape (rank 1) and byte count.
+  Model(bool_graph()).save(path_);
+  std::ifstream in(path_, std::ios::binary);
+  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string name = "keep";
+  const auto at = std::search(bytes.begin(), bytes.end(), name.begin(), name.end()) - bytes.begin();
+  const size_t data = (static_cast<size_t>(at) + 4 + 2 + 4 + 8 + 8 + 63) / 64 * 64;
+  ASSERT_EQ(bytes[data], 1);
+  ASSERT_EQ(bytes[data + 1], 0);
+  bytes[data + 1] = 2;
+  reseal(bytes);
+  write(bytes);
+  EXPECT_NE(load_error().find("bool constant 'keep' holds 2 at element 1 (expected 0 or 1)"), std::string::npos)
+      << load_error();
 }
 
 }  // namespace

@@ -16,162 +16,10 @@
 #include <vector>
 
 #include "graph/ops.hpp"
+#include "ops_testing.hpp"
 
 namespace sparsert::test {
 namespace {
-
-using Ints = std::map<std::string, std::vector<int64_t>>;
-using Floats = std::map<std::string, std::vector<double>>;
-using Factory = std::unique_ptr<Op> (*)(const NodeDef&, const Graph&);
-
-constexpr double kTol = 1e-5;
-constexpr int64_t kI64Max = std::numeric_limits<int64_t>::max();
-
-/// An operator with the NodeDef it refers to (an Op keeps a reference to its node).
-struct Built {
-  std::unique_ptr<NodeDef> node;
-  std::unique_ptr<Op> op;
-};
-
-Built build(Factory factory, const std::string& op, Ints ints = {}, Floats floats = {}) {
-  static const Graph kEmpty;
-  Built b;
-  b.node = std::make_unique<NodeDef>();
-  b.node->op = op;
-  b.node->name = "t." + op;
-  b.node->attrs.ints = std::move(ints);
-  b.node->attrs.floats = std::move(floats);
-  b.op = factory(*b.node, kEmpty);
-  return b;
-}
-
-std::string str(const Shape& s) { return shape_string(s); }
-
-Tensor random_f32(const Shape& shape, uint32_t seed, float scale = 1.0f, float offset = 0.0f) {
-  Tensor t(DType::kF32, shape);
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> d(offset, scale);
-  float* p = t.data_as<float>();
-  for (int64_t i = 0; i < t.numel(); ++i) p[i] = d(rng);
-  return t;
-}
-
-Tensor random_i64(const Shape& shape, uint32_t seed, int64_t lo, int64_t hi) {
-  Tensor t(DType::kI64, shape);
-  std::mt19937 rng(seed);
-  std::uniform_int_distribution<int64_t> d(lo, hi);
-  int64_t* p = t.data_as<int64_t>();
-  for (int64_t i = 0; i < t.numel(); ++i) p[i] = d(rng);
-  return t;
-}
-
-Tensor f32_values(const Shape& shape, const std::vector<float>& v) {
-  Tensor t(DType::kF32, shape);
-  std::memcpy(t.data(), v.data(), v.size() * sizeof(float));
-  return t;
-}
-
-Tensor i64_values(const Shape& shape, const std::vector<int64_t>& v) {
-  Tensor t(DType::kI64, shape);
-  std::memcpy(t.data(), v.data(), v.size() * sizeof(int64_t));
-  return t;
-}
-
-std::vector<double> to_f64(const Tensor& t) {
-  std::vector<double> v(static_cast<size_t>(t.numel()));
-  for (size_t i = 0; i < v.size(); ++i) v[i] = t.data_as<float>()[i];
-  return v;
-}
-
-std::vector<int64_t> unravel(int64_t flat, const Shape& shape) {
-  std::vector<int64_t> idx(shape.size());
-  for (size_t d = shape.size(); d-- > 0;) {
-    idx[d] = flat % shape[d];
-    flat /= shape[d];
-  }
-  return idx;
-}
-
-/// Flat index in `in` of the element that out-index `idx` reads when `in` broadcasts to it.
-int64_t broadcast_index(const std::vector<int64_t>& idx, const Shape& in) {
-  const size_t lead = idx.size() - in.size();
-  int64_t flat = 0;
-  for (size_t d = 0; d < in.size(); ++d) flat = flat * in[d] + (in[d] == 1 ? 0 : idx[lead + d]);
-  return flat;
-}
-
-/// Runs `op` on `inputs` with 1 thread and with 2; checks the two outputs agree bit for bit and
-/// returns the first. The output starts as all-ones bits, so an element never written shows.
-Tensor run(const Op& op, const std::vector<const Tensor*>& inputs, int64_t batch = 1) {
-  std::vector<TensorDesc> descs;
-  std::vector<TensorView> views;
-  for (const Tensor* t : inputs) {
-    descs.push_back({t->dtype(), t->shape()});
-    views.push_back(t->view());
-  }
-  const TensorDesc d = op.infer(descs, batch);
-  Tensor first;
-  for (int threads : {1, 2}) {
-    Tensor out(d.dtype, d.shape);
-    if (out.nbytes() > 0) std::memset(out.data(), 0xff, static_cast<size_t>(out.nbytes()));
-    RunContext ctx;
-    ctx.threads = threads;
-    op.run(views, d, out.data(), ctx);
-    if (threads == 1) {
-      first = std::move(out);
-    } else if (out.nbytes() > 0) {
-      EXPECT_EQ(std::memcmp(first.data(), out.data(), static_cast<size_t>(out.nbytes())), 0)
-          << "1 and 2 threads differ";
-    }
-  }
-  return first;
-}
-
-/// Every element within kTol of the reference, relative to |ref| + mag (mag: the size of the terms
-/// that cancelled, where there are any); NaN matches NaN and an infinity itself.
-void expect_close(const Tensor& got, const std::vector<double>& ref, const std::string& what,
-                  const std::vector<double>& mag = {}) {
-  ASSERT_EQ(got.dtype(), DType::kF32) << what;
-  ASSERT_EQ(static_cast<size_t>(got.numel()), ref.size()) << what;
-  const float* g = got.data_as<float>();
-  for (size_t i = 0; i < ref.size(); ++i) {
-    const double y = g[i], r = ref[i];
-    const double m = mag.empty() ? 0.0 : mag[i];
-    const bool ok = std::isnan(r)   ? std::isnan(y)
-                    : std::isinf(r) ? y == r
-                                    : std::abs(y - r) <= kTol * (std::abs(r) + m);
-    if (!ok) {
-      ADD_FAILURE() << what << ": first bad index " << i << " of " << ref.size() << ": got " << y << ", expected " << r;
-      return;
-    }
-  }
-}
-
-void expect_equal_bits(const Tensor& got, const Tensor& want, const std::string& what) {
-  ASSERT_EQ(got.dtype(), want.dtype()) << what;
-  ASSERT_EQ(got.shape(), want.shape()) << what << ": got " << str(got.shape()) << ", expected " << str(want.shape());
-  if (got.nbytes() > 0) EXPECT_EQ(std::memcmp(got.data(), want.data(), static_cast<size_t>(got.nbytes())), 0) << what;
-}
-
-/// Calls f, expecting InvalidArgument whose message contains every fragment.
-void expect_error(const std::function<void()>& f, const std::vector<std::string>& fragments) {
-  try {
-    f();
-  } catch (const InvalidArgument& e) {
-    const std::string msg = e.what();
-    for (const auto& frag : fragments) {
-      EXPECT_NE(msg.find(frag), std::string::npos) << "message: " << msg << "\nmissing: " << frag;
-    }
-    return;
-  }
-  ADD_FAILURE() << "no InvalidArgument; expected one containing '" << fragments.at(0) << "'";
-}
-
-std::vector<TensorDesc> descs(const std::vector<Shape>& shapes, DType dtype = DType::kF32) {
-  std::vector<TensorDesc> d;
-  for (const auto& s : shapes) d.push_back({dtype, s});
-  return d;
-}
 
 // --- unary -----------------------------------------------------------------------------------
 
@@ -268,17 +116,6 @@ double binary_ref(BinaryKind k, double a, double b) {
   return 0;
 }
 
-Shape broadcast_ref(const Shape& a, const Shape& b) {
-  const size_t r = std::max(a.size(), b.size());
-  Shape out(r);
-  for (size_t i = 0; i < r; ++i) {
-    const int64_t da = i < r - a.size() ? 1 : a[i - (r - a.size())];
-    const int64_t db = i < r - b.size() ? 1 : b[i - (r - b.size())];
-    out[i] = da == 1 ? db : da;
-  }
-  return out;
-}
-
 const std::vector<std::pair<Shape, Shape>> kBroadcastPairs = {
     {{}, {}},                     // 0-d with 0-d
     {{3, 4, 5}, {3, 4, 5}},       // same shape
@@ -358,8 +195,8 @@ TEST(OpsBinary, IntegerAddSubMulMaxMinStayI64) {
 }
 
 TEST(OpsBinary, Errors) {
-  expect_error([] { build(make_binary, "binary", {{"kind", {7}}}); },
-               {"attribute 'kind' is 7", "expected a BinaryKind, 0 to 6"});
+  expect_error([] { build(make_binary, "binary", {{"kind", {16}}}); },
+               {"attribute 'kind' is 16", "expected a BinaryKind, 0 to 15"});
   expect_error([] { build(make_binary, "binary", {{"kind", {-1}}}); }, {"attribute 'kind' is -1"});
   Built add = build(make_binary, "binary", {{"kind", {0}}});
   expect_error([&] { add.op->infer(descs({{2, 3}, {4}}), 1); },
@@ -368,7 +205,8 @@ TEST(OpsBinary, Errors) {
                {"inputs are f32 and i64 for add", "insert a cast"});
   expect_error([&] { add.op->infer(descs({{2}}), 1); }, {"got 1 inputs (expected 2)"});
   Built div = build(make_binary, "binary", {{"kind", {int64_t(BinaryKind::kDiv)}}});
-  expect_error([&] { div.op->infer(descs({{2}, {2}}, DType::kI64), 1); }, {"inputs are i64 and i64 for div"});
+  expect_error([&] { div.op->infer(descs({{2}, {2}}, DType::kI64), 1); },
+               {"inputs are i64 and i64 for div (expected two f32; insert a cast)"});
 }
 
 // --- cast ------------------------------------------------------------------------------------
@@ -389,8 +227,11 @@ TEST(OpsCast, TruncatesTowardZeroAndBack) {
 }
 
 TEST(OpsCast, Errors) {
-  expect_error([] { build(make_cast, "cast", {{"dtype", {2}}}); },
-               {"attribute 'dtype' is 2 (expected 0 for f32 or 1 for i64)"});
+  expect_error([] { build(make_cast, "cast", {{"dtype", {3}}}); },
+               {"node 't.cast' (cast)", "attribute 'dtype' is 3 (expected 0 for f32, 1 for i64 or 2 for bool)"});
+  expect_error([] { build(make_cast, "cast", {{"dtype", {-1}}}); }, {"attribute 'dtype' is -1"});
+  Built op = build(make_cast, "cast", {{"dtype", {2}}});
+  expect_error([&] { op.op->infer(descs({{2}, {2}}), 1); }, {"got 2 inputs (expected 1)"});
   expect_error([] { build(make_cast, "cast"); }, {"missing integer attribute 'dtype'"});
 }
 
@@ -429,6 +270,12 @@ TEST(OpsReshape, SizesAndInferredDim) {
   const Tensor scalar = f32_values({}, {2.5f});
   Built from_scalar = build(make_reshape, "reshape", sizes({0, 0}, {-1, 1}));
   expect_equal_bits(run(*from_scalar.op, {&scalar}), f32_values({1, 1}, {2.5f}), "reshape () to (1, 1)");
+  const Tensor mask = random_bool({2, 3, 4}, 7);
+  Built to_rows = build(make_reshape, "reshape", sizes({0, 0}, {-1, 4}));
+  const Tensor rows = run(*to_rows.op, {&mask});
+  EXPECT_EQ(rows.dtype(), DType::kBool);
+  EXPECT_EQ(rows.shape(), (Shape{6, 4}));
+  EXPECT_EQ(std::memcmp(rows.data(), mask.data(), 24), 0) << "reshape bool";
   const Tensor empty = random_f32({0, 3}, 1);
   Built flat_empty = build(make_reshape, "reshape", sizes({0, 0}, {3, 0}));
   EXPECT_EQ(run(*flat_empty.op, {&empty}).shape(), (Shape{3, 0}));
@@ -493,6 +340,8 @@ TEST(OpsPermute, EveryRankMatchesReference) {
     expect_equal_bits(run(*op.op, {&x}), permute_ref(x, dims), "permute f32 " + str(shape));
     const Tensor xi = random_i64(shape, ++seed, -5, 5);
     expect_equal_bits(run(*op.op, {&xi}), permute_ref(xi, dims), "permute i64 " + str(shape));
+    const Tensor xb = random_bool(shape, ++seed);  // one-byte elements, through the tiled path too
+    expect_equal_bits(run(*op.op, {&xb}), permute_ref(xb, dims), "permute bool " + str(shape));
   }
 }
 
@@ -539,6 +388,8 @@ TEST(OpsExpand, MatchesReference) {
     expect_equal_bits(run(*op.op, {&x}, c.batch), expand_ref(x, c.want), "expand " + str(c.in) + " to " + str(c.want));
     const Tensor xi = random_i64(c.in, ++seed, 0, 100);
     expect_equal_bits(run(*op.op, {&xi}, c.batch), expand_ref(xi, c.want), "expand i64 " + str(c.in));
+    const Tensor xb = random_bool(c.in, ++seed);
+    expect_equal_bits(run(*op.op, {&xb}, c.batch), expand_ref(xb, c.want), "expand bool " + str(c.in));
   }
 }
 
@@ -573,9 +424,13 @@ TEST(OpsConcat, MatchesReference) {
   uint32_t seed = 70;
   for (const auto& c : cases) {
     Built op = build(make_concat, "concat", {{"axis", {c.axis}}});
-    for (DType dt : {DType::kF32, DType::kI64}) {
+    for (DType dt : {DType::kF32, DType::kI64, DType::kBool}) {
       std::vector<Tensor> ins;
-      for (const auto& s : c.in) ins.push_back(dt == DType::kF32 ? random_f32(s, ++seed) : random_i64(s, ++seed, 0, 9));
+      for (const auto& s : c.in) {
+        ins.push_back(dt == DType::kF32   ? random_f32(s, ++seed)
+                      : dt == DType::kI64 ? random_i64(s, ++seed, 0, 9)
+                                          : random_bool(s, ++seed));
+      }
       std::vector<const Tensor*> ptrs;
       for (const auto& t : ins) ptrs.push_back(&t);
       const Tensor y = run(*op.op, ptrs);
@@ -594,7 +449,8 @@ TEST(OpsConcat, MatchesReference) {
         std::memcpy(static_cast<char*>(want.data()) + i * es, static_cast<const char*>(ins[which].data()) + flat * es,
                     size_t(es));
       }
-      expect_equal_bits(y, want, "concat axis " + std::to_string(c.axis) + " of " + str(c.in[0]));
+      expect_equal_bits(y, want, std::string("concat ") + to_string(dt) + " axis " + std::to_string(c.axis) + " of " +
+                                     str(c.in[0]));
     }
   }
 }
@@ -643,8 +499,10 @@ TEST(OpsSlice, PythonClampingMatchesReference) {
   for (const auto& c : cases) {
     Built op = build(make_slice, "slice",
                      {{"axis", {c.axis}}, {"start", {c.start}}, {"end", {c.end}}, {"step", {c.step}}});
-    for (DType dt : {DType::kF32, DType::kI64}) {
-      const Tensor x = dt == DType::kF32 ? random_f32(c.in, ++seed) : random_i64(c.in, ++seed, 0, 1000);
+    for (DType dt : {DType::kF32, DType::kI64, DType::kBool}) {
+      const Tensor x = dt == DType::kF32   ? random_f32(c.in, ++seed)
+                       : dt == DType::kI64 ? random_i64(c.in, ++seed, 0, 1000)
+                                           : random_bool(c.in, ++seed);
       const size_t axis = size_t(c.axis < 0 ? c.axis + int64_t(c.in.size()) : c.axis);
       const auto picked = python_slice(c.in[axis], c.start, c.end, c.step);
       Shape out = c.in;
@@ -660,7 +518,7 @@ TEST(OpsSlice, PythonClampingMatchesReference) {
                     size_t(es));
       }
       std::ostringstream what;
-      what << "slice " << str(c.in) << " axis " << c.axis << " [" << c.start << ":" << c.end << ":" << c.step << "]";
+      what << "slice " << to_string(dt) << " " << str(c.in) << " axis " << c.axis << " [" << c.start << ":" << c.end << ":" << c.step << "]";
       expect_equal_bits(run(*op.op, {&x}), want, what.str());
     }
   }

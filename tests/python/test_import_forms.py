@@ -157,3 +157,90 @@ def test_constant_boolean_mask_expanded_to_the_batch():
 
     torch.manual_seed(0)
     assert_matches_eager(Masked().eval(), (6, 16))
+
+
+class PaddedCausalAttention(nn.Module):
+    """Masks built inside the model from token ids and a padding mask, as Hugging Face builds them:
+    a boolean padding mask gathered by arange indices over the free batch, a causal comparison,
+    `&`, a boolean SDPA mask, GPT-2's position ids from a cumulative sum and its packed-sequence
+    test (diff), masked_fill and where."""
+
+    def __init__(self):
+        super().__init__()
+        self.tokens = nn.Embedding(50, 16)
+        self.positions = nn.Embedding(12, 16)
+        self.qkv = nn.Linear(16, 48)
+
+    def forward(self, ids, mask):
+        b, s = ids.shape
+        keep = mask.bool()
+        batch_index = torch.arange(b)[:, None, None, None]
+        kv = torch.arange(s)[None, None, None, :]
+        causal = kv <= torch.arange(s)[None, None, :, None]
+        attend = keep[batch_index, kv] & causal  # (b, 1, s, s)
+        positions = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 1)
+        x = self.tokens(ids) + self.positions(positions)
+        q, k, v = self.qkv(x).view(b, s, 3, 2, 8).permute(2, 0, 3, 1, 4)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=attend).transpose(1, 2).reshape(b, s, 16)
+        segments = (torch.diff(positions, prepend=positions[:, :1] - 1, dim=-1) != 1).cumsum(-1)  # packed sequences
+        out = torch.where(~keep[:, :, None], torch.zeros_like(out), out) * (positions[:, :, None] > 2).float()
+        return out * (segments[:, :, None] + 1)
+
+
+def test_masks_built_at_run_time_from_integer_inputs():
+    torch.manual_seed(0)
+    model = PaddedCausalAttention().eval()
+
+    def inputs(batch):
+        ids = torch.randint(0, 50, (batch, 9))
+        mask = (torch.rand(batch, 9) > 0.3).long()
+        mask[:, 0] = 1  # every query keeps at least one key, as padding at the end does
+        return ids, mask
+
+    compiled = sparsert.load(model, example_inputs=inputs(2))
+    for batch in (1, 3):
+        ids, mask = inputs(batch)
+        with torch.no_grad():
+            ref = model(ids, mask)
+        assert rel_err(compiled.run(ids, mask), ref) < 1e-5, batch
+        assert rel_err(compiled.run(ids, mask.bool().long()), ref) < 1e-5
+
+
+def test_boolean_inputs_and_outputs():
+    class Threshold(nn.Module):
+        def forward(self, x, keep):
+            return (x > 0.5) & keep, torch.where(keep, x, -x)
+
+    compiled = sparsert.load(Threshold(), example_inputs=(torch.randn(2, 7), torch.rand(2, 7) > 0.5))
+    x, keep = torch.randn(3, 7), torch.rand(3, 7) > 0.5
+    flags, values = compiled.run(x, keep)
+    assert flags.dtype == torch.bool and torch.equal(flags, (x > 0.5) & keep)
+    assert torch.equal(values, torch.where(keep, x, -x))
+    with pytest.raises(TypeError, match="input 'keep'.*bool"):
+        compiled.run(x, keep.float())
+
+
+class AudioFrontEnd(nn.Module):
+    """wav2vec2's and Whisper's front end: 1-d convolutions (strided, padded, grouped), group norm,
+    and a gather of positions."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv1d(3, 8, 5, stride=2, padding=2)
+        self.norm = nn.GroupNorm(4, 8)
+        self.grouped = nn.Conv1d(8, 8, 3, padding=1, groups=2, bias=False)
+        self.plain_norm = nn.GroupNorm(2, 8, affine=False)
+
+    def forward(self, x):  # x: (batch, 3, 17)
+        y = self.plain_norm(self.grouped(F.gelu(self.norm(self.conv(x)))))
+        order = torch.argsort(torch.arange(9) % 3).expand(x.shape[0], 8, 9)  # a fixed permutation of positions
+        return torch.gather(y, 2, order)
+
+
+def test_conv1d_group_norm_and_gather():
+    torch.manual_seed(0)
+    model = AudioFrontEnd().eval()
+    with torch.no_grad():
+        model.norm.weight.uniform_(0.5, 1.5)
+        model.norm.bias.uniform_(-0.5, 0.5)
+    assert_matches_eager(model, (3, 17))

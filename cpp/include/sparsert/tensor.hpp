@@ -11,11 +11,20 @@
 namespace sparsert {
 
 /// Element types a model's tensors may have: activations and weights are f32; token ids and other
-/// indices are i64. Spellings: "f32", "i64".
-enum class DType : uint8_t { kF32 = 0, kI64 = 1 };
+/// indices are i64; masks are bool, one byte per element holding 0 or 1 (as numpy's and torch's
+/// bool). Spellings: "f32", "i64", "bool". The values are stored in model files: append only.
+enum class DType : uint8_t { kF32 = 0, kI64 = 1, kBool = 2 };
 
 SPARSERT_API const char* to_string(DType dtype);
-inline int64_t dtype_size(DType dtype) { return dtype == DType::kF32 ? 4 : 8; }
+/// Bytes per element: 4, 8 or 1.
+inline int64_t dtype_size(DType dtype) {
+  switch (dtype) {
+    case DType::kF32: return 4;
+    case DType::kI64: return 8;
+    case DType::kBool: return 1;
+  }
+  return 0;
+}
 
 using Shape = std::vector<int64_t>;
 

@@ -7,7 +7,14 @@
 
 namespace sparsert {
 
-const char* to_string(DType dtype) { return dtype == DType::kF32 ? "f32" : "i64"; }
+const char* to_string(DType dtype) {
+  switch (dtype) {
+    case DType::kF32: return "f32";
+    case DType::kI64: return "i64";
+    case DType::kBool: return "bool";
+  }
+  return "?";
+}
 
 int64_t numel(const Shape& shape) {
   int64_t n = 1;

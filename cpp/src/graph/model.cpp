@@ -255,6 +255,9 @@ struct Model::Impl {
         if (from_input < 0) from_input = static_cast<int>(j);
       }
       if (from_input < 0 && s == s1) continue;
+      // A node that reads nothing yet grows with the batch (an arange of batch length) computes
+      // positions, not copies of one item: in a slice they would restart at the slice's first item.
+      if (nodes[i].inputs.empty()) return false;
       Items& to = items[out];
       if (ops[i]->is_view() && from_input == 0) {
         // Item b's bytes: blocks of `inner` elements at b · inner + k · batch · inner.

@@ -1,7 +1,10 @@
-// Element-wise, shape and normalisation operators (ops.def, section ops_tensor.cpp), with PyTorch's
-// semantics. Every tensor is row-major and contiguous; the view-like operators (permute, expand,
-// slice) copy through ops_tensor_util.hpp's strided_copy. Element-wise loops are written so that
-// the compiler vectorises their inner loop: no calls it cannot inline, no aliasing it must assume.
+// Element-wise, shape, normalisation and mask-building operators (ops.def, section ops_tensor.cpp),
+// with PyTorch's semantics. Every tensor is row-major and contiguous; the view-like operators
+// (permute, expand, slice) copy through ops_tensor_util.hpp's strided_copy. Bool elements are
+// bytes, 0 or 1; where an operator reads one as a truth value, any nonzero byte is true, so a
+// caller's buffer holding other bytes still gives 0/1 results. Element-wise loops are written so
+// that the compiler vectorises their inner loop: no calls it cannot inline, no aliasing it must
+// assume.
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -93,8 +96,8 @@ class UnaryOp final : public TensorOp {
 // --- binary ----------------------------------------------------------------------------------
 
 // One row of the simplified broadcast: the inner dim's strides are 0 or 1 for each operand.
-template <class T, class F>
-void binary_row(const T* __restrict a, int64_t sa, const T* __restrict b, int64_t sb, T* __restrict y, int64_t n,
+template <class T, class R, class F>
+void binary_row(const T* __restrict a, int64_t sa, const T* __restrict b, int64_t sb, R* __restrict y, int64_t n,
                 F f) {
   if (sa == 1 && sb == 1) {
     for (int64_t i = 0; i < n; ++i) y[i] = f(a[i], b[i]);
@@ -111,8 +114,8 @@ void binary_row(const T* __restrict a, int64_t sa, const T* __restrict b, int64_
 
 // Same shapes, a scalar operand and a trailing broadcast ((B, S, D) + (D)) all simplify to few
 // dims with a long contiguous inner row; a single row is split across threads by elements.
-template <class T, class F>
-void binary_apply(const tensor_ops::Strided<2>& it, const T* a, const T* b, T* y, int threads, F f) {
+template <class T, class R, class F>
+void binary_apply(const tensor_ops::Strided<2>& it, const T* a, const T* b, R* y, int threads, F f) {
   const int64_t inner = it.shape.back();
   const int64_t sa = it.strides[0].back();
   const int64_t sb = it.strides[1].back();
@@ -146,6 +149,7 @@ void binary_f32(BinaryKind kind, const tensor_ops::Strided<2>& it, const float* 
     case BinaryKind::kMinimum: return binary_apply(it, a, b, y, threads, min_nan);
     case BinaryKind::kPow:
       return binary_apply(it, a, b, y, threads, [](float p, float q) { return std::pow(p, q); });
+    default: break;  // the comparisons give bool (binary_compare); and, or, xor are rejected by infer()
   }
 }
 
@@ -164,8 +168,41 @@ void binary_i64(BinaryKind kind, const tensor_ops::Strided<2>& it, const int64_t
       return binary_apply(it, a, b, y, threads, [](int64_t p, int64_t q) { return p > q ? p : q; });
     case BinaryKind::kMinimum:
       return binary_apply(it, a, b, y, threads, [](int64_t p, int64_t q) { return p < q ? p : q; });
-    case BinaryKind::kDiv:
-    case BinaryKind::kPow: break;  // rejected by infer()
+    default: break;  // rejected by infer() or handled by binary_compare
+  }
+}
+
+// Bool operands are bytes; any nonzero byte reads as true, so the result is 0 or 1 whatever a
+// caller's buffer holds. mul is and, maximum or, minimum and (torch's results on bool).
+void binary_bool(BinaryKind kind, const tensor_ops::Strided<2>& it, const uint8_t* a, const uint8_t* b, uint8_t* y,
+                 int threads) {
+  switch (kind) {
+    case BinaryKind::kMul:
+    case BinaryKind::kMinimum:
+    case BinaryKind::kAnd:
+      return binary_apply(it, a, b, y, threads, [](uint8_t p, uint8_t q) { return uint8_t((p != 0) & (q != 0)); });
+    case BinaryKind::kMaximum:
+    case BinaryKind::kOr:
+      return binary_apply(it, a, b, y, threads, [](uint8_t p, uint8_t q) { return uint8_t((p != 0) | (q != 0)); });
+    case BinaryKind::kXor:
+      return binary_apply(it, a, b, y, threads, [](uint8_t p, uint8_t q) { return uint8_t((p != 0) ^ (q != 0)); });
+    default: break;  // rejected by infer() or handled by binary_compare
+  }
+}
+
+// eq to ge on operands of type T read through v (the identity, or != 0 for bool); NaN compares
+// unequal to everything, as in torch.
+template <class T, class V>
+void binary_compare(BinaryKind kind, const tensor_ops::Strided<2>& it, const T* a, const T* b, uint8_t* y,
+                    int threads, V v) {
+  switch (kind) {
+    case BinaryKind::kEq: return binary_apply(it, a, b, y, threads, [v](T p, T q) { return uint8_t(v(p) == v(q)); });
+    case BinaryKind::kNe: return binary_apply(it, a, b, y, threads, [v](T p, T q) { return uint8_t(v(p) != v(q)); });
+    case BinaryKind::kLt: return binary_apply(it, a, b, y, threads, [v](T p, T q) { return uint8_t(v(p) < v(q)); });
+    case BinaryKind::kLe: return binary_apply(it, a, b, y, threads, [v](T p, T q) { return uint8_t(v(p) <= v(q)); });
+    case BinaryKind::kGt: return binary_apply(it, a, b, y, threads, [v](T p, T q) { return uint8_t(v(p) > v(q)); });
+    case BinaryKind::kGe: return binary_apply(it, a, b, y, threads, [v](T p, T q) { return uint8_t(v(p) >= v(q)); });
+    default: break;
   }
 }
 
@@ -178,21 +215,48 @@ const char* binary_name(BinaryKind kind) {
     case BinaryKind::kMaximum: return "maximum";
     case BinaryKind::kMinimum: return "minimum";
     case BinaryKind::kPow: return "pow";
+    case BinaryKind::kEq: return "eq";
+    case BinaryKind::kNe: return "ne";
+    case BinaryKind::kLt: return "lt";
+    case BinaryKind::kLe: return "le";
+    case BinaryKind::kGt: return "gt";
+    case BinaryKind::kGe: return "ge";
+    case BinaryKind::kAnd: return "and";
+    case BinaryKind::kOr: return "or";
+    case BinaryKind::kXor: return "xor";
   }
   return "?";
 }
 
-// dtypes: f32 with f32 gives f32. Two i64 operands give i64 for add, sub, mul, maximum and minimum
-// (torch's result type there, and exact for token positions and index arithmetic). Everything
-// else with an i64 is refused with a request for a cast rather than converted silently: torch
-// would promote i64 / i64 and i64 ** i64 differently, and mixed operands to f32.
+bool is_comparison(BinaryKind kind) { return kind >= BinaryKind::kEq && kind <= BinaryKind::kGe; }
+
+// Whether `kind` takes two operands of `dtype`.
+bool binary_accepts(BinaryKind kind, DType dtype) {
+  switch (kind) {
+    case BinaryKind::kAdd:
+    case BinaryKind::kSub: return dtype != DType::kBool;
+    case BinaryKind::kDiv:
+    case BinaryKind::kPow: return dtype == DType::kF32;
+    case BinaryKind::kAnd:
+    case BinaryKind::kOr:
+    case BinaryKind::kXor: return dtype == DType::kBool;
+    default: return true;  // mul, maximum, minimum and the comparisons
+  }
+}
+
+// dtypes: both operands have one dtype, which the kind accepts (binary_accepts): f32 for every
+// kind but and/or/xor; i64 for add, sub, mul, maximum, minimum (torch's result type there, and
+// exact for token positions and index arithmetic) and the comparisons; bool for the comparisons,
+// and/or/xor and, as torch allows them, mul, maximum and minimum. Everything else is refused with
+// a request for a cast rather than converted silently: torch would promote i64 / i64 and
+// i64 ** i64 differently, mixed operands to f32, and bool + bool to an error.
 class BinaryOp final : public TensorOp {
  public:
   explicit BinaryOp(const NodeDef& node) : TensorOp(node) {
     const int64_t k = required_int("kind");
-    if (k < 0 || k > static_cast<int64_t>(BinaryKind::kPow)) {
+    if (k < 0 || k > static_cast<int64_t>(BinaryKind::kXor)) {
       fail("attribute 'kind' is " + std::to_string(k) + " (expected a BinaryKind, 0 to " +
-           std::to_string(static_cast<int64_t>(BinaryKind::kPow)) + ")");
+           std::to_string(static_cast<int64_t>(BinaryKind::kXor)) + ")");
     }
     kind_ = static_cast<BinaryKind>(k);
   }
@@ -200,19 +264,22 @@ class BinaryOp final : public TensorOp {
   TensorDesc infer(const std::vector<TensorDesc>& inputs, int64_t) const override {
     expect_inputs(inputs, 2, 2);
     const DType da = inputs[0].dtype, db = inputs[1].dtype;
-    const bool int_ok = kind_ != BinaryKind::kDiv && kind_ != BinaryKind::kPow;
-    if (da != DType::kF32 || db != DType::kF32) {
-      if (!(da == DType::kI64 && db == DType::kI64 && int_ok)) {
-        fail(std::string("inputs are ") + to_string(da) + " and " + to_string(db) + " for " + binary_name(kind_) +
-             " (expected two f32, or two i64 for add, sub, mul, maximum, minimum; insert a cast)");
+    if (da != db || !binary_accepts(kind_, da)) {
+      std::vector<std::string> ok;  // "two f32", "two f32 or two i64", "two f32, two i64 or two bool"
+      for (DType d : {DType::kF32, DType::kI64, DType::kBool}) {
+        if (binary_accepts(kind_, d)) ok.push_back(std::string("two ") + to_string(d));
       }
+      std::string accepted = ok[0];
+      for (size_t i = 1; i < ok.size(); ++i) accepted += (i + 1 == ok.size() ? " or " : ", ") + ok[i];
+      fail(std::string("inputs are ") + to_string(da) + " and " + to_string(db) + " for " + binary_name(kind_) +
+           " (expected " + accepted + "; insert a cast)");
     }
     Dims shape;
     if (!tensor_ops::broadcast_shapes(inputs[0].shape, inputs[1].shape, &shape)) {
       fail("input shapes " + shape_string(inputs[0].shape) + " and " + shape_string(inputs[1].shape) +
            " do not broadcast (expected, aligned from the last dim, equal sizes or 1)");
     }
-    return {da, tensor_ops::to_shape(shape)};
+    return {is_comparison(kind_) ? DType::kBool : da, tensor_ops::to_shape(shape)};
   }
 
   void run(const std::vector<TensorView>& inputs, const TensorDesc& out_desc, void* out,
@@ -222,12 +289,33 @@ class BinaryOp final : public TensorOp {
     const Dims strides[2] = {tensor_ops::broadcast_strides(inputs[0].shape, shape),
                              tensor_ops::broadcast_strides(inputs[1].shape, shape)};
     const auto it = tensor_ops::simplify(shape, strides);
-    if (out_desc.dtype == DType::kF32) {
-      binary_f32(kind_, it, static_cast<const float*>(inputs[0].data), static_cast<const float*>(inputs[1].data),
-                 static_cast<float*>(out), ctx.threads);
-    } else {
-      binary_i64(kind_, it, static_cast<const int64_t*>(inputs[0].data), static_cast<const int64_t*>(inputs[1].data),
-                 static_cast<int64_t*>(out), ctx.threads);
+    const void* a = inputs[0].data;
+    const void* b = inputs[1].data;
+    const int threads = ctx.threads;
+    if (is_comparison(kind_)) {
+      uint8_t* y = static_cast<uint8_t*>(out);
+      switch (inputs[0].dtype) {
+        case DType::kF32:
+          return binary_compare(kind_, it, static_cast<const float*>(a), static_cast<const float*>(b), y, threads,
+                                [](float v) { return v; });
+        case DType::kI64:
+          return binary_compare(kind_, it, static_cast<const int64_t*>(a), static_cast<const int64_t*>(b), y, threads,
+                                [](int64_t v) { return v; });
+        case DType::kBool:
+          return binary_compare(kind_, it, static_cast<const uint8_t*>(a), static_cast<const uint8_t*>(b), y, threads,
+                                [](uint8_t v) { return v != 0; });
+      }
+    }
+    switch (out_desc.dtype) {
+      case DType::kF32:
+        return binary_f32(kind_, it, static_cast<const float*>(a), static_cast<const float*>(b),
+                          static_cast<float*>(out), threads);
+      case DType::kI64:
+        return binary_i64(kind_, it, static_cast<const int64_t*>(a), static_cast<const int64_t*>(b),
+                          static_cast<int64_t*>(out), threads);
+      case DType::kBool:
+        return binary_bool(kind_, it, static_cast<const uint8_t*>(a), static_cast<const uint8_t*>(b),
+                           static_cast<uint8_t*>(out), threads);
     }
   }
 
@@ -237,12 +325,21 @@ class BinaryOp final : public TensorOp {
 
 // --- cast ------------------------------------------------------------------------------------
 
+template <class From, class To, class F>
+void map_cast(const void* in, void* out, int64_t n, F f) {
+  const From* __restrict x = static_cast<const From*>(in);
+  To* __restrict y = static_cast<To*>(out);
+  for (int64_t i = 0; i < n; ++i) y[i] = f(x[i]);
+}
+
+// Conversions as torch's .to(dtype): to bool is x != 0 (NaN is nonzero, so true); from bool gives 0
+// or 1 (any nonzero byte reads as true).
 class CastOp final : public TensorOp {
  public:
   explicit CastOp(const NodeDef& node) : TensorOp(node) {
     const int64_t d = required_int("dtype");
-    if (d != static_cast<int64_t>(DType::kF32) && d != static_cast<int64_t>(DType::kI64)) {
-      fail("attribute 'dtype' is " + std::to_string(d) + " (expected 0 for f32 or 1 for i64)");
+    if (d < 0 || d > static_cast<int64_t>(DType::kBool)) {
+      fail("attribute 'dtype' is " + std::to_string(d) + " (expected 0 for f32, 1 for i64 or 2 for bool)");
     }
     dtype_ = static_cast<DType>(d);
   }
@@ -256,21 +353,27 @@ class CastOp final : public TensorOp {
            const RunContext&) const override {
     const int64_t n = numel(out_desc.shape);
     const DType from = inputs[0].dtype;
+    const void* x = inputs[0].data;
+    if (n == 0) return;  // an empty tensor may have no data
     if (from == dtype_) {
-      if (n > 0) std::memcpy(out, inputs[0].data, static_cast<size_t>(n * dtype_size(from)));
-    } else if (from == DType::kF32) {
+      std::memcpy(out, x, static_cast<size_t>(n * dtype_size(from)));
+    } else if (from == DType::kF32 && dtype_ == DType::kI64) {
       // Truncation toward zero as torch's .long(). NaN and values outside the i64 range are
       // undefined in C++; they give INT64_MIN here, what x86's cvttss2si (and so torch on x86) gives.
-      const float* x = static_cast<const float*>(inputs[0].data);
-      int64_t* y = static_cast<int64_t*>(out);
       constexpr float kLimit = 9223372036854775808.0f;  // 2^63
-      for (int64_t i = 0; i < n; ++i) {
-        y[i] = (x[i] >= -kLimit && x[i] < kLimit) ? static_cast<int64_t>(x[i]) : std::numeric_limits<int64_t>::min();
-      }
+      map_cast<float, int64_t>(x, out, n, [](float v) {
+        return (v >= -kLimit && v < kLimit) ? static_cast<int64_t>(v) : std::numeric_limits<int64_t>::min();
+      });
+    } else if (from == DType::kI64 && dtype_ == DType::kF32) {
+      map_cast<int64_t, float>(x, out, n, [](int64_t v) { return static_cast<float>(v); });
+    } else if (from == DType::kF32) {
+      map_cast<float, uint8_t>(x, out, n, [](float v) { return uint8_t(v != 0.0f); });
+    } else if (from == DType::kI64) {
+      map_cast<int64_t, uint8_t>(x, out, n, [](int64_t v) { return uint8_t(v != 0); });
+    } else if (dtype_ == DType::kF32) {
+      map_cast<uint8_t, float>(x, out, n, [](uint8_t v) { return v != 0 ? 1.0f : 0.0f; });
     } else {
-      const int64_t* x = static_cast<const int64_t*>(inputs[0].data);
-      float* y = static_cast<float*>(out);
-      for (int64_t i = 0; i < n; ++i) y[i] = static_cast<float>(x[i]);
+      map_cast<uint8_t, int64_t>(x, out, n, [](uint8_t v) { return int64_t(v != 0); });
     }
   }
 
@@ -854,6 +957,305 @@ class EmbeddingOp final : public TensorOp {
   }
 };
 
+// --- where, arange, index, cumsum: the operators that build attention masks and positions ------
+
+// One row of where's simplified broadcast (strides 0 or 1); elements move as raw bits of T.
+template <class T>
+void where_row(const uint8_t* __restrict c, int64_t sc, const T* __restrict a, int64_t sa, const T* __restrict b,
+               int64_t sb, T* __restrict y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = c[i * sc] != 0 ? a[i * sa] : b[i * sb];
+}
+
+// torch.where(cond, a, b): any nonzero byte of cond reads as true.
+class WhereOp final : public TensorOp {
+ public:
+  using TensorOp::TensorOp;
+
+  TensorDesc infer(const std::vector<TensorDesc>& inputs, int64_t) const override {
+    expect_inputs(inputs, 3, 3);
+    expect_dtype(inputs, 0, DType::kBool, "cond");
+    if (inputs[1].dtype != inputs[2].dtype) {
+      fail(std::string("inputs 1 (a) and 2 (b) are ") + to_string(inputs[1].dtype) + " and " +
+           to_string(inputs[2].dtype) + " (expected one dtype; insert a cast)");
+    }
+    Dims ab, shape;
+    if (!tensor_ops::broadcast_shapes(inputs[1].shape, inputs[2].shape, &ab) ||
+        !tensor_ops::broadcast_shapes(inputs[0].shape, ab, &shape)) {
+      fail("input shapes " + shape_string(inputs[0].shape) + " (cond), " + shape_string(inputs[1].shape) + " (a) and " +
+           shape_string(inputs[2].shape) + " (b) do not broadcast (expected, aligned from the last dim, equal sizes or 1)");
+    }
+    return {inputs[1].dtype, tensor_ops::to_shape(shape)};
+  }
+
+  void run(const std::vector<TensorView>& inputs, const TensorDesc& out_desc, void* out,
+           const RunContext& ctx) const override {
+    if (numel(out_desc.shape) == 0) return;
+    const Dims shape(out_desc.shape);
+    const Dims strides[3] = {tensor_ops::broadcast_strides(inputs[0].shape, shape),
+                             tensor_ops::broadcast_strides(inputs[1].shape, shape),
+                             tensor_ops::broadcast_strides(inputs[2].shape, shape)};
+    const auto it = tensor_ops::simplify(shape, strides);
+    const int64_t inner = it.shape.back();
+    const int64_t sc = it.strides[0].back(), sa = it.strides[1].back(), sb = it.strides[2].back();
+    const int64_t rows = numel(out_desc.shape) / inner;
+    const uint8_t* c = static_cast<const uint8_t*>(inputs[0].data);
+    tensor_ops::with_element_type(dtype_size(out_desc.dtype), [&](auto tag) {
+      using T = decltype(tag);
+      const T* a = static_cast<const T*>(inputs[1].data);
+      const T* b = static_cast<const T*>(inputs[2].data);
+      T* y = static_cast<T*>(out);
+      if (rows == 1) {
+        tensor_ops::parallel_for(ctx.threads, inner, kElementGrain, [&](int64_t s, int64_t e) {
+          where_row(c + s * sc, sc, a + s * sa, sa, b + s * sb, sb, y + s, e - s);
+        });
+        return;
+      }
+      tensor_ops::parallel_for(ctx.threads, rows, std::max<int64_t>(1, kElementGrain / inner),
+                               [&](int64_t s, int64_t e) {
+                                 tensor_ops::for_each_row<3>(it, s, e, [&](int64_t row, const int64_t* off) {
+                                   where_row(c + off[0], sc, a + off[1], sa, b + off[2], sb, y + row * inner, inner);
+                                 });
+                               });
+    });
+  }
+};
+
+// torch.arange(start, start + length · step, step) with a length that may follow the batch (the
+// positions of a sequence whose length is the batch dim, e.g. x[torch.arange(B), last]).
+class ArangeOp final : public TensorOp {
+ public:
+  explicit ArangeOp(const NodeDef& node)
+      : TensorOp(node),
+        start_(required_int("start")),
+        step_(required_int("step")),
+        coef_(required_int("length_coef")),
+        const_(required_int("length_const")) {
+    if (step_ == 0) fail("attribute 'step' is 0 (expected a nonzero step)");
+  }
+
+  TensorDesc infer(const std::vector<TensorDesc>& inputs, int64_t batch) const override {
+    expect_inputs(inputs, 0, 0);
+    const int64_t length = coef_ * batch + const_;
+    if (length < 0) {
+      fail("length " + std::to_string(coef_) + " · batch + " + std::to_string(const_) + " is " +
+           std::to_string(length) + " at batch " + std::to_string(batch) + " (expected ≥ 0)");
+    }
+    return {DType::kI64, {length}};
+  }
+
+  void run(const std::vector<TensorView>&, const TensorDesc& out_desc, void* out, const RunContext&) const override {
+    const int64_t n = numel(out_desc.shape);
+    int64_t* y = static_cast<int64_t*>(out);
+    // Wraps past the i64 range like the other i64 arithmetic (unsigned makes that defined).
+    for (int64_t i = 0; i < n; ++i) y[i] = int64_t(uint64_t(start_) + uint64_t(i) * uint64_t(step_));
+  }
+
+ private:
+  int64_t start_, step_, coef_, const_;
+};
+
+// torch's advanced indexing x[:, …, idx_0, …, idx_{k-1}, …] with the index tensors on consecutive
+// dims p to p + k - 1 (aten.index.Tensor with None before them). The source block of each index
+// position is computed (and every index checked) once, then pre × positions blocks of `post`
+// elements are copied.
+class IndexOp final : public TensorOp {
+ public:
+  explicit IndexOp(const NodeDef& node) : TensorOp(node), axis_(required_int("axis")) {}
+
+  // An output element reads x at an index taken from data: the indexed dims of x are mixed.
+  bool mixes_axis(const std::vector<TensorDesc>& inputs, size_t input, int64_t axis) const override {
+    if (input != 0) return false;
+    const int64_t p = first_dim(inputs[0].shape, inputs.size() - 1);
+    return axis >= p && axis < p + static_cast<int64_t>(inputs.size()) - 1;
+  }
+
+  TensorDesc infer(const std::vector<TensorDesc>& inputs, int64_t) const override {
+    if (inputs.size() < 2) {
+      fail("got " + std::to_string(inputs.size()) + " inputs (expected at least 2: x and one index tensor)");
+    }
+    const size_t k = inputs.size() - 1;
+    Dims index_shape;
+    std::string shapes;
+    for (size_t j = 1; j < inputs.size(); ++j) {
+      if (inputs[j].dtype != DType::kI64) {
+        fail("input " + std::to_string(j) + " (index tensor " + std::to_string(j - 1) + ") is " +
+             to_string(inputs[j].dtype) + " (expected i64)");
+      }
+      shapes += (j > 1 ? ", " : "") + shape_string(inputs[j].shape);
+    }
+    for (size_t j = 1; j < inputs.size(); ++j) {
+      if (!tensor_ops::broadcast_shapes(index_shape, inputs[j].shape, &index_shape)) {
+        fail("index tensor shapes " + shapes + " do not broadcast (expected, aligned from the last dim, equal sizes or 1)");
+      }
+    }
+    const Shape& x = inputs[0].shape;
+    const size_t p = static_cast<size_t>(first_dim(x, k));
+    TensorDesc out{inputs[0].dtype, Shape(x.begin(), x.begin() + static_cast<std::ptrdiff_t>(p))};
+    for (size_t d = 0; d < index_shape.size(); ++d) out.shape.push_back(index_shape[d]);
+    out.shape.insert(out.shape.end(), x.begin() + static_cast<std::ptrdiff_t>(p + k), x.end());
+    return out;
+  }
+
+  void run(const std::vector<TensorView>& inputs, const TensorDesc& out_desc, void* out,
+           const RunContext& ctx) const override {
+    const Shape& x = inputs[0].shape;
+    const size_t k = inputs.size() - 1;
+    const size_t p = static_cast<size_t>(first_dim(x, k));
+    const size_t index_rank = out_desc.shape.size() - (x.size() - k);
+    const Dims index_shape(Shape(out_desc.shape.begin() + static_cast<std::ptrdiff_t>(p),
+                                 out_desc.shape.begin() + static_cast<std::ptrdiff_t>(p + index_rank)));
+    int64_t pre = 1, block = 1, post = 1, positions = 1;
+    for (size_t d = 0; d < p; ++d) pre *= x[d];
+    for (size_t d = p; d < p + k; ++d) block *= x[d];
+    for (size_t d = p + k; d < x.size(); ++d) post *= x[d];
+    for (size_t d = 0; d < index_shape.size(); ++d) positions *= index_shape[d];
+    if (positions == 0) return;
+
+    // Source block (in units of `post` elements, within one of the `pre` slabs) per index position.
+    thread_local std::vector<int64_t> scratch;
+    if (scratch.size() < static_cast<size_t>(positions)) scratch.resize(static_cast<size_t>(positions));
+    int64_t* offsets = scratch.data();
+    std::fill(offsets, offsets + positions, int64_t{0});
+    int64_t stride = block;
+    for (size_t j = 0; j < k; ++j) {
+      const int64_t size = x[p + j];
+      stride /= std::max<int64_t>(size, 1);
+      const int64_t* idx = static_cast<const int64_t*>(inputs[1 + j].data);
+      const Dims operand[1] = {tensor_ops::broadcast_strides(inputs[1 + j].shape, index_shape)};
+      const auto it = tensor_ops::simplify(index_shape, operand);
+      const int64_t inner = it.shape.back(), step = it.strides[0].back();
+      tensor_ops::for_each_row<1>(it, 0, positions / inner, [&](int64_t row, const int64_t* off) {
+        for (int64_t t = 0; t < inner; ++t) {
+          const int64_t at = off[0] + t * step;
+          int64_t v = idx[at];
+          if (v < -size || v >= size) {
+            fail("index tensor " + std::to_string(j) + " holds " + std::to_string(v) + " at position " +
+                 std::to_string(at) + ", out of range for dim " + std::to_string(p + j) + " of size " +
+                 std::to_string(size) + " of x " + shape_string(x) +
+                 (size == 0 ? " (expected no index: the dim is empty)"
+                            : " (expected " + std::to_string(-size) + " to " + std::to_string(size - 1) + ")"));
+          }
+          if (v < 0) v += size;
+          offsets[row * inner + t] += v * stride;
+        }
+      });
+    }
+
+    if (pre == 0 || post == 0) return;
+    tensor_ops::with_element_type(dtype_size(out_desc.dtype), [&](auto tag) {
+      using T = decltype(tag);
+      const T* src = static_cast<const T*>(inputs[0].data);
+      T* dst = static_cast<T*>(out);
+      tensor_ops::parallel_for(ctx.threads, pre * positions, std::max<int64_t>(1, kElementGrain / post),
+                               [&](int64_t b, int64_t e) {
+                                 for (int64_t item = b; item < e; ++item) {
+                                   const int64_t o = item / positions, i = item % positions;
+                                   const T* s = src + (o * block + offsets[i]) * post;
+                                   T* d = dst + item * post;
+                                   if (post == 1) {
+                                     *d = *s;
+                                   } else {
+                                     std::memcpy(d, s, static_cast<size_t>(post) * sizeof(T));
+                                   }
+                                 }
+                               });
+    });
+  }
+
+ private:
+  // p, the first indexed dim, for x of shape `x` indexed by k tensors; fails unless p + k ≤ rank.
+  int64_t first_dim(const Shape& x, size_t k) const {
+    const int64_t rank = static_cast<int64_t>(x.size());
+    const int64_t p = normalize_axis(axis_, rank, where());
+    if (p + static_cast<int64_t>(k) > rank) {
+      fail("attribute 'axis' " + std::to_string(axis_) + " with " + std::to_string(k) + " index tensors indexes dims " +
+           std::to_string(p) + " to " + std::to_string(p + static_cast<int64_t>(k) - 1) + " of x " + shape_string(x) +
+           " (expected axis + " + std::to_string(k) + " ≤ rank " + std::to_string(rank) + ")");
+    }
+    return p;
+  }
+
+  int64_t axis_;
+};
+
+// Running sums along one axis of columns [c0, c1) of an (n, inner) block, each column accumulated
+// in Acc and read through `read`; a pass over the axis updates up to kCumsumColumns sums in a
+// vectorisable loop.
+constexpr int64_t kCumsumColumns = 256;
+template <class Acc, class T, class Out, class Read>
+void cumsum_columns(const T* x, Out* y, int64_t n, int64_t inner, int64_t c0, int64_t c1, Read read) {
+  Acc acc[kCumsumColumns];
+  const int64_t w = c1 - c0;
+  for (int64_t c = 0; c < w; ++c) acc[c] = Acc(0);
+  for (int64_t i = 0; i < n; ++i) {
+    const T* xr = x + i * inner + c0;
+    Out* yr = y + i * inner + c0;
+    for (int64_t c = 0; c < w; ++c) {
+      acc[c] += read(xr[c]);
+      yr[c] = static_cast<Out>(acc[c]);
+    }
+  }
+}
+
+// torch.cumsum: f32 accumulates in double and rounds each sum (torch's CPU kernel does the same);
+// i64 and bool (read as 0/1, as torch promotes it) give i64 and wrap on overflow.
+class CumsumOp final : public TensorOp {
+ public:
+  explicit CumsumOp(const NodeDef& node) : TensorOp(node), axis_(required_int("axis")) {}
+
+  bool mixes_axis(const std::vector<TensorDesc>& inputs, size_t, int64_t axis) const override {
+    return axis == normalize_axis(axis_, static_cast<int64_t>(inputs[0].shape.size()), where());
+  }
+
+  TensorDesc infer(const std::vector<TensorDesc>& inputs, int64_t) const override {
+    expect_inputs(inputs, 1, 1);
+    normalize_axis(axis_, static_cast<int64_t>(inputs[0].shape.size()), where());
+    return {inputs[0].dtype == DType::kF32 ? DType::kF32 : DType::kI64, inputs[0].shape};
+  }
+
+  void run(const std::vector<TensorView>& inputs, const TensorDesc& out_desc, void* out,
+           const RunContext& ctx) const override {
+    const Shape& shape = out_desc.shape;
+    if (numel(shape) == 0) return;
+    const size_t axis = static_cast<size_t>(normalize_axis(axis_, static_cast<int64_t>(shape.size()), where()));
+    int64_t outer = 1, n = shape.empty() ? 1 : shape[axis], inner = 1;
+    for (size_t d = 0; d < axis; ++d) outer *= shape[d];
+    for (size_t d = axis + 1; d < shape.size(); ++d) inner *= shape[d];
+    const int64_t chunks = (inner + kCumsumColumns - 1) / kCumsumColumns;
+    const int64_t per_item = n * std::min(inner, kCumsumColumns);
+    auto each = [&](auto body) {
+      tensor_ops::parallel_for(ctx.threads, outer * chunks, std::max<int64_t>(1, kElementGrain / per_item),
+                               [&](int64_t b, int64_t e) {
+                                 for (int64_t item = b; item < e; ++item) {
+                                   const int64_t o = item / chunks, c0 = item % chunks * kCumsumColumns;
+                                   body(o * n * inner, c0, std::min(inner, c0 + kCumsumColumns));
+                                 }
+                               });
+    };
+    const void* x = inputs[0].data;
+    switch (inputs[0].dtype) {
+      case DType::kF32:
+        return each([&](int64_t base, int64_t c0, int64_t c1) {
+          cumsum_columns<double>(static_cast<const float*>(x) + base, static_cast<float*>(out) + base, n, inner, c0,
+                                 c1, [](float v) { return double(v); });
+        });
+      case DType::kI64:
+        return each([&](int64_t base, int64_t c0, int64_t c1) {
+          cumsum_columns<uint64_t>(static_cast<const int64_t*>(x) + base, static_cast<int64_t*>(out) + base, n, inner,
+                                   c0, c1, [](int64_t v) { return uint64_t(v); });
+        });
+      case DType::kBool:
+        return each([&](int64_t base, int64_t c0, int64_t c1) {
+          cumsum_columns<uint64_t>(static_cast<const uint8_t*>(x) + base, static_cast<int64_t*>(out) + base, n, inner,
+                                   c0, c1, [](uint8_t v) { return uint64_t(v != 0); });
+        });
+    }
+  }
+
+ private:
+  int64_t axis_;
+};
+
 }  // namespace
 
 std::unique_ptr<Op> make_unary(const NodeDef& node, const Graph&) { return std::make_unique<UnaryOp>(node); }
@@ -873,5 +1275,9 @@ std::unique_ptr<Op> make_reduce_sum(const NodeDef& node, const Graph&) {
   return std::make_unique<ReduceOp>(node, false);
 }
 std::unique_ptr<Op> make_embedding(const NodeDef& node, const Graph&) { return std::make_unique<EmbeddingOp>(node); }
+std::unique_ptr<Op> make_where(const NodeDef& node, const Graph&) { return std::make_unique<WhereOp>(node); }
+std::unique_ptr<Op> make_arange(const NodeDef& node, const Graph&) { return std::make_unique<ArangeOp>(node); }
+std::unique_ptr<Op> make_index(const NodeDef& node, const Graph&) { return std::make_unique<IndexOp>(node); }
+std::unique_ptr<Op> make_cumsum(const NodeDef& node, const Graph&) { return std::make_unique<CumsumOp>(node); }
 
 }  // namespace sparsert

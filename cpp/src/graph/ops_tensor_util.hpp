@@ -1,6 +1,7 @@
 // Helpers shared by the operators of ops_tensor.cpp and ops_attention.cpp: attribute and dtype
 // checks with uniform messages, NumPy broadcasting, a strided copy for the view-like operators
-// (permute, expand, slice), and a threaded loop over independent rows.
+// (permute, expand, slice) that moves elements of any dtype as raw bits, and a threaded loop over
+// independent rows.
 #pragma once
 
 #include <algorithm>
@@ -209,8 +210,19 @@ void parallel_for(int threads, int64_t n, int64_t grain, const Body& body) {
   });
 }
 
+/// Calls f(T{}) with T the unsigned integer of `elem_size` bytes (1, 4 or 8: bool, f32, i64), for
+/// the operators that move elements as raw bits whatever their dtype.
+template <class F>
+void with_element_type(int64_t elem_size, F&& f) {
+  switch (elem_size) {
+    case 1: return f(uint8_t{});
+    case 4: return f(uint32_t{});
+    default: return f(uint64_t{});
+  }
+}
+
 /// out (contiguous, `shape`) = in[base + Σ idx·strides], for the view-like operators. Elements are
-/// copied as raw bits of `elem_size` bytes (4 or 8), so any dtype works.
+/// copied as raw bits of `elem_size` bytes (1, 4 or 8), so any dtype works.
 inline void strided_copy(const void* in, int64_t base, const Dims& shape, const Dims& strides, void* out,
                          int64_t elem_size, int threads) {
   int64_t n = 1;
@@ -278,11 +290,7 @@ inline void strided_copy(const void* in, int64_t base, const Dims& shape, const 
                      }
                    });
     };
-    if (elem_size == 4) {
-      tiled(uint32_t{});
-    } else {
-      tiled(uint64_t{});
-    }
+    with_element_type(elem_size, tiled);
     return;
   }
   auto copy = [&](auto tag) {
@@ -305,11 +313,7 @@ inline void strided_copy(const void* in, int64_t base, const Dims& shape, const 
       });
     });
   };
-  if (elem_size == 4) {
-    copy(uint32_t{});
-  } else {
-    copy(uint64_t{});
-  }
+  with_element_type(elem_size, copy);
 }
 
 /// Σ x[i] in double with independent partial sums (a float sum of a long row drifts; one running

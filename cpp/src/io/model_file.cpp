@@ -317,7 +317,9 @@ Graph read_model_file(const std::string& path) {
     v.name = r.str("value name");
     const uint8_t kind = r.get<uint8_t>("value kind"), dtype = r.get<uint8_t>("value dtype");
     if (kind > 2) r.fail("value '" + v.name + "' has kind " + std::to_string(kind) + " (expected 0 to 2)");
-    if (dtype > 1) r.fail("value '" + v.name + "' has dtype " + std::to_string(dtype) + " (expected 0 or 1)");
+    if (dtype > 2) {
+      r.fail("value '" + v.name + "' has dtype " + std::to_string(dtype) + " (expected 0 for f32, 1 for i64 or 2 for bool)");
+    }
     v.kind = static_cast<ValueKind>(kind);
     v.dtype = static_cast<DType>(dtype);
     v.shape = r.shape("value shape");
@@ -333,6 +335,14 @@ Graph read_model_file(const std::string& path) {
       }
       auto t = std::make_shared<Tensor>(v.dtype, v.shape);
       auto data = r.array<unsigned char>("constant data", t->nbytes());
+      if (v.dtype == DType::kBool) {
+        for (size_t i = 0; i < data.size(); ++i) {
+          if (data[i] > 1) {
+            r.fail("bool constant '" + v.name + "' holds " + std::to_string(data[i]) + " at element " + std::to_string(i) +
+                   " (expected 0 or 1)");
+          }
+        }
+      }
       std::memcpy(t->data(), data.data(), data.size());
       v.constant = std::move(t);
     }

@@ -11,8 +11,9 @@
 //   Body, a sequence of fields. Primitive fields: u8, u32, i32, i64, f64; str = u32 length + bytes;
 //   shape = u32 rank + rank × i64; array = u64 byte count, zero padding up to the next multiple of
 //   64 from the start of the file (so a memory-mapped file has every array 64-byte aligned), bytes.
-//     u32 value count, then per value: str name, u8 kind (ValueKind), u8 dtype (DType), shape,
-//         and for a constant an array of numel × dtype size bytes
+//     u32 value count, then per value: str name, u8 kind (ValueKind: 0 input, 1 constant, 2 node),
+//         u8 dtype (DType: 0 f32, 1 i64, 2 bool; any other is refused), shape, and for a constant an
+//         array of numel × dtype size bytes (f32 4, i64 8, bool 1 holding 0 or 1)
 //     u32 input count, then i32 value index each; u32 output count, then i32 value index each
 //     u32 node count, then per node (in execution order; node i computes the i-th value of kind node):
 //         str op, str name, u32 input count + i32 value index each,
