@@ -351,7 +351,7 @@ def svg_plot(rows: List[Row], plans: List[PlanResult], dense: Dict[str, Row]) ->
         out.append(f'<rect x="{px(d.speedup) - 4:.1f}" y="{py(d.acc_tuned) - 4:.1f}" width="8" height="8" fill="black">'
                    f'<title>dense, sparsert</title></rect>')
         if plan:
-            out.append(_star(px(plan.speedup), py(plan.acc), f"<title>plan for {p.target:.3g}x</title>"))
+            out.append(_star(px(plan.speedup), py(plan.acc), f"<title>plan for {plan.target:.3g}x</title>"))
     lx, ly = left + len(models) * (panel_w + gap) - gap + 20, top
     shown = [c for c in COLOURS if any(r.criterion == c for r in rows)]
     for i, (criterion, colour) in enumerate((c, COLOURS[c]) for c in shown):

@@ -6,13 +6,13 @@ import os
 import threading
 import zipfile
 from pathlib import Path
-from typing import Any, Mapping, Union
+from typing import Any, Mapping
 
 import numpy as np
 
-from . import _convert, _core, cost, importer, select
+from . import _convert, _core, importer, select
+from .select import FormatsArg
 
-FormatsArg = Union[str, Mapping[str, str], None]
 SPRT_MAGIC = b"SPRTMODL"  # cpp/src/io/model_file.hpp
 
 
@@ -130,39 +130,9 @@ def _as_array(value: Any, name: str, dtype: str) -> tuple[np.ndarray, bool]:
     return convert(value, f"input '{name}'", action), is_torch
 
 
-def _choose_formats(graph: importer.IRGraph, formats: FormatsArg, threads: int,
-                    zeros: Mapping[str, float]) -> tuple[dict, list]:
-    model = cost.calibrate(threads)
-    weights: dict[str, list[Any]] = {}
-    plan: list[select.Choice] = []
-    names = {n.name for n in graph.nodes if n.weights}
-    if isinstance(formats, Mapping):
-        unknown = sorted(set(formats) - names)
-        if unknown:
-            raise ValueError(f"formats= names layers {unknown} that have no weight (expected some of {sorted(names)})")
-    for n in graph.nodes:
-        if not n.weights:
-            continue
-        forced = formats.get(n.name) if isinstance(formats, Mapping) else (None if formats == "auto" else formats)
-        packed = []
-        for g, w in enumerate(n.weights):
-            layer = n.name if len(n.weights) == 1 else f"{n.name}[group {g}]"
-            zero_fraction = zeros.get(n.inputs[0], 0.0) if n.op == "linear" else 0.0
-            choice, weight = select.choose(layer, w, n.rows, model, forced, zero_fraction)
-            plan.append(choice)
-            packed.append(weight)
-        weights[n.output] = packed
-    return weights, plan
-
-
 def _compile(program: Any, example_inputs: tuple | None, example_batch: int, formats: FormatsArg,
              num_threads: int | None, micro_batch: int) -> Model:
-    program = importer.canonical(program)
-    graph = importer.translate(program, example_batch)
-    threads = num_threads or _core.get_num_threads()
-    zeros = importer.input_zero_fractions(program, example_inputs, graph) if example_inputs else {}
-    weights, plan = _choose_formats(graph, formats, threads, zeros)
-    return Model(importer.build(graph, weights, num_threads or 0, micro_batch=micro_batch), plan)
+    return Model(*importer.compile(program, example_inputs, example_batch, formats, num_threads, micro_batch))
 
 
 class _LazyModel(Model):
@@ -324,6 +294,6 @@ def _example_batch_of(program: Any) -> int:
             node = next(n for n in program.graph.nodes if n.name == spec.arg.name)
             shape = getattr(node.meta.get("val"), "shape", None)
             if shape is not None and len(shape):
-                coef, const = importer._affine(shape[0])
+                coef, const = importer.affine(shape[0])
                 return 1 if coef else const
     return 1

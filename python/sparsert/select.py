@@ -11,7 +11,7 @@ predicted times of all candidates.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any, Mapping, Union
 
 import numpy as np
 
@@ -21,6 +21,8 @@ BSR_BLOCKS = [(1, 4), (4, 1), (4, 4), (8, 1), (16, 1), (1, 8)]
 NM_PATTERNS = [(2, 4), (1, 4), (4, 8)]
 
 FormatSpec = Union[str, None]
+# formats= of sparsert.load: "auto", one spelling for every layer, or {layer name: spelling}.
+FormatsArg = Union[str, Mapping[str, str], None]
 
 
 @dataclass
@@ -152,5 +154,34 @@ def choose(layer: str, w: np.ndarray, rows: int, model: cost.CostModel, forced: 
     return Choice(layer, best, reason, s, times, rows, packed.nbytes), packed
 
 
-__all__ = ["BSR_BLOCKS", "CHOICE_MARGIN", "Choice", "Structure", "analyse", "candidates", "choose", "eligible", "fastest", "nm_pattern",
+def choose_formats(graph: Any, formats: FormatsArg, threads: int,
+                   zeros: Mapping[str, float]) -> tuple[dict[str, list[Any]], list[Choice]]:
+    """A format per weight of an importer.IRGraph (select sits below the importer, which calls it):
+    `formats` "auto", one spelling for every layer, or {layer: spelling}; `zeros` the input zero
+    fraction of each linear node's input. Returns the packed weights per node output and the choices,
+    in node order."""
+    model = cost.calibrate(threads)
+    weights: dict[str, list[Any]] = {}
+    plan: list[Choice] = []
+    names = {n.name for n in graph.nodes if n.weights}
+    if isinstance(formats, Mapping):
+        unknown = sorted(set(formats) - names)
+        if unknown:
+            raise ValueError(f"formats= names layers {unknown} that have no weight (expected some of {sorted(names)})")
+    for n in graph.nodes:
+        if not n.weights:
+            continue
+        forced = formats.get(n.name) if isinstance(formats, Mapping) else (None if formats == "auto" else formats)
+        packed = []
+        for g, w in enumerate(n.weights):
+            layer = n.name if len(n.weights) == 1 else f"{n.name}[group {g}]"
+            zero_fraction = zeros.get(n.inputs[0], 0.0) if n.op == "linear" else 0.0
+            choice, weight = choose(layer, w, n.rows, model, forced, zero_fraction)
+            plan.append(choice)
+            packed.append(weight)
+        weights[n.output] = packed
+    return weights, plan
+
+
+__all__ = ["BSR_BLOCKS", "CHOICE_MARGIN", "Choice", "FormatsArg", "Structure", "analyse", "candidates", "choose", "choose_formats", "eligible", "fastest", "nm_pattern",
            "predict", "stored_and_units"]

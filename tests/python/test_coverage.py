@@ -26,8 +26,6 @@ BATCHES = (1, 3)
 # The models sparsert.load refuses today, each with the operators it names (bench/coverage.py prints
 # the same table); every other model must load and match. A model leaves MUST_LOAD only with a reason.
 REFUSED = {
-    "torch.nn:LSTM (2 layers)": "lstm.input",
-    "torch.nn:GRU (2 layers)": "gru.input",
     "transformers:wav2vec2-mask": "div.Tensor_mode, index_put, flip, repeat (its feature-mask computation)",
 }
 MUST_LOAD = {zoo.entry_id(e) for e in zoo.ZOO} - set(REFUSED)

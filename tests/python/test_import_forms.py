@@ -244,3 +244,32 @@ def test_conv1d_group_norm_and_gather():
         model.norm.weight.uniform_(0.5, 1.5)
         model.norm.bias.uniform_(-0.5, 0.5)
     assert_matches_eager(model, (3, 17))
+
+
+@pytest.mark.parametrize("kind", [nn.LSTM, nn.GRU])
+@pytest.mark.parametrize("batch_first, bidirectional, bias", [(True, False, True), (False, True, False)])
+def test_recurrent_layers_unrolled(kind, batch_first, bidirectional, bias):
+    class Sequence(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = kind(6, 10, num_layers=2, batch_first=batch_first, bidirectional=bidirectional, bias=bias)
+
+        def forward(self, x):
+            out, state = self.rnn(x)
+            finals = state if isinstance(state, tuple) else (state,)
+            return (out,) + finals
+
+    torch.manual_seed(0)
+    model = Sequence().eval()
+    compiled = sparsert.load(model, example_inputs=(torch.randn(2, 5, 6) if batch_first else torch.randn(5, 2, 6),))
+    assert "rnn.weight_ih_l1" + ("_reverse" if bidirectional else "") in {c.layer for c in compiled.plan}
+    # Only dim 0 can be the free batch: a time-major model runs at the example's batch.
+    for batch in (1, 3) if batch_first else (2,):
+        x = torch.randn(batch, 5, 6) if batch_first else torch.randn(5, batch, 6)
+        with torch.no_grad():
+            expected = model(x)
+        for got, ref in zip(compiled.run(x), expected):
+            assert rel_err(got, ref) < 1e-5, batch
+    if not batch_first:
+        with pytest.raises(ValueError, match=r"input 'x' has shape \(5, 3, 6\) \(expected \(5, 2, 6\)\)"):
+            compiled.run(torch.randn(5, 3, 6))

@@ -1,139 +1,24 @@
-"""PyTorch model → sparsert graph.
+"""Core ATen → sparsert operators: `_HANDLERS` maps each ATen overload to the handler that emits its
+IR nodes (the place to add an operator). The walk (`translate_program`) folds parameters-only
+subgraphs and creation ops of fixed shape to constants (so `torch.nn.utils.prune`
+reparametrisations become their effective weight), reads sizes from the shapes torch.export recorded
+(affine in the free batch), follows torch's type promotion with casts, and lists every operator it
+cannot translate with its source line.
 
-`capture` runs `torch.export` on a module (batch dimension left free where the model allows it) and
-`translate` turns the exported program into an `IRGraph`: constants as NumPy arrays, one `IRNode` per
-sparsert operator (the operator list and attributes are in cpp/src/graph/ops.def), with
-parameters-only subgraphs folded to constants (so `torch.nn.utils.prune` reparametrisations become
-their effective weight), batch norm folded into the preceding conv/linear, activations fused into
-their epilogues and a conv's same-shaped residual add (with the activation after it) into the conv.
-Format choice is `select.py`'s job; `build` hands the result to the C++ core.
-
-torch is imported inside functions: a compiled `.sprt` model runs without it.
-"""
+torch is imported inside functions: a compiled `.sprt` model runs without it."""
 
 from __future__ import annotations
 
 import math
 import operator
-from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
 
-from . import _core, select
+from .ir import (BINARY_KINDS, DTYPE_CODES, UNARY_KINDS, IRGraph, IRNode, UnsupportedModelError, affine,
+                 sizes_attr)
 
-# Activation codes (sparsert/format.hpp) and unary kinds (cpp/src/graph/ops.hpp): stored in model files.
-ACT_CODES = {"none": 0, "relu": 1, "relu6": 2, "gelu": 3, "gelu_tanh": 4, "silu": 5, "sigmoid": 6, "tanh": 7}
-UNARY_KINDS = {
-    "relu": 0, "relu6": 1, "gelu": 2, "gelu_tanh": 3, "silu": 4, "sigmoid": 5, "tanh": 6, "hardswish": 7,
-    "hardsigmoid": 8, "neg": 9, "exp": 10, "sqrt": 11, "rsqrt": 12, "erf": 13, "abs": 14,
-}
-BINARY_KINDS = {"add": 0, "sub": 1, "mul": 2, "div": 3, "maximum": 4, "minimum": 5, "pow": 6,
-                "eq": 7, "ne": 8, "lt": 9, "le": 10, "gt": 11, "ge": 12, "and": 13, "or": 14, "xor": 15}
-# Element types of the executor (sparsert/tensor.hpp), as the cast op numbers them.
-DTYPE_CODES = {"f32": 0, "i64": 1, "bool": 2}
 _NUMPY_DTYPES = {"f32": np.float32, "i64": np.int64, "bool": np.bool_}
-# Unary kinds a linear/conv epilogue can apply (the rest stay separate nodes).
-EPILOGUE_ACTS = {"relu", "relu6", "gelu", "gelu_tanh", "silu", "sigmoid", "tanh"}
-
-
-class UnsupportedModelError(ValueError):
-    """The model uses operators sparsert cannot run; the message lists every one with its source."""
-
-
-@dataclass
-class IRNode:
-    op: str
-    name: str  # the source module path (e.g. "layer1.0.conv1") or operator name
-    inputs: list[str]
-    output: str
-    ints: dict[str, list[int]] = field(default_factory=dict)
-    floats: dict[str, list[float]] = field(default_factory=dict)
-    # linear: [W (out, in)]; conv2d: one (OC/groups, C/groups·kh·kw) matrix per group. Dense float32.
-    weights: list[np.ndarray] = field(default_factory=list)
-    rows: int = 1  # rows each weight multiplies at the example batch (batch, or batch × output pixels)
-    same_shapes: bool = False  # binary: both operands have the output's shape (nothing broadcast)
-
-
-@dataclass
-class IRGraph:
-    inputs: list[tuple[str, str, list[int]]]  # (name, dtype "f32"/"i64", shape with -1 = free batch)
-    constants: dict[str, np.ndarray]
-    nodes: list[IRNode]
-    outputs: list[str]
-
-
-# --------------------------------------------------------------------------------------------
-# capture
-
-
-def capture(module: Any, example_inputs: tuple) -> Any:
-    """Exports `module` with the batch (dim 0 of every tensor input) free; falls back to the
-    example's fixed shapes when the model pins its batch (the model then runs at that batch only)."""
-    import warnings
-
-    import torch
-
-    with warnings.catch_warnings():
-        # torch.nn.utils.prune's hooks assign `weight` during forward, which export reports; the
-        # assigned value (weight_orig · weight_mask) is exactly what the translation folds.
-        warnings.filterwarnings("ignore", message=r".*were assigned during export.*")
-        return _export(torch, module.eval(), example_inputs)
-
-
-def _export(torch: Any, module: Any, example_inputs: tuple) -> Any:
-    tensors = [a for a in example_inputs if isinstance(a, torch.Tensor)]
-    if not tensors or any(t.dim() == 0 for t in tensors):
-        return torch.export.export(module, example_inputs)
-    # torch.export specialises a size of 1, so trace a batch of 2 built from the example.
-    widened = tuple(
-        a.expand(2, *a.shape[1:]).contiguous() if isinstance(a, torch.Tensor) and a.shape[0] == 1 else a
-        for a in example_inputs
-    )
-    batch = torch.export.Dim("batch")
-    dynamic = tuple({0: batch} if isinstance(a, torch.Tensor) else None for a in widened)
-    try:
-        return torch.export.export(module, widened, dynamic_shapes=dynamic)
-    except Exception:  # the model fixes its batch (e.g. a hard-coded view): keep the example's shapes
-        return torch.export.export(module, example_inputs)
-
-
-def canonical(program: Any) -> Any:
-    """The exported program in functional form: in-place ops (`out += identity`, `relu_`,
-    `hardswish_`) become out-of-place, dropout goes in eval mode, `chunk` becomes `split`. The
-    empty decomposition table keeps the composite ops sparsert runs as one kernel (linear, conv2d,
-    layer norm, SDPA, GELU)."""
-    return program.run_decompositions({})
-
-
-# --------------------------------------------------------------------------------------------
-# translate
-
-
-def _affine(size: Any) -> tuple[int, int]:
-    """A dimension size (an int, a SymInt, or the fx node computing one) as (coef, const) with
-    size = coef·batch + const."""
-    if hasattr(size, "meta"):
-        size = size.meta["val"]
-    if isinstance(size, int):
-        return 0, size
-    expr = size.node.expr
-    symbols = list(expr.free_symbols)
-    if not symbols:
-        return 0, int(expr)
-    if len(symbols) > 1:
-        raise UnsupportedModelError(f"a size depends on several free dimensions ({expr}); only the batch may vary")
-    s = symbols[0]
-    const = int(expr.subs(s, 0))
-    coef = int(expr.subs(s, 1)) - const
-    if int(expr.subs(s, 7)) != 7 * coef + const:
-        raise UnsupportedModelError(f"size {expr} is not linear in the batch")
-    return coef, const
-
-
-def _sizes_attr(name: str, sizes: Any) -> dict[str, list[int]]:
-    pairs = [_affine(s) for s in sizes]
-    return {f"{name}_coef": [c for c, _ in pairs], f"{name}_const": [k for _, k in pairs]}
 
 
 def _source_of(node: Any) -> str:
@@ -170,6 +55,7 @@ class _Translator:
         self._multi_src: dict[str, Any] = {}
         self.sizes: set[str] = set()  # fx nodes computing sizes, not tensors
         self.casts: set[str] = set()  # cast nodes emitted by value_as, each made once
+        self.outputs_of: dict[str, list[str]] = {}  # fx node → the value of each of its outputs
 
     # values ------------------------------------------------------------------
     def value(self, arg: Any) -> str:
@@ -178,7 +64,7 @@ class _Translator:
         if isinstance(arg, (int, float, bool)):
             return self.scalar(float(arg))
         if arg.name in self.sizes:
-            coef, const = _affine(arg)
+            coef, const = affine(arg)
             if coef:
                 raise _Unsupported(f"a tensor computed from the free batch size ({arg.name})")
             return self.scalar(float(const))
@@ -240,7 +126,7 @@ class _Translator:
     def rows(self, sizes: list) -> int:
         """Product of `sizes` at the example batch."""
         n = 1
-        for coef, const in (_affine(s) for s in sizes):
+        for coef, const in (affine(s) for s in sizes):
             n *= coef * self.example_batch + const
         return n
 
@@ -258,8 +144,8 @@ class _Translator:
                     val = fx.meta["val"]
                     if not isinstance(val, torch.Tensor):
                         raise UnsupportedModelError(f"input '{fx.name}' is not a tensor ({type(val).__name__})")
-                    dims = [(-1 if c else k) for c, k in (_affine(s) for s in val.shape)]
-                    if any(d == -1 for d in dims[1:]) or (dims and dims[0] == -1 and _affine(val.shape[0]) != (1, 0)):
+                    dims = [(-1 if c else k) for c, k in (affine(s) for s in val.shape)]
+                    if any(d == -1 for d in dims[1:]) or (dims and dims[0] == -1 and affine(val.shape[0]) != (1, 0)):
                         raise UnsupportedModelError(f"input '{fx.name}': only dim 0 may be the free batch")
                     if val.dtype not in (torch.float32, torch.int64, torch.int32, torch.bool):
                         raise UnsupportedModelError(
@@ -330,7 +216,7 @@ class _Translator:
         import torch.fx as tfx
 
         def concrete(a):
-            return _affine(a)[1] if a.name in self.sizes else self.const(a)
+            return affine(a)[1] if a.name in self.sizes else self.const(a)
 
         args = tfx.node.map_arg(fx.args, concrete)
         kwargs = tfx.node.map_arg(fx.kwargs, concrete)
@@ -350,7 +236,10 @@ class _Translator:
             self.nodes.append(IRNode("slice", _source_of(fx), [self.value(self._multi_src[src.name])], out,
                                      {"axis": [axis], "start": [start], "end": [end], "step": [1]}))
             if drop_axis:
-                self.nodes.append(IRNode("reshape", _source_of(fx), [out], fx.name, _sizes_attr("shape", self.shape(fx))))
+                self.nodes.append(IRNode("reshape", _source_of(fx), [out], fx.name, sizes_attr("shape", self.shape(fx))))
+            return
+        if src.name in self.outputs_of:  # an operator with several outputs of its own (lstm, gru)
+            self.alias[fx.name] = self.outputs_of[src.name][index]
             return
         if index != 0:
             raise _Unsupported(f"output {index} of {src.name}")
@@ -379,7 +268,7 @@ def _dtype_name(dtype: Any) -> str:
 
 def _static(sizes: Any) -> bool:
     """Whether every size is fixed (none depends on the free batch)."""
-    return all(_affine(s)[0] == 0 for s in sizes)
+    return all(affine(s)[0] == 0 for s in sizes)
 
 
 def _op_name(target: Any) -> str:
@@ -425,9 +314,6 @@ def _pair(v: Any) -> list[int]:
         return [v, v]
     v = list(v)
     return [int(v[0]), int(v[0])] if len(v) == 1 else [int(v[0]), int(v[1])]
-
-
-# handlers ----------------------------------------------------------------------------------
 
 
 def _h_linear(t: _Translator, fx, x, w, b=None):
@@ -485,14 +371,14 @@ def _h_conv(t: _Translator, fx, x, w, b=None, stride=1, padding=0, dilation=1, g
     in_shape, out_shape = t.shape(x), t.shape(fx)
     flat_in, flat_out = f"{fx.name}_as_2d", f"{fx.name}_2d"
     t.nodes.append(IRNode("reshape", _source_of(fx), [t.value(x)], flat_in,
-                          _sizes_attr("shape", [in_shape[0], in_shape[1], 1, in_shape[2]])))
+                          sizes_attr("shape", [in_shape[0], in_shape[1], 1, in_shape[2]])))
     def wide(v: Any, height: int) -> list[int]:
         return [height, int(v[0] if isinstance(v, (list, tuple)) else v)]
 
     _conv2d(t, fx, flat_in, weight[:, :, None, :], bias, wide(stride, 1),
             padding if isinstance(padding, str) else wide(padding, 0), wide(dilation, 1), groups, flat_out,
             [out_shape[0], out_shape[1], 1, out_shape[2]])
-    t.nodes.append(IRNode("reshape", _source_of(fx), [flat_out], fx.name, _sizes_attr("shape", out_shape)))
+    t.nodes.append(IRNode("reshape", _source_of(fx), [flat_out], fx.name, sizes_attr("shape", out_shape)))
 
 
 def _conv2d(t: _Translator, fx, x: str, weight: np.ndarray, bias, stride: list[int], padding, dilation: list[int],
@@ -551,7 +437,8 @@ def _h_batch_norm(t: _Translator, fx, x, w, b, mean, var, *rest):
     s = t.add_constant(scale.float().numpy().reshape(shape), f"{fx.name}.scale")
     h = t.add_constant(shift.float().numpy().reshape(shape), f"{fx.name}.shift")
     mid = f"{fx.name}_scaled"
-    t.nodes.append(IRNode("binary", _source_of(fx), [t.value(x), s], mid, {"kind": [BINARY_KINDS["mul"]]}))
+    t.nodes.append(IRNode("binary", _source_of(fx), [t.value(x), s], mid, {"kind": [BINARY_KINDS["mul"]]},
+                          role="batch_norm_scale"))
     t.nodes.append(IRNode("binary", _source_of(fx), [mid, h], fx.name, {"kind": [BINARY_KINDS["add"]]}))
 
 
@@ -652,10 +539,10 @@ def _h_arange(t: _Translator, fx, *args, **kwargs):
     plain = _op_name(fx.target) == "arange.default"
     start = 0 if plain else args[0]
     step = 1 if plain else (args[2] if len(args) > 2 else kwargs.get("step", 1))
-    (start_coef, start), (step_coef, step) = _affine(start), _affine(step)
+    (start_coef, start), (step_coef, step) = affine(start), affine(step)
     if start_coef or step_coef:
         raise _Unsupported("an arange whose start or step depends on the batch")
-    coef, const = _affine(t.shape(fx)[0])
+    coef, const = affine(t.shape(fx)[0])
     t.emit(fx, "arange", [], ints={"start": [start], "step": [step], "length_coef": [coef], "length_const": [const]})
 
 
@@ -681,14 +568,14 @@ def _h_gather(t: _Translator, fx, x, dim, index, sparse_grad=False):
             continue
         view = [1] * rank
         view[axis] = shape[axis]
-        coef, const = _affine(shape[axis])
+        coef, const = affine(shape[axis])
         if not coef:
-            indices.append(t.add_constant(np.arange(const, dtype=np.int64).reshape([_affine(v)[1] for v in view])))
+            indices.append(t.add_constant(np.arange(const, dtype=np.int64).reshape([affine(v)[1] for v in view])))
             continue
         line, placed = f"{fx.name}_arange{axis}", f"{fx.name}_index{axis}"
         t.nodes.append(IRNode("arange", _source_of(fx), [], line,
                               {"start": [0], "step": [1], "length_coef": [coef], "length_const": [const]}))
-        t.nodes.append(IRNode("reshape", _source_of(fx), [line], placed, _sizes_attr("shape", view)))
+        t.nodes.append(IRNode("reshape", _source_of(fx), [line], placed, sizes_attr("shape", view)))
         indices.append(placed)
     t.emit(fx, "index", [t.value(x)] + indices, ints={"axis": [0]})
 
@@ -699,7 +586,7 @@ def _h_group_norm(t: _Translator, fx, x, groups, w=None, b=None, eps=1e-5, *rest
     shape = t.shape(x)
     per_group = 1
     for d in shape[1:]:
-        coef, const = _affine(d)
+        coef, const = affine(d)
         if coef:
             raise _Unsupported("group norm over a dim that depends on the batch")
         per_group *= const
@@ -710,7 +597,7 @@ def _h_group_norm(t: _Translator, fx, x, groups, w=None, b=None, eps=1e-5, *rest
     def add(op: str, inputs: list[str], out: str, **ints: list[int]) -> None:
         t.nodes.append(IRNode(op, src, inputs, names.get(out, out), ints))
 
-    add("reshape", [t.value(x)], "grouped", **_sizes_attr("shape", [shape[0], groups, per_group]))
+    add("reshape", [t.value(x)], "grouped", **sizes_attr("shape", [shape[0], groups, per_group]))
     add("reduce_mean", [names["grouped"]], "mean", dims=[2], keepdim=[1])
     add("binary", [names["grouped"], names["mean"]], "centred", kind=[BINARY_KINDS["sub"]])
     add("binary", [names["centred"], names["centred"]], "square", kind=[BINARY_KINDS["mul"]])
@@ -719,7 +606,7 @@ def _h_group_norm(t: _Translator, fx, x, groups, w=None, b=None, eps=1e-5, *rest
     add("unary", [names["shifted"]], "rstd", kind=[UNARY_KINDS["rsqrt"]])
     add("binary", [names["centred"], names["rstd"]], "normed", kind=[BINARY_KINDS["mul"]])
     current = f"{fx.name}_ungrouped" if w is not None or b is not None else fx.name
-    add("reshape", [names["normed"]], current, **_sizes_attr("shape", shape))
+    add("reshape", [names["normed"]], current, **sizes_attr("shape", shape))
     per_channel = [-1] + [1] * (len(shape) - 2)
     for role, param, kind in (("scaled", w, "mul"), ("shifted_out", b, "add")):
         if param is None:
@@ -770,10 +657,10 @@ def _h_fill(t: _Translator, fx, *args, **kwargs):
         raise _Unsupported("a fill value computed at run time")
     shape, dtype = t.shape(fx), _NUMPY_DTYPES[t.dtype_of(fx)]
     if _static(shape):
-        t.const_tensors[fx.name] = t.torch.from_numpy(np.full([_affine(d)[1] for d in shape], value, dtype=dtype))
+        t.const_tensors[fx.name] = t.torch.from_numpy(np.full([affine(d)[1] for d in shape], value, dtype=dtype))
         return
     const = t.add_constant(np.full([1] * len(shape), value, dtype=dtype))
-    t.emit(fx, "expand", [const], ints=_sizes_attr("shape", shape))
+    t.emit(fx, "expand", [const], ints=sizes_attr("shape", shape))
 
 
 def _h_identity(t: _Translator, fx, x, *args, **kwargs):
@@ -787,7 +674,7 @@ def _h_dropout(t: _Translator, fx, x, p=0.5, train=False, *rest):
 
 
 def _h_reshape_like_output(t: _Translator, fx, x, *args, **kwargs):
-    t.emit(fx, "reshape", [t.value(x)], ints=_sizes_attr("shape", t.shape(fx)))
+    t.emit(fx, "reshape", [t.value(x)], ints=sizes_attr("shape", t.shape(fx)))
 
 
 def _h_permute(t: _Translator, fx, x, dims):
@@ -804,7 +691,7 @@ def _h_transpose(t: _Translator, fx, x, d0=0, d1=1):
 
 
 def _h_expand(t: _Translator, fx, x, sizes, implicit=False):
-    t.emit(fx, "expand", [t.value(x)], ints=_sizes_attr("shape", t.shape(fx)))
+    t.emit(fx, "expand", [t.value(x)], ints=sizes_attr("shape", t.shape(fx)))
 
 
 def _h_cat(t: _Translator, fx, tensors, dim=0):
@@ -815,7 +702,7 @@ def _h_slice(t: _Translator, fx, x, dim=0, start=None, end=None, step=1):
     def bound(v, default):
         if v is None:
             return default
-        coef, const = _affine(v)
+        coef, const = affine(v)
         if coef:
             raise _Unsupported("a slice bound that depends on the batch")
         return const
@@ -829,12 +716,12 @@ def _h_select(t: _Translator, fx, x, dim, index):
     end = index + 1 if index != -1 else 2**63 - 1
     t.nodes.append(IRNode("slice", _source_of(fx), [t.value(x)], mid,
                           {"axis": [int(dim)], "start": [int(index)], "end": [int(end)], "step": [1]}))
-    t.nodes.append(IRNode("reshape", _source_of(fx), [mid], fx.name, _sizes_attr("shape", t.shape(fx))))
+    t.nodes.append(IRNode("reshape", _source_of(fx), [mid], fx.name, sizes_attr("shape", t.shape(fx))))
 
 
 def _h_split(t: _Translator, fx, x, split_size, dim=0):
     size = t.shape(x)[dim]
-    coef, total = _affine(size)
+    coef, total = affine(size)
     if coef:
         raise _Unsupported("a split along the batch")
     sizes = list(split_size) if isinstance(split_size, (list, tuple)) else \
@@ -848,7 +735,7 @@ def _h_split(t: _Translator, fx, x, split_size, dim=0):
 
 
 def _h_unbind(t: _Translator, fx, x, dim=0):
-    coef, total = _affine(t.shape(x)[dim])
+    coef, total = affine(t.shape(x)[dim])
     if coef:
         raise _Unsupported("an unbind along the batch")
     t._multi[fx.name] = (int(dim), [(i, i + 1) for i in range(total)], True)
@@ -877,10 +764,10 @@ def _h_pad(t: _Translator, fx, x, pad, mode="constant", value=None):
                 continue
             block = list(shape)
             block[axis] = width
-            small = [1 if _affine(d)[0] else _affine(d)[1] for d in block]
+            small = [1 if affine(d)[0] else affine(d)[1] for d in block]
             const = t.add_constant(np.full(small, fill, dtype=np.float32))
             name = f"{fx.name}_pad{i}_{len(parts)}"
-            t.nodes.append(IRNode("expand", _source_of(fx), [const], name, _sizes_attr("shape", block)))
+            t.nodes.append(IRNode("expand", _source_of(fx), [const], name, sizes_attr("shape", block)))
             parts.append(name)
         shape[axis] = shape[axis] + before + after
         out = fx.name if all(p == 0 for p in pad[2 * i + 2:]) else f"{fx.name}_axis{axis}"
@@ -963,6 +850,109 @@ def _h_sdpa(t: _Translator, fx, q, k, v, attn_mask=None, dropout_p=0.0, is_causa
             inputs.append(t.value_as(attn_mask, "f32"))
     floats = {} if scale is None else {"scale": [float(scale)]}
     t.emit(fx, "sdpa", inputs, ints={"is_causal": [int(bool(is_causal))]}, floats=floats)
+
+
+class _Steps:
+    """Emits the nodes of an unrolled recurrence, each name prefixed with the operator's."""
+
+    def __init__(self, t: _Translator, fx):
+        self.t, self.src, self.prefix, self.count = t, _source_of(fx), fx.name, 0
+
+    def __call__(self, op: str, inputs: list[str], ints=None, layer: str | None = None) -> str:
+        self.count += 1
+        name = f"{self.prefix}_{op}{self.count}"
+        self.t.nodes.append(IRNode(op, layer or self.src, inputs, name, ints or {}))
+        return name
+
+    def binary(self, kind: str, a: str, b: str) -> str:
+        return self("binary", [a, b], {"kind": [BINARY_KINDS[kind]]})
+
+    def unary(self, kind: str, a: str) -> str:
+        return self("unary", [a], {"kind": [UNARY_KINDS[kind]]})
+
+    def take(self, x: str, axis: int, start: int, end: int) -> str:
+        return self("slice", [x], {"axis": [axis], "start": [start], "end": [end], "step": [1]})
+
+    def reshape(self, x: str, shape: list) -> str:
+        return self("reshape", [x], sizes_attr("shape", shape))
+
+    def part(self, x: str, k: int, width: int) -> str:
+        """The k-th `width` columns of a (rows, columns) value: one gate's share."""
+        return self.take(x, 1, k * width, (k + 1) * width)
+
+
+def _recurrent(t: _Translator, fx, cell: str, x, states: list, params: list, has_biases: bool, num_layers: int,
+               train: bool, bidirectional: bool, batch_first: bool) -> None:
+    """nn.LSTM / nn.GRU unrolled over a sequence of fixed length: per layer and direction, the input
+    projection of every step in one linear layer (its weight packed like any other), then per step the
+    hidden projection (a product with the constant W_hh, shared by the steps) and the gates. Outputs:
+    the sequence, then the final hidden (and, for LSTM, cell) state of every layer and direction."""
+    if train:
+        raise _Unsupported(f"{cell} in training mode (call model.eval())")
+    if not all(t.is_const(p) for p in params):
+        raise _Unsupported(f"{cell} weights computed at run time")
+    shape = t.shape(x)
+    time_axis = 1 if batch_first else 0
+    steps_coef, steps = affine(shape[time_axis])
+    if steps_coef:
+        raise _Unsupported(f"{cell} over a sequence whose length depends on the batch")
+    batch = shape[1 - time_axis]
+    directions = 2 if bidirectional else 1
+    gates = 4 if cell == "lstm" else 3
+    per = 4 if has_biases else 2
+    if len(params) != num_layers * directions * per:
+        raise _Unsupported(f"{cell} with projections (proj_size)")
+    emit = _Steps(t, fx)
+    sequence = t.value(x)
+    finals: list[list[str]] = [[], []]  # h_n, c_n pieces in torch's order (layer-major, direction-minor)
+    for layer in range(num_layers):
+        outputs = []
+        for d in range(directions):
+            w_ih, w_hh, *biases = [_to_numpy(t.const(p)) for p in params[(layer * directions + d) * per:][:per]]
+            hidden = w_hh.shape[1]
+            b_ih, b_hh = biases if biases else (np.zeros(gates * hidden, np.float32),) * 2
+            # LSTM adds both biases before its gates; GRU's b_hn stays inside r · (W_hn h + b_hn).
+            in_bias = b_ih + b_hh if cell == "lstm" else b_ih
+            weight_name = f"{emit.src}.weight_ih_l{layer}" + ("_reverse" if d else "")  # torch's parameter name
+            projected = emit("linear", [sequence, t.add_constant(in_bias.astype(np.float32))], layer=weight_name)
+            t.nodes[-1].weights = [w_ih.copy()]
+            t.nodes[-1].rows = t.rows(shape[:2])
+            w_hh_t = t.add_constant(np.ascontiguousarray(w_hh.T))
+            b_hh_c = t.add_constant(b_hh.astype(np.float32))
+            index = layer * directions + d
+            state = [emit.reshape(emit.take(t.value(s), 0, index, index + 1), [batch, hidden]) for s in states]
+            h, c = state[0], state[1] if cell == "lstm" else None
+            hs = [None] * steps
+            for step in (range(steps - 1, -1, -1) if d else range(steps)):
+                xg = emit.reshape(emit.take(projected, time_axis, step, step + 1), [batch, gates * hidden])
+                hg = emit("matmul", [h, w_hh_t])
+                if cell == "lstm":
+                    z = emit.binary("add", xg, hg)
+                    i, f, g, o = (emit.unary(a, emit.part(z, k, hidden)) for k, a in enumerate(("sigmoid", "sigmoid", "tanh", "sigmoid")))
+                    c = emit.binary("add", emit.binary("mul", f, c), emit.binary("mul", i, g))
+                    h = emit.binary("mul", o, emit.unary("tanh", c))
+                else:
+                    hg = emit.binary("add", hg, b_hh_c)
+                    r = emit.unary("sigmoid", emit.binary("add", emit.part(xg, 0, hidden), emit.part(hg, 0, hidden)))
+                    u = emit.unary("sigmoid", emit.binary("add", emit.part(xg, 1, hidden), emit.part(hg, 1, hidden)))
+                    n = emit.unary("tanh", emit.binary("add", emit.part(xg, 2, hidden), emit.binary("mul", r, emit.part(hg, 2, hidden))))
+                    h = emit.binary("add", n, emit.binary("mul", u, emit.binary("sub", h, n)))  # (1 − u)·n + u·h
+                hs[step] = emit.reshape(h, [batch, 1, hidden] if batch_first else [1, batch, hidden])
+            outputs.append(emit("concat", hs, {"axis": [time_axis]}) if steps > 1 else hs[0])
+            finals[0].append(emit.reshape(h, [1, batch, hidden]))
+            if cell == "lstm":
+                finals[1].append(emit.reshape(c, [1, batch, hidden]))
+        sequence = emit("concat", outputs, {"axis": [2]}) if directions > 1 else outputs[0]
+    stacked = [emit("concat", pieces, {"axis": [0]}) if len(pieces) > 1 else pieces[0] for pieces in finals if pieces]
+    t.outputs_of[fx.name] = [sequence] + stacked
+
+
+def _h_lstm(t: _Translator, fx, x, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
+    _recurrent(t, fx, "lstm", x, list(hx), list(params), has_biases, num_layers, train, bidirectional, batch_first)
+
+
+def _h_gru(t: _Translator, fx, x, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
+    _recurrent(t, fx, "gru", x, [hx], list(params), has_biases, num_layers, train, bidirectional, batch_first)
 
 
 def _h_embedding(t: _Translator, fx, weight, indices, *rest):
@@ -1083,6 +1073,8 @@ _HANDLERS: dict[str, Callable] = {
     "sum.default": _reduce("reduce_sum"),
     "scaled_dot_product_attention.default": _h_sdpa,
     "embedding.default": _h_embedding,
+    "lstm.input": _h_lstm,
+    "gru.input": _h_gru,
     "contiguous.default": _h_identity,
     "clone.default": _h_identity,
     "alias.default": _h_identity,
@@ -1102,252 +1094,8 @@ for _name in ("sym_size.int", "_assert_scalar.default", "sym_constrain_range_for
     _HANDLERS[_name] = lambda t, fx, *a, **k: None
 
 
-def translate(program: Any, example_batch: int = 1) -> IRGraph:
-    """Translates an exported program; raises UnsupportedModelError listing every unsupported operator.
-    `example_batch` is the batch format choice plans for."""
-    graph = _Translator(program, example_batch).run()
-    graph = fold_batch_norm(graph)
-    graph = fuse_residual_adds(graph)
-    graph = fuse_activations(graph)
-    graph = remove_dead_rows(graph)
-    return prune_dead(graph)
-
-
-# --------------------------------------------------------------------------------------------
-# graph passes
-
-
-def _consumers(graph: IRGraph) -> dict[str, list[IRNode]]:
-    users: dict[str, list[IRNode]] = {}
-    for n in graph.nodes:
-        for i in n.inputs:
-            users.setdefault(i, []).append(n)
-    return users
-
-
-def fold_batch_norm(graph: IRGraph) -> IRGraph:
-    """mul-by-scale + add-shift pairs (batch norm, see _h_batch_norm) right after a linear/conv whose
-    only reader they are become part of its weights and bias."""
-    users = _consumers(graph)
-    producer = {n.output: n for n in graph.nodes}
-    removed: set[int] = set()
-    for n in graph.nodes:
-        if n.op != "binary" or n.ints["kind"] != [BINARY_KINDS["mul"]] or not n.output.endswith("_scaled"):
-            continue
-        src = producer.get(n.inputs[0])
-        shift_node = users.get(n.output, [None])[0]
-        if src is None or src.op not in ("linear", "conv2d") or len(users.get(src.output, [])) != 1:
-            continue
-        if shift_node is None or len(users[n.output]) != 1 or src.output in graph.outputs:
-            continue
-        scale = graph.constants[n.inputs[1]].reshape(-1).astype(np.float64)
-        shift = graph.constants[shift_node.inputs[1]].reshape(-1).astype(np.float64)
-        rows = sum(w.shape[0] for w in src.weights)
-        if scale.size != rows or shift.size != rows or src.op == "linear" and len(graph.constants[n.inputs[1]].shape) != 1:
-            continue
-        start = 0
-        for g, w in enumerate(src.weights):
-            part = scale[start:start + w.shape[0]]
-            src.weights[g] = (w.astype(np.float64) * part[:, None]).astype(np.float32)
-            start += w.shape[0]
-        bias = graph.constants[src.inputs[1]].astype(np.float64) if len(src.inputs) > 1 else np.zeros(rows)
-        new_bias = (bias * scale + shift).astype(np.float32)
-        bias_name = f"{src.output}.bias_folded"
-        graph.constants[bias_name] = new_bias
-        src.inputs = [src.inputs[0], bias_name]
-        src.output = shift_node.output
-        removed.update({id(n), id(shift_node)})
-    graph.nodes = [n for n in graph.nodes if id(n) not in removed]
-    return graph
-
-
-def fuse_activations(graph: IRGraph) -> IRGraph:
-    """A unary activation that is the only reader of a linear/conv output moves into its epilogue."""
-    users = _consumers(graph)
-    kind_to_act = {v: k for k, v in UNARY_KINDS.items() if k in EPILOGUE_ACTS}
-    producer = {n.output: n for n in graph.nodes}
-    removed: set[int] = set()
-    for n in graph.nodes:
-        if n.op != "unary" or n.ints["kind"][0] not in kind_to_act:
-            continue
-        src = producer.get(n.inputs[0])
-        if src is None or src.op not in ("linear", "conv2d", "depthwise_conv2d") or "act" in src.ints:
-            continue
-        if len(users.get(src.output, [])) != 1 or src.output in graph.outputs:
-            continue
-        src.ints["act"] = [ACT_CODES[kind_to_act[n.ints["kind"][0]]]]
-        src.output = n.output
-        removed.add(id(n))
-    graph.nodes = [n for n in graph.nodes if id(n) not in removed]
-    return graph
-
-
-def fuse_residual_adds(graph: IRGraph) -> IRGraph:
-    """conv2d → add of a same-shaped tensor becomes one conv2d with a residual input (y = act(conv +
-    bias + residual), written once instead of twice; fuse_activations, which runs next, then moves a
-    following activation into it). The conv takes the add's place, where the residual has been
-    computed (a downsample branch comes after the conv in torch's order)."""
-    users = _consumers(graph)
-    producer = {n.output: n for n in graph.nodes}
-    moved: dict[int, IRNode] = {}  # id(add) → the conv that takes its place
-    for add in graph.nodes:
-        if add.op != "binary" or add.ints["kind"][0] != BINARY_KINDS["add"] or not add.same_shapes:
-            continue
-        for mine, other in ((0, 1), (1, 0)):
-            conv = producer.get(add.inputs[mine])
-            if (conv is None or conv.op != "conv2d" or "act" in conv.ints
-                    or len(users.get(conv.output, [])) != 1 or conv.output in graph.outputs
-                    or add.inputs[other] == conv.output):
-                continue
-            conv.inputs = conv.inputs + [add.inputs[other]]
-            conv.ints["residual"] = [1]
-            conv.output = add.output
-            moved[id(add)] = conv
-            break
-    convs = {id(c) for c in moved.values()}
-    graph.nodes = [moved.get(id(n), n) for n in graph.nodes if id(n) not in convs]
-    return graph
-
-
-def _activate(act: int, x: np.ndarray) -> np.ndarray:
-    """The epilogue activation `act` (an ACT_CODES value) in float64, for folding constant outputs."""
-    from math import erf
-
-    name = {v: k for k, v in ACT_CODES.items()}[act]
-    if name == "none":
-        return x
-    if name == "relu":
-        return np.maximum(x, 0)
-    if name == "relu6":
-        return np.clip(x, 0, 6)
-    if name == "gelu":
-        return x * 0.5 * (1 + np.vectorize(erf)(x / np.sqrt(2)))
-    if name == "gelu_tanh":
-        return 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x**3)))
-    if name == "silu":
-        return x / (1 + np.exp(-x))
-    if name == "sigmoid":
-        return 1 / (1 + np.exp(-x))
-    return np.tanh(x)
-
-
-def remove_dead_rows(graph: IRGraph) -> IRGraph:
-    """Structured pruning: output rows (channels) of a linear/conv whose weights are all zero are
-    removed, and so are the matching input columns of the linear/conv that alone reads them.
-
-    A removed row still outputs the constant act(bias); linear → linear folds its contribution into
-    the reader's bias exactly. A convolution reader pads with zeros, so a constant channel is not
-    constant at the borders: conv → conv removes only rows whose output is exactly zero. A reader
-    whose weight is N:M keeps its pattern: its inputs go only in whole aligned groups of M, since
-    removing others would shift the later inputs across groups."""
-    users = _consumers(graph)
-    for n in graph.nodes:
-        # A residual conv's all-zero rows output act(bias + residual), which is not constant.
-        if n.op not in ("linear", "conv2d") or len(n.weights) != 1 or n.output in graph.outputs or "residual" in n.ints:
-            continue
-        readers = users.get(n.output, [])
-        if len(readers) != 1 or readers[0].op != n.op or len(readers[0].weights) != 1 or readers[0].inputs[0] != n.output:
-            continue
-        reader = readers[0]
-        w1, w2 = n.weights[0], reader.weights[0]
-        bias1 = graph.constants[n.inputs[1]].astype(np.float64) if len(n.inputs) > 1 else np.zeros(w1.shape[0])
-        constant = _activate(n.ints.get("act", [0])[0], bias1)
-        dead = ~w1.any(axis=1)
-        if n.op == "conv2d":
-            dead &= constant == 0
-        taps = w2.shape[1] // w1.shape[0]  # reader columns per channel: kh·kw for a conv, 1 for a linear
-        nm = select.nm_pattern(w2) if dead.any() else None
-        if nm is not None:
-            dead = _whole_runs(dead, nm[1] // math.gcd(taps, nm[1]))  # runs of lcm(taps, M) columns
-        if not dead.any():
-            continue
-        dead_cols = np.repeat(dead, taps)
-        fold = w2[:, dead_cols].astype(np.float64) @ np.repeat(constant[dead], taps)
-        n.weights[0] = w1[~dead].copy()
-        if len(n.inputs) > 1:
-            name = f"{n.output}.bias_live"
-            graph.constants[name] = graph.constants[n.inputs[1]][~dead].copy()
-            n.inputs[1] = name
-        reader.weights[0] = w2[:, ~dead_cols].copy()
-        if np.any(fold != 0):
-            bias2 = graph.constants[reader.inputs[1]].astype(np.float64) if len(reader.inputs) > 1 else 0.0
-            name = f"{reader.output}.bias_folded_rows"
-            graph.constants[name] = (bias2 + fold).astype(np.float32)
-            reader.inputs = [reader.inputs[0], name]
-    return graph
-
-
-def _whole_runs(dead: np.ndarray, size: int) -> np.ndarray:
-    """`dead` kept only in aligned runs of `size` dead throughout (a shorter last run included:
-    removing the last inputs shifts none)."""
-    padded = np.pad(dead, (0, -len(dead) % size), constant_values=True)
-    return np.repeat(padded.reshape(-1, size).all(axis=1), size)[:len(dead)]
-
-
-def prune_dead(graph: IRGraph) -> IRGraph:
-    """Drops nodes whose outputs nothing reads, and constants no node reads."""
-    live = set(graph.outputs)
-    kept = []
-    for n in reversed(graph.nodes):
-        if n.output in live:
-            kept.append(n)
-            live.update(n.inputs)
-    graph.nodes = kept[::-1]
-    graph.constants = {k: v for k, v in graph.constants.items() if k in live}
-    return graph
-
-
-def input_zero_fractions(program: Any, example_inputs: tuple, graph: IRGraph) -> dict[str, float]:
-    """Fraction of zeros in the input of every linear node when `program` runs on `example_inputs`
-    (activation sparsity, which the CSC format turns into skipped work)."""
-    import torch
-    import torch.fx
-
-    wanted = {n.inputs[0] for n in graph.nodes if n.op == "linear"}
-    state = {**program.state_dict, **getattr(program, "constants", {})}
-    user = iter(example_inputs)
-    args = [next(user) if spec.kind.name == "USER_INPUT" else state[spec.target]
-            for spec in program.graph_signature.input_specs]
-    found: dict[str, float] = {}
-
-    class Recorder(torch.fx.Interpreter):
-        def run_node(self, node):
-            out = super().run_node(node)
-            if node.name in wanted and isinstance(out, torch.Tensor) and out.numel():
-                found[node.name] = float((out == 0).float().mean())
-            return out
-
-    with torch.no_grad():
-        Recorder(program.graph_module).run(*args)
-    return found
-
-
-# --------------------------------------------------------------------------------------------
-# build
-
-
-def build(graph: IRGraph, weights: dict[str, list[Any]], num_threads: int = 0,
-          reference_kernels: bool = False, micro_batch: int = 0) -> Any:
-    """The C++ model for `graph`, with each weighted node's packed weights from `weights[node.output]`."""
-    g = _core.Graph()
-    index: dict[str, int] = {}
-    for name, dtype, shape in graph.inputs:
-        index[name] = g.add_input(name, dtype, shape)
-    needed = {i for n in graph.nodes for i in n.inputs} | set(graph.outputs)
-    for name, array in graph.constants.items():
-        if name in needed:
-            index[name] = g.add_constant(name, array)
-    for n in graph.nodes:
-        missing = [i for i in n.inputs if i not in index]
-        if missing:
-            raise ValueError(f"building the model: node '{n.name}' ({n.op}) reads unknown values {missing}")
-        index[n.output] = g.add_node(n.op, n.name, [index[i] for i in n.inputs], n.output, n.ints, n.floats,
-                                     weights.get(n.output, []))
-    missing = [o for o in graph.outputs if o not in index]
-    if missing:
-        raise ValueError(f"building the model: outputs {missing} are computed by no node")
-    g.set_outputs([index[o] for o in graph.outputs])
-    return _core.Model(g, num_threads, reference_kernels, micro_batch)
-
-
-__all__ = ["IRGraph", "IRNode", "UnsupportedModelError", "build", "capture", "input_zero_fractions", "translate"]
+def translate_program(program: Any, example_batch: int = 1) -> IRGraph:
+    """The IR of an exported program (functional form, see capture.canonical); raises
+    UnsupportedModelError listing every operator it cannot translate. `example_batch` is the batch
+    each weight's rows are counted at."""
+    return _Translator(program, example_batch).run()

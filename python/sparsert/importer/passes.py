@@ -1,0 +1,200 @@
+"""Graph passes on the IR, in `optimise`'s order: batch norm folded into the preceding conv/linear,
+a conv's same-shaped residual add into the conv, activations into their producers' epilogues, rows
+that always output zero removed with the next layer's matching inputs, and dead nodes dropped."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import select
+from .ir import ACT_CODES, BINARY_KINDS, EPILOGUE_ACTS, UNARY_KINDS, IRGraph, IRNode
+
+
+def optimise(graph: IRGraph) -> IRGraph:
+    graph = fold_batch_norm(graph)
+    graph = fuse_residual_adds(graph)
+    graph = fuse_activations(graph)
+    graph = remove_dead_rows(graph)
+    return prune_dead(graph)
+
+
+def _consumers(graph: IRGraph) -> dict[str, list[IRNode]]:
+    users: dict[str, list[IRNode]] = {}
+    for n in graph.nodes:
+        for i in n.inputs:
+            users.setdefault(i, []).append(n)
+    return users
+
+
+def fold_batch_norm(graph: IRGraph) -> IRGraph:
+    """mul-by-scale + add-shift pairs (batch norm, see _h_batch_norm) right after a linear/conv whose
+    only reader they are become part of its weights and bias."""
+    users = _consumers(graph)
+    producer = {n.output: n for n in graph.nodes}
+    removed: set[int] = set()
+    for n in graph.nodes:
+        if n.op != "binary" or n.ints["kind"] != [BINARY_KINDS["mul"]] or n.role != "batch_norm_scale":
+            continue
+        src = producer.get(n.inputs[0])
+        shift_node = users.get(n.output, [None])[0]
+        if src is None or src.op not in ("linear", "conv2d") or len(users.get(src.output, [])) != 1:
+            continue
+        if shift_node is None or len(users[n.output]) != 1 or src.output in graph.outputs:
+            continue
+        scale = graph.constants[n.inputs[1]].reshape(-1).astype(np.float64)
+        shift = graph.constants[shift_node.inputs[1]].reshape(-1).astype(np.float64)
+        rows = sum(w.shape[0] for w in src.weights)
+        if scale.size != rows or shift.size != rows or src.op == "linear" and len(graph.constants[n.inputs[1]].shape) != 1:
+            continue
+        start = 0
+        for g, w in enumerate(src.weights):
+            part = scale[start:start + w.shape[0]]
+            src.weights[g] = (w.astype(np.float64) * part[:, None]).astype(np.float32)
+            start += w.shape[0]
+        bias = graph.constants[src.inputs[1]].astype(np.float64) if len(src.inputs) > 1 else np.zeros(rows)
+        new_bias = (bias * scale + shift).astype(np.float32)
+        bias_name = f"{src.output}.bias_folded"
+        graph.constants[bias_name] = new_bias
+        src.inputs = [src.inputs[0], bias_name]
+        src.output = shift_node.output
+        removed.update({id(n), id(shift_node)})
+    graph.nodes = [n for n in graph.nodes if id(n) not in removed]
+    return graph
+
+
+def fuse_activations(graph: IRGraph) -> IRGraph:
+    """A unary activation that is the only reader of a linear/conv output moves into its epilogue."""
+    users = _consumers(graph)
+    kind_to_act = {v: k for k, v in UNARY_KINDS.items() if k in EPILOGUE_ACTS}
+    producer = {n.output: n for n in graph.nodes}
+    removed: set[int] = set()
+    for n in graph.nodes:
+        if n.op != "unary" or n.ints["kind"][0] not in kind_to_act:
+            continue
+        src = producer.get(n.inputs[0])
+        if src is None or src.op not in ("linear", "conv2d", "depthwise_conv2d") or "act" in src.ints:
+            continue
+        if len(users.get(src.output, [])) != 1 or src.output in graph.outputs:
+            continue
+        src.ints["act"] = [ACT_CODES[kind_to_act[n.ints["kind"][0]]]]
+        src.output = n.output
+        removed.add(id(n))
+    graph.nodes = [n for n in graph.nodes if id(n) not in removed]
+    return graph
+
+
+def fuse_residual_adds(graph: IRGraph) -> IRGraph:
+    """conv2d → add of a same-shaped tensor becomes one conv2d with a residual input (y = act(conv +
+    bias + residual), written once instead of twice; fuse_activations, which runs next, then moves a
+    following activation into it). The conv takes the add's place, where the residual has been
+    computed (a downsample branch comes after the conv in torch's order)."""
+    users = _consumers(graph)
+    producer = {n.output: n for n in graph.nodes}
+    moved: dict[int, IRNode] = {}  # id(add) → the conv that takes its place
+    for add in graph.nodes:
+        if add.op != "binary" or add.ints["kind"][0] != BINARY_KINDS["add"] or not add.same_shapes:
+            continue
+        for mine, other in ((0, 1), (1, 0)):
+            conv = producer.get(add.inputs[mine])
+            if (conv is None or conv.op != "conv2d" or "act" in conv.ints
+                    or len(users.get(conv.output, [])) != 1 or conv.output in graph.outputs
+                    or add.inputs[other] == conv.output):
+                continue
+            conv.inputs = conv.inputs + [add.inputs[other]]
+            conv.ints["residual"] = [1]
+            conv.output = add.output
+            moved[id(add)] = conv
+            break
+    convs = {id(c) for c in moved.values()}
+    graph.nodes = [moved.get(id(n), n) for n in graph.nodes if id(n) not in convs]
+    return graph
+
+
+def _activate(act: int, x: np.ndarray) -> np.ndarray:
+    """The epilogue activation `act` (an ACT_CODES value) in float64, for folding constant outputs."""
+    from math import erf
+
+    name = {v: k for k, v in ACT_CODES.items()}[act]
+    if name == "none":
+        return x
+    if name == "relu":
+        return np.maximum(x, 0)
+    if name == "relu6":
+        return np.clip(x, 0, 6)
+    if name == "gelu":
+        return x * 0.5 * (1 + np.vectorize(erf)(x / np.sqrt(2)))
+    if name == "gelu_tanh":
+        return 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x**3)))
+    if name == "silu":
+        return x / (1 + np.exp(-x))
+    if name == "sigmoid":
+        return 1 / (1 + np.exp(-x))
+    return np.tanh(x)
+
+
+def remove_dead_rows(graph: IRGraph) -> IRGraph:
+    """Structured pruning: output rows (channels) of a linear/conv whose weights are all zero are
+    removed, and so are the matching input columns of the linear/conv that alone reads them.
+
+    A removed row still outputs the constant act(bias); linear → linear folds its contribution into
+    the reader's bias exactly. A convolution reader pads with zeros, so a constant channel is not
+    constant at the borders: conv → conv removes only rows whose output is exactly zero. A reader
+    whose weight is N:M keeps its pattern: its inputs go only in whole aligned groups of M, since
+    removing others would shift the later inputs across groups."""
+    users = _consumers(graph)
+    for n in graph.nodes:
+        # A residual conv's all-zero rows output act(bias + residual), which is not constant.
+        if n.op not in ("linear", "conv2d") or len(n.weights) != 1 or n.output in graph.outputs or "residual" in n.ints:
+            continue
+        readers = users.get(n.output, [])
+        if len(readers) != 1 or readers[0].op != n.op or len(readers[0].weights) != 1 or readers[0].inputs[0] != n.output:
+            continue
+        reader = readers[0]
+        w1, w2 = n.weights[0], reader.weights[0]
+        bias1 = graph.constants[n.inputs[1]].astype(np.float64) if len(n.inputs) > 1 else np.zeros(w1.shape[0])
+        constant = _activate(n.ints.get("act", [0])[0], bias1)
+        dead = ~w1.any(axis=1)
+        if n.op == "conv2d":
+            dead &= constant == 0
+        taps = w2.shape[1] // w1.shape[0]  # reader columns per channel: kh·kw for a conv, 1 for a linear
+        nm = select.nm_pattern(w2) if dead.any() else None
+        if nm is not None:
+            dead = _whole_runs(dead, nm[1] // math.gcd(taps, nm[1]))  # runs of lcm(taps, M) columns
+        if not dead.any():
+            continue
+        dead_cols = np.repeat(dead, taps)
+        fold = w2[:, dead_cols].astype(np.float64) @ np.repeat(constant[dead], taps)
+        n.weights[0] = w1[~dead].copy()
+        if len(n.inputs) > 1:
+            name = f"{n.output}.bias_live"
+            graph.constants[name] = graph.constants[n.inputs[1]][~dead].copy()
+            n.inputs[1] = name
+        reader.weights[0] = w2[:, ~dead_cols].copy()
+        if np.any(fold != 0):
+            bias2 = graph.constants[reader.inputs[1]].astype(np.float64) if len(reader.inputs) > 1 else 0.0
+            name = f"{reader.output}.bias_folded_rows"
+            graph.constants[name] = (bias2 + fold).astype(np.float32)
+            reader.inputs = [reader.inputs[0], name]
+    return graph
+
+
+def _whole_runs(dead: np.ndarray, size: int) -> np.ndarray:
+    """`dead` kept only in aligned runs of `size` dead throughout (a shorter last run included:
+    removing the last inputs shifts none)."""
+    padded = np.pad(dead, (0, -len(dead) % size), constant_values=True)
+    return np.repeat(padded.reshape(-1, size).all(axis=1), size)[:len(dead)]
+
+
+def prune_dead(graph: IRGraph) -> IRGraph:
+    """Drops nodes whose outputs nothing reads, and constants no node reads."""
+    live = set(graph.outputs)
+    kept = []
+    for n in reversed(graph.nodes):
+        if n.output in live:
+            kept.append(n)
+            live.update(n.inputs)
+    graph.nodes = kept[::-1]
+    graph.constants = {k: v for k, v in graph.constants.items() if k in live}
+    return graph
