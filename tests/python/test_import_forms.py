@@ -86,13 +86,13 @@ def test_constant_padding_and_chunk():
     assert_matches_eager(Padded().eval(), (4, 9, 8))
 
 
-def test_reflect_padding_is_named_as_unsupported():
-    class Reflect(nn.Module):
+def test_cropping_by_negative_padding_is_named_as_unsupported():
+    class Crop(nn.Module):
         def forward(self, x):
-            return F.pad(x, (1, 1), mode="reflect")
+            return F.pad(x, (-1, 2))
 
-    with pytest.raises(sparsert.UnsupportedModelError, match="reflect padding"):
-        sparsert.load(Reflect(), example_inputs=(torch.randn(2, 3, 5),))
+    with pytest.raises(sparsert.UnsupportedModelError, match=r"pad.default \(negative padding \(cropping\)\)"):
+        sparsert.load(Crop(), example_inputs=(torch.randn(2, 3, 5),))
 
 
 @pytest.mark.parametrize("norm_first", [False, True])
@@ -273,3 +273,38 @@ def test_recurrent_layers_unrolled(kind, batch_first, bidirectional, bias):
     if not batch_first:
         with pytest.raises(ValueError, match=r"input 'x' has shape \(5, 3, 6\) \(expected \(5, 2, 6\)\)"):
             compiled.run(torch.randn(5, 3, 6))
+
+
+class Resampling(nn.Module):
+    """Segmentation and detection heads' resampling, and gathers of fixed positions: interpolate
+    (nearest, nearest-exact, bilinear with and without align_corners, by size and by scale), reflect,
+    replicate and circular padding, flip, index_select and repeat."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.register_buffer("columns", torch.tensor([5, 0, 2, 2]))
+
+    def forward(self, x):  # x: (batch, 3, 5, 6)
+        y = self.conv(x)
+        outs = [
+            F.interpolate(y, scale_factor=2, mode="nearest"),
+            F.interpolate(y, size=(7, 9), mode="nearest"),
+            F.interpolate(y, scale_factor=1.5, mode="nearest-exact"),
+            F.interpolate(y, size=(7, 9), mode="bilinear", align_corners=False),
+            F.interpolate(y, scale_factor=1.5, mode="bilinear", align_corners=True),
+            F.interpolate(y, scale_factor=2.5, mode="bilinear", align_corners=False),
+            F.pad(y, (1, 2, 2, 1), mode="reflect"),
+            F.pad(y, (3, 0, 1, 4), mode="replicate"),
+            F.pad(y, (2, 1, 1, 2), mode="circular"),
+            torch.flip(y, [1, 3]),
+            torch.index_select(y, 3, self.columns),
+            y.repeat(1, 2, 1, 3),
+            F.interpolate(y[:, :, 0], scale_factor=1.7, mode="linear"),
+        ]
+        return torch.cat([o.flatten(1) for o in outs], dim=1)
+
+
+def test_resampling_padding_and_fixed_gathers():
+    torch.manual_seed(0)
+    assert_matches_eager(Resampling().eval(), (3, 5, 6))

@@ -742,11 +742,77 @@ def _h_unbind(t: _Translator, fx, x, dim=0):
     t._multi_src[fx.name] = x
 
 
+def _fixed_size(t: _Translator, x, axis: int, what: str) -> int:
+    coef, size = affine(t.shape(x)[axis])
+    if coef:
+        raise _Unsupported(f"{what} along a dim that depends on the batch")
+    return size
+
+
+def _take(t: _Translator, fx, value: str, axis: int, positions: np.ndarray, output: str | None = None) -> str:
+    """`value` with the dim `axis` replaced by the given positions along it (constant indices)."""
+    output = output or f"{fx.name}_take{len(t.nodes)}"
+    index = t.add_constant(np.ascontiguousarray(positions, dtype=np.int64))
+    t.nodes.append(IRNode("index", _source_of(fx), [value, index], output, {"axis": [axis]}))
+    return output
+
+
+def _h_index_select(t: _Translator, fx, x, dim, index):
+    if len(t.shape(index)) != 1:
+        raise _Unsupported("index_select with an index that is not 1-d")
+    t.emit(fx, "index", [t.value(x), t.value(index)], ints={"axis": [int(dim) % len(t.shape(x))]})
+
+
+def _h_flip(t: _Translator, fx, x, dims):
+    rank = len(t.shape(x))
+    current, axes = t.value(x), sorted({int(d) % rank for d in dims})
+    for i, axis in enumerate(axes):
+        size = _fixed_size(t, x, axis, "flip")
+        current = _take(t, fx, current, axis, np.arange(size - 1, -1, -1), fx.name if i == len(axes) - 1 else None)
+    if not axes:
+        t.alias[fx.name] = current
+
+
+def _h_repeat(t: _Translator, fx, x, repeats):
+    rank = len(t.shape(x))
+    if len(repeats) != rank:
+        raise _Unsupported("repeat that adds leading dims")
+    current, axes = t.value(x), [a for a, r in enumerate(repeats) if int(r) != 1]
+    for i, axis in enumerate(axes):
+        size = _fixed_size(t, x, axis, "repeat")
+        current = _take(t, fx, current, axis, np.arange(size * int(repeats[axis])) % size,
+                        fx.name if i == len(axes) - 1 else None)
+    if not axes:
+        t.alias[fx.name] = current
+
+
+def _pad_positions(mode: str, size: int, before: int, after: int) -> np.ndarray:
+    """Source positions of reflect / replicate / circular padding along one dim, as torch pads."""
+    i = np.arange(-before, size + after)
+    if mode == "reflect":
+        if before >= size or after >= size:
+            raise _Unsupported(f"reflect padding of {max(before, after)} on a dim of size {size} (expected less)")
+        return np.where(i < 0, -i, np.where(i >= size, 2 * (size - 1) - i, i))
+    if mode == "replicate":
+        return np.clip(i, 0, size - 1)
+    if mode == "circular":
+        return i % size
+    raise _Unsupported(f"{mode} padding")
+
+
 def _h_pad(t: _Translator, fx, x, pad, mode="constant", value=None):
-    """Constant padding as concatenation with constant blocks (broadcast over the free batch).
-    `pad` lists (before, after) pairs from the last dimension backwards, as F.pad takes it."""
+    """Constant padding as concatenation with constant blocks (broadcast over the free batch); reflect,
+    replicate and circular padding as a gather of positions. `pad` lists (before, after) pairs from
+    the last dimension backwards, as F.pad takes it."""
     if mode != "constant":
-        raise _Unsupported(f"{mode} padding (only constant padding is supported)")
+        rank, pairs = len(t.shape(x)), [(int(pad[2 * i]), int(pad[2 * i + 1])) for i in range(len(pad) // 2)]
+        current, padded = t.value(x), [(rank - 1 - i, b, a) for i, (b, a) in enumerate(pairs) if b or a]
+        for n, (axis, before, after) in enumerate(padded):
+            positions = _pad_positions(mode, _fixed_size(t, x, axis, f"{mode} padding"), before, after)
+            current = _take(t, fx, current, axis, positions, fx.name if n == len(padded) - 1 else None)
+        if not padded:
+            t.alias[fx.name] = current
+        return
     pad = [int(p) for p in pad]
     if any(p < 0 for p in pad):
         raise _Unsupported("negative padding (cropping)")
@@ -780,6 +846,59 @@ def _h_pad(t: _Translator, fx, x, pad, mode="constant", value=None):
 
 def _h_constant_pad_nd(t: _Translator, fx, x, pad, value=0.0):
     _h_pad(t, fx, x, pad, "constant", value)
+
+
+def _upsample_sources(mode: str, size: int, out: int, scale: float | None, align_corners: bool) -> tuple:
+    """Per output position along one dim: the source positions and their weights, computed in float32
+    as torch's CPU kernels compute them. Nearest: one position; linear: two, weighted."""
+    f32 = np.float32
+    dst = np.arange(out, dtype=f32)
+    if mode in ("nearest", "nearest-exact"):
+        step = f32(1.0 / scale) if scale else f32(size) / f32(out)
+        src = np.floor((dst + f32(0.5)) * step if mode == "nearest-exact" else dst * step).astype(np.int64)
+        return (np.minimum(src, size - 1),), (None,)
+    if align_corners:
+        step = f32(size - 1) / f32(out - 1) if out > 1 else f32(0)
+        src = dst * step
+    else:
+        step = f32(1.0 / scale) if scale else f32(size) / f32(out)
+        src = np.maximum(step * (dst + f32(0.5)) - f32(0.5), f32(0))
+    low = src.astype(np.int64)
+    high = np.where(low < size - 1, low + 1, low)
+    w_high = (src - low.astype(f32)).astype(f32)
+    return (low, high), (f32(1) - w_high, w_high)
+
+
+def _upsample(mode: str) -> Callable:
+    """upsample_nearest2d / _upsample_nearest_exact2d / upsample_bilinear2d (and 1-d): per spatial dim,
+    gathers of source positions, weighted and summed for bilinear."""
+    def handler(t: _Translator, fx, x, output_size, *rest):
+        linear = mode == "linear"
+        align_corners = bool(rest[0]) if linear else False
+        scales = rest[1] if linear else rest[0]
+        shape = t.shape(x)
+        spatial = range(2, len(shape))
+        current = t.value(x)
+        for n, axis in enumerate(spatial):
+            size, out = _fixed_size(t, x, axis, "upsampling"), _fixed_size(t, fx, axis, "upsampling")
+            scale = float(scales[axis - 2]) if scales else None
+            positions, weights = _upsample_sources(mode, size, out, scale, align_corners)
+            final = fx.name if n == len(spatial) - 1 else f"{fx.name}_axis{axis}"
+            if len(positions) == 1:
+                current = _take(t, fx, current, axis, positions[0], final)
+                continue
+            view = [1] * len(shape)
+            view[axis] = out
+            parts = []
+            for k, (where, weight) in enumerate(zip(positions, weights)):
+                taken = _take(t, fx, current, axis, where)
+                parts.append(f"{final}_w{k}")
+                t.nodes.append(IRNode("binary", _source_of(fx), [taken, t.add_constant(weight.reshape(view))], parts[-1],
+                                      {"kind": [BINARY_KINDS["mul"]]}))
+            t.nodes.append(IRNode("binary", _source_of(fx), parts, final, {"kind": [BINARY_KINDS["add"]]}))
+            current = final
+
+    return handler
 
 
 def _h_layer_norm(t: _Translator, fx, x, normalized_shape, w=None, b=None, eps=1e-5, *rest):
@@ -1056,6 +1175,15 @@ _HANDLERS: dict[str, Callable] = {
     "expand.default": _h_expand,
     "cat.default": _h_cat,
     "pad.default": _h_pad,
+    "index_select.default": _h_index_select,
+    "flip.default": _h_flip,
+    "repeat.default": _h_repeat,
+    "upsample_nearest1d.vec": _upsample("nearest"),
+    "upsample_nearest2d.vec": _upsample("nearest"),
+    "_upsample_nearest_exact1d.vec": _upsample("nearest-exact"),
+    "_upsample_nearest_exact2d.vec": _upsample("nearest-exact"),
+    "upsample_linear1d.vec": _upsample("linear"),
+    "upsample_bilinear2d.vec": _upsample("linear"),
     "constant_pad_nd.default": _h_constant_pad_nd,
     "concat.default": _h_cat,
     "slice.Tensor": _h_slice,
