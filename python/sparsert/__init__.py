@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 try:
@@ -27,6 +28,10 @@ from .formats import BSR, CSC, CSR, NM, Dense
 from .importer import UnsupportedModelError
 
 ModelFileError = _core.ModelFileError
+
+# Diagnostics (e.g. why a model was exported at a fixed batch) go to this logger, silent unless the
+# application configures logging.
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 
 def __getattr__(name: str) -> Any:

@@ -308,3 +308,31 @@ class Resampling(nn.Module):
 def test_resampling_padding_and_fixed_gathers():
     torch.manual_seed(0)
     assert_matches_eager(Resampling().eval(), (3, 5, 6))
+
+
+def test_varargs_forward_keeps_the_batch_free():
+    class Pair(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 3)
+
+        def forward(self, *xs):
+            return self.fc(xs[0] * xs[1])
+
+    torch.manual_seed(0)
+    model = Pair().eval()
+    compiled = sparsert.load(model, example_inputs=(torch.randn(2, 4), torch.randn(2, 4)))
+    for batch in (1, 3):
+        a, b = torch.randn(batch, 4), torch.randn(batch, 4)
+        with torch.no_grad():
+            assert rel_err(compiled.run(a, b), model(a, b)) < 1e-6
+
+
+def test_control_flow_on_input_values_is_named():
+    class Branching(nn.Module):
+        def forward(self, x):
+            return x * 2 if x.sum() > 0 else x
+
+    with pytest.raises(sparsert.UnsupportedModelError, match="control flow or output shapes depend on the input "
+                                                             "values.*sparsert.sparsify"):
+        sparsert.load(Branching(), example_inputs=(torch.randn(2, 5),))
