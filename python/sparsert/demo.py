@@ -2,7 +2,10 @@
 
 1. A whole model: prunes an MLP 784-2048-2048-10 to 90% with ``torch.nn.utils.prune``, compiles it
    with ``sparsert.load``, saves and reloads the ``.sprt`` file, checks the output against torch
-   eager and times both side by side at batch 1 and 32.
+   eager and times them side by side at batch 1 and 32. Torch runs the pruned model as a user would
+   after ``prune.remove`` (plain weights with zeros: the masked reparametrisation would multiply
+   weight by mask on every call and flatter sparsert); ONNX Runtime runs the same weights too when
+   ``onnxruntime`` and ``onnx`` are installed (``pip install ".[bench]"``).
 2. One layer four ways: prunes a random 3072×768 layer (BERT-base's FFN output) unstructured, in
    4×4 blocks and 2:4, packs each into its format, checks it against float64, and times it against
    torch's dense ``F.linear`` on the same zero-filled weight.
@@ -34,23 +37,72 @@ def model_demo(min_time: float, directory: str) -> None:
     path = f"{directory}/mlp.sprt"
     compiled.save(path)
     reloaded = load(path)
+    # What a user runs in torch after prune.remove: the same layers with the zeros in plain weights.
+    baked = nn.Sequential(*(nn.Linear(m.in_features, m.out_features) if isinstance(m, nn.Linear) else m for m in model))
+    with torch.no_grad():
+        for mine, pruned in zip(baked, model):
+            if isinstance(pruned, nn.Linear):
+                mine.weight.copy_(pruned.weight)
+                mine.bias.copy_(pruned.bias)
+    baked.eval()
+    ort = _ort_session(baked, torch.get_num_threads())
     print(f"model: MLP 784-2048-2048-10, 90% pruned with torch.nn.utils.prune, saved to {path} and reloaded")
     print(compiled.summary())
     for batch in (1, 32):
         x = torch.randn(batch, 784)
         with torch.no_grad():
-            ref = model(x)
+            ref = baked(x)
         y = reloaded.run(x)
         err = float((y.double() - ref.double()).norm() / ref.double().norm())
 
         def eager():
             with torch.no_grad():
-                return model(x)
+                return baked(x)
 
-        t = time_interleaved({"torch": eager, "sparsert": lambda: reloaded.run(x)}, min_time=min_time)
-        print(f"batch {batch:>2}: torch eager {t['torch'].median * 1e3:7.3f} ms, sparsert {t['sparsert'].median * 1e3:7.3f} ms"
-              f" ({t['torch'].median / t['sparsert'].median:.2f}x), rel err {err:.1e}")
+        tools = {"torch": eager, "sparsert": lambda: reloaded.run(x)}
+        if ort is not None:
+            xn = x.numpy()
+            tools["onnxruntime"] = lambda: ort.run(None, {"input": xn})
+        t = time_interleaved(tools, min_time=min_time)
+        line = f"batch {batch:>2}: torch eager {t['torch'].median * 1e3:7.3f} ms"
+        if ort is not None:
+            line += f", onnxruntime {t['onnxruntime'].median * 1e3:7.3f} ms"
+        best = min((k for k in t if k != "sparsert"), key=lambda k: t[k].median)
+        print(f"{line}, sparsert {t['sparsert'].median * 1e3:7.3f} ms ({t[best].median / t['sparsert'].median:.2f}x "
+              f"the faster of {' and '.join(k for k in t if k != 'sparsert')}), rel err {err:.1e}")
+    if ort is None:
+        print("(onnxruntime and onnx not installed: pip install \".[bench]\" adds the ONNX Runtime column)")
     print()
+
+
+def _ort_session(mlp, threads: int):
+    """An ONNX Runtime session running the same Linear/ReLU stack (weights with their zeros), or None
+    when onnxruntime or onnx is missing. The graph is written by hand: Gemm and Relu nodes."""
+    try:
+        import onnx
+        import onnxruntime
+        from onnx import TensorProto, helper, numpy_helper
+    except ImportError:
+        return None
+    import torch.nn as nn
+
+    nodes, weights, current = [], [], "input"
+    for i, m in enumerate(mlp):
+        out = f"h{i}"
+        if isinstance(m, nn.Linear):
+            weights += [numpy_helper.from_array(m.weight.detach().numpy(), f"w{i}"),
+                        numpy_helper.from_array(m.bias.detach().numpy(), f"b{i}")]
+            nodes.append(helper.make_node("Gemm", [current, f"w{i}", f"b{i}"], [out], transB=1))
+        else:
+            nodes.append(helper.make_node("Relu", [current], [out]))
+        current = out
+    nodes[-1].output[0] = "output"
+    graph = helper.make_graph(nodes, "mlp", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 784])],
+                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch", 10])], weights)
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    return onnxruntime.InferenceSession(helper.make_model(graph).SerializeToString(), options,
+                                        providers=["CPUExecutionProvider"])
 
 
 def _prune(w: np.ndarray, keep: np.ndarray) -> np.ndarray:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
+import numpy as np
+import pytest
 import torch
 
 from sparsert import cli
@@ -42,3 +46,28 @@ def test_inspect_rejects_a_damaged_file(tmp_path, capsys):
     bad.write_bytes(b"SPRTMODL" + bytes(100))
     assert cli.main(["inspect", str(bad)]) == 2
     assert "loading" in capsys.readouterr().err
+
+
+def test_demo_checks_every_output_and_times_torch_on_plain_weights(capsys):
+    from sparsert import demo
+
+    demo.main(["--min-time", "0.01"])
+    out = capsys.readouterr().out
+    errors = [float(e) for e in re.findall(r"rel err\s+([0-9.e+-]+)", out)]
+    assert len(errors) == 2 and max(errors) < 1e-5, out
+    table = [line for line in out.splitlines() if line.startswith(("Dense", "CSR", "BSR", "NM"))]
+    assert len(table) == 4 and all(float(line.split()[-5]) < 1e-5 for line in table), out
+
+
+def test_demo_onnxruntime_session_matches_torch():
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    from sparsert import demo
+
+    torch.manual_seed(0)
+    mlp = torch.nn.Sequential(torch.nn.Linear(784, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10)).eval()
+    x = torch.randn(3, 784)
+    with torch.no_grad():
+        ref = mlp(x).numpy()
+    got = demo._ort_session(mlp, 1).run(None, {"input": x.numpy()})[0]
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
