@@ -79,7 +79,6 @@ def _ort_session(mlp, threads: int):
     """An ONNX Runtime session running the same Linear/ReLU stack (weights with their zeros), or None
     when onnxruntime or onnx is missing. The graph is written by hand: Gemm and Relu nodes."""
     try:
-        import onnx
         import onnxruntime
         from onnx import TensorProto, helper, numpy_helper
     except ImportError:
