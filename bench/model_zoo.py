@@ -1,5 +1,5 @@
 """The architectures and prunings of bench/models.py, in a module of their own that needs torch only,
-so that DeepSparse's runner (bench/deepsparse/run_models.py, in its own virtual environment without
+so that DeepSparse's runner (bench/deepsparse/run.py, in its own virtual environment without
 sparsert) rebuilds exactly the same modules and loads the same weights.
 
 Models: `mlp` 784-2048-2048-10 (ReLU); `resnet18` (BasicBlocks [2,2,2,2], batch norm, 224², 1000

@@ -1,6 +1,6 @@
 // The core clock as the kernels see it: a chain of dependent integer adds runs one a cycle, so adds
 // per second is the clock. /proc/cpuinfo's "cpu MHz" in a VM is the nominal rate (2.45 GHz on the
-// bench host, which runs at ~3.2); cycle figures in bench/README use this one.
+// bench host, which runs at ~3.2): the cycle figures in bench/NOTES.md name the clock they use.
 //
 //   build/bench/clock_rate
 #include <chrono>

@@ -178,7 +178,8 @@ struct TensorF32 {
   // it stops before that passes x[2(n − 1)]) and ends, when n > W, with the last W positions in one
   // vector read backwards from x[2(n − 1)] (load_odd), overlapping the one before: stores of the
   // same lanes again, which copying and max-pooling both allow. Other tails go through a copy, which
-  // was most of the time of a phase-plane fill when stride 1 and 2 took it too (bench/README).
+  // was most of the time of a phase-plane fill when stride 1 and 2 took it too (bench/NOTES.md,
+  // ResNet-18 and convolutions).
   template <class Store>
   static void for_strided(const float* x, int64_t stride, int64_t n, Store&& store) {
     int64_t i = 0;

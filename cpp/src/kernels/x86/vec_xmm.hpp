@@ -60,7 +60,8 @@ struct Xmm4 {
   // Lanes [0, n) of memory, n in [0, 4]; lanes from n on read as zero and are never touched.
   static __m128i first(int n) { return _mm_cmpgt_epi32(_mm_set1_epi32(n), _mm_setr_epi32(0, 1, 2, 3)); }
   static F load_first(const float* p, int n) { return _mm_maskload_ps(p, first(n)); }
-  // In pieces of 2 and 1 lanes, not vmaskmovps, which Zen 3 runs far slower (bench/README, small stores).
+  // In pieces of 2 and 1 lanes, not vmaskmovps, which Zen 3 runs far slower (bench/NOTES.md, ResNet-18
+  // and convolutions).
   static void store_first(float* p, F v, int n) {
     if (n >= 4) return _mm_storeu_ps(p, v);
     if (n & 2) {
