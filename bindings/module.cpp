@@ -73,14 +73,6 @@ py::array_t<float> linear_py(const Weight& w, const FloatArray& x, const std::op
   return y;
 }
 
-
-DType parse_dtype(const std::string& name) {
-  if (name == "f32") return DType::kF32;
-  if (name == "i64") return DType::kI64;
-  if (name == "bool") return DType::kBool;
-  throw InvalidArgument("dtype '" + name + "' is not supported (expected f32, i64 or bool)");
-}
-
 // A C-contiguous float32, int64 or bool array (python/sparsert converts everything else first).
 // NumPy's bool is one byte holding 0 or 1, sparsert's bool layout.
 TensorView view_of(const py::array& a, const std::string& what) {
@@ -292,6 +284,19 @@ PYBIND11_MODULE(_core, m) {
 
   m.def("linear", &linear_py, py::arg("w"), py::arg("x"), py::arg("bias"), py::arg("activation"),
         py::arg("num_threads"), "y = act(x @ W.T + bias) for a 2-D float32 x; see sparsert.linear.");
+  m.def(
+      "codes",
+      [] {
+        py::dict tables;
+        for (const auto& [table, codes] : attribute_codes()) {
+          py::dict by_name;  // in code order
+          for (const auto& [name, code] : codes) by_name[py::str(name)] = code;
+          tables[py::str(table)] = by_name;
+        }
+        return tables;
+      },
+      "The codes node attributes hold, {table: {spelling: code}} for \"activation\", \"unary\", "
+      "\"binary\" and \"dtype\" (sparsert/graph.hpp's attribute_codes).");
   m.def("linear_kernel_name", &linear_kernel_name, py::arg("w"), py::arg("batch"));
   m.def("set_num_threads", &set_num_threads, py::arg("n"));
   m.def("get_num_threads", &get_num_threads);

@@ -6,7 +6,8 @@ from typing import Any, Optional
 from . import _core
 from ._convert import as_float32, is_torch_tensor
 
-ACTIVATIONS = ("relu", "relu6", "gelu", "gelu_tanh", "silu", "sigmoid", "tanh")
+# The epilogue activations, in the core's order (sparsert/format.hpp).
+ACTIVATIONS = tuple(name for name in _core.codes()["activation"] if name != "none")
 
 
 def linear(

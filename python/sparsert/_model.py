@@ -35,6 +35,13 @@ class Model:
         return list(self._core.outputs())
 
     @property
+    def compiled(self) -> bool:
+        """Whether the model is compiled. False only for a module loaded without `example_inputs`,
+        until its first run exports and compiles it from that input; `inputs`, `outputs`, `save` and
+        `summary` need a compiled model."""
+        return True
+
+    @property
     def plan(self) -> list[select.Choice] | None:
         """The format chosen for each weight at import, with its reason and measured times
         (None for a model read from a .sprt file: the choice is already in its weights)."""
@@ -148,6 +155,10 @@ class _LazyModel(Model):
             if self._compiled is None:
                 self._compiled = _compile_module(self._module, inputs, self._formats, self._threads, self._micro_batch)
             return self._compiled
+
+    @property
+    def compiled(self) -> bool:
+        return self.__dict__.get("_compiled") is not None
 
     def run(self, *inputs: Any) -> Any:
         return self._ensure(inputs).run(*inputs)

@@ -17,7 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import _core, _timing
-from ._model import _LazyModel, load
+from ._model import load
 
 
 def _shape(text: str) -> tuple[int, ...]:
@@ -58,12 +58,12 @@ def _formats(text: str | None) -> Any:
 def cmd_compile(args: argparse.Namespace) -> int:
     model = _factory(args.model) if args.model else None
     examples = _example_inputs(args.input_shape, args.input_dtype) if args.input_shape else None
-    compiled = load(args.source, model=model, example_inputs=examples, formats=_formats(args.formats),
-                    num_threads=args.threads, trusted=args.trusted)
-    if isinstance(compiled, _LazyModel):
+    loaded = load(args.source, model=model, example_inputs=examples, formats=_formats(args.formats),
+                  num_threads=args.threads, trusted=args.trusted)
+    if not loaded.compiled:
         raise ValueError("this source is traced from an example input; pass --input-shape (e.g. 1,3,224,224)")
-    compiled.save(args.output)
-    print(compiled.summary())
+    loaded.save(args.output)
+    print(loaded.summary())
     print(f"wrote {args.output}")
     return 0
 

@@ -1,5 +1,5 @@
-// The operators of the ops_nn.cpp section of ops.def (linear, conv2d, depthwise_conv2d, max_pool2d,
-// avg_pool2d, adaptive_avg_pool2d), each created by its factory and checked against naive
+// The operators of the ops_nn.cpp and ops_conv.cpp sections of ops.def (linear, conv2d, depthwise_conv2d,
+// max_pool2d, avg_pool2d, adaptive_avg_pool2d), each created by its factory and checked against naive
 // double-precision loops written here with PyTorch's definitions, over every weight format, both
 // kernel modes and 1 and 2 threads; then the messages of invalid attributes and input shapes.
 #include <gtest/gtest.h>

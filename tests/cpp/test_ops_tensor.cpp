@@ -11,11 +11,13 @@
 #include <limits>
 #include <map>
 #include <random>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "graph/ops.hpp"
+#include "kernels/epilogue.hpp"
 #include "ops_testing.hpp"
 
 namespace sparsert::test {
@@ -99,6 +101,57 @@ TEST(OpsUnary, Errors) {
   expect_error([&] { b.op->infer(descs({{2}}, DType::kI64), 1); },
                {"input 0 (x) is i64 (expected f32; insert a cast)"});
   expect_error([&] { b.op->infer(descs({{2}, {2}}), 1); }, {"got 2 inputs (expected 1)"});
+}
+
+// --- attribute codes -------------------------------------------------------------------------
+
+// Model files store these codes, so each table must start with exactly these entries (appending is
+// allowed, renumbering is not). The importer spells them as here (python/sparsert/importer/ir.py).
+TEST(AttributeCodes, StoredCodesKeepTheirMeaning) {
+  const std::map<std::string, std::vector<std::string>> stored = {
+      {"activation", {"none", "relu", "relu6", "gelu", "gelu_tanh", "silu", "sigmoid", "tanh"}},
+      {"unary", {"relu", "relu6", "gelu", "gelu_tanh", "silu", "sigmoid", "tanh", "hardswish", "hardsigmoid",
+                 "neg", "exp", "sqrt", "rsqrt", "erf", "abs"}},
+      {"binary", {"add", "sub", "mul", "div", "maximum", "minimum", "pow", "eq", "ne", "lt", "le", "gt", "ge",
+                  "and", "or", "xor"}},
+      {"dtype", {"f32", "i64", "bool"}},
+  };
+  const auto codes = attribute_codes();
+  ASSERT_EQ(codes.size(), stored.size());
+  for (const auto& [table, names] : stored) {
+    ASSERT_TRUE(codes.count(table)) << "table " << table;
+    const auto& got = codes.at(table);
+    ASSERT_GE(got.size(), names.size()) << "table " << table;
+    std::set<std::string> seen;
+    for (size_t i = 0; i < got.size(); ++i) {
+      EXPECT_EQ(got[i].second, static_cast<int64_t>(i)) << "table " << table;
+      if (i < names.size()) EXPECT_EQ(got[i].first, names[i]) << "table " << table << " code " << i;
+      EXPECT_NE(got[i].first, "?") << "table " << table << " code " << i << " has no spelling";
+      EXPECT_TRUE(seen.insert(got[i].first).second) << "table " << table << " spells two codes " << got[i].first;
+    }
+  }
+}
+
+// Every Activation but kNone is the epilogue form of exactly one unary kind, spelled the same (the
+// importer fuses a unary node into the layer before it by that name), and the unary operator computes
+// it with the epilogue's own function, bit for bit.
+TEST(AttributeCodes, EpilogueActivationsAreUnaryKinds) {
+  std::map<Activation, int> kinds_per_activation;
+  for (int64_t k = 0; k <= static_cast<int64_t>(kLastUnaryKind); ++k) {
+    const auto kind = static_cast<UnaryKind>(k);
+    const Activation act = epilogue_activation(kind);
+    if (act == Activation::kNone) continue;
+    ++kinds_per_activation[act];
+    EXPECT_STREQ(to_string(kind), to_string(act)) << "unary kind " << k;
+    Built b = build(make_unary, "unary", {{"kind", {k}}});
+    const Tensor x = random_f32({5, 37}, 7 + static_cast<uint32_t>(k), 6.0f);
+    Tensor want(DType::kF32, x.shape());
+    for (int64_t i = 0; i < x.numel(); ++i) want.data_as<float>()[i] = activate(x.data_as<float>()[i], act);
+    expect_equal_bits(run(*b.op, {&x}), want, std::string("unary ") + to_string(kind) + " against activate()");
+  }
+  for (int a = 1; a <= static_cast<int>(kLastActivation); ++a) {
+    EXPECT_EQ(kinds_per_activation[static_cast<Activation>(a)], 1) << to_string(static_cast<Activation>(a));
+  }
 }
 
 // --- binary ----------------------------------------------------------------------------------

@@ -91,3 +91,92 @@ def test_unknown_spellings_name_the_accepted_ones(spelling):
 def test_unsupported_shapes_are_the_packers_errors():
     with pytest.raises(ValueError, match="block shape"):
         formats.pack(np.ones((4, 4), np.float32), "bsr3x3")
+
+
+# The importer's code tables and the helpers that take a spelling and look it up in one.
+CODE_TABLES = {"ACT_CODES": "activation", "UNARY_KINDS": "unary", "BINARY_KINDS": "binary", "DTYPE_CODES": "dtype"}
+CODE_HELPERS = {"_unary": "unary", "unary": "unary", "_binary": "binary", "binary": "binary", "_compare": "binary",
+                "_logical": "binary"}
+
+
+def importer_spellings() -> dict[str, set[str]]:
+    """Table → the spellings the package's source looks up in it: string keys of ACT_CODES[...] and
+    the other tables and string arguments of the helpers that look one up (`_unary("relu")`,
+    `emit.binary("add", ...)`), directly or through a variable; the kinds that the handler factories
+    closed over (aten's table, built at import); and the element types of its constants."""
+    from sparsert.importer import aten
+
+    found: dict[str, set[str]] = {table: set() for table in CODE_TABLES.values()}
+
+    def strings(node: ast.AST) -> set[str]:
+        return {n.value for n in ast.walk(node) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+
+    def choices(node: ast.AST) -> set[str] | None:
+        """The strings an expression can be: a literal, or either branch of `a if c else b`."""
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return {node.value}
+        if isinstance(node, ast.IfExp):
+            body, orelse = choices(node.body), choices(node.orelse)
+            return None if body is None or orelse is None else body | orelse
+        return None
+
+    def spelled(node: ast.AST, bound: dict[str, set[str]]) -> set[str]:
+        return bound.get(node.id, set()) if isinstance(node, ast.Name) else choices(node) or set()
+
+    def visit(node: ast.AST, bound: dict[str, set[str]]) -> None:
+        # A variable that a function sets to literals (`kind = "gelu_tanh" if tanh else "gelu"`), or that
+        # a loop or comprehension runs over a plain tuple of literals, stands for them.
+        if isinstance(node, (ast.FunctionDef, ast.Lambda)):
+            bound = dict(bound)
+            for a in ast.walk(node):
+                if isinstance(a, ast.Assign) and len(a.targets) == 1 and isinstance(a.targets[0], ast.Name):
+                    if (values := choices(a.value)) is not None:
+                        bound[a.targets[0].id] = bound.get(a.targets[0].id, set()) | values
+        if isinstance(node, (ast.For, ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
+            loops = [node] if isinstance(node, ast.For) else node.generators
+            bound = {**bound, **{g.target.id: strings(g.iter) for g in loops
+                                 if isinstance(g.target, ast.Name) and isinstance(g.iter, (ast.Tuple, ast.List))}}
+        if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id in CODE_TABLES:
+            found[CODE_TABLES[node.value.id]] |= spelled(node.slice, bound)
+        elif isinstance(node, ast.Call) and node.args:
+            func = node.func
+            name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
+            if name in CODE_HELPERS:
+                found[CODE_HELPERS[name]] |= spelled(node.args[0], bound)
+        for child in ast.iter_child_nodes(node):
+            visit(child, bound)
+
+    for path in PACKAGE.rglob("*.py"):
+        visit(ast.parse(path.read_text()), {})
+    for handler in aten._HANDLERS.values():
+        factory = getattr(handler, "__qualname__", "").split(".")[0]
+        cells = dict(zip(getattr(handler, "__code__", None) and handler.__code__.co_freevars or (),
+                         getattr(handler, "__closure__", None) or ()))
+        if factory in CODE_HELPERS and "kind" in cells:
+            found[CODE_HELPERS[factory]].add(cells["kind"].cell_contents)
+    found["dtype"] |= set(getattr(aten, "_NUMPY_DTYPES", {}))  # the element types it builds constants in
+    return found
+
+
+def test_importer_spellings_are_the_cores_codes():
+    from sparsert import _core
+    from sparsert.importer import ir
+
+    codes = _core.codes()
+    assert set(codes) == set(CODE_TABLES.values())
+    for table, values in codes.items():  # codes 0, 1, 2, ... in order, one spelling each
+        assert list(values.values()) == list(range(len(values))), table
+    assert (ir.ACT_CODES, ir.UNARY_KINDS, ir.BINARY_KINDS, ir.DTYPE_CODES) == (
+        codes["activation"], codes["unary"], codes["binary"], codes["dtype"])
+    # Fusing a unary node into a layer's epilogue maps its kind to the activation of the same name.
+    assert ir.EPILOGUE_ACTS == set(codes["activation"]) - {"none"} and ir.EPILOGUE_ACTS <= set(codes["unary"])
+    assert sparsert.ACTIVATIONS == tuple(a for a in codes["activation"] if a != "none")
+
+    used = importer_spellings()
+    # The scan must see the importer's use of every table, or a refactoring has outgrown it.
+    assert {"relu", "gelu_tanh", "rsqrt", "hardswish"} <= used["unary"], used["unary"]
+    assert {"add", "mul", "eq", "ge", "and", "xor", "maximum"} <= used["binary"], used["binary"]
+    assert {"f32", "i64", "bool"} <= used["dtype"], used["dtype"]
+    for table, names in used.items():
+        unknown = names - set(codes[table])
+        assert not unknown, f"the importer spells {sorted(unknown)} in {table}, unknown to _core.codes()[{table!r}]"

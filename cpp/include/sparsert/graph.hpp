@@ -1,12 +1,13 @@
 // A model as data: named values (inputs, constants, intermediates) and nodes that compute them.
 // The importer (Python) or an application builds a Graph; Model compiles and runs it; the model
-// file stores it. Every operator name, its inputs and attributes are listed in cpp/src/graph/ops.hpp.
+// file stores it. Every operator name, its inputs and attributes are listed in cpp/src/graph/ops.def.
 #pragma once
 
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "sparsert/export.hpp"
@@ -27,6 +28,14 @@ struct SPARSERT_API Attrs {
   int64_t int_or(const std::string& name, int64_t fallback, const std::string& where) const;
   double float_or(const std::string& name, double fallback, const std::string& where) const;
 };
+
+/// The codes that integer attributes hold, by table: "activation" (act of linear, conv2d and
+/// depthwise_conv2d: Activation, sparsert/format.hpp), "unary" (kind of unary), "binary" (kind of
+/// binary) and "dtype" (dtype of cast: DType, sparsert/tensor.hpp). Each table lists (spelling, code)
+/// in code order, spelled by the enumeration's to_string; the Python importer builds its nodes from
+/// these. Model files store the codes, so a code keeps its meaning forever. Thread-safe; no throws
+/// but std::bad_alloc.
+SPARSERT_API std::map<std::string, std::vector<std::pair<std::string, int64_t>>> attribute_codes();
 
 /// Where a value comes from.
 enum class ValueKind : uint8_t { kInput = 0, kConstant = 1, kNode = 2 };

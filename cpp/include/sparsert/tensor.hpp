@@ -14,8 +14,12 @@ namespace sparsert {
 /// indices are i64; masks are bool, one byte per element holding 0 or 1 (as numpy's and torch's
 /// bool). Spellings: "f32", "i64", "bool". The values are stored in model files: append only.
 enum class DType : uint8_t { kF32 = 0, kI64 = 1, kBool = 2 };
+/// Every value from 0 to this one is a DType.
+inline constexpr DType kLastDType = DType::kBool;
 
 SPARSERT_API const char* to_string(DType dtype);
+/// Parses a spelling above; throws InvalidArgument listing the choices when unknown.
+SPARSERT_API DType parse_dtype(const std::string& name);
 /// Bytes per element: 4, 8 or 1.
 inline int64_t dtype_size(DType dtype) {
   switch (dtype) {

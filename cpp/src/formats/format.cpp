@@ -39,12 +39,13 @@ Format parse_format(const std::string& name) {
 }
 
 Activation parse_activation(const std::string& name) {
-  for (Activation a : {Activation::kNone, Activation::kRelu, Activation::kRelu6, Activation::kGeluErf,
-                       Activation::kGeluTanh, Activation::kSilu, Activation::kSigmoid, Activation::kTanh}) {
-    if (name == to_string(a)) return a;
+  std::string choices;
+  for (int a = 0; a <= static_cast<int>(kLastActivation); ++a) {
+    const char* spelling = to_string(static_cast<Activation>(a));
+    if (name == spelling) return static_cast<Activation>(a);
+    choices += std::string(a == 0 ? "" : a == static_cast<int>(kLastActivation) ? " or " : ", ") + spelling;
   }
-  throw InvalidArgument("parsing activation: unknown name '" + name +
-                        "' (expected none, relu, relu6, gelu, gelu_tanh, silu, sigmoid or tanh)");
+  throw InvalidArgument("parsing activation: unknown name '" + name + "' (expected " + choices + ")");
 }
 
 }  // namespace sparsert

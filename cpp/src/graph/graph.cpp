@@ -16,6 +16,16 @@ const char* to_string(DType dtype) {
   return "?";
 }
 
+DType parse_dtype(const std::string& name) {
+  std::string choices;
+  for (int d = 0; d <= static_cast<int>(kLastDType); ++d) {
+    const char* spelling = to_string(static_cast<DType>(d));
+    if (name == spelling) return static_cast<DType>(d);
+    choices += std::string(d == 0 ? "" : d == static_cast<int>(kLastDType) ? " or " : ", ") + spelling;
+  }
+  throw InvalidArgument("parsing dtype: unknown name '" + name + "' (expected " + choices + ")");
+}
+
 int64_t numel(const Shape& shape) {
   int64_t n = 1;
   for (int64_t d : shape) n *= d;

@@ -39,17 +39,25 @@ void map_f32(const float* __restrict x, float* __restrict y, int64_t n, F f) {
   for (int64_t i = 0; i < n; ++i) y[i] = f(x[i]);
 }
 
-// The activations shared with the matrix kernels go through activate() so that a fused epilogue
-// and a separate unary node give bit-identical results.
+// The kinds that are epilogue activations go through activate() with the Activation that
+// epilogue_activation() gives, so that a fused epilogue and a separate unary node give bit-identical
+// results. A template, so that each loop's activation is a constant and its switch folds away.
+template <UnaryKind kKind>
+void map_activation(const float* x, float* y, int64_t n) {
+  constexpr Activation kAct = epilogue_activation(kKind);
+  static_assert(kAct != Activation::kNone, "a unary kind without an epilogue activation");
+  map_f32(x, y, n, [](float v) { return activate(v, kAct); });
+}
+
 void unary_f32(UnaryKind kind, const float* x, float* y, int64_t n) {
   switch (kind) {
-    case UnaryKind::kRelu: return map_f32(x, y, n, [](float v) { return activate(v, Activation::kRelu); });
-    case UnaryKind::kRelu6: return map_f32(x, y, n, [](float v) { return activate(v, Activation::kRelu6); });
-    case UnaryKind::kGeluErf: return map_f32(x, y, n, [](float v) { return activate(v, Activation::kGeluErf); });
-    case UnaryKind::kGeluTanh: return map_f32(x, y, n, [](float v) { return activate(v, Activation::kGeluTanh); });
-    case UnaryKind::kSilu: return map_f32(x, y, n, [](float v) { return activate(v, Activation::kSilu); });
-    case UnaryKind::kSigmoid: return map_f32(x, y, n, [](float v) { return activate(v, Activation::kSigmoid); });
-    case UnaryKind::kTanh: return map_f32(x, y, n, [](float v) { return activate(v, Activation::kTanh); });
+    case UnaryKind::kRelu: return map_activation<UnaryKind::kRelu>(x, y, n);
+    case UnaryKind::kRelu6: return map_activation<UnaryKind::kRelu6>(x, y, n);
+    case UnaryKind::kGeluErf: return map_activation<UnaryKind::kGeluErf>(x, y, n);
+    case UnaryKind::kGeluTanh: return map_activation<UnaryKind::kGeluTanh>(x, y, n);
+    case UnaryKind::kSilu: return map_activation<UnaryKind::kSilu>(x, y, n);
+    case UnaryKind::kSigmoid: return map_activation<UnaryKind::kSigmoid>(x, y, n);
+    case UnaryKind::kTanh: return map_activation<UnaryKind::kTanh>(x, y, n);
     // torch: x · min(max(x + 3, 0), 6) / 6 and min(max(x + 3, 0), 6) / 6, in that order.
     case UnaryKind::kHardswish:
       return map_f32(x, y, n, [](float v) { return v * activate(v + 3.0f, Activation::kRelu6) / 6.0f; });
@@ -68,9 +76,9 @@ class UnaryOp final : public TensorOp {
  public:
   explicit UnaryOp(const NodeDef& node) : TensorOp(node) {
     const int64_t k = required_int("kind");
-    if (k < 0 || k > static_cast<int64_t>(UnaryKind::kAbs)) {
+    if (k < 0 || k > static_cast<int64_t>(kLastUnaryKind)) {
       fail("attribute 'kind' is " + std::to_string(k) + " (expected a UnaryKind, 0 to " +
-           std::to_string(static_cast<int64_t>(UnaryKind::kAbs)) + ")");
+           std::to_string(static_cast<int64_t>(kLastUnaryKind)) + ")");
     }
     kind_ = static_cast<UnaryKind>(k);
   }
@@ -206,28 +214,6 @@ void binary_compare(BinaryKind kind, const tensor_ops::Strided<2>& it, const T* 
   }
 }
 
-const char* binary_name(BinaryKind kind) {
-  switch (kind) {
-    case BinaryKind::kAdd: return "add";
-    case BinaryKind::kSub: return "sub";
-    case BinaryKind::kMul: return "mul";
-    case BinaryKind::kDiv: return "div";
-    case BinaryKind::kMaximum: return "maximum";
-    case BinaryKind::kMinimum: return "minimum";
-    case BinaryKind::kPow: return "pow";
-    case BinaryKind::kEq: return "eq";
-    case BinaryKind::kNe: return "ne";
-    case BinaryKind::kLt: return "lt";
-    case BinaryKind::kLe: return "le";
-    case BinaryKind::kGt: return "gt";
-    case BinaryKind::kGe: return "ge";
-    case BinaryKind::kAnd: return "and";
-    case BinaryKind::kOr: return "or";
-    case BinaryKind::kXor: return "xor";
-  }
-  return "?";
-}
-
 bool is_comparison(BinaryKind kind) { return kind >= BinaryKind::kEq && kind <= BinaryKind::kGe; }
 
 // Whether `kind` takes two operands of `dtype`.
@@ -254,9 +240,9 @@ class BinaryOp final : public TensorOp {
  public:
   explicit BinaryOp(const NodeDef& node) : TensorOp(node) {
     const int64_t k = required_int("kind");
-    if (k < 0 || k > static_cast<int64_t>(BinaryKind::kXor)) {
+    if (k < 0 || k > static_cast<int64_t>(kLastBinaryKind)) {
       fail("attribute 'kind' is " + std::to_string(k) + " (expected a BinaryKind, 0 to " +
-           std::to_string(static_cast<int64_t>(BinaryKind::kXor)) + ")");
+           std::to_string(static_cast<int64_t>(kLastBinaryKind)) + ")");
     }
     kind_ = static_cast<BinaryKind>(k);
   }
@@ -271,7 +257,7 @@ class BinaryOp final : public TensorOp {
       }
       std::string accepted = ok[0];
       for (size_t i = 1; i < ok.size(); ++i) accepted += (i + 1 == ok.size() ? " or " : ", ") + ok[i];
-      fail(std::string("inputs are ") + to_string(da) + " and " + to_string(db) + " for " + binary_name(kind_) +
+      fail(std::string("inputs are ") + to_string(da) + " and " + to_string(db) + " for " + to_string(kind_) +
            " (expected " + accepted + "; insert a cast)");
     }
     Dims shape;
@@ -338,7 +324,7 @@ class CastOp final : public TensorOp {
  public:
   explicit CastOp(const NodeDef& node) : TensorOp(node) {
     const int64_t d = required_int("dtype");
-    if (d < 0 || d > static_cast<int64_t>(DType::kBool)) {
+    if (d < 0 || d > static_cast<int64_t>(kLastDType)) {
       fail("attribute 'dtype' is " + std::to_string(d) + " (expected 0 for f32, 1 for i64 or 2 for bool)");
     }
     dtype_ = static_cast<DType>(d);

@@ -8,7 +8,7 @@
 //   batch ≥ 2: ldx is a multiple of kBatchPad, lanes b ≥ batch are zero, x is 64-byte aligned,
 //              so a tiled kernel may compute whole tiles of up to kBatchPad columns.
 //   CSR only, batch ≥ 2, ldx == 1: overlapping rows, row k's lanes at x[k + b] (direct convolution:
-//              a column index is a tap's offset in the image, graph/ops_nn.cpp); x is readable up to
+//              a column index is a tap's offset in the image, graph/ops_conv.cpp); x is readable up to
 //              padded_cols() + batch + kOverlapSlack floats, and lanes b ≥ batch are not stored.
 //              column_block > 0: the kernel may sum the columns in blocks of that many.
 // Output: y[b * ldy + r] for r < w.rows(); padded rows (BSR) are computed but never stored.

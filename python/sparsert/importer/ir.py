@@ -9,22 +9,20 @@ from typing import Any
 
 import numpy as np
 
-# Activation codes (sparsert/format.hpp) and unary kinds (cpp/src/graph/ops.hpp): stored in model files.
-ACT_CODES = {"none": 0, "relu": 1, "relu6": 2, "gelu": 3, "gelu_tanh": 4, "silu": 5, "sigmoid": 6, "tanh": 7}
+from .. import _core
 
-UNARY_KINDS = {
-    "relu": 0, "relu6": 1, "gelu": 2, "gelu_tanh": 3, "silu": 4, "sigmoid": 5, "tanh": 6, "hardswish": 7,
-    "hardsigmoid": 8, "neg": 9, "exp": 10, "sqrt": 11, "rsqrt": 12, "erf": 13, "abs": 14,
-}
+# The codes the C++ core stores in model files, by spelling, from the core itself (sparsert/graph.hpp's
+# attribute_codes): epilogue activations (a linear's or convolution's "act"), unary and binary kinds,
+# and element types (the cast op's "dtype").
+_CODES = _core.codes()
+ACT_CODES: dict[str, int] = _CODES["activation"]
+UNARY_KINDS: dict[str, int] = _CODES["unary"]
+BINARY_KINDS: dict[str, int] = _CODES["binary"]
+DTYPE_CODES: dict[str, int] = _CODES["dtype"]
 
-BINARY_KINDS = {"add": 0, "sub": 1, "mul": 2, "div": 3, "maximum": 4, "minimum": 5, "pow": 6,
-                "eq": 7, "ne": 8, "lt": 9, "le": 10, "gt": 11, "ge": 12, "and": 13, "or": 14, "xor": 15}
-
-# Element types of the executor (sparsert/tensor.hpp), as the cast op numbers them.
-DTYPE_CODES = {"f32": 0, "i64": 1, "bool": 2}
-
-# Unary kinds a linear/conv epilogue can apply (the rest stay separate nodes).
-EPILOGUE_ACTS = {"relu", "relu6", "gelu", "gelu_tanh", "silu", "sigmoid", "tanh"}
+# Unary kinds a linear/conv epilogue can apply (the rest stay separate nodes): every activation but
+# "none", each spelled as its unary kind (cpp/src/graph/ops.hpp's epilogue_activation).
+EPILOGUE_ACTS = set(ACT_CODES) - {"none"}
 
 
 class UnsupportedModelError(ValueError):

@@ -37,10 +37,11 @@ namespace {
 inline constexpr int64_t kSparseInputTileBytes = 64 * 1024;
 // Walkers whose rows read every group (kScattered false: N:M) reuse a block's input rows across the
 // whole row block, so at 32+ lanes their blocks fit L1; the weights then come in short pieces, row
-// after row, and the next row's are prefetched. 2:4 at batch 64 (random positions, `linear_timing R
-// C 64 nm`, min of 3 alternations): 768² 732 -> 637 µs, 3072×768 2,945 -> 2,622, 768×3072 3,282 ->
-// 2,651, 4096² 32,025 -> 20,542 (16 KiB blocks without the prefetch: 38,217); batch 32 768×3072 2,185
-// -> 1,312. At 8-16 lanes the same was 2-9% slower and blocks stay kSparseInputTileBytes.
+// after row, and the next row's are prefetched (without the prefetch, L1 blocks lose to 64 KiB ones on
+// DRAM-resident weights). 2:4 (random positions, `linear_timing R C 64 nm`, min of 3 alternations): at
+// batch 64, 11-19% less time than kSparseInputTileBytes blocks on 768², 768×3072 and 3072×768, 36%
+// less on 4096²; at batch 32, 40% less on 768×3072. At 8-16 lanes L1 blocks are 2-9% slower, so
+// those keep kSparseInputTileBytes.
 inline constexpr int64_t kL1InputTileBytes = 16 * 1024;
 // Scattered walkers reading in place: block size in bytes of lanes (sparse_rows_tile says why).
 inline constexpr int64_t kSparseInPlaceBytes = 512 * 1024;
@@ -151,8 +152,8 @@ void sparse_rows_batched(const R& rows, const SpmmArgs& a, int64_t r0, int64_t r
   constexpr int W = V::kWidth;
   if (a.batch <= 4) return sparse_rows_tile<typename V::Narrow, 1>(rows, a, r0, r1, 0);
   // Tiles go innermost over chunks of rows: the first tile reads a chunk's weights from memory, the
-  // others find them in L3 (a 256-row chunk of a 2:4 4096² weight is 2 MiB of values). Tiles outermost read
-  // every weight from DRAM once per tile: 2:4 4096² batch 64 21.4 -> 20.3 ms, batch 128 45.9 -> 41.2.
+  // others find them in L3 (a 256-row chunk of a 2:4 4096² weight is 2 MiB of values). Tiles outermost
+  // read every weight from DRAM once per tile: 5% slower on 2:4 4096² at batch 64, 11% at batch 128.
   for (int64_t c0 = r0; c0 < r1; c0 += kSparseRowChunk) {
     const int64_t c1 = min_i64(c0 + kSparseRowChunk, r1);
     for (int64_t b0 = 0; b0 < a.batch;) {

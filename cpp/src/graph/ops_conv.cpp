@@ -1,0 +1,589 @@
+// The "ops_conv.cpp" section of ops.def: conv2d, with packed weights (im2col or direct over phase
+// planes, then the spmm kernels), and depthwise_conv2d in direct loops. Attribute rules, output
+// shapes and values follow PyTorch (torch.nn.functional.conv2d); images are NCHW, or CHW unbatched.
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "graph/ops.hpp"
+#include "graph/ops_nn_util.hpp"
+#include "kernels/epilogue.hpp"
+#include "kernels/tensor_kernels.hpp"
+#include "runtime/run_spmm.hpp"
+#include "sparsert/csr.hpp"
+
+namespace sparsert {
+namespace {
+
+using nn_ops::ceil_div;
+using nn_ops::ConvWindow;
+using nn_ops::for_planes;
+using nn_ops::Image;
+using nn_ops::kernel_for;
+using nn_ops::kMinWorkPerThread;
+using nn_ops::NnOp;
+using nn_ops::Pair;
+using nn_ops::pair_string;
+using nn_ops::round_up;
+using nn_ops::scratch;
+using nn_ops::valid_run;
+
+// conv2d packs at most this many floats of im2col panel per chunk of output pixels (512 KiB), so the
+// panel stays in L2 while every weight row sweeps it; chunks hold 64 to 256 pixels.
+constexpr int64_t kPanelFloats = 128 * 1024;
+constexpr int64_t kMinChunk = 64;
+constexpr int64_t kMaxChunk = 256;
+// Direct convolution's column blocks keep this much of the input in L1 (16 KiB: up to 5% slower on
+// ResNet-18's layers, 32 KiB: up to 10%).
+constexpr int64_t kDirectWindowBytes = 24 * 1024;
+
+// ---------------------------------------------------------------------------------------------
+// conv2d: per group, one spmm per chunk of output pixels. CSR weights read the image directly
+// (DirectPlan) and the kernels write the chunk channel-major; the other formats read an im2col panel
+// in the kernels' packed input (kernels/kernel.hpp) and their (pixels × OC/groups) result is
+// transposed into the NCHW output.
+
+/// Rows [k0, k1) of the packed panel for output pixels [p0, p0 + count) of one image and group:
+/// panel[k · ldx + b] = x[c, oh·sh − ph + i·dh, ow·sw − pw + j·dw] with k = (c, i, j) and (oh, ow) the
+/// pixel p0 + b; zero where that lies in the padding, for lanes b ≥ count, and for rows k ≥ cols.
+void im2col(const float* x, int64_t h, int64_t w, const ConvWindow& win, int64_t ow_count, int64_t p0, int64_t count,
+            int64_t cols, int64_t ldx, float* panel, int64_t k0, int64_t k1) {
+  const int64_t kh = win.kernel[0], kw = win.kernel[1];
+  const int64_t sh = win.stride[0], sw = win.stride[1];
+  for (int64_t k = k0; k < k1; ++k) {
+    float* dst = panel + k * ldx;
+    if (k >= cols) {
+      std::fill(dst, dst + ldx, 0.0f);
+      continue;
+    }
+    const int64_t c = k / (kh * kw), i = k / kw % kh, j = k % kw;
+    const float* xc = x + c * h * w;
+    const int64_t col_off = j * win.dilation[1] - win.padding[1];
+    // The chunk crosses output rows: each segment is one output row's run of pixels.
+    for (int64_t b = 0, p = p0; b < count;) {
+      const int64_t oh = p / ow_count, ow0 = p % ow_count;
+      const int64_t n = std::min(count - b, ow_count - ow0);
+      const int64_t ih = oh * sh - win.padding[0] + i * win.dilation[0];
+      float* seg = dst + b;
+      if (ih < 0 || ih >= h) {
+        std::fill(seg, seg + n, 0.0f);
+      } else {
+        const int64_t base = ow0 * sw + col_off;  // input column of the segment's first pixel
+        int64_t lo, hi;
+        valid_run(base, sw, w, n, lo, hi);
+        std::fill(seg, seg + lo, 0.0f);
+        const float* src = xc + ih * w + (base + lo * sw);  // input of pixel lo, inside the row
+        if (sw == 1) {
+          std::copy(src, src + (hi - lo), seg + lo);
+        } else {
+          for (int64_t t = 0; t < hi - lo; ++t) seg[lo + t] = src[t * sw];
+        }
+        std::fill(seg + hi, seg + n, 0.0f);
+      }
+      b += n;
+      p += n;
+    }
+    std::fill(dst + count, dst + ldx, 0.0f);
+  }
+}
+
+/// The kernel's result for `count` pixels (count × channels, row-major) into channel rows of the
+/// NCHW output: dst[r · ld + b] = src[b · channels + r].
+void store_channels(const float* src, int64_t count, int64_t channels, float* dst, int64_t ld) {
+  tensor_kernels().transpose(src, channels, dst, ld, count, channels);
+}
+
+/// Items (of an operator's work) run by whole items on each thread from a shared counter when there
+/// are enough of them, else in turn with each item's work split among the threads:
+/// run_item(item, threads for it).
+template <class RunItem>
+void for_items(int64_t items, int threads, const RunItem& run_item) {
+  const int64_t waste = ceil_div(items, threads) * threads - items;  // idle item slots in the last round
+  if (threads > 1 && items >= threads && 4 * waste <= items) {
+    std::atomic<int64_t> next{0};
+    const auto worker = [&](int) {
+      for (int64_t item = next.fetch_add(1); item < items; item = next.fetch_add(1)) run_item(item, 1);
+    };
+    ThreadPool::instance().run(threads, std::cref(worker));
+  } else {
+    for (int64_t item = 0; item < items; ++item) run_item(item, threads);
+  }
+}
+
+/// Direct convolution's view of CSR weights for one input size: the image is copied once, zero-padded
+/// and split into stride_h × stride_w phase planes (phase (a, b) holds the padded rows ≡ a and columns
+/// ≡ b modulo the stride), so that every tap (c, i, j) of an output pixel reads the phase plane
+/// position at a fixed offset from the pixel's own. A weight's column index becomes that offset (the
+/// kernels' overlapping-rows input, kernels/kernel.hpp): no im2col panel is written.
+struct DirectPlan {
+  int64_t h = 0, w = 0;     // the input size it is for
+  int64_t hq = 0, wq = 0;   // a phase plane's rows and columns
+  int64_t channel = 0;      // floats from one channel's phase planes to the next's
+  int64_t column_block = 0;  // the kernels' column blocks (kernel.hpp): whole channels
+  std::vector<char> phase_used;  // stride_h · stride_w flags: the phases some tap reads
+  std::vector<std::shared_ptr<const CsrMatrix>> weights;  // per group
+};
+
+class Conv2d final : public NnOp {
+ public:
+  explicit Conv2d(const NodeDef& node) : NnOp(node) {
+    residual_ = bool_attr("residual", false);
+    check_inputs(node.inputs.size());
+    const Pair one{1, 1}, zero{0, 0};
+    win_ = {pair_attr("kernel", nullptr, 1), pair_attr("stride", &one, 1), pair_attr("padding", &zero, 0),
+            pair_attr("dilation", &one, 1)};
+    groups_ = int_attr("groups", 1, 1, std::numeric_limits<int64_t>::max(), "≥ 1");
+    act_ = act_attr();
+    if (static_cast<int64_t>(node.weights.size()) != groups_) {
+      fail("has " + std::to_string(node.weights.size()) + " packed weights (expected one per group, groups = " +
+           std::to_string(groups_) + ")");
+    }
+    const Weight& w0 = *node.weights[0];
+    for (int64_t g = 1; g < groups_; ++g) {
+      const Weight& wg = *node.weights[g];
+      if (wg.rows() != w0.rows() || wg.cols() != w0.cols()) {
+        fail("weight " + std::to_string(g) + " has shape " + shape_string({wg.rows(), wg.cols()}) +
+             " but weight 0 has " + shape_string({w0.rows(), w0.cols()}) + " (expected every group's shape equal)");
+      }
+    }
+    const int64_t taps = win_.kernel[0] * win_.kernel[1];
+    if (w0.cols() % taps != 0) {
+      fail("weight 0 has shape " + shape_string({w0.rows(), w0.cols()}) + " (expected columns a multiple of kernel " +
+           pair_string(win_.kernel) + " = " + std::to_string(taps) + ", in (c, kh, kw) order)");
+    }
+    cg_ = w0.cols() / taps;
+    ocg_ = w0.rows();
+    for (const auto& w : node.weights) padded_cols_ = std::max(padded_cols_, w->padded_cols());
+    // A 1×1, stride-1, unpadded convolution reads the NCHW input as it is: one image's group of
+    // channels is already x[c · H·W + pixel], the packed layout with ldx = H·W.
+    pointwise_ = taps == 1 && win_.stride == one && win_.padding == zero;
+    direct_ = !pointwise_;
+    for (const auto& w : node.weights) direct_ = direct_ && w->format() == Format::kCsr;
+  }
+
+  TensorDesc infer(const std::vector<TensorDesc>& inputs, int64_t) const override {
+    check_inputs(inputs.size());
+    const Image im = image(inputs[0]);
+    if (im.c != groups_ * cg_) {
+      fail("input x has shape " + shape_string(inputs[0].shape) + " but the weight has shape " +
+           shape_string(weight_shape()) + " with groups " + std::to_string(groups_) +
+           " (expected x's channel dim to be " + std::to_string(groups_ * cg_) + ")");
+    }
+    if (has_bias(inputs.size())) check_bias(inputs[1], groups_ * ocg_, weight_shape());
+    const Pair out = out_size(inputs[0].shape, im);
+    const TensorDesc y{DType::kF32, im.shape_with(groups_ * ocg_, out[0], out[1])};
+    if (residual_) {
+      const TensorDesc& r = inputs.back();
+      expect_f32(r, "residual");
+      if (r.shape != y.shape) {
+        fail("input residual has shape " + shape_string(r.shape) + " (expected the output's shape " +
+             shape_string(y.shape) + ")");
+      }
+    }
+    return y;
+  }
+
+  void run(const std::vector<TensorView>& inputs, const TensorDesc& out_desc, void* out,
+           const RunContext& ctx) const override {
+    const Image im = image(inputs[0].dtype, inputs[0].shape);
+    const Shape& os = out_desc.shape;
+    const int64_t oh = os[os.size() - 2], ow = os[os.size() - 1], pixels = oh * ow;
+    const int64_t oc = groups_ * ocg_;
+    if (im.n == 0 || pixels == 0 || ocg_ == 0) return;
+    const float* x = static_cast<const float*>(inputs[0].data);
+    const float* bias = has_bias(inputs.size()) ? static_cast<const float*>(inputs[1].data) : nullptr;
+    const float* residual = residual_ ? static_cast<const float*>(inputs.back().data) : nullptr;
+    float* y = static_cast<float*>(out);
+    int64_t nnz = 0;
+    for (const auto& w : node_.weights) nnz += w->nnz_before(w->row_units());
+    const int64_t work = im.n * pixels * (nnz + groups_ * cg_ * win_.kernel[0] * win_.kernel[1]);
+    const int threads = static_cast<int>(
+        std::max<int64_t>(1, std::min<int64_t>(ctx.threads, work / kMinWorkPerThread)));
+    if (direct_) {
+      if (const auto plan = direct_plan(im.h, im.w)) {
+        return run_direct(*plan, im, x, bias, residual, y, oh, ow, threads, ctx);
+      }
+    }
+
+    // One item = (image, group, chunk of pixels): im2col, spmm, store.
+    const int64_t chunk = chunk_size(pixels);
+    const int64_t chunks = ceil_div(pixels, chunk);
+    auto run_item = [&](int64_t item, int inner) {
+      const int64_t n = item / (groups_ * chunks), g = item / chunks % groups_, p0 = item % chunks * chunk;
+      const int64_t count = std::min(chunk, pixels - p0);
+      const Weight& w = *node_.weights[static_cast<size_t>(g)];
+      const float* xg = x + (n * im.c + g * cg_) * im.h * im.w;
+      const float* packed = nullptr;
+      int64_t ldx = count == 1 ? 1 : packed_ldx(count);
+      if (pointwise_ && w.padded_cols() == w.cols() && count == 1 && im.h * im.w == 1) {
+        packed = xg;  // the pixel's channels are contiguous: a plain vector
+      } else if (pointwise_ && w.padded_cols() == w.cols() && count > 1 && im.h * im.w % kBatchPad == 0 &&
+                 reinterpret_cast<uintptr_t>(xg) % kAlignment == 0) {
+        // p0 is a multiple of the chunk, itself a multiple of kBatchPad when there are several, so
+        // the chunk's start stays aligned and its last tile reads at most to the end of the row.
+        packed = xg + p0;
+        ldx = im.h * im.w;
+      } else {
+        float* panel = scratch(0, w.padded_cols() * ldx);
+        const int64_t kp = w.padded_cols();
+        const int n_im2col = static_cast<int>(std::min<int64_t>(inner, kp));
+        if (n_im2col <= 1) {
+          im2col(xg, im.h, im.w, win_, ow, p0, count, w.cols(), ldx, panel, 0, kp);
+        } else {
+          const auto part = [&](int t) {
+            im2col(xg, im.h, im.w, win_, ow, p0, count, w.cols(), ldx, panel, kp * t / n_im2col,
+                   kp * (t + 1) / n_im2col);
+          };
+          ThreadPool::instance().run(n_im2col, std::cref(part));
+        }
+        packed = panel;
+      }
+      float* yc = scratch(1, count * ocg_);
+      run_spmm_packed(kernel_for(w, count, ctx), w, packed, ldx, count, bias ? bias + g * ocg_ : nullptr, yc,
+                      kernel_act(), inner);
+      float* yg = y + (n * oc + g * ocg_) * pixels + p0;
+      store_channels(yc, count, ocg_, yg, pixels);
+      if (residual != nullptr) {
+        tensor_kernels().store_rows(yg, pixels, residual + (yg - y), yg, pixels, ocg_, count, act_);
+      }
+    };
+    for_items(im.n * groups_ * chunks, threads, run_item);
+  }
+
+  std::string kernel_name(const std::vector<TensorDesc>& inputs, const RunContext& ctx) const override {
+    int64_t count = 1;
+    if (!inputs.empty()) {
+      const Image im = image(inputs[0]);
+      const Pair out = out_size(inputs[0].shape, im);
+      count = chunk_size(out[0] * out[1]);
+    }
+    std::string names;
+    for (const auto& w : node_.weights) {
+      const std::string name = kernel_for(*w, count, ctx).name;
+      if (names.find(name) == std::string::npos) names += (names.empty() ? "" : ", ") + name;
+    }
+    return names;
+  }
+
+ private:
+  Shape weight_shape() const { return {groups_ * ocg_, cg_, win_.kernel[0], win_.kernel[1]}; }
+
+  void check_inputs(size_t got) const {
+    if (residual_) check_count(got, 2, 3, "x [, bias], residual");
+    else check_count(got, 1, 2, "x [, bias]");
+  }
+  bool has_bias(size_t inputs) const { return inputs == (residual_ ? 3u : 2u); }
+  // With a residual the kernels add the bias only; the residual and act follow in one pass.
+  Activation kernel_act() const { return residual_ ? Activation::kNone : act_; }
+
+  /// The DirectPlan for an h × w input, built on first use for that size; null when the phase planes
+  /// would outgrow 32-bit offsets (im2col then).
+  std::shared_ptr<const DirectPlan> direct_plan(int64_t h, int64_t w) const {
+    std::lock_guard<std::mutex> lock(plan_mu_);
+    if (plan_ != nullptr && plan_->h == h && plan_->w == w) return plan_;
+    const int64_t sh = win_.stride[0], sw = win_.stride[1], kh = win_.kernel[0], kw = win_.kernel[1];
+    auto p = std::make_shared<DirectPlan>();
+    p->h = h;
+    p->w = w;
+    p->hq = ceil_div(h + 2 * win_.padding[0], sh);
+    p->wq = ceil_div(w + 2 * win_.padding[1], sw);
+    const int64_t plane = p->hq * p->wq;
+    // Channels an odd number of cache lines apart, so that a block of them spreads over every L1 set
+    // (14 × 14 inputs, 1 KiB a channel, folded onto a quarter of the sets: 25% slower).
+    p->channel = round_up(sh * sw * plane, 16);
+    if (p->channel / 16 % 2 == 0) p->channel += 16;
+    const int64_t span = cg_ * p->channel;
+    if (span + p->hq * p->wq + kOverlapSlack > std::numeric_limits<uint32_t>::max()) return nullptr;
+    // Tap (i, j) of the window: padded row oh·sh + i·dh = (oh + ⌊i·dh / sh⌋)·sh + (i·dh mod sh), so
+    // it reads phase row (i·dh mod sh) at ⌊i·dh / sh⌋ rows below the pixel; columns alike.
+    std::vector<int64_t> tap(static_cast<size_t>(kh * kw));
+    p->phase_used.assign(static_cast<size_t>(sh * sw), 0);
+    for (int64_t i = 0; i < kh; ++i)
+      for (int64_t j = 0; j < kw; ++j) {
+        const int64_t di = i * win_.dilation[0], dj = j * win_.dilation[1];
+        const int64_t phase = di % sh * sw + dj % sw;
+        p->phase_used[static_cast<size_t>(phase)] = 1;
+        tap[static_cast<size_t>(i * kw + j)] = phase * plane + di / sh * p->wq + dj / sw;
+      }
+    p->column_block = column_block(tap, p->channel);
+    for (const auto& weight : node_.weights) {
+      const auto& csr = static_cast<const CsrMatrix&>(*weight);
+      const int64_t* ptr = csr.row_ptr();
+      AlignedVector<int64_t> row_ptr(ptr, ptr + csr.rows() + 1);
+      AlignedVector<uint32_t> offsets(static_cast<size_t>(csr.nnz()));
+      AlignedVector<float> values(static_cast<size_t>(csr.nnz()));
+      std::vector<std::pair<uint32_t, float>> row;
+      for (int64_t r = 0; r < csr.rows(); ++r) {
+        row.clear();
+        for (int64_t e = ptr[r]; e < ptr[r + 1]; ++e) {
+          const int64_t k = csr.index_bits() == 16 ? csr.col_idx16()[e] : csr.col_idx32()[e];
+          row.emplace_back(static_cast<uint32_t>(k / (kh * kw) * p->channel + tap[static_cast<size_t>(k % (kh * kw))]),
+                           csr.values()[e]);
+        }
+        std::sort(row.begin(), row.end(), [](const auto& a, const auto& b) { return a.first < b.first; });  // stride > 1
+        for (size_t e = 0; e < row.size(); ++e) {
+          offsets[static_cast<size_t>(ptr[r]) + e] = row[e].first;
+          values[static_cast<size_t>(ptr[r]) + e] = row[e].second;
+        }
+      }
+      p->weights.push_back(
+          CsrMatrix::from_parts(csr.rows(), span, std::move(row_ptr), std::move(offsets), std::move(values)));
+    }
+    plan_ = p;
+    return plan_;
+  }
+
+  /// Columns per kernel column block for direct convolution: whole channels, as many as keep the
+  /// input a 32-lane tile reads (the union of each tap's 32 floats, `tap` holding their offsets in a
+  /// channel) within kDirectWindowBytes of L1, in blocks of even size. Measured on ResNet-18 at 10%:
+  /// 7-25% faster than one block on layers of 128-512 channels, whose windows overflow L1.
+  int64_t column_block(std::vector<int64_t> tap, int64_t channel) const {
+    constexpr int64_t kTile = 32;
+    std::sort(tap.begin(), tap.end());
+    int64_t window = 0, end = 0;
+    for (int64_t o : tap) {
+      window += std::max<int64_t>(0, o + kTile - std::max(o, end));
+      end = std::max(end, o + kTile);
+    }
+    const int64_t fit = std::max<int64_t>(1, kDirectWindowBytes / 4 / window);
+    return cg_ == 0 ? channel : ceil_div(cg_, ceil_div(cg_, fit)) * channel;
+  }
+
+  /// Channels [c0, c1) of one image group's phase planes (DirectPlan): dst[c · channel + (a · sw + b) ·
+  /// plane + qi · wq + qj] = x[c, qi · sh + a − ph, qj · sw + b − pw], zero in the padding; phases no
+  /// tap reads are skipped.
+  void fill_planes(const DirectPlan& p, const float* x, float* dst, int64_t c0, int64_t c1) const {
+    const int64_t sh = win_.stride[0], sw = win_.stride[1], plane = p.hq * p.wq;
+    const TensorKernels& tk = tensor_kernels();
+    for (int64_t c = c0; c < c1; ++c) {
+      std::fill(dst + c * p.channel + sh * sw * plane, dst + (c + 1) * p.channel, 0.0f);
+      for (int64_t a = 0; a < sh; ++a)
+        for (int64_t b = 0; b < sw; ++b) {
+          if (!p.phase_used[static_cast<size_t>(a * sw + b)]) continue;
+          int64_t i0, i1, j0, j1;  // the plane's rows and columns inside the image
+          valid_run(a - win_.padding[0], sh, p.h, p.hq, i0, i1);
+          valid_run(b - win_.padding[1], sw, p.w, p.wq, j0, j1);
+          const float* first =
+              i0 < i1 && j0 < j1 ? x + (c * p.h + i0 * sh + a - win_.padding[0]) * p.w + j0 * sw + b - win_.padding[1] : x;
+          tk.copy_padded(first, sh * p.w, sw, dst + c * p.channel + (a * sw + b) * plane, p.hq, p.wq, i0, i1, j0, j1);
+        }
+    }
+  }
+
+  /// Direct convolution (DirectPlan), one item per (image, group): its phase planes, then the spmm
+  /// over chunks of "wide" pixels, every phase-plane position (oh, qj) from (0, 0) to the last output
+  /// pixel, qj ≥ OW included (they cost (wq − OW) / wq of the work and are dropped when stored). The
+  /// kernels write each chunk channel-major (transposed output, kernel.hpp), bias and activation
+  /// applied, so storing it is a copy of each channel's runs of real pixels.
+  void run_direct(const DirectPlan& p, const Image& im, const float* x, const float* bias, const float* residual,
+                  float* y, int64_t oh, int64_t ow, int threads, const RunContext& ctx) const {
+    const int64_t pixels = oh * ow, wide = (oh - 1) * p.wq + ow, span = cg_ * p.channel;
+    // yc (ocg × chunk floats) stays within 128 KiB of L2.
+    const int64_t max_chunk = std::clamp<int64_t>(32 * 1024 / ocg_ / kBatchPad * kBatchPad, kBatchPad, 1024);
+    auto run_item = [&](int64_t item, int inner) {
+      const int64_t n = item / groups_, g = item % groups_;
+      // Reads reach span + the chunk's lanes past a chunk's start (kernel.hpp's overlapping rows).
+      float* planes = scratch(0, span + wide + kOverlapSlack);
+      const float* xg = x + (n * im.c + g * cg_) * im.h * im.w;
+      std::fill(planes + span, planes + span + wide + kOverlapSlack, 0.0f);
+      const Weight& w = *p.weights[static_cast<size_t>(g)];
+      float* yg = y + (n * groups_ + g) * ocg_ * pixels;
+      // Threads of one item take whole chunks (no fork per chunk), about four each in 32-lane tiles,
+      // when there are that many tiles; else they split each chunk's rows (7 × 7 outputs: 2 tiles).
+      const bool split_chunks = inner > 1 && wide >= 4 * inner * 32;
+      const int64_t chunk = split_chunks ? std::min(max_chunk, round_up(ceil_div(wide, 4 * inner), 32)) : max_chunk;
+      const int64_t chunks = ceil_div(wide, chunk);
+      auto run_chunk = [&](int64_t q0) {
+        const int64_t count = std::min(chunk, wide - q0);
+        float* yc = scratch(1, ocg_ * chunk);
+        run_spmm_packed(kernel_for(w, count, ctx), w, planes + q0, 1, count, bias ? bias + g * ocg_ : nullptr, yc,
+                        kernel_act(), split_chunks ? 1 : inner, {chunk, p.column_block});
+        // The chunk's phase-plane rows hold output pixels in their first OW positions: at most a
+        // partial row, whole rows, a partial row, each the same runs in every channel.
+        struct Run {  // `rows` rows of n pixels, from yc + src (stride wq) to dst (stride OW)
+          int64_t src, dst, rows, n;
+        } runs[3];
+        int n_runs = 0;
+        for (int64_t q = q0, end = q0 + count; q < end;) {
+          const int64_t r = q / p.wq, col = q % p.wq;
+          if (col == 0 && end - q >= p.wq) {
+            const int64_t rows = (end - q) / p.wq;
+            runs[n_runs++] = {q - q0, r * ow, rows, ow};
+            q += rows * p.wq;
+          } else {
+            const int64_t stop = std::min(end, q - col + p.wq);
+            if (col < ow) runs[n_runs++] = {q - q0, r * ow + col, 1, std::min(stop - q, ow - col)};
+            q = stop;
+          }
+        }
+        const TensorKernels& tk = tensor_kernels();
+        const Activation act = residual ? act_ : Activation::kNone;  // else the kernel applied it
+        for (int64_t oc = 0; oc < ocg_; ++oc) {
+          float* dst = yg + oc * pixels;
+          const float* res = residual ? residual + (dst - y) : nullptr;
+          for (int i = 0; i < n_runs; ++i) {
+            const Run& u = runs[i];
+            tk.store_rows(yc + oc * chunk + u.src, p.wq, res ? res + u.dst : nullptr, dst + u.dst, ow, u.rows, u.n,
+                          act);
+          }
+        }
+      };
+      const int n_threads = static_cast<int>(std::min<int64_t>(inner, cg_));
+      const auto fill = [&](int t) { fill_planes(p, xg, planes, cg_ * t / n_threads, cg_ * (t + 1) / n_threads); };
+      ThreadPool::instance().run(n_threads, std::cref(fill));
+      if (!split_chunks) {
+        for (int64_t c = 0; c < chunks; ++c) run_chunk(c * chunk);
+        return;
+      }
+      std::atomic<int64_t> next{0};
+      const auto worker = [&](int) {
+        for (int64_t c = next.fetch_add(1); c < chunks; c = next.fetch_add(1)) run_chunk(c * chunk);
+      };
+      ThreadPool::instance().run(inner, std::cref(worker));
+    };
+    for_items(im.n * groups_, threads, run_item);
+  }
+
+  Pair out_size(const Shape& x, const Image& im) const {
+    return {conv_out(x, im.h, win_.kernel[0], win_.stride[0], win_.padding[0], win_.dilation[0], "height"),
+            conv_out(x, im.w, win_.kernel[1], win_.stride[1], win_.padding[1], win_.dilation[1], "width")};
+  }
+
+  // Pixels per chunk: as many as keep the panel within kPanelFloats, 64 to 256, then evened out
+  // over the chunks the image needs and rounded up to whole kBatchPad tiles.
+  int64_t chunk_size(int64_t pixels) const {
+    const int64_t target = std::clamp(kPanelFloats / std::max<int64_t>(padded_cols_, 1) / kBatchPad * kBatchPad,
+                                      kMinChunk, kMaxChunk);
+    if (pixels <= target) return std::max<int64_t>(pixels, 1);
+    return round_up(ceil_div(pixels, ceil_div(pixels, target)), kBatchPad);
+  }
+
+  ConvWindow win_;
+  int64_t groups_ = 1;
+  int64_t cg_ = 0;   // input channels per group
+  int64_t ocg_ = 0;  // output channels per group
+  int64_t padded_cols_ = 0;
+  bool pointwise_ = false;
+  bool direct_ = false;  // every weight CSR and not pointwise: run_direct
+  bool residual_ = false;  // the last input is added to the output before act
+  Activation act_ = Activation::kNone;
+  mutable std::mutex plan_mu_;
+  mutable std::shared_ptr<const DirectPlan> plan_;  // for the last input size seen
+};
+
+// ---------------------------------------------------------------------------------------------
+// depthwise_conv2d: output channel o reads input channel o / m (m = OC / C), direct loops along each
+// output row so that the compiler vectorises over output columns.
+
+class DepthwiseConv2d final : public NnOp {
+ public:
+  DepthwiseConv2d(const NodeDef& node, const Graph& graph) : NnOp(node) {
+    check_count(node.inputs.size(), 2, 3, "x, weight [, bias]");
+    expect_no_weights();
+    const Pair one{1, 1}, zero{0, 0};
+    win_ = {pair_attr("kernel", nullptr, 1), pair_attr("stride", &one, 1), pair_attr("padding", &zero, 0),
+            pair_attr("dilation", &one, 1)};
+    act_ = act_attr();
+    // A constant weight is checked now, so a bad model fails when it is compiled.
+    const size_t wi = static_cast<size_t>(node.inputs[1]);
+    if (wi < graph.values().size() && graph.values()[wi].kind == ValueKind::kConstant) {
+      check_weight({graph.values()[wi].dtype, graph.values()[wi].shape});
+    }
+  }
+
+  TensorDesc infer(const std::vector<TensorDesc>& inputs, int64_t) const override {
+    check_count(inputs.size(), 2, 3, "x, weight [, bias]");
+    const Image im = image(inputs[0]);
+    check_weight(inputs[1]);
+    const Shape& ws = inputs[1].shape;
+    if (ws[0] % im.c != 0 || ws[0] == 0) {
+      fail("input x has shape " + shape_string(inputs[0].shape) + " but the weight has shape " + shape_string(ws) +
+           " (expected the weight's dim 0 to be a non-zero multiple of x's " + std::to_string(im.c) + " channels)");
+    }
+    if (inputs.size() == 3) check_bias(inputs[2], ws[0], ws);
+    const Pair out = {conv_out(inputs[0].shape, im.h, win_.kernel[0], win_.stride[0], win_.padding[0],
+                               win_.dilation[0], "height"),
+                      conv_out(inputs[0].shape, im.w, win_.kernel[1], win_.stride[1], win_.padding[1],
+                               win_.dilation[1], "width")};
+    return {DType::kF32, im.shape_with(ws[0], out[0], out[1])};
+  }
+
+  void run(const std::vector<TensorView>& inputs, const TensorDesc& out_desc, void* out,
+           const RunContext& ctx) const override {
+    const Image im = image(inputs[0].dtype, inputs[0].shape);
+    const int64_t oc = inputs[1].shape[0], mult = oc / im.c;
+    const Shape& os = out_desc.shape;
+    const int64_t oh = os[os.size() - 2], ow = os[os.size() - 1];
+    const int64_t kh = win_.kernel[0], kw = win_.kernel[1], sh = win_.stride[0], sw = win_.stride[1];
+    const float* x = static_cast<const float*>(inputs[0].data);
+    const float* wt = static_cast<const float*>(inputs[1].data);
+    const float* bias = inputs.size() == 3 ? static_cast<const float*>(inputs[2].data) : nullptr;
+    float* y = static_cast<float*>(out);
+    const Activation act = act_;
+    const ConvWindow win = win_;
+    const int64_t h = im.h, w = im.w, c = im.c;
+
+    for_planes(im.n * oc, im.n * oc * oh * ow * kh * kw, ctx.threads, [&](int64_t begin, int64_t end) {
+      for (int64_t plane = begin; plane < end; ++plane) {
+        const int64_t n = plane / oc, o = plane % oc;
+        const float* xc = x + (n * c + o / mult) * h * w;
+        const float* wk = wt + o * kh * kw;
+        const float b = bias ? bias[o] : 0.0f;
+        float* yp = y + plane * oh * ow;
+        for (int64_t r = 0; r < oh; ++r) {
+          float* __restrict__ yr = yp + r * ow;
+          std::fill(yr, yr + ow, b);
+          for (int64_t i = 0; i < kh; ++i) {
+            const int64_t ih = r * sh - win.padding[0] + i * win.dilation[0];
+            if (ih < 0 || ih >= h) continue;
+            for (int64_t j = 0; j < kw; ++j) {
+              const int64_t base = j * win.dilation[1] - win.padding[1];
+              int64_t lo, hi;
+              valid_run(base, sw, w, ow, lo, hi);
+              const float wv = wk[i * kw + j];
+              const float* __restrict__ xr = xc + ih * w + (base + lo * sw);
+              float* __restrict__ yo = yr + lo;
+              if (sw == 1) {
+                for (int64_t t = 0; t < hi - lo; ++t) yo[t] += wv * xr[t];
+              } else {
+                for (int64_t t = 0; t < hi - lo; ++t) yo[t] += wv * xr[t * sw];
+              }
+            }
+          }
+          if (act != Activation::kNone) {
+            for (int64_t t = 0; t < ow; ++t) yr[t] = activate(yr[t], act);
+          }
+        }
+      }
+    });
+  }
+
+ private:
+  void check_weight(const TensorDesc& wd) const {
+    expect_f32(wd, "weight");
+    const Shape& s = wd.shape;
+    if (s.size() != 4 || s[1] != 1 || s[2] != win_.kernel[0] || s[3] != win_.kernel[1]) {
+      fail("input weight has shape " + shape_string(s) + " (expected (C·m, 1, " + std::to_string(win_.kernel[0]) +
+           ", " + std::to_string(win_.kernel[1]) + ") for kernel " + pair_string(win_.kernel) + ")");
+    }
+  }
+
+  ConvWindow win_;
+  Activation act_ = Activation::kNone;
+};
+
+}  // namespace
+
+std::unique_ptr<Op> make_conv2d(const NodeDef& node, const Graph&) { return std::make_unique<Conv2d>(node); }
+std::unique_ptr<Op> make_depthwise_conv2d(const NodeDef& node, const Graph& graph) {
+  return std::make_unique<DepthwiseConv2d>(node, graph);
+}
+
+}  // namespace sparsert
