@@ -20,6 +20,7 @@ namespace sparsert {
 namespace {
 
 using tensor_ops::Dims;
+using tensor_ops::AxisOp;
 using tensor_ops::TensorOp;
 
 // Element-wise work is split across threads in pieces of at least this many elements: below it a
@@ -527,19 +528,15 @@ class ExpandOp final : public TensorOp {
 
 // --- concat, slice ---------------------------------------------------------------------------
 
-class ConcatOp final : public TensorOp {
+class ConcatOp final : public AxisOp {
  public:
-  explicit ConcatOp(const NodeDef& node) : TensorOp(node), axis_(required_int("axis")) {}
-
-  bool mixes_axis(const std::vector<TensorDesc>& inputs, size_t, int64_t axis) const override {
-    return axis == normalize_axis(axis_, static_cast<int64_t>(inputs[0].shape.size()), where());
-  }
+  using AxisOp::AxisOp;
 
   TensorDesc infer(const std::vector<TensorDesc>& inputs, int64_t) const override {
     if (inputs.empty()) fail("got 0 inputs (expected at least 1)");
     const Shape& first = inputs[0].shape;
     if (first.empty()) fail("input 0 is 0-d (expected tensors of rank ≥ 1, as torch.cat)");
-    const int64_t axis = normalize_axis(axis_, static_cast<int64_t>(first.size()), where());
+    const int64_t axis = axis_of(first);
     TensorDesc out = inputs[0];
     for (size_t i = 1; i < inputs.size(); ++i) {
       const Shape& s = inputs[i].shape;
@@ -561,7 +558,7 @@ class ConcatOp final : public TensorOp {
   void run(const std::vector<TensorView>& inputs, const TensorDesc& out_desc, void* out,
            const RunContext&) const override {
     const Shape& shape = out_desc.shape;
-    const size_t axis = static_cast<size_t>(normalize_axis(axis_, static_cast<int64_t>(shape.size()), where()));
+    const size_t axis = static_cast<size_t>(axis_of(shape));
     int64_t outer = 1, inner = dtype_size(out_desc.dtype);
     for (size_t d = 0; d < axis; ++d) outer *= shape[d];
     for (size_t d = axis + 1; d < shape.size(); ++d) inner *= shape[d];
@@ -575,9 +572,6 @@ class ConcatOp final : public TensorOp {
       }
     }
   }
-
- private:
-  int64_t axis_;
 };
 
 class SliceOp final : public TensorOp {
@@ -736,29 +730,21 @@ void softmax_columns(const float* x, float* y, int64_t n, int64_t inner, int64_t
   }
 }
 
-class SoftmaxOp final : public TensorOp {
+class SoftmaxOp final : public AxisOp {
  public:
-  explicit SoftmaxOp(const NodeDef& node) : TensorOp(node), axis_(required_int("axis")) {}
-
-  bool mixes_axis(const std::vector<TensorDesc>& inputs, size_t, int64_t axis) const override {
-    return axis == normalize_axis(axis_, static_cast<int64_t>(inputs[0].shape.size()), where());
-  }
+  using AxisOp::AxisOp;
 
   TensorDesc infer(const std::vector<TensorDesc>& inputs, int64_t) const override {
     expect_inputs(inputs, 1, 1);
     expect_dtype(inputs, 0, DType::kF32, "x");
-    normalize_axis(axis_, static_cast<int64_t>(inputs[0].shape.size()), where());
+    axis_of(inputs[0].shape);
     return inputs[0];
   }
 
   void run(const std::vector<TensorView>& inputs, const TensorDesc& out_desc, void* out,
            const RunContext& ctx) const override {
-    const Shape& shape = out_desc.shape;
-    if (numel(shape) == 0) return;
-    const size_t axis = static_cast<size_t>(normalize_axis(axis_, static_cast<int64_t>(shape.size()), where()));
-    int64_t outer = 1, n = shape.empty() ? 1 : shape[axis], inner = 1;
-    for (size_t d = 0; d < axis; ++d) outer *= shape[d];
-    for (size_t d = axis + 1; d < shape.size(); ++d) inner *= shape[d];
+    if (numel(out_desc.shape) == 0) return;
+    const auto [outer, n, inner] = extents(out_desc.shape);
     const float* x = static_cast<const float*>(inputs[0].data);
     float* y = static_cast<float*>(out);
     if (inner == 1) {
@@ -779,8 +765,6 @@ class SoftmaxOp final : public TensorOp {
                              });
   }
 
- private:
-  int64_t axis_;
 };
 
 // --- reductions ------------------------------------------------------------------------------
@@ -1185,28 +1169,20 @@ void cumsum_columns(const T* x, Out* y, int64_t n, int64_t inner, int64_t c0, in
 
 // torch.cumsum: f32 accumulates in double and rounds each sum (torch's CPU kernel does the same);
 // i64 and bool (read as 0/1, as torch promotes it) give i64 and wrap on overflow.
-class CumsumOp final : public TensorOp {
+class CumsumOp final : public AxisOp {
  public:
-  explicit CumsumOp(const NodeDef& node) : TensorOp(node), axis_(required_int("axis")) {}
-
-  bool mixes_axis(const std::vector<TensorDesc>& inputs, size_t, int64_t axis) const override {
-    return axis == normalize_axis(axis_, static_cast<int64_t>(inputs[0].shape.size()), where());
-  }
+  using AxisOp::AxisOp;
 
   TensorDesc infer(const std::vector<TensorDesc>& inputs, int64_t) const override {
     expect_inputs(inputs, 1, 1);
-    normalize_axis(axis_, static_cast<int64_t>(inputs[0].shape.size()), where());
+    axis_of(inputs[0].shape);
     return {inputs[0].dtype == DType::kF32 ? DType::kF32 : DType::kI64, inputs[0].shape};
   }
 
   void run(const std::vector<TensorView>& inputs, const TensorDesc& out_desc, void* out,
            const RunContext& ctx) const override {
-    const Shape& shape = out_desc.shape;
-    if (numel(shape) == 0) return;
-    const size_t axis = static_cast<size_t>(normalize_axis(axis_, static_cast<int64_t>(shape.size()), where()));
-    int64_t outer = 1, n = shape.empty() ? 1 : shape[axis], inner = 1;
-    for (size_t d = 0; d < axis; ++d) outer *= shape[d];
-    for (size_t d = axis + 1; d < shape.size(); ++d) inner *= shape[d];
+    if (numel(out_desc.shape) == 0) return;
+    const auto [outer, n, inner] = extents(out_desc.shape);
     const int64_t chunks = (inner + kCumsumColumns - 1) / kCumsumColumns;
     const int64_t per_item = n * std::min(inner, kCumsumColumns);
     auto each = [&](auto body) {
@@ -1238,8 +1214,6 @@ class CumsumOp final : public TensorOp {
     }
   }
 
- private:
-  int64_t axis_;
 };
 
 }  // namespace

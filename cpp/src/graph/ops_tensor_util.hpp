@@ -45,6 +45,36 @@ class TensorOp : public Op {
   }
 };
 
+/// Op along the one dim its "axis" attribute names (negative counts from the end): it mixes that dim
+/// of its input alone, and its loops run over the (outer, along, inner) extents around it.
+class AxisOp : public TensorOp {
+ public:
+  explicit AxisOp(const NodeDef& node) : TensorOp(node), axis_(required_int("axis")) {}
+
+  bool mixes_axis(const std::vector<TensorDesc>& inputs, size_t, int64_t axis) const override {
+    return axis == axis_of(inputs[0].shape);
+  }
+
+ protected:
+  struct Extents {
+    int64_t outer = 1, along = 1, inner = 1;
+  };
+  int64_t axis_of(const Shape& shape) const {
+    return normalize_axis(axis_, static_cast<int64_t>(shape.size()), where());
+  }
+  Extents extents(const Shape& shape) const {
+    Extents e;
+    if (shape.empty()) return e;
+    const size_t axis = static_cast<size_t>(axis_of(shape));
+    e.along = shape[axis];
+    for (size_t d = 0; d < axis; ++d) e.outer *= shape[d];
+    for (size_t d = axis + 1; d < shape.size(); ++d) e.inner *= shape[d];
+    return e;
+  }
+
+  int64_t axis_;
+};
+
 /// A short list of dims or strides that lives on the stack up to 8 entries, so that run() of a
 /// tensor of ordinary rank does not allocate.
 class Dims {
