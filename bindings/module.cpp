@@ -78,8 +78,10 @@ py::array_t<float> linear_py(const Weight& w, const FloatArray& x, const std::op
 TensorView view_of(const py::array& a, const std::string& what) {
   const bool contiguous = (a.flags() & py::array::c_style) != 0;
   DType dtype;
-  if (a.dtype().is(py::dtype::of<float>())) dtype = DType::kF32;
-  else if (a.dtype().is(py::dtype::of<int64_t>())) dtype = DType::kI64;
+  // Equal, not the same object: an unpickled array (Ray's object store, multiprocessing) carries a
+  // dtype object of its own.
+  if (a.dtype().equal(py::dtype::of<float>())) dtype = DType::kF32;
+  else if (a.dtype().equal(py::dtype::of<int64_t>())) dtype = DType::kI64;
   else if (a.dtype().kind() == 'b' && a.itemsize() == 1) dtype = DType::kBool;
   else throw InvalidArgument(what + ": dtype " + std::string(py::str(a.dtype())) + " (expected float32, int64 or bool)");
   if (!contiguous) throw InvalidArgument(what + ": array is not C-contiguous");

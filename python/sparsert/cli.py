@@ -4,6 +4,8 @@
     sparsert compile sd.pt --model mypkg.nets:Net --input-shape 1,3,224,224 -o model.sprt
     sparsert inspect model.sprt
     sparsert bench model.sprt --batch 32 --threads 2
+    sparsert serve model.sprt --replicas 2 --max-batch 32 --port 8000   # Ray Serve (sparsert[serve])
+    sparsert export-triton model.sprt repo/ --max-batch 32 --instances 2   # Triton Python backend
 """
 
 from __future__ import annotations
@@ -116,6 +118,55 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    import json
+    import os
+    from pathlib import Path
+
+    from . import serve as _serve
+
+    if not Path(args.file).is_file():
+        raise FileNotFoundError(f"serving '{args.file}': no such file")
+    autoscaling = json.loads(args.autoscaling) if args.autoscaling else None
+    if autoscaling is not None and not isinstance(autoscaling, dict):
+        raise ValueError(f"--autoscaling '{args.autoscaling}' is not a JSON object (expected e.g. "
+                         '\'{"min_replicas": 1, "max_replicas": 4}\')')
+    most = autoscaling.get("max_replicas", args.replicas) if autoscaling else args.replicas
+    threads = args.threads or max(1, _core.physical_core_count() // max(1, most))
+    cpus = args.num_cpus
+    if args.address is None:
+        _serve.loopback_ray()  # before Ray is imported: a local cluster stays on 127.0.0.1
+        if cpus is None:  # so that every replica fits on this machine's logical CPUs
+            cpus = min(1.0, (os.cpu_count() or 1) / max(1, most))
+    try:
+        from .serve import ray as ray_serve
+    except ImportError as e:
+        raise ValueError(f"serving needs Ray Serve ({e}); install it with pip install 'sparsert[serve]'") from None
+    def ready(info: dict) -> None:
+        inputs = ", ".join(f"{n}: {d} {tuple(s)}" for n, d, s in info["inputs"])
+        print(f"serving {args.file} at http://{args.host}:{args.port}/ (inputs {inputs}; max batch "
+              f"{info['max_batch_size']}, wait {info['batch_wait_timeout_s'] * 1e3:g} ms, {threads} thread(s) "
+              "per replica)")
+        print('POST {"inputs": {name: nested list}} as JSON, or an .npz archive as application/x-npz; Ctrl-C stops',
+              flush=True)
+
+    return ray_serve.serve_forever(
+        args.file, on_ready=ready, replicas=args.replicas, autoscaling_config=autoscaling,
+        max_batch_size=args.max_batch, batch_wait_timeout_s=args.batch_wait_ms / 1e3, num_threads=threads,
+        ray_actor_options=None if cpus is None else {"num_cpus": cpus}, address=args.address, host=args.host,
+        port=args.port)
+
+
+def cmd_export_triton(args: argparse.Namespace) -> int:
+    from .serve import triton
+
+    folder = triton.export(args.file, args.repo, name=args.name, max_batch_size=args.max_batch,
+                           instances=args.instances, num_threads=args.threads, wait_us=int(args.batch_wait_ms * 1e3))
+    print(f"wrote {folder}/config.pbtxt, {folder}/1/model.py, {folder}/1/model.sprt")
+    print(f"tritonserver --model-repository {folder.parent}   # its Python backend needs sparsert and numpy")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="sparsert", description="Compile, inspect and time sparse models.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -146,6 +197,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--min-calls", type=int, default=10)
     p.add_argument("--progress", action="store_true", help="show the progress bar even when not on a terminal")
     p.set_defaults(run=cmd_bench)
+
+    p = sub.add_parser("serve", help="serve a .sprt model with Ray Serve (pip install 'sparsert[serve]')")
+    p.add_argument("file")
+    p.add_argument("--replicas", type=int, default=1, help="replicas (processes), each loading the model once")
+    p.add_argument("--autoscaling", help='Serve autoscaling config as JSON, e.g. \'{"min_replicas": 1, '
+                   '"max_replicas": 4}\' (replaces --replicas)')
+    p.add_argument("--max-batch", type=int, default=None, help="items per Model.run (default: measured at "
+                   "startup: the smallest batch no larger one beats by >10%% per item; 1 turns batching off)")
+    p.add_argument("--batch-wait-ms", type=float, default=2.0, help="longest wait for a batch to fill (ms)")
+    p.add_argument("--threads", type=int, default=None, help="sparsert threads per replica (default: the "
+                   "physical cores divided among the replicas)")
+    p.add_argument("--num-cpus", type=float, default=None, help="Ray logical CPUs per replica (default: "
+                   "Ray's 1 on a cluster; locally, at most this machine's CPUs divided among the replicas)")
+    p.add_argument("--address", default=None, help="Ray cluster to join (default: start one locally, on 127.0.0.1)")
+    p.add_argument("--host", default="127.0.0.1", help="HTTP address (default loopback only)")
+    p.add_argument("--port", type=int, default=8000)
+    p.set_defaults(run=cmd_serve)
+
+    p = sub.add_parser("export-triton", help="write a Triton Python-backend model repository for a .sprt model")
+    p.add_argument("file")
+    p.add_argument("repo", help="the model repository folder; the model goes in REPO/<name>/")
+    p.add_argument("--name", help="Triton model name (default: the file's stem)")
+    p.add_argument("--max-batch", type=int, default=None, help="max_batch_size (default: measured here, as "
+                   "sparsert serve does)")
+    p.add_argument("--instances", type=int, default=1, help="model instances (processes) on the CPU")
+    p.add_argument("--threads", type=int, default=None, help="sparsert threads per instance (default: the "
+                   "physical cores divided among the instances)")
+    p.add_argument("--batch-wait-ms", type=float, default=2.0, help="dynamic batcher's longest queue delay (ms)")
+    p.set_defaults(run=cmd_export_triton)
 
     args = parser.parse_args(argv)
     try:
