@@ -221,7 +221,8 @@ def _effective_state_dict(state: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def load(source: Any, *, model: Any = None, example_inputs: Any = None, formats: FormatsArg = "auto",
-         num_threads: int | None = None, micro_batch: int = 0, trusted: bool = False) -> Model:
+         num_threads: int | None = None, micro_batch: int = 0, trusted: bool = False,
+         device: str = "cpu") -> Model:
     """Compiles a pruned PyTorch model for sparsert.
 
     `source`: a `.sprt` file written by `Model.save` (needs no torch); an `nn.Module` (traced from `example_inputs`, or at the first `run`); a path to a
@@ -235,7 +236,14 @@ def load(source: Any, *, model: Any = None, example_inputs: Any = None, formats:
     independently (default 0: slices whose intermediates fit the caches; large batches of BERT-style
     models run ~1.25x faster so).
     `trusted=True` allows a file that pickles a whole module (it runs code while loading).
+    `device`: "cpu", the only one the graph executor runs on today; "cuda" raises NotImplementedError
+    (the CUDA kernels exist in C++, built when nvcc is found, but the executor does not use them yet).
     """
+    if str(device) != "cpu":  # str(): a torch.device prints as "cpu", "cuda" or "cuda:0"
+        if str(device).split(":")[0] == "cuda":
+            raise NotImplementedError(f"load(device={str(device)!r}): the graph executor has no CUDA backend yet "
+                                      "(its kernels are built in C++ when nvcc is found); use device='cpu'")
+        raise ValueError(f"load: device is {str(device)!r} (expected 'cpu' or 'cuda')")
     if isinstance(source, (str, os.PathLike)) and Path(source).is_file() and _file_kind(Path(source)) == "sprt":
         return Model(_core.Model.load(os.fspath(source), num_threads or 0, micro_batch))
     import torch

@@ -445,11 +445,11 @@ TEST(Conv2d, Errors) {
     return error_of([&] { one_node(make_conv2d, "conv2d", {1, 6, 8, 8}, ints, std::move(w)); });
   };
   expect_error(make({{"kernel", {3, 3}}, {"stride", {0, 1}}, {"groups", {2}}}, weights),
-               {"attribute 'stride' is [0, 1]", "expected values ≥ 1"});
+               {"attribute 'stride' is [0, 1]", "expected values from 1 to 1048576"});
   expect_error(make({{"kernel", {3}}, {"groups", {2}}}, weights),
                {"attribute 'kernel' is [3]", "expected 2 values"});
   expect_error(make({{"kernel", {3, 3}}, {"padding", {-1, 0}}, {"groups", {2}}}, weights),
-               {"attribute 'padding' is [-1, 0]", "expected values ≥ 0"});
+               {"attribute 'padding' is [-1, 0]", "expected values from 0 to 1048576"});
   expect_error(make({{"groups", {2}}}, weights), {"missing integer attribute 'kernel'"});
   expect_error(make({{"kernel", {3, 3}}, {"groups", {3}}}, weights),
                {"has 2 packed weights", "groups = 3"});
@@ -651,7 +651,10 @@ TEST(MaxPool2d, Errors) {
   auto make = [](const Ints& ints) { return error_of([&] { one_node(make_max_pool2d, "max_pool2d", {1, 1, 8, 8}, ints); }); };
   expect_error(make({{"kernel", {3, 3}}, {"padding", {2, 1}}}),
                {"node 'layer' (max_pool2d)", "attribute 'padding' is [2, 1]", "at most half the kernel 3×3, [1, 1]"});
-  expect_error(make({{"kernel", {0, 3}}}), {"attribute 'kernel' is [0, 3]", "expected values ≥ 1"});
+  expect_error(make({{"kernel", {0, 3}}}), {"attribute 'kernel' is [0, 3]", "expected values from 1 to 1048576"});
+  // A damaged file's kernel of 2^32 × 2^32 would overflow the kernel area.
+  expect_error(make({{"kernel", {int64_t{1} << 32, int64_t{1} << 32}}}),
+               {"attribute 'kernel' is [4294967296, 4294967296]", "expected values from 1 to 1048576"});
   expect_error(make({{"kernel", {2, 2}}, {"ceil_mode", {2}}}), {"attribute 'ceil_mode' is 2", "expected 0 or 1"});
   expect_error(make({{"kernel", {2, 2}}, {"stride", {1, 1, 1}}}), {"attribute 'stride' is [1, 1, 1]"});
   // As torch's pool2d_shape_check: half the kernel, not of the dilated window (which spans 4 here).
@@ -760,7 +763,7 @@ TEST(AdaptiveAvgPool2d, Errors) {
     return error_of([&] { one_node(make_adaptive_avg_pool2d, "adaptive_avg_pool2d", {1, 1, 8, 8}, ints); });
   };
   expect_error(make({{"output_size", {0, 2}}}),
-               {"node 'layer' (adaptive_avg_pool2d)", "attribute 'output_size' is [0, 2]", "expected values ≥ 1"});
+               {"node 'layer' (adaptive_avg_pool2d)", "attribute 'output_size' is [0, 2]", "expected values from 1 to 1048576"});
   expect_error(make({}), {"missing integer attribute 'output_size'"});
   auto node = one_node(make_adaptive_avg_pool2d, "adaptive_avg_pool2d", {1, 1, 8, 8}, {{"output_size", {2, 2}}});
   expect_error(error_of([&] { node->op->infer({{DType::kF32, {1, 0, 8, 8}}}, 1); }),

@@ -365,3 +365,23 @@ def test_csc_weights_round_trip_through_sprt(tmp_path):
     compiled = sparsert.load(model, example_inputs=(x,), formats="csc")
     compiled.save(tmp_path / "csc.sprt")
     np.testing.assert_array_equal(sparsert.load(tmp_path / "csc.sprt").run(x.numpy()), compiled.run(x.numpy()))
+
+
+def test_devices_other_than_cpu_are_refused_clearly():
+    model = prune_model(build("mlp"), "u90")
+    x = example_input("mlp", 2)
+    with pytest.raises(NotImplementedError, match="device='cuda'.*no CUDA backend"):
+        sparsert.load(model, example_inputs=(x,), device="cuda")
+    with pytest.raises(ValueError, match="device is 'tpu'"):
+        sparsert.load(model, example_inputs=(x,), device="tpu")
+
+
+def test_run_takes_unpickled_arrays():
+    # Arrays that crossed a process (Ray's object store, multiprocessing) carry dtype objects of
+    # their own: equal to NumPy's float32 and int64, not the same objects.
+    import pickle
+
+    model = prune_model(build("mlp"), "u90")
+    x = example_input("mlp", 3).numpy()
+    compiled = sparsert.load(model, example_inputs=(torch.from_numpy(x),))
+    np.testing.assert_array_equal(compiled.run(pickle.loads(pickle.dumps(x))), compiled.run(x))

@@ -3,6 +3,7 @@
 // input shapes and is cached; a steady-state run does not allocate beyond its output tensors.
 #pragma once
 
+#include <cstddef>
 #include <memory>
 #include <string>
 #include <vector>
@@ -21,6 +22,12 @@ struct ModelOptions {
   /// Batch items per micro-batch, when the graph may run in slices of dim 0 (model.cpp): 0 picks as
   /// many as keep a slice's intermediates within the caches; n > 0 runs at most n at a time.
   int64_t micro_batch = 0;
+};
+
+/// A tensor's dtype and shape without its data (Model::output_types).
+struct TensorType {
+  DType dtype = DType::kF32;
+  Shape shape;
 };
 
 /// Per-node facts for summaries: what ran and with which kernel on the last planned shape.
@@ -43,6 +50,11 @@ class SPARSERT_API Model {
   /// Reads a model file written by save(); throws ModelFileError naming what is wrong (truncated,
   /// corrupted, another format version, an unknown operator).
   static Model load(const std::string& path, ModelOptions options = {});
+  /// Reads a model file's `size` bytes at `data` (a model linked into the binary, or read by the
+  /// caller); checks and messages as load(), naming the source "a model from memory (N bytes)". The
+  /// bytes are only read during the call and need no alignment. Throws InvalidArgument for null
+  /// data with size > 0, ModelFileError for anything wrong in the bytes.
+  static Model load_buffer(const void* data, size_t size, ModelOptions options = {});
   /// Writes the whole model (graph, packed weights, constants) to one file (layout:
   /// cpp/src/io/model_file.hpp); throws Error when the file cannot be written.
   void save(const std::string& path) const;
@@ -55,6 +67,12 @@ class SPARSERT_API Model {
   /// Runs the graph `repeats` times after one warm-up run and returns each node's median time in
   /// seconds, in node order (what model summaries compare with predictions).
   std::vector<double> profile(const std::vector<TensorView>& inputs, int repeats) const;
+
+  /// Dtype and shape of each output, in graph().outputs() order, that run() returns when the
+  /// free-batch inputs have dim 0 = `batch` (the shapes are inferred, nothing runs). Throws
+  /// InvalidArgument for batch < 0 or when an operator refuses the shapes at this batch. Safe to
+  /// call from several threads at once, and during runs.
+  std::vector<TensorType> output_types(int64_t batch) const;
 
   const Graph& graph() const;
   const ModelOptions& options() const;

@@ -16,6 +16,7 @@ DenseMatrix::DenseMatrix(const float* w, int64_t rows, int64_t cols)
 void DenseMatrix::pack(const float* w) {
   const int64_t r_count = rows(), k_count = cols();
   panels_.assign(static_cast<size_t>(panel_count() * kPanelRows * k_count), 0.0f);
+  if (k_count == 0) return;  // no panels: row_offset(r) past a null data() would be undefined
   for (int64_t r = 0; r < r_count; ++r) {
     float* dst = panels_.data() + row_offset(r);
     const float* src = w + r * k_count;
@@ -29,6 +30,7 @@ int64_t DenseMatrix::nnz_before(int64_t unit) const { return std::min(unit * kPa
 
 void DenseMatrix::to_dense(float* out) const {
   const int64_t r_count = rows(), k_count = cols();
+  if (k_count == 0) return;  // as in pack()
   for (int64_t r = 0; r < r_count; ++r) {
     const float* src = panels_.data() + row_offset(r);
     float* dst = out + r * k_count;

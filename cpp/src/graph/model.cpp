@@ -149,6 +149,22 @@ struct Model::Impl {
   int threads() const { return options.num_threads > 0 ? options.num_threads : get_num_threads(); }
   RunContext context() const { return RunContext{threads(), options.reference_kernels}; }
 
+  // Element counts, byte sizes and arena offsets are int64 products and sums of dims: a node whose
+  // shape (from attributes of a damaged or hostile model file, say) has more bytes than any memory
+  // is refused here for every operator, before any of them overflows. Zero dims count as 1, so that
+  // partial products (the elements after an axis) stay bounded as well.
+  static void check_size(const NodeDef& node, const TensorDesc& d) {
+    constexpr int64_t kMaxBytes = int64_t{1} << 48;
+    int64_t bytes = dtype_size(d.dtype);
+    for (int64_t dim : d.shape) {
+      if (dim < 0 || (dim > 1 && bytes > kMaxBytes / dim)) {
+        throw InvalidArgument("planning the model: node '" + node.name + "' (" + node.op + ") gives shape " +
+                              shape_string(d.shape) + " (expected dims ≥ 0 and at most 2^48 bytes)");
+      }
+      bytes *= std::max<int64_t>(dim, 1);
+    }
+  }
+
   // Shapes of every value for these input shapes; batch = dim 0 of the free-batch inputs.
   std::vector<TensorDesc> infer(const std::vector<Shape>& input_shapes, int64_t batch) const {
     const auto& values = graph.values();
@@ -166,6 +182,7 @@ struct Model::Impl {
       in.clear();
       for (int v : nodes[i].inputs) in.push_back(descs[v]);
       descs[nodes[i].output] = ops[i]->infer(in, batch);
+      check_size(nodes[i], descs[nodes[i].output]);
     }
     return descs;
   }
@@ -526,6 +543,15 @@ int64_t Model::micro_batch(int64_t batch) const {
   std::vector<TensorView> inputs;
   for (const Shape& s : m.declared_shapes(batch)) inputs.push_back({DType::kF32, s, nullptr});
   return m.micro_batch(*m.plan_for(inputs, batch), batch, m.context().threads);
+}
+
+std::vector<TensorType> Model::output_types(int64_t batch) const {
+  const Impl& m = *impl_;
+  if (batch < 0) throw InvalidArgument("inferring output shapes: batch " + std::to_string(batch) + " (expected ≥ 0)");
+  const auto descs = m.infer(m.declared_shapes(batch), batch);
+  std::vector<TensorType> types;
+  for (int o : m.graph.outputs()) types.push_back({descs[o].dtype, descs[o].shape});
+  return types;
 }
 
 std::vector<NodeInfo> Model::node_info(int64_t batch) const {

@@ -27,8 +27,18 @@ Shape resolve_sizes(const Attrs& attrs, const std::string& name, int64_t batch, 
     throw InvalidArgument(where + ": " + name + "_coef has " + std::to_string(coef.size()) + " entries but " + name +
                           "_const has " + std::to_string(constant.size()) + " (expected equal)");
   }
+  // Attributes come from model files: a size past 2^48 (more elements than any memory holds) is
+  // refused here, before it overflows the products that operators form from sizes.
+  constexpr int64_t kMaxSize = int64_t{1} << 48;
   Shape out(coef.size());
-  for (size_t i = 0; i < coef.size(); ++i) out[i] = coef[i] * batch + constant[i];
+  for (size_t i = 0; i < coef.size(); ++i) {
+    int64_t scaled = 0;
+    if (__builtin_mul_overflow(coef[i], batch, &scaled) || __builtin_add_overflow(scaled, constant[i], &out[i]) ||
+        out[i] > kMaxSize) {
+      throw InvalidArgument(where + ": size " + std::to_string(i) + " is " + std::to_string(coef[i]) + " · batch " +
+                            std::to_string(batch) + " + " + std::to_string(constant[i]) + " (expected at most 2^48)");
+    }
+  }
   return out;
 }
 

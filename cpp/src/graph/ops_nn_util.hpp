@@ -101,7 +101,12 @@ class NnOp : public Op {
     }
   }
 
-  /// A two-value attribute (height, width), each ≥ `min`; `fallback` when absent (required when null).
+  /// Largest window size, stride, padding or dilation a model file may ask for: products of these
+  /// (kernel area, padded extents) then fit int64 however a damaged file combines them.
+  static constexpr int64_t kMaxWindowValue = int64_t{1} << 20;
+
+  /// A two-value attribute (height, width), each in [`min`, kMaxWindowValue]; `fallback` when absent
+  /// (required when null).
   Pair pair_attr(const std::string& name, const Pair* fallback, int64_t min) const {
     if (!node_.attrs.has(name)) {
       if (fallback == nullptr) node_.attrs.int_list(name, where());  // throws "missing integer attribute"
@@ -111,8 +116,9 @@ class NnOp : public Op {
     if (v.size() != 2) {
       fail("attribute '" + name + "' is " + list_string(v) + " (expected 2 values, height and width)");
     }
-    if (v[0] < min || v[1] < min) {
-      fail("attribute '" + name + "' is " + list_string(v) + " (expected values ≥ " + std::to_string(min) + ")");
+    if (v[0] < min || v[1] < min || v[0] > kMaxWindowValue || v[1] > kMaxWindowValue) {
+      fail("attribute '" + name + "' is " + list_string(v) + " (expected values from " + std::to_string(min) +
+           " to " + std::to_string(kMaxWindowValue) + ")");
     }
     return {v[0], v[1]};
   }

@@ -410,6 +410,9 @@ class ReshapeOp final : public TensorOp {
       } else if (shape[i] < 0) {
         fail("target shape " + shape_string(shape) + " for batch " + std::to_string(batch) +
              " has a negative size (expected sizes ≥ 0 and at most one -1)");
+      } else if (shape[i] > 1 && known > (int64_t{1} << 48) / shape[i]) {
+        fail("target shape " + shape_string(shape) + " for batch " + std::to_string(batch) +
+             " has more than 2^48 elements (expected the input's " + std::to_string(numel(in)) + ")");
       } else {
         known *= shape[i];
       }
@@ -744,7 +747,10 @@ class SoftmaxOp final : public AxisOp {
   void run(const std::vector<TensorView>& inputs, const TensorDesc& out_desc, void* out,
            const RunContext& ctx) const override {
     if (numel(out_desc.shape) == 0) return;
-    const auto [outer, n, inner] = extents(out_desc.shape);
+    // Named copies, not a structured binding: the lambdas below capture them, which C++17 (and
+    // clang before 16) does not allow for structured bindings.
+    const Extents ext = extents(out_desc.shape);
+    const int64_t outer = ext.outer, n = ext.along, inner = ext.inner;
     const float* x = static_cast<const float*>(inputs[0].data);
     float* y = static_cast<float*>(out);
     if (inner == 1) {
@@ -1005,10 +1011,12 @@ class ArangeOp final : public TensorOp {
 
   TensorDesc infer(const std::vector<TensorDesc>& inputs, int64_t batch) const override {
     expect_inputs(inputs, 0, 0);
-    const int64_t length = coef_ * batch + const_;
-    if (length < 0) {
+    int64_t length = 0;
+    const bool overflow = __builtin_mul_overflow(coef_, batch, &length) || __builtin_add_overflow(length, const_, &length);
+    if (overflow || length < 0) {
       fail("length " + std::to_string(coef_) + " · batch + " + std::to_string(const_) + " is " +
-           std::to_string(length) + " at batch " + std::to_string(batch) + " (expected ≥ 0)");
+           (overflow ? std::string("past the int64 range") : std::to_string(length)) + " at batch " +
+           std::to_string(batch) + " (expected ≥ 0)");
     }
     return {DType::kI64, {length}};
   }
@@ -1182,7 +1190,10 @@ class CumsumOp final : public AxisOp {
   void run(const std::vector<TensorView>& inputs, const TensorDesc& out_desc, void* out,
            const RunContext& ctx) const override {
     if (numel(out_desc.shape) == 0) return;
-    const auto [outer, n, inner] = extents(out_desc.shape);
+    // Named copies, not a structured binding: the lambdas below capture them, which C++17 (and
+    // clang before 16) does not allow for structured bindings.
+    const Extents ext = extents(out_desc.shape);
+    const int64_t outer = ext.outer, n = ext.along, inner = ext.inner;
     const int64_t chunks = (inner + kCumsumColumns - 1) / kCumsumColumns;
     const int64_t per_item = n * std::min(inner, kCumsumColumns);
     auto each = [&](auto body) {

@@ -20,6 +20,7 @@ namespace {
 constexpr char kMagic[8] = {'S', 'P', 'R', 'T', 'M', 'O', 'D', 'L'};
 constexpr size_t kHeaderBytes = 32;
 constexpr size_t kArrayAlign = 64;
+constexpr int64_t kMaxWeightDim = int64_t{1} << 31;
 
 static_assert(std::numeric_limits<float>::is_iec559, "the model file stores IEEE-754 floats");
 
@@ -57,35 +58,37 @@ class Writer {
   std::vector<unsigned char> bytes_ = std::vector<unsigned char>(kHeaderBytes, 0);
 };
 
+// Reads fields from a whole model file held in memory (the caller's bytes: read_model_file's copy
+// of the file, or read_model_buffer's caller buffer, which is only read during the call).
 class Reader {
  public:
-  Reader(const std::vector<unsigned char>& bytes, std::string path) : bytes_(bytes), path_(std::move(path)) {}
+  Reader(const unsigned char* bytes, size_t size, std::string action) : bytes_(bytes), size_(size), action_(std::move(action)) {}
 
   [[noreturn]] void fail(const std::string& what) const {
-    throw ModelFileError("loading '" + path_ + "': " + what + " (at byte " + std::to_string(at_) + ")");
+    throw ModelFileError(action_ + ": " + what + " (at byte " + std::to_string(at_) + ")");
   }
   void need(size_t n, const char* field) {
-    if (n > bytes_.size() - at_) fail(std::string("the file ends inside ") + field + " (truncated or corrupted)");
+    if (n > size_ - at_) fail(std::string("the file ends inside ") + field + " (truncated or corrupted)");
   }
   template <class T>
   T get(const char* field) {
     need(sizeof(T), field);
     T v;
-    std::memcpy(&v, bytes_.data() + at_, sizeof(T));
+    std::memcpy(&v, bytes_ + at_, sizeof(T));
     at_ += sizeof(T);
     return v;
   }
   // A count of items each at least `min_item_bytes` long: bounded by what the file can still hold.
   uint32_t count(const char* field, size_t min_item_bytes) {
     const uint32_t n = get<uint32_t>(field);
-    if (static_cast<uint64_t>(n) * min_item_bytes > bytes_.size() - at_) {
+    if (static_cast<uint64_t>(n) * min_item_bytes > size_ - at_) {
       fail(std::string(field) + " is " + std::to_string(n) + ", more than the rest of the file can hold");
     }
     return n;
   }
   std::string str(const char* field) {
     const uint32_t n = count(field, 1);
-    std::string s(reinterpret_cast<const char*>(bytes_.data() + at_), n);
+    std::string s(reinterpret_cast<const char*>(bytes_ + at_), n);
     at_ += n;
     return s;
   }
@@ -102,23 +105,24 @@ class Reader {
   template <class T>
   AlignedVector<T> array(const char* field, int64_t expected = -1) {
     const uint64_t n = get<uint64_t>(field);
-    at_ = std::min(bytes_.size(), (at_ + kArrayAlign - 1) / kArrayAlign * kArrayAlign);
+    at_ = std::min(size_, (at_ + kArrayAlign - 1) / kArrayAlign * kArrayAlign);
     if (n % sizeof(T) != 0) fail(std::string(field) + " has " + std::to_string(n) + " bytes (expected a multiple of " + std::to_string(sizeof(T)) + ")");
     need(n, field);
     if (expected >= 0 && n / sizeof(T) != static_cast<uint64_t>(expected)) {
       fail(std::string(field) + " has " + std::to_string(n / sizeof(T)) + " elements (expected " + std::to_string(expected) + ")");
     }
     AlignedVector<T> out(n / sizeof(T));
-    std::memcpy(out.data(), bytes_.data() + at_, n);
+    if (n > 0) std::memcpy(out.data(), bytes_ + at_, n);
     at_ += n;
     return out;
   }
-  bool done() const { return at_ == bytes_.size(); }
-  uint64_t remaining() const { return bytes_.size() - at_; }
+  bool done() const { return at_ == size_; }
+  uint64_t remaining() const { return size_ - at_; }
 
  private:
-  const std::vector<unsigned char>& bytes_;
-  std::string path_;
+  const unsigned char* bytes_;
+  size_t size_;
+  std::string action_;  // "loading 'net.sprt'": what failed, in messages
   size_t at_ = kHeaderBytes;
 };
 
@@ -184,7 +188,11 @@ void write_weight(Writer& w, const Weight& weight) {
 std::shared_ptr<const Weight> read_weight(Reader& r) {
   const uint8_t format = r.get<uint8_t>("weight format");
   const int64_t rows = r.get<int64_t>("weight rows"), cols = r.get<int64_t>("weight cols");
-  if (rows < 0 || cols < 0) r.fail("a weight has shape (" + std::to_string(rows) + ", " + std::to_string(cols) + ")");
+  // Below 2^31 each: columns are addressed by u32 indices, and the format classes multiply two
+  // dims (and a block or group size) in int64.
+  if (rows < 0 || cols < 0 || rows >= kMaxWeightDim || cols >= kMaxWeightDim) {
+    r.fail("a weight has shape (" + std::to_string(rows) + ", " + std::to_string(cols) + ") (expected each dim in [0, 2^31))");
+  }
   try {
     switch (format) {
       case static_cast<uint8_t>(Format::kDense):
@@ -278,33 +286,34 @@ void write_model_file(const Graph& graph, const std::string& path) {
   if (!out) throw Error("saving '" + path + "': writing failed (disk full?)");
 }
 
-Graph read_model_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw ModelFileError("loading '" + path + "': cannot open the file");
-  std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  auto header_fail = [&](const std::string& what) { throw ModelFileError("loading '" + path + "': " + what); };
-  if (bytes.size() < kHeaderBytes) {
-    header_fail("the file has " + std::to_string(bytes.size()) + " bytes, fewer than the 32-byte header (truncated or not a sparsert model)");
+namespace {
+
+// The whole reader: `bytes` holds a model file's `n` bytes; `action` ("loading 'net.sprt'") opens
+// every message.
+Graph parse_model(const unsigned char* bytes, size_t n, const std::string& action) {
+  auto header_fail = [&](const std::string& what) { throw ModelFileError(action + ": " + what); };
+  if (n < kHeaderBytes) {
+    header_fail("the file has " + std::to_string(n) + " bytes, fewer than the 32-byte header (truncated or not a sparsert model)");
   }
-  if (std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) != 0) header_fail("not a sparsert model file (the magic bytes differ from \"SPRTMODL\")");
+  if (std::memcmp(bytes, kMagic, sizeof(kMagic)) != 0) header_fail("not a sparsert model file (the magic bytes differ from \"SPRTMODL\")");
   uint32_t version;
   uint64_t size, checksum;
-  std::memcpy(&version, bytes.data() + 8, 4);
-  std::memcpy(&size, bytes.data() + 16, 8);
-  std::memcpy(&checksum, bytes.data() + 24, 8);
+  std::memcpy(&version, bytes + 8, 4);
+  std::memcpy(&size, bytes + 16, 8);
+  std::memcpy(&checksum, bytes + 24, 8);
   if (version != kModelFileVersion) {
     header_fail("format version " + std::to_string(version) + " (this sparsert reads version " +
                 std::to_string(kModelFileVersion) + (version > kModelFileVersion ? "; upgrade sparsert)" : ")"));
   }
-  if (size != bytes.size()) {
-    header_fail("the file has " + std::to_string(bytes.size()) + " bytes but its header says " + std::to_string(size) +
-                (bytes.size() < size ? " (truncated)" : " (trailing data)"));
+  if (size != n) {
+    header_fail("the file has " + std::to_string(n) + " bytes but its header says " + std::to_string(size) +
+                (n < size ? " (truncated)" : " (trailing data)"));
   }
-  if (fnv1a(bytes.data() + kHeaderBytes, bytes.size() - kHeaderBytes) != checksum) {
+  if (fnv1a(bytes + kHeaderBytes, n - kHeaderBytes) != checksum) {
     header_fail("the checksum does not match (the file is corrupted)");
   }
 
-  Reader r(bytes, path);
+  Reader r(bytes, n, action);
   struct PendingValue {
     std::string name;
     ValueKind kind;
@@ -343,7 +352,7 @@ Graph read_model_file(const std::string& path) {
           }
         }
       }
-      std::memcpy(t->data(), data.data(), data.size());
+      if (!data.empty()) std::memcpy(t->data(), data.data(), data.size());  // an empty tensor's data() is null
       v.constant = std::move(t);
     }
   }
@@ -403,18 +412,51 @@ Graph read_model_file(const std::string& path) {
   } catch (const ModelFileError&) {
     throw;
   } catch (const InvalidArgument& e) {
-    throw ModelFileError("loading '" + path + "': " + e.what());
+    throw ModelFileError(action + ": " + e.what());
   }
   return graph;
 }
 
+}  // namespace
+
+Graph read_model_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ModelFileError("loading '" + path + "': cannot open the file");
+  std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return parse_model(bytes.data(), bytes.size(), "loading '" + path + "'");
+}
+
+namespace {
+
+std::string buffer_action(size_t size) { return "loading a model from memory (" + std::to_string(size) + " bytes)"; }
+
+}  // namespace
+
+Graph read_model_buffer(const void* data, size_t size) {
+  if (data == nullptr && size > 0) {
+    throw InvalidArgument(buffer_action(size) + ": the data pointer is null (expected " + std::to_string(size) + " readable bytes)");
+  }
+  return parse_model(static_cast<const unsigned char*>(data), size, buffer_action(size));
+}
+
+// Model's loaders: errors of a well-formed file that only compiling the graph finds (an unknown
+// operator, bad attributes) are errors of the file too.
 Model Model::load(const std::string& path, ModelOptions options) {
   try {
     return Model(read_model_file(path), options);
   } catch (const ModelFileError&) {
     throw;
-  } catch (const InvalidArgument& e) {  // an unknown operator or bad attributes in a well-formed file
+  } catch (const InvalidArgument& e) {
     throw ModelFileError("loading '" + path + "': " + e.what());
+  }
+}
+
+Model Model::load_buffer(const void* data, size_t size, ModelOptions options) {
+  Graph graph = read_model_buffer(data, size);  // a null pointer stays an InvalidArgument
+  try {
+    return Model(std::move(graph), options);
+  } catch (const InvalidArgument& e) {
+    throw ModelFileError(buffer_action(size) + ": " + e.what());
   }
 }
 

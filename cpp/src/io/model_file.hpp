@@ -20,7 +20,7 @@
 //         u32 int-attribute count + (str name, u32 n, n × i64) each,
 //         u32 float-attribute count + (str name, u32 n, n × f64) each,
 //         u32 weight count + a weight record each
-//   Weight record: u8 format (Format), i64 rows, i64 cols, then
+//   Weight record: u8 format (Format), i64 rows, i64 cols (each in [0, 2^31)), then
 //     dense: array values (rows × cols f32)
 //     csr:   array row_ptr (i64), array col_idx (u32), array values (f32)         — sparsert/csr.hpp
 //     bsr:   i32 block_rows, i32 block_cols, array row_ptr (i64), array block_col (u32),
@@ -31,6 +31,7 @@
 //   check their own arrays); any violation throws ModelFileError naming the field.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -44,5 +45,10 @@ inline constexpr uint32_t kModelFileVersion = 1;
 void write_model_file(const Graph& graph, const std::string& path);
 /// Reads a graph written by write_model_file; throws ModelFileError naming what is wrong.
 Graph read_model_file(const std::string& path);
+/// Reads a graph from a model file's `size` bytes at `data` (e.g. linked into the binary), with the
+/// same checks and messages as read_model_file, which name the source "a model from memory (N
+/// bytes)". The caller's bytes are only read during the call (arrays are copied) and need no
+/// alignment. Throws InvalidArgument for null data with size > 0, ModelFileError otherwise.
+Graph read_model_buffer(const void* data, size_t size);
 
 }  // namespace sparsert
