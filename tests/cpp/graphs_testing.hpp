@@ -13,6 +13,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "sparsert/sparsert.hpp"
@@ -28,10 +29,9 @@ inline std::vector<float> pruned_weights(int64_t rows, int64_t cols, double dens
   return w;
 }
 
-inline Graph mixed_dtype_graph() {
-  Graph g;
-  const int x = g.add_input("x", DType::kF32, {-1, 20});
-  const int keep = g.add_input("keep", DType::kBool, {-1, 20});
+/// The two sparse layers the small test graphs start with, on x (batch, 20): h = relu(fc1(x) + bias)
+/// (csr, 37 outputs, value "h") and y = fc2(h) (nm 2:4, 20 outputs, value "y"). Returns {h, y}.
+inline std::pair<int, int> add_sparse_layers(Graph& g, int x) {
   auto w1 = pruned_weights(37, 20, 0.3, 1), w2 = pruned_weights(20, 37, 1.0, 2);
   for (size_t i = 0; i < w2.size(); ++i)
     if ((i % 37) % 4 >= 2) w2[i] = 0.0f;  // 2 of every 4 kept (row length 37: the last group is partial)
@@ -43,6 +43,14 @@ inline Graph mixed_dtype_graph() {
   fc1.attrs.ints["act"] = {static_cast<int64_t>(Activation::kRelu)};
   const int h = g.add_node(fc1, "h");
   const int y = g.add_node(NodeDef{"linear", "fc2", {h}, -1, {}, {std::make_shared<NmMatrix>(w2.data(), 20, 37, 2, 4)}}, "y");
+  return {h, y};
+}
+
+inline Graph mixed_dtype_graph() {
+  Graph g;
+  const int x = g.add_input("x", DType::kF32, {-1, 20});
+  const int keep = g.add_input("keep", DType::kBool, {-1, 20});
+  const auto [h, y] = add_sparse_layers(g, x);
   const int r = g.add_node(NodeDef{"where", "mix", {keep, y, x}, -1, {}, {}}, "r");
   NodeDef soft{"softmax", "softmax", {r}, -1, {}, {}};
   soft.attrs.ints["axis"] = {-1};

@@ -15,36 +15,19 @@
 
 #include "graph/ops.hpp"
 #include "io/model_file.hpp"
+#include "graphs_testing.hpp"
 #include "sparsert/sparsert.hpp"
 
 namespace sparsert {
 namespace {
 
-std::vector<float> pruned(int64_t rows, int64_t cols, double density, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> normal;
-  std::uniform_real_distribution<double> unit;
-  std::vector<float> w(static_cast<size_t>(rows * cols));
-  for (auto& v : w) v = unit(rng) < density ? normal(rng) : 0.0f;
-  return w;
-}
+using test::add_sparse_layers;
 
 // x (batch, 20) -> linear csr (37) + relu -> linear nm 2:4 (20) -> add x -> softmax -> outputs
 Graph small_graph() {
   Graph g;
   const int x = g.add_input("x", DType::kF32, {-1, 20});
-  auto w1 = pruned(37, 20, 0.3, 1), w2 = pruned(20, 37, 1.0, 2);
-  for (size_t i = 0; i < w2.size(); ++i)
-    if ((i % 37) % 4 >= 2) w2[i] = 0.0f;  // 2 of every 4 kept (row length 37: the last group is partial)
-  auto bias = std::make_shared<Tensor>(DType::kF32, Shape{37});
-  for (int i = 0; i < 37; ++i) bias->data_as<float>()[i] = 0.1f * static_cast<float>(i % 5) - 0.2f;
-  const int b1 = g.add_constant("fc1.bias", bias);
-
-  NodeDef fc1{"linear", "fc1", {x, b1}, -1, {}, {std::make_shared<CsrMatrix>(w1.data(), 37, 20)}};
-  fc1.attrs.ints["act"] = {static_cast<int64_t>(Activation::kRelu)};
-  const int h = g.add_node(fc1, "h");
-  NodeDef fc2{"linear", "fc2", {h}, -1, {}, {std::make_shared<NmMatrix>(w2.data(), 20, 37, 2, 4)}};
-  const int y = g.add_node(fc2, "y");
+  const auto [h, y] = add_sparse_layers(g, x);
   NodeDef add{"binary", "residual", {y, x}, -1, {}, {}};
   add.attrs.ints["kind"] = {static_cast<int64_t>(BinaryKind::kAdd)};
   const int r = g.add_node(add, "r");
