@@ -77,7 +77,7 @@ def test_a_sparse_format_needs_a_clear_margin_and_fewer_stored_values():
 
 @pytest.mark.parametrize("density", [0.5, 0.7])
 @pytest.mark.parametrize("rows", [1, 8, 32])
-def test_half_dense_unstructured_weights_stay_dense(model, density, rows):
+def test_half_dense_unstructured_weights_take_no_block_format(model, density, rows):
     # 30-50% sparse: random blocks are all filled, so no BSR shape stores fewer entries than dense, on
     # any host and whatever the fits. Whether CSR beats dense by the margin is the fitted costs' call
     # (at one row 16-bit CSR reads 3-4.2 bytes per entry against dense's 4; a fit made on a loaded host
