@@ -116,20 +116,28 @@ SPARSERT_API int sparsert_get_num_threads(void);
 
 /* Loads the model file at `path` (a NUL-terminated file name). num_threads: threads of each run,
  * or 0 to follow sparsert_set_num_threads at each run; must be >= 0. On success *model is a new
- * handle, freed with sparsert_model_free.
+ * handle, freed with sparsert_model_free. The file is mapped and its weights used in place (no copy);
+ * it must not be changed in place while the model lives (saving a model replaces files by renaming).
  * Errors: INVALID_ARGUMENT (path or model NULL, num_threads < 0); MODEL_FILE_ERROR (the file is
  * missing or unreadable, "loading 'net.sprt': cannot open the file"; truncated, corrupted, another
  * version, an unknown operator: the message names the field or operator); OUT_OF_MEMORY. */
 SPARSERT_API sparsert_status sparsert_model_load(const char* path, int num_threads, sparsert_model** model);
 
 /* Loads a model from `size` bytes at `data`: a whole model file's content, e.g. linked into the
- * binary. The bytes are only read during this call (the model keeps its own copy of what it
- * needs), need no alignment and may be freed after it returns. num_threads and *model as for
+ * binary. The bytes are copied once and only read during this call: they need no alignment and
+ * may be freed after it returns. num_threads and *model as for
  * sparsert_model_load; messages name the source "a model from memory (N bytes)".
  * Errors: INVALID_ARGUMENT (data NULL with size > 0, model NULL, num_threads < 0);
  * MODEL_FILE_ERROR (as for sparsert_model_load); OUT_OF_MEMORY. */
 SPARSERT_API sparsert_status sparsert_model_load_buffer(const void* data, size_t size, int num_threads,
                                                         sparsert_model** model);
+
+/* As sparsert_model_load_buffer, without the copy: when `data` is 64-byte aligned the model reads
+ * its weights there in place, and the caller keeps the bytes alive and unchanged until
+ * sparsert_model_free (a model linked into the binary with 64-byte alignment, or a mapping of the
+ * caller's own). Unaligned bytes are copied, as by sparsert_model_load_buffer. */
+SPARSERT_API sparsert_status sparsert_model_load_buffer_in_place(const void* data, size_t size, int num_threads,
+                                                                 sparsert_model** model);
 
 /* Frees a model and everything its queries returned; NULL is ignored. Results of its runs stay
  * valid. Must not run concurrently with any other call on this model. */

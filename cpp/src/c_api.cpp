@@ -207,6 +207,14 @@ sparsert_status sparsert_model_load_buffer(const void* data, size_t size, int nu
   });
 }
 
+sparsert_status sparsert_model_load_buffer_in_place(const void* data, size_t size, int num_threads,
+                                                    sparsert_model** model) {
+  return guarded("loading a model from memory", [&] {
+    check_load("loading a model from memory (" + std::to_string(size) + " bytes)", num_threads, model);
+    *model = new_handle(sparsert::Model::load_buffer_in_place(data, size, options_with(num_threads)));  // checks data
+  });
+}
+
 void sparsert_model_free(sparsert_model* model) { delete model; }
 
 sparsert_status sparsert_model_input_count(const sparsert_model* model, size_t* count) {

@@ -180,6 +180,29 @@ static void test_buffer_load_matches_cpp(void) {
   sparsert_model_free(model);
 }
 
+static void test_buffer_load_in_place_matches_cpp(void) {
+  size_t size = 0;
+  unsigned char* bytes = read_file(g_path, &size);
+  CHECK(bytes != NULL);
+  if (bytes == NULL) return;
+  /* 64-byte aligned: the model reads its weights here, so the bytes outlive it. */
+  void* block = NULL;
+  CHECK(posix_memalign(&block, 64, size) == 0);
+  if (block == NULL) return;
+  unsigned char* aligned = block;
+  memcpy(aligned, bytes, size);
+  free(bytes);
+  sparsert_model* model = NULL;
+  CHECK_OK(sparsert_model_load_buffer_in_place(aligned, size, 0, &model));
+  if (model != NULL) {
+    expect_same_as_cpp(model, 4, 3);
+    sparsert_model_free(model);
+  }
+  CHECK_FAILS(sparsert_model_load_buffer_in_place(NULL, 100, 0, &model), SPARSERT_STATUS_INVALID_ARGUMENT,
+              "the data pointer is null");
+  free(aligned);
+}
+
 static void test_load_errors(void) {
   sparsert_model* const sentinel = (sparsert_model*)&g_failures; /* never dereferenced */
   sparsert_model* model = sentinel;
@@ -223,9 +246,9 @@ static void test_load_errors(void) {
   CHECK_FAILS(sparsert_model_load_buffer(bytes, size, 0, &model), SPARSERT_STATUS_MODEL_FILE_ERROR,
               "the checksum does not match (the file is corrupted)");
   bytes[size / 2] ^= 1;
-  bytes[8] = 2;
+  bytes[8] = 3;
   CHECK_FAILS(sparsert_model_load_buffer(bytes, size, 0, &model), SPARSERT_STATUS_MODEL_FILE_ERROR,
-              "format version 2 (this sparsert reads version 1; upgrade sparsert)");
+              "format version 3 (this sparsert reads version 2; upgrade sparsert)");
   CHECK(strstr(sparsert_last_error(), "loading a model from memory (") == sparsert_last_error());
   CHECK(model == sentinel);
   remove(damaged_path);
@@ -330,6 +353,7 @@ int main(void) {
   test_constants();
   test_runs_match_cpp();
   test_buffer_load_matches_cpp();
+  test_buffer_load_in_place_matches_cpp();
   test_load_errors();
   test_run_errors();
   remove(g_path);

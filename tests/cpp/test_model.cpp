@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -390,9 +391,15 @@ TEST_F(ModelFile, CorruptionVersionAndMagicAreNamed) {
   EXPECT_NE(load_error().find("checksum"), std::string::npos);
 
   auto future = bytes_;
-  future[8] = 2;
+  future[8] = 3;
   write(future);
-  EXPECT_NE(load_error().find("format version 2 (this sparsert reads version 1; upgrade sparsert)"), std::string::npos)
+  EXPECT_NE(load_error().find("format version 3 (this sparsert reads version 2; upgrade sparsert)"), std::string::npos)
+      << load_error();
+  auto past = bytes_;
+  past[8] = 1;
+  write(past);
+  EXPECT_NE(load_error().find("format version 1 (this sparsert reads version 2; save or convert the model again"),
+            std::string::npos)
       << load_error();
 
   auto other = bytes_;
@@ -425,6 +432,152 @@ TEST_F(ModelFile, ResealedDamageIsCaughtByFieldValidation) {
     } catch (const InvalidArgument&) {  // a damaged shape that only shows when run
     }
   }
+}
+
+// A chain of linear layers 20 → 20, one per format, each weight pruned to about half and relu'd,
+// with a bias constant: every kind of array the model file holds.
+Graph every_format_graph() {
+  Graph g;
+  int x = g.add_input("x", DType::kF32, {-1, 20});
+  const auto w = test::pruned_weights(20, 20, 0.5, 3);
+  auto w24 = w;
+  for (size_t i = 0; i < w24.size(); ++i)
+    if (i % 4 >= 2) w24[i] = 0.0f;
+  const std::vector<std::shared_ptr<const Weight>> weights = {
+      std::make_shared<DenseMatrix>(w.data(), 20, 20), std::make_shared<CsrMatrix>(w.data(), 20, 20),
+      std::make_shared<BsrMatrix>(w.data(), 20, 20, 4, 4), std::make_shared<NmMatrix>(w24.data(), 20, 20, 2, 4),
+      std::make_shared<CscMatrix>(w.data(), 20, 20)};
+  auto bias = std::make_shared<Tensor>(DType::kF32, Shape{20});
+  for (int i = 0; i < 20; ++i) bias->data_as<float>()[i] = 0.05f * static_cast<float>(i % 7);
+  const int b = g.add_constant("bias", bias);
+  for (size_t i = 0; i < weights.size(); ++i) {
+    const std::string name = "fc" + std::to_string(i);
+    NodeDef fc{"linear", name, {x, b}, -1, {}, {weights[i]}};
+    fc.attrs.ints["act"] = {static_cast<int64_t>(Activation::kRelu)};
+    x = g.add_node(fc, name + ".out");
+  }
+  g.set_outputs({x});
+  return g;
+}
+
+// The first bytes of every array a loaded graph reads: its weights' and constants'.
+std::vector<const void*> array_starts(const Graph& graph) {
+  std::vector<const void*> out;
+  for (const auto& v : graph.values())
+    if (v.kind == ValueKind::kConstant) out.push_back(v.constant->data());
+  for (const auto& node : graph.nodes()) {
+    for (const auto& w : node.weights) {
+      if (const auto* d = dynamic_cast<const DenseMatrix*>(w.get())) out.push_back(d->panels());
+      if (const auto* c = dynamic_cast<const CsrMatrix*>(w.get())) out.insert(out.end(), {c->row_ptr(), c->values(), c->col_idx16()});
+      if (const auto* c = dynamic_cast<const BsrMatrix*>(w.get())) out.insert(out.end(), {c->row_ptr(), c->values(), c->block_col16()});
+      if (const auto* c = dynamic_cast<const NmMatrix*>(w.get())) out.insert(out.end(), {c->values(), c->meta()});
+      if (const auto* c = dynamic_cast<const CscMatrix*>(w.get())) out.insert(out.end(), {c->col_ptr(), c->values(), c->row_idx16()});
+    }
+  }
+  return out;
+}
+
+// The address range of `path`'s mapping in this process (/proc/self/maps), or {0, 0}.
+std::pair<uintptr_t, uintptr_t> mapped_range(const std::string& path) {
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  while (std::getline(maps, line)) {
+    if (line.size() < path.size() || line.compare(line.size() - path.size(), path.size(), path) != 0) continue;
+    return {std::stoull(line.substr(0, line.find('-')), nullptr, 16),
+            std::stoull(line.substr(line.find('-') + 1, line.find(' ') - line.find('-') - 1), nullptr, 16)};
+  }
+  return {0, 0};
+}
+
+TEST_F(ModelFile, LoadMapsTheFileAndReadsEveryArrayInPlace) {
+  Model original(every_format_graph());
+  original.save(path_);
+  auto x = input(3, 11);
+  const TensorView view{DType::kF32, {3, 20}, x.data()};
+  const auto expected = original.run({view});
+  {
+    Model loaded = Model::load(path_);
+    char resolved[4096];
+    ASSERT_NE(::realpath(path_.c_str(), resolved), nullptr);
+    const auto [lo, hi] = mapped_range(resolved);
+    ASSERT_NE(lo, 0u) << "no mapping of " << resolved;
+    const auto starts = array_starts(loaded.graph());
+    EXPECT_EQ(starts.size(), 1u + 1 + 3 + 3 + 2 + 3);
+    for (const void* p : starts) {
+      const auto a = reinterpret_cast<uintptr_t>(p);
+      EXPECT_TRUE(a >= lo && a < hi) << "an array was copied out of the mapping";
+      EXPECT_EQ(a % 64, 0u);
+    }
+    // Saving over the file replaces it: the loaded model keeps reading the old one's mapping.
+    Model(small_graph()).save(path_);
+    auto again = loaded.run({view});
+    EXPECT_EQ(std::memcmp(again[0].data(), expected[0].data(), static_cast<size_t>(expected[0].nbytes())), 0);
+  }
+  EXPECT_EQ(mapped_range(path_).first, 0u);  // unmapped with the model
+}
+
+TEST_F(ModelFile, BufferLoadsCopyOrReadInPlace) {
+  Model original(every_format_graph());
+  original.save(path_);
+  std::ifstream in(path_, std::ios::binary);
+  const std::vector<char> file((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  AlignedVector<char> aligned(file.begin(), file.end());
+  std::vector<char> shifted(file.size() + 1);
+  std::memcpy(shifted.data() + 1, file.data(), file.size());
+  auto x = input(2, 12);
+  const TensorView view{DType::kF32, {2, 20}, x.data()};
+  const auto expected = original.run({view});
+
+  auto inside = [](const Graph& g, const void* base, size_t size) {
+    size_t n = 0;
+    for (const void* p : array_starts(g)) n += p >= base && p < static_cast<const char*>(base) + size;
+    return n;
+  };
+  Model in_place = Model::load_buffer_in_place(aligned.data(), aligned.size());
+  EXPECT_EQ(inside(in_place.graph(), aligned.data(), aligned.size()), array_starts(in_place.graph()).size());
+  Model copied = Model::load_buffer(aligned.data(), aligned.size());
+  EXPECT_EQ(inside(copied.graph(), aligned.data(), aligned.size()), 0u);
+  Model unaligned = Model::load_buffer_in_place(shifted.data() + 1, file.size());  // copied: not 64-byte aligned
+  EXPECT_EQ(inside(unaligned.graph(), shifted.data(), shifted.size()), 0u);
+  std::fill(shifted.begin(), shifted.end(), 0);
+  for (const Model* m : {&in_place, &copied, &unaligned}) {
+    auto y = m->run({view});
+    EXPECT_EQ(std::memcmp(y[0].data(), expected[0].data(), static_cast<size_t>(expected[0].nbytes())), 0);
+  }
+}
+
+TEST(Model, RunsNeedingMoreThanTheMemoryLimitAreRefusedBeforeAllocating) {
+  ModelOptions capped;
+  capped.max_memory_bytes = 64 << 10;
+  Model model(small_graph(), capped);
+  auto small = input(2, 13);
+  EXPECT_EQ(model.run({TensorView{DType::kF32, {2, 20}, small.data()}}).size(), 2u);
+  auto large = input(1000, 14);  // outputs alone: 1000 × (20 + 37) floats, 228 KB
+  try {
+    model.run({TensorView{DType::kF32, {1000, 20}, large.data()}});
+    ADD_FAILURE() << "no error";
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("running the model at batch 1000: its intermediate values and outputs need"),
+              std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("more than max_memory_bytes (65536 bytes)"), std::string::npos) << e.what();
+  }
+  // Without a cap, the machine's memory is the limit: a batch of 2^40 items is refused, not attempted.
+  Model uncapped(small_graph());
+  const TensorView huge{DType::kF32, {int64_t{1} << 40, 20}, small.data()};
+  EXPECT_THROW(uncapped.run({huge}), InvalidArgument);
+}
+
+TEST(Tensor, SharedBytesAreCopiedOnFirstWrite) {
+  AlignedVector<unsigned char> bytes(8, 7);
+  SharedArray<unsigned char> shared(bytes.data(), bytes.size(), nullptr);
+  Tensor t(DType::kF32, {2}, shared);
+  EXPECT_EQ(static_cast<const Tensor&>(t).data(), bytes.data());
+  Tensor copy = t;
+  static_cast<unsigned char*>(copy.data())[0] = 1;  // writes its own copy
+  EXPECT_EQ(bytes[0], 7);
+  EXPECT_NE(static_cast<const Tensor&>(copy).data(), bytes.data());
+  EXPECT_EQ(static_cast<const unsigned char*>(static_cast<const Tensor&>(copy).data())[1], 7);
+  EXPECT_THROW(Tensor(DType::kF32, {3}, shared), InvalidArgument);
 }
 
 // A bool input that is also an output, a bool constant, bool and i64 results and a zero-input node

@@ -4,7 +4,7 @@
 
 #include <memory>
 
-#include "sparsert/aligned.hpp"
+#include "sparsert/shared_array.hpp"
 #include "sparsert/weight.hpp"
 
 namespace sparsert {
@@ -27,8 +27,8 @@ class SPARSERT_API BsrMatrix final : public Weight {
   /// block shape, pointers and block-column indices, and that padding outside the matrix is zero;
   /// throws InvalidArgument naming the field and the offending entry.
   static std::shared_ptr<BsrMatrix> from_parts(int64_t rows, int64_t cols, int block_rows, int block_cols,
-                                               AlignedVector<int64_t> row_ptr, AlignedVector<uint32_t> block_col,
-                                               AlignedVector<float> values);
+                                               SharedArray<int64_t> row_ptr, IndexArray block_col,
+                                               SharedArray<float> values);
 
   int block_rows() const { return block_rows_; }
   int block_cols() const { return block_cols_; }
@@ -36,8 +36,9 @@ class SPARSERT_API BsrMatrix final : public Weight {
   int64_t nblocks() const { return row_ptr_.back(); }
   const int64_t* row_ptr() const { return row_ptr_.data(); }
   const float* values() const { return values_.data(); }
-  const uint16_t* block_col16() const { return block_col16_.data(); }
-  const uint32_t* block_col32() const { return block_col32_.data(); }
+  const uint16_t* block_col16() const { return block_col_.u16.data(); }
+  const uint32_t* block_col32() const { return block_col_.u32.data(); }
+  const IndexArray& block_col() const { return block_col_; }
   int index_bits() const { return index_bits_; }
 
   int64_t nnz() const override { return nnz_; }
@@ -56,10 +57,9 @@ class SPARSERT_API BsrMatrix final : public Weight {
   BsrMatrix(int64_t rows, int64_t cols, int block_rows, int block_cols);
   int block_rows_;
   int block_cols_;
-  AlignedVector<int64_t> row_ptr_;
-  AlignedVector<float> values_;
-  AlignedVector<uint16_t> block_col16_;
-  AlignedVector<uint32_t> block_col32_;
+  SharedArray<int64_t> row_ptr_;
+  SharedArray<float> values_;
+  IndexArray block_col_;
   int index_bits_;
   int64_t nnz_;
 };

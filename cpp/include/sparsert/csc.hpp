@@ -3,7 +3,7 @@
 #include <cstdint>
 #include <memory>
 
-#include "sparsert/aligned.hpp"
+#include "sparsert/shared_array.hpp"
 #include "sparsert/weight.hpp"
 
 namespace sparsert {
@@ -20,13 +20,14 @@ class SPARSERT_API CscMatrix final : public Weight {
   CscMatrix(const float* w, int64_t rows, int64_t cols);
   /// Rebuilds the matrix from its layout's arrays (the model file's weight record), validating every
   /// pointer and index (row indices arrive 32-bit); throws InvalidArgument naming the field.
-  static std::shared_ptr<CscMatrix> from_parts(int64_t rows, int64_t cols, AlignedVector<int64_t> col_ptr,
-                                               AlignedVector<uint32_t> row_idx, AlignedVector<float> values);
+  static std::shared_ptr<CscMatrix> from_parts(int64_t rows, int64_t cols, SharedArray<int64_t> col_ptr,
+                                               IndexArray row_idx, SharedArray<float> values);
 
   const int64_t* col_ptr() const { return col_ptr_.data(); }
   const float* values() const { return values_.data(); }
-  const uint16_t* row_idx16() const { return row_idx16_.data(); }
-  const uint32_t* row_idx32() const { return row_idx32_.data(); }
+  const uint16_t* row_idx16() const { return row_idx_.u16.data(); }
+  const uint32_t* row_idx32() const { return row_idx_.u32.data(); }
+  const IndexArray& row_idx() const { return row_idx_; }
   int index_bits() const { return index_bits_; }
 
   int64_t nnz() const override { return col_ptr_.back(); }
@@ -39,10 +40,9 @@ class SPARSERT_API CscMatrix final : public Weight {
  private:
   CscMatrix(int64_t rows, int64_t cols)
       : Weight(Format::kCsc, rows, cols, cols), index_bits_(rows <= 65536 ? 16 : 32) {}
-  AlignedVector<int64_t> col_ptr_;
-  AlignedVector<float> values_;
-  AlignedVector<uint16_t> row_idx16_;
-  AlignedVector<uint32_t> row_idx32_;
+  SharedArray<int64_t> col_ptr_;
+  SharedArray<float> values_;
+  IndexArray row_idx_;
   int index_bits_;
 };
 

@@ -4,7 +4,7 @@
 
 #include <memory>
 
-#include "sparsert/aligned.hpp"
+#include "sparsert/shared_array.hpp"
 #include "sparsert/weight.hpp"
 
 namespace sparsert {
@@ -19,16 +19,17 @@ class SPARSERT_API CsrMatrix final : public Weight {
   /// Packs the non-zeros of `w` (rows × cols, row-major). Throws InvalidArgument on negative sizes.
   CsrMatrix(const float* w, int64_t rows, int64_t cols);
 
-  /// Rebuilds the matrix from its layout's arrays (the model file's weight record), validating every
-  /// pointer and index (column indices arrive 32-bit and are narrowed when cols ≤ 65536); throws
+  /// Rebuilds the matrix from its layout's arrays (the model file's weight record, used in place),
+  /// validating every pointer and index (indices of the other width are converted: copied); throws
   /// InvalidArgument naming the field and the offending entry.
-  static std::shared_ptr<CsrMatrix> from_parts(int64_t rows, int64_t cols, AlignedVector<int64_t> row_ptr,
-                                               AlignedVector<uint32_t> col_idx, AlignedVector<float> values);
+  static std::shared_ptr<CsrMatrix> from_parts(int64_t rows, int64_t cols, SharedArray<int64_t> row_ptr,
+                                               IndexArray col_idx, SharedArray<float> values);
 
   const int64_t* row_ptr() const { return row_ptr_.data(); }
   const float* values() const { return values_.data(); }
-  const uint16_t* col_idx16() const { return col_idx16_.data(); }
-  const uint32_t* col_idx32() const { return col_idx32_.data(); }
+  const uint16_t* col_idx16() const { return col_idx_.u16.data(); }
+  const uint32_t* col_idx32() const { return col_idx_.u32.data(); }
+  const IndexArray& col_idx() const { return col_idx_; }
   int index_bits() const { return index_bits_; }
 
   int64_t nnz() const override { return row_ptr_.back(); }
@@ -41,10 +42,9 @@ class SPARSERT_API CsrMatrix final : public Weight {
  private:
   CsrMatrix(int64_t rows, int64_t cols)
       : Weight(Format::kCsr, rows, cols, cols), index_bits_(cols <= 65536 ? 16 : 32) {}
-  AlignedVector<int64_t> row_ptr_;
-  AlignedVector<float> values_;
-  AlignedVector<uint16_t> col_idx16_;
-  AlignedVector<uint32_t> col_idx32_;
+  SharedArray<int64_t> row_ptr_;
+  SharedArray<float> values_;
+  IndexArray col_idx_;
   int index_bits_;
 };
 

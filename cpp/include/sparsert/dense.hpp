@@ -2,7 +2,7 @@
 
 #include <memory>
 
-#include "sparsert/aligned.hpp"
+#include "sparsert/shared_array.hpp"
 #include "sparsert/weight.hpp"
 
 namespace sparsert {
@@ -20,9 +20,9 @@ class SPARSERT_API DenseMatrix final : public Weight {
   /// Copies `w` (rows × cols, row-major). Throws InvalidArgument on negative sizes.
   DenseMatrix(const float* w, int64_t rows, int64_t cols);
 
-  /// Rebuilds the matrix from row-major values (the model file's weight record, which keeps the
-  /// plain layout); throws InvalidArgument naming the field when a size is wrong.
-  static std::shared_ptr<DenseMatrix> from_parts(int64_t rows, int64_t cols, AlignedVector<float> values);
+  /// Rebuilds the matrix from its panels (the model file's weight record, used in place); throws
+  /// InvalidArgument naming the field when the size is wrong or a padding row holds a non-zero.
+  static std::shared_ptr<DenseMatrix> from_parts(int64_t rows, int64_t cols, SharedArray<float> panels);
 
   const float* panels() const { return panels_.data(); }
   int64_t panel_count() const { return (rows() + kPanelRows - 1) / kPanelRows; }
@@ -38,8 +38,7 @@ class SPARSERT_API DenseMatrix final : public Weight {
 
  private:
   DenseMatrix(int64_t rows, int64_t cols) : Weight(Format::kDense, rows, cols, cols) {}
-  void pack(const float* w);
-  AlignedVector<float> panels_;
+  SharedArray<float> panels_;
 };
 
 }  // namespace sparsert

@@ -22,6 +22,10 @@ struct ModelOptions {
   /// Batch items per micro-batch, when the graph may run in slices of dim 0 (model.cpp): 0 picks as
   /// many as keep a slice's intermediates within the caches; n > 0 runs at most n at a time.
   int64_t micro_batch = 0;
+  /// Bytes a run may take for its intermediate values and outputs: a run that would need more throws
+  /// InvalidArgument before allocating (a damaged or hostile model file asking for terabytes, or too
+  /// large a batch). 0 takes this machine's physical memory.
+  int64_t max_memory_bytes = 0;
 };
 
 /// A tensor's dtype and shape without its data (Model::output_types).
@@ -47,14 +51,20 @@ class SPARSERT_API Model {
   Model(Model&&) noexcept;
   Model& operator=(Model&&) noexcept;
 
-  /// Reads a model file written by save(); throws ModelFileError naming what is wrong (truncated,
-  /// corrupted, another format version, an unknown operator).
+  /// Reads a model file written by save(), mapped rather than copied (weights are used in place);
+  /// throws ModelFileError naming what is wrong (truncated, corrupted, another format version, an
+  /// unknown operator). The file must not be changed in place while the model lives; save() replaces
+  /// files by renaming, which is safe.
   static Model load(const std::string& path, ModelOptions options = {});
   /// Reads a model file's `size` bytes at `data` (a model linked into the binary, or read by the
   /// caller); checks and messages as load(), naming the source "a model from memory (N bytes)". The
-  /// bytes are only read during the call and need no alignment. Throws InvalidArgument for null
+  /// bytes are copied once, only read during the call, and need no alignment. Throws InvalidArgument for null
   /// data with size > 0, ModelFileError for anything wrong in the bytes.
   static Model load_buffer(const void* data, size_t size, ModelOptions options = {});
+  /// As load_buffer, without the copy: the model reads the weights at `data` in place when `data` is
+  /// 64-byte aligned (else it copies them, as load_buffer). The caller keeps the bytes alive and
+  /// unchanged for the model's lifetime (a model linked into the binary, or a mapping of its own).
+  static Model load_buffer_in_place(const void* data, size_t size, ModelOptions options = {});
   /// Writes the whole model (graph, packed weights, constants) to one file (layout:
   /// cpp/src/io/model_file.hpp); throws Error when the file cannot be written.
   void save(const std::string& path) const;

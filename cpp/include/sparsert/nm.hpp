@@ -4,7 +4,7 @@
 
 #include <memory>
 
-#include "sparsert/aligned.hpp"
+#include "sparsert/shared_array.hpp"
 #include "sparsert/weight.hpp"
 
 namespace sparsert {
@@ -27,8 +27,8 @@ class SPARSERT_API NmMatrix final : public Weight {
   /// Rebuilds the matrix from its layout's arrays (the model file's weight record), validating sizes,
   /// that each group's positions ascend, and that values at padding positions are zero; throws
   /// InvalidArgument naming the field and the offending entry.
-  static std::shared_ptr<NmMatrix> from_parts(int64_t rows, int64_t cols, int n, int m, AlignedVector<float> values,
-                                              AlignedVector<uint32_t> meta);
+  static std::shared_ptr<NmMatrix> from_parts(int64_t rows, int64_t cols, int n, int m, SharedArray<float> values,
+                                              SharedArray<uint32_t> meta);
 
   int n() const { return n_; }
   int m() const { return m_; }
@@ -59,8 +59,8 @@ class SPARSERT_API NmMatrix final : public Weight {
   int position_bits_;
   int groups_per_word_;
   int64_t words_per_row_;
-  AlignedVector<float> values_;
-  AlignedVector<uint32_t> meta_;
+  SharedArray<float> values_;
+  SharedArray<uint32_t> meta_;
   int64_t nnz_;
 };
 

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "sparsert/aligned.hpp"
+#include "sparsert/shared_array.hpp"
 #include "sparsert/export.hpp"
 
 namespace sparsert {
@@ -44,18 +44,21 @@ struct TensorView {
   const void* data = nullptr;
 };
 
-/// An owning, 64-byte aligned, row-major tensor.
+/// A 64-byte aligned, row-major tensor that owns its data, or reads shared bytes in place (a constant
+/// of a mapped model file) until written: the first non-const data() copies them.
 class SPARSERT_API Tensor {
  public:
   Tensor() = default;
   Tensor(DType dtype, Shape shape);  // zero-filled
+  /// Over `bytes` (numel × dtype size of them; throws InvalidArgument otherwise), without copying.
+  Tensor(DType dtype, Shape shape, SharedArray<unsigned char> bytes);
 
   DType dtype() const { return dtype_; }
   const Shape& shape() const { return shape_; }
   int64_t numel() const { return sparsert::numel(shape_); }
   int64_t nbytes() const { return numel() * dtype_size(dtype_); }
-  void* data() { return storage_.data(); }
-  const void* data() const { return storage_.data(); }
+  void* data();
+  const void* data() const { return shared_ ? bytes_.data() : storage_.data(); }
   template <class T>
   T* data_as() { return static_cast<T*>(data()); }
   template <class T>
@@ -66,6 +69,8 @@ class SPARSERT_API Tensor {
   DType dtype_ = DType::kF32;
   Shape shape_;
   AlignedVector<unsigned char> storage_;
+  SharedArray<unsigned char> bytes_;  // read in place while shared_
+  bool shared_ = false;
 };
 
 }  // namespace sparsert

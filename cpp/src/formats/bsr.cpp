@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <string>
+#include <utility>
 
 #include "formats/common.hpp"
 
@@ -35,34 +36,34 @@ BsrMatrix::BsrMatrix(const float* w, int64_t rows, int64_t cols, int block_rows,
     return false;
   };
 
-  row_ptr_.assign(static_cast<size_t>(brows) + 1, 0);
+  AlignedVector<int64_t> row_ptr(static_cast<size_t>(brows) + 1, 0);
   AlignedVector<uint32_t> cols_found;
   for (int64_t bi = 0; bi < brows; ++bi) {
     for (int64_t bj = 0; bj < bcols; ++bj)
       if (block_stored(bi, bj)) cols_found.push_back(static_cast<uint32_t>(bj));
-    row_ptr_[bi + 1] = static_cast<int64_t>(cols_found.size());
+    row_ptr[bi + 1] = static_cast<int64_t>(cols_found.size());
   }
-  const int64_t nblk = row_ptr_.back();
+  const int64_t nblk = row_ptr.back();
   const int64_t bsize = int64_t{block_rows} * block_cols;
-  values_.assign(static_cast<size_t>(nblk * bsize), 0.0f);
+  AlignedVector<float> values(static_cast<size_t>(nblk * bsize), 0.0f);
   for (int64_t bi = 0; bi < brows; ++bi) {
     const int64_t r1 = std::min(rows, (bi + 1) * block_rows);
-    for (int64_t b = row_ptr_[bi]; b < row_ptr_[bi + 1]; ++b) {
+    for (int64_t b = row_ptr[bi]; b < row_ptr[bi + 1]; ++b) {
       const int64_t bj = cols_found[b];
       const int64_t c1 = std::min(cols, (bj + 1) * block_cols);
       for (int64_t r = bi * block_rows; r < r1; ++r)
         for (int64_t c = bj * block_cols; c < c1; ++c)
-          values_[b * bsize + (r - bi * block_rows) * block_cols + (c - bj * block_cols)] = w[r * cols + c];
+          values[b * bsize + (r - bi * block_rows) * block_cols + (c - bj * block_cols)] = w[r * cols + c];
       nnz_ += (r1 - bi * block_rows) * (c1 - bj * block_cols);
     }
   }
-  if (index_bits_ == 16) block_col16_.assign(cols_found.begin(), cols_found.end());
-  else block_col32_ = std::move(cols_found);
+  row_ptr_ = std::move(row_ptr);
+  values_ = std::move(values);
+  block_col_ = IndexArray(std::move(cols_found)).with_bits(index_bits_);
 }
 
 int64_t BsrMatrix::nbytes() const {
-  return static_cast<int64_t>(row_ptr_.size() * sizeof(int64_t) + values_.size() * sizeof(float) +
-                              block_col16_.size() * sizeof(uint16_t) + block_col32_.size() * sizeof(uint32_t));
+  return static_cast<int64_t>(row_ptr_.size() * sizeof(int64_t) + values_.size() * sizeof(float)) + block_col_.nbytes();
 }
 
 void BsrMatrix::to_dense(float* out) const {
@@ -70,7 +71,7 @@ void BsrMatrix::to_dense(float* out) const {
   const int64_t bsize = int64_t{block_rows_} * block_cols_;
   for (int64_t bi = 0; bi < block_row_count(); ++bi) {
     for (int64_t b = row_ptr_[bi]; b < row_ptr_[bi + 1]; ++b) {
-      const int64_t bj = index_bits_ == 16 ? block_col16_[b] : block_col32_[b];
+      const int64_t bj = block_col_[b];
       for (int rr = 0; rr < block_rows_; ++rr) {
         const int64_t r = bi * block_rows_ + rr;
         if (r >= rows()) break;
@@ -102,8 +103,8 @@ BsrMatrix::BsrMatrix(int64_t rows, int64_t cols, int block_rows, int block_cols)
       nnz_(0) {}
 
 std::shared_ptr<BsrMatrix> BsrMatrix::from_parts(int64_t rows, int64_t cols, int block_rows, int block_cols,
-                                                 AlignedVector<int64_t> row_ptr, AlignedVector<uint32_t> block_col,
-                                                 AlignedVector<float> values) {
+                                                 SharedArray<int64_t> row_ptr, IndexArray block_col,
+                                                 SharedArray<float> values) {
   const std::string what = "reading bsr " + detail::shape_string(rows, cols);
   if (rows < 0 || cols < 0) throw InvalidArgument(what + ": negative shape");
   if (!supports_block(block_rows, block_cols)) {
@@ -139,8 +140,7 @@ std::shared_ptr<BsrMatrix> BsrMatrix::from_parts(int64_t rows, int64_t cols, int
   }
   w->row_ptr_ = std::move(row_ptr);
   w->values_ = std::move(values);
-  if (w->index_bits_ == 16) w->block_col16_.assign(block_col.begin(), block_col.end());
-  else w->block_col32_ = std::move(block_col);
+  w->block_col_ = block_col.with_bits(w->index_bits_);
   return w;
 }
 

@@ -11,8 +11,8 @@ std::string format_double(double v, int digits) {
 }
 
 
-void check_compressed_indices(const std::string& what, const AlignedVector<int64_t>& ptr, int64_t units,
-                              const AlignedVector<uint32_t>& idx, int64_t entries, int64_t limit,
+void check_compressed_indices(const std::string& what, const SharedArray<int64_t>& ptr, int64_t units,
+                              const IndexArray& idx, int64_t entries, int64_t limit,
                               const char* idx_name, const char* unit_name, const char* index_noun) {
   if (static_cast<int64_t>(idx.size()) != entries) {
     throw InvalidArgument(what + ": " + idx_name + " has " + std::to_string(idx.size()) + " entries (expected " +
@@ -33,7 +33,7 @@ void check_compressed_indices(const std::string& what, const AlignedVector<int64
 
 namespace sparsert::detail {
 
-void check_row_ptr(const std::string& what, const AlignedVector<int64_t>& row_ptr, int64_t units, int64_t entries) {
+void check_row_ptr(const std::string& what, const SharedArray<int64_t>& row_ptr, int64_t units, int64_t entries) {
   if (static_cast<int64_t>(row_ptr.size()) != units + 1) {
     throw InvalidArgument(what + ": row_ptr has " + std::to_string(row_ptr.size()) + " entries (expected " +
                           std::to_string(units + 1) + ")");

@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <string>
 
-#include "sparsert/aligned.hpp"
+#include "sparsert/shared_array.hpp"
 #include "sparsert/error.hpp"
 
 namespace sparsert::detail {
@@ -37,14 +37,14 @@ namespace sparsert::detail {
 
 /// Checks a row-pointer array read from a file: `units` + 1 entries, starting at 0, never
 /// decreasing, ending at `entries`. Throws InvalidArgument prefixed with `what`.
-void check_row_ptr(const std::string& what, const AlignedVector<int64_t>& row_ptr, int64_t units, int64_t entries);
+void check_row_ptr(const std::string& what, const SharedArray<int64_t>& row_ptr, int64_t units, int64_t entries);
 
 /// Checks the index array of a compressed layout read from a file (CSR columns per row, CSC rows per
 /// column, BSR block columns per block row): one index per entry, ascending within each of the
 /// `units` segments of `ptr` (already checked), each below `limit`. Names are for the message, e.g.
 /// ("col_idx", "row", "columns").
-void check_compressed_indices(const std::string& what, const AlignedVector<int64_t>& ptr, int64_t units,
-                              const AlignedVector<uint32_t>& idx, int64_t entries, int64_t limit,
+void check_compressed_indices(const std::string& what, const SharedArray<int64_t>& ptr, int64_t units,
+                              const IndexArray& idx, int64_t entries, int64_t limit,
                               const char* idx_name, const char* unit_name, const char* index_noun);
 
 }  // namespace sparsert::detail

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <string>
+#include <utility>
 
 #include "formats/common.hpp"
 
@@ -24,8 +25,8 @@ NmMatrix::NmMatrix(const float* w, int64_t rows, int64_t cols, int n, int m)
   position_bits_ = log2_exact(m);
   groups_per_word_ = 32 / (n * position_bits_);
   words_per_row_ = (groups_ + groups_per_word_ - 1) / groups_per_word_;
-  values_.assign(static_cast<size_t>(rows * groups_ * n), 0.0f);
-  meta_.assign(static_cast<size_t>(rows * words_per_row_), 0u);
+  AlignedVector<float> values(static_cast<size_t>(rows * groups_ * n), 0.0f);
+  AlignedVector<uint32_t> meta(static_cast<size_t>(rows * words_per_row_), 0u);
 
   for (int64_t r = 0; r < rows; ++r) {
     for (int64_t g = 0; g < groups_; ++g) {
@@ -54,12 +55,14 @@ NmMatrix::NmMatrix(const float* w, int64_t rows, int64_t cols, int n, int m)
       for (int i = 0; i < n; ++i) {
         code |= static_cast<uint32_t>(pos[i]) << (i * position_bits_);
         const int64_t c = c0 + pos[i];
-        values_[(r * groups_ + g) * n + i] = c < cols ? w[r * cols + c] : 0.0f;
+        values[(r * groups_ + g) * n + i] = c < cols ? w[r * cols + c] : 0.0f;
       }
       const int shift = static_cast<int>(g % groups_per_word_) * n * position_bits_;
-      meta_[r * words_per_row_ + g / groups_per_word_] |= code << shift;
+      meta[r * words_per_row_ + g / groups_per_word_] |= code << shift;
     }
   }
+  values_ = std::move(values);
+  meta_ = std::move(meta);
 }
 
 int NmMatrix::position(int64_t r, int64_t g, int i) const {
@@ -104,8 +107,8 @@ NmMatrix::NmMatrix(int64_t rows, int64_t cols, int n, int m)
       words_per_row_((groups_ + groups_per_word_ - 1) / groups_per_word_),
       nnz_(0) {}
 
-std::shared_ptr<NmMatrix> NmMatrix::from_parts(int64_t rows, int64_t cols, int n, int m, AlignedVector<float> values,
-                                               AlignedVector<uint32_t> meta) {
+std::shared_ptr<NmMatrix> NmMatrix::from_parts(int64_t rows, int64_t cols, int n, int m, SharedArray<float> values,
+                                               SharedArray<uint32_t> meta) {
   const std::string what = "reading nm " + detail::shape_string(rows, cols);
   if (rows < 0 || cols < 0) throw InvalidArgument(what + ": negative shape");
   if (!supports(n, m)) {

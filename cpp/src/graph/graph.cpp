@@ -45,6 +45,26 @@ Tensor::Tensor(DType dtype, Shape shape) : dtype_(dtype), shape_(std::move(shape
   storage_.assign(static_cast<size_t>(nbytes()), 0);
 }
 
+Tensor::Tensor(DType dtype, Shape shape, SharedArray<unsigned char> bytes)
+    : dtype_(dtype), shape_(std::move(shape)), bytes_(std::move(bytes)), shared_(true) {
+  for (int64_t d : shape_) {
+    if (d < 0) throw InvalidArgument("creating a tensor: shape " + shape_string(shape_) + " has a negative dim");
+  }
+  if (static_cast<int64_t>(bytes_.size()) != nbytes()) {
+    throw InvalidArgument("creating a tensor of shape " + shape_string(shape_) + ": " + std::to_string(bytes_.size()) +
+                          " bytes given (expected " + std::to_string(nbytes()) + ")");
+  }
+}
+
+void* Tensor::data() {
+  if (shared_) {
+    storage_.assign(bytes_.begin(), bytes_.end());
+    bytes_ = {};
+    shared_ = false;
+  }
+  return storage_.data();
+}
+
 const std::vector<int64_t>& Attrs::int_list(const std::string& name, const std::string& where) const {
   auto it = ints.find(name);
   if (it == ints.end()) throw InvalidArgument(where + ": missing integer attribute '" + name + "'");

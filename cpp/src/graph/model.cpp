@@ -17,6 +17,8 @@
 // 1.25× faster in slices of one or two sequences: every operator's data then stays in L2/L3.
 #include "sparsert/model.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <map>
@@ -311,6 +313,20 @@ struct Model::Impl {
     return true;
   }
 
+  // Refuses a run that needs more than options.max_memory_bytes (or this machine's memory) for its
+  // intermediates and outputs: the sizes are sane (check_size) but may not fit, and an allocation
+  // past physical memory would not fail cleanly (overcommit), the process would be killed instead.
+  void check_memory(int64_t needed, int64_t batch) const {
+    int64_t limit = options.max_memory_bytes;
+    const bool machine = limit <= 0;
+    if (machine) limit = static_cast<int64_t>(::sysconf(_SC_PHYS_PAGES)) * static_cast<int64_t>(::sysconf(_SC_PAGESIZE));
+    if (limit <= 0 || needed <= limit) return;
+    auto mib = [](int64_t b) { return b < (1 << 20) ? std::to_string(b) + " bytes" : std::to_string(b >> 20) + " MiB"; };
+    throw InvalidArgument("running the model at batch " + std::to_string(batch) + ": its intermediate values and outputs need " +
+                          mib(needed) + ", more than " + (machine ? "this machine's memory (" : "max_memory_bytes (") +
+                          mib(limit) + ")");
+  }
+
   // Items per micro-batch for a run of `batch` on `plan`: all of them unless the plan may be split.
   int64_t micro_batch(const Plan& plan, int64_t batch, int threads) const {
     if (!plan.batch_major) return batch;
@@ -488,6 +504,10 @@ std::vector<Tensor> Model::execute(const std::vector<TensorView>& inputs, std::v
   const int64_t batch = m.check_inputs(inputs);
   const auto plan = m.plan_for(inputs, batch);
   const auto& values = m.graph.values();
+  const int64_t micro = m.micro_batch(*plan, batch, m.context().threads);
+  int64_t needed = micro >= batch ? plan->arena_bytes : plan->item_arena_bytes * micro;  // a micro-batch's arena
+  for (int o : m.unique_outputs) needed += numel(plan->descs[o].shape) * dtype_size(plan->descs[o].dtype);
+  m.check_memory(needed, batch);
   std::vector<Tensor> outputs;
   outputs.reserve(m.unique_outputs.size());
   for (int o : m.unique_outputs) outputs.emplace_back(plan->descs[o].dtype, plan->descs[o].shape);
@@ -495,7 +515,6 @@ std::vector<Tensor> Model::execute(const std::vector<TensorView>& inputs, std::v
   for (Tensor& t : outputs) out_data.push_back(static_cast<unsigned char*>(t.data()));
   if (node_seconds != nullptr) node_seconds->assign(m.graph.nodes().size(), 0.0);
 
-  const int64_t micro = m.micro_batch(*plan, batch, m.context().threads);
   if (micro >= batch) {
     m.run_nodes(*plan, inputs, out_data, node_seconds);
   } else {

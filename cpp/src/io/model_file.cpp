@@ -1,5 +1,13 @@
 #include "io/model_file.hpp"
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <limits>
@@ -58,11 +66,12 @@ class Writer {
   std::vector<unsigned char> bytes_ = std::vector<unsigned char>(kHeaderBytes, 0);
 };
 
-// Reads fields from a whole model file held in memory (the caller's bytes: read_model_file's copy
-// of the file, or read_model_buffer's caller buffer, which is only read during the call).
+// Reads fields from a whole model file held in memory. Arrays are used in place: `keep_alive` keeps
+// the 64-byte aligned bytes valid (a mapping of the file, or an aligned copy).
 class Reader {
  public:
-  Reader(const unsigned char* bytes, size_t size, std::string action) : bytes_(bytes), size_(size), action_(std::move(action)) {}
+  Reader(const unsigned char* bytes, size_t size, std::string action, std::shared_ptr<const void> keep_alive)
+      : bytes_(bytes), size_(size), action_(std::move(action)), keep_alive_(std::move(keep_alive)) {}
 
   [[noreturn]] void fail(const std::string& what) const {
     throw ModelFileError(action_ + ": " + what + " (at byte " + std::to_string(at_) + ")");
@@ -101,9 +110,9 @@ class Reader {
     }
     return s;
   }
-  // An array of T with exactly `expected` elements when expected ≥ 0.
+  // An array of T with exactly `expected` elements when expected ≥ 0, read in place.
   template <class T>
-  AlignedVector<T> array(const char* field, int64_t expected = -1) {
+  SharedArray<T> array(const char* field, int64_t expected = -1) {
     const uint64_t n = get<uint64_t>(field);
     at_ = std::min(size_, (at_ + kArrayAlign - 1) / kArrayAlign * kArrayAlign);
     if (n % sizeof(T) != 0) fail(std::string(field) + " has " + std::to_string(n) + " bytes (expected a multiple of " + std::to_string(sizeof(T)) + ")");
@@ -111,10 +120,16 @@ class Reader {
     if (expected >= 0 && n / sizeof(T) != static_cast<uint64_t>(expected)) {
       fail(std::string(field) + " has " + std::to_string(n / sizeof(T)) + " elements (expected " + std::to_string(expected) + ")");
     }
-    AlignedVector<T> out(n / sizeof(T));
-    if (n > 0) std::memcpy(out.data(), bytes_ + at_, n);
+    SharedArray<T> out(reinterpret_cast<const T*>(bytes_ + at_), n / sizeof(T), keep_alive_);
     at_ += n;
     return out;
+  }
+  // The index array of a compressed format: u8 width (16 or 32), then the array at that width.
+  IndexArray indices(const char* field) {
+    const uint8_t bits = get<uint8_t>(field);
+    if (bits == 16) return array<uint16_t>(field);
+    if (bits == 32) return array<uint32_t>(field);
+    fail(std::string(field) + " has index width " + std::to_string(bits) + " (expected 16 or 32)");
   }
   bool done() const { return at_ == size_; }
   uint64_t remaining() const { return size_ - at_; }
@@ -123,6 +138,7 @@ class Reader {
   const unsigned char* bytes_;
   size_t size_;
   std::string action_;  // "loading 'net.sprt'": what failed, in messages
+  std::shared_ptr<const void> keep_alive_;
   size_t at_ = kHeaderBytes;
 };
 
@@ -131,26 +147,27 @@ void put_array(Writer& w, const T* data, int64_t n) {
   w.array(data, static_cast<size_t>(n) * sizeof(T));
 }
 
+void put_indices(Writer& w, const IndexArray& idx) {
+  w.put<uint8_t>(static_cast<uint8_t>(idx.bits));
+  if (idx.bits == 16) put_array(w, idx.u16.data(), static_cast<int64_t>(idx.size()));
+  else put_array(w, idx.u32.data(), static_cast<int64_t>(idx.size()));
+}
+
 void write_weight(Writer& w, const Weight& weight) {
   w.put<uint8_t>(static_cast<uint8_t>(weight.format()));
   w.put<int64_t>(weight.rows());
   w.put<int64_t>(weight.cols());
   switch (weight.format()) {
     case Format::kDense: {
-      // Row-major in the file: the panel layout is the kernels' business, not the file's.
-      AlignedVector<float> values(static_cast<size_t>(weight.rows() * weight.cols()));
-      weight.to_dense(values.data());
-      put_array(w, values.data(), weight.rows() * weight.cols());
+      const auto& d = static_cast<const DenseMatrix&>(weight);
+      put_array(w, d.panels(), d.panel_count() * DenseMatrix::kPanelRows * d.cols());
       break;
     }
     case Format::kCsr: {
       const auto& c = static_cast<const CsrMatrix&>(weight);
-      const int64_t nnz = c.row_ptr()[c.rows()];
       put_array(w, c.row_ptr(), c.rows() + 1);
-      AlignedVector<uint32_t> cols(static_cast<size_t>(nnz));
-      for (int64_t i = 0; i < nnz; ++i) cols[i] = c.index_bits() == 16 ? c.col_idx16()[i] : c.col_idx32()[i];
-      put_array(w, cols.data(), nnz);
-      put_array(w, c.values(), nnz);
+      put_indices(w, c.col_idx());
+      put_array(w, c.values(), c.nnz());
       break;
     }
     case Format::kBsr: {
@@ -158,20 +175,15 @@ void write_weight(Writer& w, const Weight& weight) {
       w.put<int32_t>(b.block_rows());
       w.put<int32_t>(b.block_cols());
       put_array(w, b.row_ptr(), b.block_row_count() + 1);
-      AlignedVector<uint32_t> cols(static_cast<size_t>(b.nblocks()));
-      for (int64_t i = 0; i < b.nblocks(); ++i) cols[i] = b.index_bits() == 16 ? b.block_col16()[i] : b.block_col32()[i];
-      put_array(w, cols.data(), b.nblocks());
+      put_indices(w, b.block_col());
       put_array(w, b.values(), b.nblocks() * b.block_rows() * b.block_cols());
       break;
     }
     case Format::kCsc: {
       const auto& c = static_cast<const CscMatrix&>(weight);
-      const int64_t nnz = c.col_ptr()[c.cols()];
       put_array(w, c.col_ptr(), c.cols() + 1);
-      AlignedVector<uint32_t> rows(static_cast<size_t>(nnz));
-      for (int64_t i = 0; i < nnz; ++i) rows[i] = c.index_bits() == 16 ? c.row_idx16()[i] : c.row_idx32()[i];
-      put_array(w, rows.data(), nnz);
-      put_array(w, c.values(), nnz);
+      put_indices(w, c.row_idx());
+      put_array(w, c.values(), c.nnz());
       break;
     }
     case Format::kNM: {
@@ -196,17 +208,17 @@ std::shared_ptr<const Weight> read_weight(Reader& r) {
   try {
     switch (format) {
       case static_cast<uint8_t>(Format::kDense):
-        return DenseMatrix::from_parts(rows, cols, r.array<float>("dense values"));
+        return DenseMatrix::from_parts(rows, cols, r.array<float>("dense panels"));
       case static_cast<uint8_t>(Format::kCsr): {
         auto ptr = r.array<int64_t>("csr row_ptr", rows + 1);
-        auto idx = r.array<uint32_t>("csr col_idx");
+        auto idx = r.indices("csr col_idx");
         auto val = r.array<float>("csr values");
         return CsrMatrix::from_parts(rows, cols, std::move(ptr), std::move(idx), std::move(val));
       }
       case static_cast<uint8_t>(Format::kBsr): {
         const int32_t br = r.get<int32_t>("bsr block_rows"), bc = r.get<int32_t>("bsr block_cols");
         auto ptr = r.array<int64_t>("bsr row_ptr");
-        auto idx = r.array<uint32_t>("bsr block_col");
+        auto idx = r.indices("bsr block_col");
         auto val = r.array<float>("bsr values");
         return BsrMatrix::from_parts(rows, cols, br, bc, std::move(ptr), std::move(idx), std::move(val));
       }
@@ -218,7 +230,7 @@ std::shared_ptr<const Weight> read_weight(Reader& r) {
       }
       case static_cast<uint8_t>(Format::kCsc): {
         auto ptr = r.array<int64_t>("csc col_ptr", cols + 1);
-        auto idx = r.array<uint32_t>("csc row_idx");
+        auto idx = r.indices("csc row_idx");
         auto val = r.array<float>("csc values");
         return CscMatrix::from_parts(rows, cols, std::move(ptr), std::move(idx), std::move(val));
       }
@@ -280,17 +292,32 @@ void write_model_file(const Graph& graph, const std::string& path) {
   std::memcpy(bytes.data() + 16, &size, 8);
   std::memcpy(bytes.data() + 24, &checksum, 8);
 
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) throw Error("saving '" + path + "': cannot open the file for writing");
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-  if (!out) throw Error("saving '" + path + "': writing failed (disk full?)");
+  // Written beside the target, then renamed over it: a model loaded from the old file keeps its mapping
+  // (truncating a mapped file in place would crash it), and no reader sees a half-written file.
+  const std::string partial = path + ".partial-" + std::to_string(::getpid());
+  {
+    std::ofstream out(partial, std::ios::binary | std::ios::trunc);
+    if (!out) throw Error("saving '" + path + "': cannot open '" + partial + "' for writing");
+    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+    out.close();
+    if (!out) {
+      std::remove(partial.c_str());
+      throw Error("saving '" + path + "': writing failed (disk full?)");
+    }
+  }
+  if (std::rename(partial.c_str(), path.c_str()) != 0) {
+    const std::string reason = std::strerror(errno);
+    std::remove(partial.c_str());
+    throw Error("saving '" + path + "': cannot replace the file (" + reason + ")");
+  }
 }
 
 namespace {
 
-// The whole reader: `bytes` holds a model file's `n` bytes; `action` ("loading 'net.sprt'") opens
+// The whole reader: `bytes` holds a model file's `n` bytes, 64-byte aligned and kept valid by
+// `keep_alive` (the weights and constants read them in place); `action` ("loading 'net.sprt'") opens
 // every message.
-Graph parse_model(const unsigned char* bytes, size_t n, const std::string& action) {
+Graph parse_model(const unsigned char* bytes, size_t n, const std::string& action, std::shared_ptr<const void> keep_alive) {
   auto header_fail = [&](const std::string& what) { throw ModelFileError(action + ": " + what); };
   if (n < kHeaderBytes) {
     header_fail("the file has " + std::to_string(n) + " bytes, fewer than the 32-byte header (truncated or not a sparsert model)");
@@ -303,7 +330,8 @@ Graph parse_model(const unsigned char* bytes, size_t n, const std::string& actio
   std::memcpy(&checksum, bytes + 24, 8);
   if (version != kModelFileVersion) {
     header_fail("format version " + std::to_string(version) + " (this sparsert reads version " +
-                std::to_string(kModelFileVersion) + (version > kModelFileVersion ? "; upgrade sparsert)" : ")"));
+                std::to_string(kModelFileVersion) +
+                (version > kModelFileVersion ? "; upgrade sparsert)" : "; save or convert the model again with this sparsert)"));
   }
   if (size != n) {
     header_fail("the file has " + std::to_string(n) + " bytes but its header says " + std::to_string(size) +
@@ -313,7 +341,7 @@ Graph parse_model(const unsigned char* bytes, size_t n, const std::string& actio
     header_fail("the checksum does not match (the file is corrupted)");
   }
 
-  Reader r(bytes, n, action);
+  Reader r(bytes, n, action, std::move(keep_alive));
   struct PendingValue {
     std::string name;
     ValueKind kind;
@@ -342,8 +370,7 @@ Graph parse_model(const unsigned char* bytes, size_t n, const std::string& actio
         }
         elements *= static_cast<uint64_t>(d);
       }
-      auto t = std::make_shared<Tensor>(v.dtype, v.shape);
-      auto data = r.array<unsigned char>("constant data", t->nbytes());
+      auto data = r.array<unsigned char>("constant data", static_cast<int64_t>(elements) * dtype_size(v.dtype));
       if (v.dtype == DType::kBool) {
         for (size_t i = 0; i < data.size(); ++i) {
           if (data[i] > 1) {
@@ -352,7 +379,7 @@ Graph parse_model(const unsigned char* bytes, size_t n, const std::string& actio
           }
         }
       }
-      if (!data.empty()) std::memcpy(t->data(), data.data(), data.size());  // an empty tensor's data() is null
+      auto t = std::make_shared<const Tensor>(v.dtype, v.shape, std::move(data));
       v.constant = std::move(t);
     }
   }
@@ -420,23 +447,54 @@ Graph parse_model(const unsigned char* bytes, size_t n, const std::string& actio
 }  // namespace
 
 Graph read_model_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw ModelFileError("loading '" + path + "': cannot open the file");
-  std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  return parse_model(bytes.data(), bytes.size(), "loading '" + path + "'");
+  const std::string action = "loading '" + path + "'";
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw ModelFileError(action + ": cannot open the file (" + std::strerror(errno) + ")");
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    throw ModelFileError(action + ": not a regular file");
+  }
+  const auto size = static_cast<size_t>(st.st_size);
+  if (size == 0) {
+    ::close(fd);
+    return parse_model(nullptr, 0, action, nullptr);
+  }
+  // Mapped, not read: the weights are used in place, so loading costs page faults rather than copies.
+  // MAP_PRIVATE and read-only; write_model_file replaces files by renaming, so saving over a loaded
+  // model's file leaves the mapped one intact.
+  void* mapped = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  ::close(fd);
+  if (mapped == MAP_FAILED) throw ModelFileError(action + ": cannot map the file (" + std::strerror(errno) + ")");
+  std::shared_ptr<const void> mapping(mapped, [size](const void* p) { ::munmap(const_cast<void*>(p), size); });
+  return parse_model(static_cast<const unsigned char*>(mapped), size, action, std::move(mapping));
 }
 
 namespace {
 
 std::string buffer_action(size_t size) { return "loading a model from memory (" + std::to_string(size) + " bytes)"; }
 
-}  // namespace
-
-Graph read_model_buffer(const void* data, size_t size) {
+void check_buffer(const void* data, size_t size) {
   if (data == nullptr && size > 0) {
     throw InvalidArgument(buffer_action(size) + ": the data pointer is null (expected " + std::to_string(size) + " readable bytes)");
   }
-  return parse_model(static_cast<const unsigned char*>(data), size, buffer_action(size));
+}
+
+}  // namespace
+
+Graph read_model_buffer(const void* data, size_t size) {
+  check_buffer(data, size);
+  auto copy = std::make_shared<AlignedVector<unsigned char>>(static_cast<const unsigned char*>(data),
+                                                             static_cast<const unsigned char*>(data) + size);
+  const unsigned char* bytes = copy->data();
+  return parse_model(bytes, size, buffer_action(size), std::move(copy));
+}
+
+Graph read_model_buffer_in_place(const void* data, size_t size) {
+  check_buffer(data, size);
+  if (reinterpret_cast<uintptr_t>(data) % kArrayAlign != 0) return read_model_buffer(data, size);
+  // The caller keeps the bytes alive: nothing to own.
+  return parse_model(static_cast<const unsigned char*>(data), size, buffer_action(size), std::shared_ptr<const void>(data, [](const void*) {}));
 }
 
 // Model's loaders: errors of a well-formed file that only compiling the graph finds (an unknown
@@ -451,13 +509,24 @@ Model Model::load(const std::string& path, ModelOptions options) {
   }
 }
 
-Model Model::load_buffer(const void* data, size_t size, ModelOptions options) {
-  Graph graph = read_model_buffer(data, size);  // a null pointer stays an InvalidArgument
+namespace {
+
+Model compile_buffer(Graph graph, size_t size, ModelOptions options) {
   try {
     return Model(std::move(graph), options);
   } catch (const InvalidArgument& e) {
     throw ModelFileError(buffer_action(size) + ": " + e.what());
   }
+}
+
+}  // namespace
+
+Model Model::load_buffer(const void* data, size_t size, ModelOptions options) {
+  return compile_buffer(read_model_buffer(data, size), size, options);  // a null pointer stays an InvalidArgument
+}
+
+Model Model::load_buffer_in_place(const void* data, size_t size, ModelOptions options) {
+  return compile_buffer(read_model_buffer_in_place(data, size), size, options);
 }
 
 void Model::save(const std::string& path) const { write_model_file(graph(), path); }

@@ -20,15 +20,21 @@
 //         u32 int-attribute count + (str name, u32 n, n × i64) each,
 //         u32 float-attribute count + (str name, u32 n, n × f64) each,
 //         u32 weight count + a weight record each
-//   Weight record: u8 format (Format), i64 rows, i64 cols (each in [0, 2^31)), then
-//     dense: array values (rows × cols f32)
-//     csr:   array row_ptr (i64), array col_idx (u32), array values (f32)         — sparsert/csr.hpp
-//     bsr:   i32 block_rows, i32 block_cols, array row_ptr (i64), array block_col (u32),
+//   Weight record: u8 format (Format), i64 rows, i64 cols (each in [0, 2^31)), then the format's own
+//   arrays in its in-memory layout, so that a mapped file's weights are used in place:
+//     dense: array panels (f32, 16-row panels)                                     — sparsert/dense.hpp
+//     csr:   array row_ptr (i64), indices col_idx, array values (f32)               — sparsert/csr.hpp
+//     bsr:   i32 block_rows, i32 block_cols, array row_ptr (i64), indices block_col,
 //            array values (f32)                                                   — sparsert/bsr.hpp
 //     nm:    i32 n, i32 m, array values (f32), array meta (u32)                    — sparsert/nm.hpp
-//     csc:   array col_ptr (i64), array row_idx (u32), array values (f32)         — sparsert/csc.hpp
+//     csc:   array col_ptr (i64), indices row_idx, array values (f32)               — sparsert/csc.hpp
+//   indices = u8 width (16 or 32) + array of u16 or u32 (16-bit where the indexed dimension is ≤ 65536;
+//   the other width is accepted and converted, at the cost of a copy).
 //   Every count, index, size and array is validated on reading (the format classes' from_parts
 //   check their own arrays); any violation throws ModelFileError naming the field.
+//
+// Version 1 stored dense weights row-major and every index 32-bit; this reader refuses it (save the
+// model again).
 #pragma once
 
 #include <cstddef>
@@ -39,16 +45,21 @@
 
 namespace sparsert {
 
-inline constexpr uint32_t kModelFileVersion = 1;
+inline constexpr uint32_t kModelFileVersion = 2;
 
 /// Writes `graph` to `path`; throws Error when the file cannot be written.
 void write_model_file(const Graph& graph, const std::string& path);
-/// Reads a graph written by write_model_file; throws ModelFileError naming what is wrong.
+/// Reads a graph written by write_model_file, mapping the file: weights and constants are read in
+/// place from the mapping, which lives as long as they do. Throws ModelFileError naming what is wrong.
 Graph read_model_file(const std::string& path);
 /// Reads a graph from a model file's `size` bytes at `data` (e.g. linked into the binary), with the
 /// same checks and messages as read_model_file, which name the source "a model from memory (N
-/// bytes)". The caller's bytes are only read during the call (arrays are copied) and need no
-/// alignment. Throws InvalidArgument for null data with size > 0, ModelFileError otherwise.
+/// bytes)". Copies the bytes once (they are only read during the call and need no alignment).
+/// Throws InvalidArgument for null data with size > 0, ModelFileError otherwise.
 Graph read_model_buffer(const void* data, size_t size);
+/// As read_model_buffer, but the graph reads `data` in place when it is 64-byte aligned (it is copied
+/// otherwise): the caller keeps the bytes alive and unchanged while the graph or a model built from
+/// it lives.
+Graph read_model_buffer_in_place(const void* data, size_t size);
 
 }  // namespace sparsert
