@@ -47,11 +47,11 @@ PRESETS = {
     # the CI smoke pass
     "quick": dict(shapes="768x768", densities="2:4", batches="8", min_time=0.05),
     # ~4-5 min per thread count without DeepSparse
-    "default": dict(shapes=SHAPES, densities="1.0,2:4,0.5,0.3,0.1,0.05,b4x4:0.1", batches="1,8,64", min_time=0.3),
+    "default": dict(shapes=SHAPES, densities="1.0,2:4,0.5,0.3,0.1,0.05,bsr4x4:0.1", batches="1,8,64", min_time=0.3),
     # the issue's block targets: 4x4, 8x1 and 16x1 blocks at 10%
-    "blocks": dict(shapes=SHAPES, densities="b4x4:0.1,b8x1:0.1,b16x1:0.1", batches="1,8,64", min_time=0.3),
+    "blocks": dict(shapes=SHAPES, densities="bsr4x4:0.1,bsr8x1:0.1,bsr16x1:0.1", batches="1,8,64", min_time=0.3),
     # the large-batch targets (DeepSparse's strength)
-    "batch256": dict(shapes="768x3072,4096x4096", densities="1.0,2:4,0.1,0.05,b4x4:0.1", batches="256", min_time=0.3),
+    "batch256": dict(shapes="768x3072,4096x4096", densities="1.0,2:4,0.1,0.05,bsr4x4:0.1", batches="256", min_time=0.3),
     # "no cliff anywhere" between batch 1 and 64
     "midbatch": dict(shapes="768x3072,4096x4096", densities="0.1", batches="2,4,16,32", min_time=0.3),
 }
@@ -86,19 +86,18 @@ class Pattern:
 
 
 def parse_pattern(token: str) -> Pattern:
-    """`0.1` unstructured, `2:4` N:M, `b4x4:0.1` 4x4 blocks at density 0.1."""
+    """`0.1` unstructured, `2:4` N:M, `bsr4x4:0.1` 4x4 blocks at density 0.1."""
     try:
-        if token.startswith("b"):
-            shape, density = token[1:].split(":")
-            r, c = (int(v) for v in shape.split("x"))
-            pattern = Pattern("block", float(density), block=(r, c))
+        if token.startswith("bsr"):
+            spec, density = token.split(":")
+            pattern = Pattern("block", float(density), block=sparsert.formats.parse(spec).block)
         elif ":" in token:
             n, m = (int(v) for v in token.split(":"))
             pattern = Pattern("nm", n / m, n=n, m=m)
         else:
             pattern = Pattern("u", float(token))
     except ValueError:
-        raise SystemExit(f"kernels.py: density {token!r} not understood (expected e.g. 0.1, 2:4 or b4x4:0.1)")
+        raise SystemExit(f"kernels.py: density {token!r} not understood (expected e.g. 0.1, 2:4 or bsr4x4:0.1)")
     if not 0 < pattern.density <= 1:
         raise SystemExit(f"kernels.py: density {token!r} is {pattern.density:g} (expected 0 < density <= 1)")
     return pattern
@@ -500,7 +499,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--quick", action="store_true", help="the same as --preset quick (CI's smoke pass)")
     p.add_argument("--shapes", help=f"W shapes OUTxIN (default {PRESETS['default']['shapes']})")
     p.add_argument("--densities", help="patterns: 0.1 = unstructured magnitude, 2:4 = N:M, "
-                   f"b4x4:0.1 / b8x1:0.1 / b16x1:0.1 = blocks by L1 norm (default {PRESETS['default']['densities']})")
+                   f"bsr4x4:0.1 / bsr8x1:0.1 / bsr16x1:0.1 = blocks by L1 norm (default {PRESETS['default']['densities']})")
     p.add_argument("--batches", help=f"batch sizes (default {PRESETS['default']['batches']})")
     p.add_argument("--threads", default="1", help="thread counts for every tool alike (default 1)")
     p.add_argument("--min-time", type=float,

@@ -15,7 +15,7 @@ Prunings (every Linear and non-depthwise Conv weight; `dense` leaves them):
   weights global pruning lands near the target density in every layer; with PyTorch's fan-in-scaled
   default init it empties the layers of largest fan-in (the anchors saw MLP fc2/fc3 100% zero).
 - `u80`, `u90`, `u95`: weights N(0, 1/fan_in), each layer pruned to exactly that sparsity by magnitude.
-- `2:4`: the 2 largest |w| of every 4 consecutive inputs; `b4x4_90`: the 10% of 4×4 blocks of largest L1 norm.
+- `2:4`: the 2 largest |w| of every 4 consecutive inputs; `bsr4x4_90`: the 10% of 4×4 blocks of largest L1 norm.
 """
 
 from __future__ import annotations
@@ -128,7 +128,7 @@ MODELS = {
     "mobilenet": MobileNet,
     "bert2": Bert,
 }
-CONFIGS = ["dense", "g80", "g90", "g95", "u80", "u90", "u95", "2:4", "b4x4_90"]
+CONFIGS = ["dense", "g80", "g90", "g95", "u80", "u90", "u95", "2:4", "bsr4x4_90"]
 
 
 def make_input(name: str, batch: int, seed: int = 0) -> torch.Tensor:

@@ -5,7 +5,7 @@ onnxruntime and DeepSparse on the same pruned weights, with each time's distance
 Four architectures (bench/model_zoo.py: an MLP 784-2048-2048-10, ResNet-18, a MobileNetV2-style net,
 a 2-layer BERT-base-sized encoder at sequence 128), pruned as the issue's end-to-end targets say
 (`g90`: N(0,1) weights, global magnitude pruning to 90%, so every layer really is ~90% sparse) or
-layer by layer (`u80`/`u90`/`u95`, `2:4`, `b4x4_90`), at batch 1 and 32, 1 and 2 threads. torch eager
+layer by layer (`u80`/`u90`/`u95`, `2:4`, `bsr4x4_90`), at batch 1 and 32, 1 and 2 threads. torch eager
 runs the zero-filled dense weights; "torch CSR" the same model with every Linear computing
 `torch.addmm` (batch × tokens > 1) or `torch.mv` on an int32-index CSR weight (models without
 convolutions only: torch has no sparse convolution); sparsert the formats its cost model picks
@@ -53,7 +53,7 @@ warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
 warnings.filterwarnings("ignore", message=r".*legacy TorchScript-based ONNX export.*")
 
 MAX_REL_ERR = 1e-3
-DEFAULT_CONFIGS = "dense,g90,2:4,b4x4_90"
+DEFAULT_CONFIGS = "dense,g90,2:4,bsr4x4_90"
 ONNX_OPSET = 14  # the first with scaled_dot_product_attention in the TorchScript exporter; DeepSparse 1.8 reads it
 
 

@@ -130,7 +130,7 @@ LINEAR_ONLY = ("wanda", "sparsegpt")
 PATTERNS = {
     "unstructured": prune.unstructured,
     "2:4": lambda scores, density: prune.nm(scores, 2, 4),
-    "block4x4": lambda scores, density: prune.blocks(scores, density, (4, 4)),
+    "bsr4x4": lambda scores, density: prune.blocks(scores, density, (4, 4)),
 }
 
 
@@ -139,7 +139,7 @@ def configs(model_name: str, criteria: List[str], patterns: List[str], densities
         if model_name != "mlp" and criterion in LINEAR_ONLY:
             continue
         for pattern in patterns:
-            if criterion == "sparsegpt" and pattern.startswith("block"):
+            if criterion == "sparsegpt" and pattern.startswith("bsr"):
                 continue
             for density in [0.5] if pattern == "2:4" else densities:
                 yield criterion, pattern, density
@@ -281,7 +281,7 @@ def measure_plan(name: str, trained: nn.Module, data, args) -> PlanResult:
 
 COLOURS = {"magnitude": "#1f77b4", "random": "#7f7f7f", "taylor": "#2ca02c", "fisher": "#d62728",
            "wanda": "#9467bd", "sparsegpt": "#ff7f0e"}
-DASHES = {"unstructured": "", "block4x4": "6,3", "2:4": ""}
+DASHES = {"unstructured": "", "bsr4x4": "6,3", "2:4": ""}
 
 
 def svg_plot(rows: List[Row], plans: List[PlanResult], dense: Dict[str, Row]) -> str:

@@ -13,7 +13,7 @@ from zoo import build, example_input, prune_model
 torch.set_num_threads(1)
 
 ARCHS = ["mlp", "resnet", "mobilenet", "bert"]
-PRUNINGS = ["u90", "2:4", "b4x4"]
+PRUNINGS = ["u90", "2:4", "bsr4x4"]
 
 
 def rel_err(y, ref) -> float:
@@ -101,7 +101,7 @@ def test_formats_forced_globally_and_per_layer():
 
 
 def test_summary_lists_every_weight():
-    model = prune_model(build("resnet"), "b4x4")
+    model = prune_model(build("resnet"), "bsr4x4")
     compiled = sparsert.load(model, example_inputs=(example_input("resnet", 1),))
     text = compiled.summary()
     for name in ("stem.0", "layer2.down.0", "fc"):

@@ -69,7 +69,7 @@ def target_between(model, example, share, **kwargs) -> float:
 @pytest.mark.parametrize("kind, patterns", [
     ("mlp", PATTERNS),
     ("mlp", ("2:4", "4:8", "dense")),
-    ("mlp", ("block4x4", "block16x1", "dense")),
+    ("mlp", ("bsr4x4", "bsr16x1", "dense")),
     ("cnn", PATTERNS),
 ])
 def test_plan_meets_its_target_and_the_loaded_model_packs_it_so(kind, patterns, example):
@@ -113,7 +113,7 @@ def test_plan_meets_its_target_and_the_loaded_model_packs_it_so(kind, patterns, 
         if n_m:
             n, m = int(n_m[1]), int(n_m[2])
             assert choice.structure.nm is not None and choice.structure.nm[0] * m <= n * choice.structure.nm[1], p
-        block = re.fullmatch(r"block(\d+)x(\d+)", p.pattern)
+        block = re.fullmatch(r"bsr(\d+)x(\d+)", p.pattern)
         if block and rows.shape[0] % int(block[1]) == 0 and rows.shape[1] % int(block[2]) == 0:
             assert choice.structure.bsr_fill[(int(block[1]), int(block[2]))] == pytest.approx(1.0), p
 

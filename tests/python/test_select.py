@@ -28,7 +28,7 @@ def weight(kind: str, rows=512, cols=768, seed=0) -> np.ndarray:
         keep = np.zeros_like(order, dtype=bool)
         np.put_along_axis(keep, order[:, :, 2:], True, axis=2)
         return (w.reshape(rows, -1, 4) * keep).reshape(rows, cols)
-    if kind == "b4x4":
+    if kind == "bsr4x4":
         keep = rng.random((rows // 4, cols // 4)) < 0.1
         return w * np.kron(keep, np.ones((4, 4), dtype=bool))
     if kind == "u95":
@@ -39,14 +39,14 @@ def weight(kind: str, rows=512, cols=768, seed=0) -> np.ndarray:
 def test_analyse_measures_structure():
     s = select.analyse(weight("2:4"))
     assert s.nm == (2, 4) and s.density == pytest.approx(0.5)
-    b = select.analyse(weight("b4x4"))
+    b = select.analyse(weight("bsr4x4"))
     assert b.bsr_fill[(4, 4)] == pytest.approx(1.0) and b.bsr_fill[(1, 4)] == pytest.approx(1.0)
     assert b.nm is None
     u = select.analyse(weight("u95"))
     assert u.bsr_fill[(4, 4)] > 5 and u.density == pytest.approx(0.05, abs=0.005)
 
 
-@pytest.mark.parametrize("kind", ["2:4", "b4x4", "u95", "dense"])
+@pytest.mark.parametrize("kind", ["2:4", "bsr4x4", "u95", "dense"])
 @pytest.mark.parametrize("rows", [1, 32])
 def test_choice_is_the_predicted_fastest(model, kind, rows):
     w = weight(kind)
@@ -61,7 +61,7 @@ def test_choice_is_the_predicted_fastest(model, kind, rows):
     np.testing.assert_array_equal(packed.to_dense(), w)
     if kind == "2:4":
         assert "nm2:4" in choice.times_us
-    if kind in ("b4x4", "u95") and rows == 1:
+    if kind in ("bsr4x4", "u95") and rows == 1:
         assert choice.format != "dense", choice.times_us  # 10× less work: no machine runs dense faster
 
 

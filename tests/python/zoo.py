@@ -154,7 +154,7 @@ def prunable(model: nn.Module) -> list[tuple[nn.Module, str]]:
 
 
 def prune_model(model: nn.Module, how: str, keep_reparam: bool = True) -> nn.Module:
-    """Prunes in place: "u90" (global magnitude, 90% unstructured, torch.nn.utils.prune), "2:4", "b4x4"
+    """Prunes in place: "u90" (global magnitude, 90% unstructured, torch.nn.utils.prune), "2:4", "bsr4x4"
     (10% of 4×4 blocks of each weight viewed as (out, in·kh·kw)). Leaves the prune reparametrisation on
     (weight_orig + weight_mask) unless keep_reparam is False."""
     params = prunable(model)

@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .. import cost, select
+from .. import cost, formats, select
 from .._linear import get_num_threads
 from .._model import load
 from .._timing import summarize
@@ -41,7 +41,7 @@ from ._layers import Masks, Scores, check_density, effective_weight, eval_mode, 
 from .criteria import fisher, magnitude, random, taylor, wanda
 from .patterns import blocks, nm, unstructured
 
-PATTERNS = ("unstructured", "2:4", "4:8", "block4x4", "block8x1", "block16x1", "block1x4", "dense")
+PATTERNS = ("unstructured", "2:4", "4:8", "bsr4x4", "bsr8x1", "bsr16x1", "bsr1x4", "dense")
 DENSITIES = (1.0, 0.5, 0.3, 0.2, 0.1, 0.05)
 CRITERIA = ("magnitude", "random", "taylor", "fisher", "wanda")
 # Partial plans the search keeps per layer: beyond this, one per 1/FRONT_POINTS of the time range
@@ -66,7 +66,7 @@ class LayerPlan:
     """One weight's share of a :class:`Plan`."""
 
     name: str  # the weight, as in the state dict: "fc1.weight"
-    pattern: str  # "dense", "unstructured", "2:4", "block4x4", ...
+    pattern: str  # "dense", "unstructured", "2:4", "bsr4x4", ...
     density: float  # fraction of the weights kept
     format: str  # what the runtime packs that mask as ("bsr8x1"; "a/b" when its uses differ)
     predicted_us: float  # per model call, at the example's rows
@@ -139,7 +139,7 @@ def plan(model: nn.Module, example_inputs, *, target_speedup: Optional[float] = 
     pairs), ``"taylor"`` or ``"fisher"`` (``calibration``: ``(inputs, targets)`` pairs, scored with
     cross-entropy), or any ``model -> scores`` callable such as
     ``lambda m: prune.taylor(m, batches, my_loss)``. A weight the criterion does not score stays
-    dense. ``patterns``: ``"dense"``, ``"unstructured"``, ``"N:M"`` (at density N/M), ``"block<r>x<c>"``
+    dense. ``patterns``: ``"dense"``, ``"unstructured"``, ``"N:M"`` (at density N/M), ``"bsr<r>x<c>"`` (r × c blocks, as formats spells them)
     (r output rows by c inputs); unstructured and block patterns are tried at every density below 1
     of ``densities``. ``num_threads``: as for :func:`sparsert.load` (default: sparsert's).
 
@@ -223,12 +223,14 @@ def _masker(pattern: str, action: str) -> Optional[Tuple[Callable[[Scores, float
         if not 1 <= n < m:
             raise ValueError(f"{action}: pattern {pattern!r} (expected N:M with 1 ≤ N < M, e.g. 2:4)")
         return (lambda s, _d: nm(s, n, m)), n / m
-    found = re.fullmatch(r"block(\d+)x(\d+)", pattern)
-    if found and int(found[1]) >= 1 and int(found[2]) >= 1:
-        r, c = int(found[1]), int(found[2])
-        return (lambda s, d: blocks(s, d, (r, c))), None
+    try:
+        block = formats.parse(pattern).block
+    except ValueError:
+        block = None
+    if block is not None and min(block) >= 1:
+        return (lambda s, d: blocks(s, d, block)), None
     raise ValueError(f"{action}: pattern {pattern!r} (expected one of 'dense', 'unstructured', 'N:M' such as '2:4', "
-                     f"'block<r>x<c>' such as 'block4x4')")
+                     f"'bsr<r>x<c>' such as 'bsr4x4')")
 
 
 def _options(key: str, s: Tensor, present: np.ndarray, maskers: dict, densities: Sequence[float],
