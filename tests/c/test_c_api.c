@@ -160,47 +160,43 @@ static void test_runs_match_cpp(void) {
   sparsert_model_free(model);
 }
 
-static void test_buffer_load_matches_cpp(void) {
-  size_t size = 0;
-  unsigned char* bytes = read_file(g_path, &size);
-  CHECK(bytes != NULL);
-  if (bytes == NULL) return;
-  /* At an odd address: the buffer needs no alignment. */
-  unsigned char* odd = malloc(size + 1);
-  CHECK(odd != NULL);
-  if (odd == NULL) return;
-  memcpy(odd + 1, bytes, size);
+/* The model file's bytes `offset` bytes into a new 64-byte aligned block (*block, to free), or NULL. */
+static unsigned char* model_bytes_at(size_t offset, size_t* size, void** block) {
+  unsigned char* bytes = read_file(g_path, size);
+  *block = NULL;
+  CHECK(bytes != NULL && posix_memalign(block, 64, *size + offset) == 0);
+  if (bytes == NULL || *block == NULL) {
+    free(bytes);
+    return NULL;
+  }
+  memcpy((unsigned char*)*block + offset, bytes, *size);
   free(bytes);
-  sparsert_model* model = NULL;
-  CHECK_OK(sparsert_model_load_buffer(odd + 1, size, 0, &model));
-  memset(odd, 0, size + 1); /* the model keeps nothing of the caller's buffer */
-  free(odd);
-  if (model == NULL) return;
-  expect_same_as_cpp(model, 4, 3);
-  sparsert_model_free(model);
+  return (unsigned char*)*block + offset;
 }
 
-static void test_buffer_load_in_place_matches_cpp(void) {
+static void test_buffer_loads_match_cpp(void) {
   size_t size = 0;
-  unsigned char* bytes = read_file(g_path, &size);
-  CHECK(bytes != NULL);
-  if (bytes == NULL) return;
-  /* 64-byte aligned: the model reads its weights here, so the bytes outlive it. */
   void* block = NULL;
-  CHECK(posix_memalign(&block, 64, size) == 0);
-  if (block == NULL) return;
-  unsigned char* aligned = block;
-  memcpy(aligned, bytes, size);
-  free(bytes);
   sparsert_model* model = NULL;
+  /* At an odd address: load_buffer needs no alignment, and keeps nothing of the caller's bytes. */
+  unsigned char* odd = model_bytes_at(1, &size, &block);
+  if (odd == NULL) return;
+  CHECK_OK(sparsert_model_load_buffer(odd, size, 0, &model));
+  memset(block, 0, size + 1);
+  free(block);
+  if (model != NULL) expect_same_as_cpp(model, 4, 3);
+  sparsert_model_free(model);
+
+  /* 64-byte aligned: load_buffer_in_place reads the weights there, so the bytes outlive the model. */
+  unsigned char* aligned = model_bytes_at(0, &size, &block);
+  if (aligned == NULL) return;
+  model = NULL;
   CHECK_OK(sparsert_model_load_buffer_in_place(aligned, size, 0, &model));
-  if (model != NULL) {
-    expect_same_as_cpp(model, 4, 3);
-    sparsert_model_free(model);
-  }
+  if (model != NULL) expect_same_as_cpp(model, 4, 3);
+  sparsert_model_free(model);
   CHECK_FAILS(sparsert_model_load_buffer_in_place(NULL, 100, 0, &model), SPARSERT_STATUS_INVALID_ARGUMENT,
               "the data pointer is null");
-  free(aligned);
+  free(block);
 }
 
 static void test_load_errors(void) {
@@ -352,8 +348,7 @@ int main(void) {
   if (reference_save_model(g_path) != 0) return 1;
   test_constants();
   test_runs_match_cpp();
-  test_buffer_load_matches_cpp();
-  test_buffer_load_in_place_matches_cpp();
+  test_buffer_loads_match_cpp();
   test_load_errors();
   test_run_errors();
   remove(g_path);

@@ -46,22 +46,22 @@ inline Built build(Factory factory, const std::string& op, Ints ints = {}, Float
 
 inline std::string str(const Shape& s) { return shape_string(s); }
 
-inline Tensor random_f32(const Shape& shape, uint32_t seed, float scale = 1.0f, float offset = 0.0f) {
-  Tensor t(DType::kF32, shape);
+// A tensor of `dtype` filled with draws of `distribution` (seeded: the same tensor every run).
+template <class T, class Distribution>
+Tensor random_tensor(DType dtype, const Shape& shape, uint32_t seed, Distribution distribution) {
+  Tensor t(dtype, shape);
   std::mt19937 rng(seed);
-  std::normal_distribution<float> d(offset, scale);
-  float* p = t.data_as<float>();
-  for (int64_t i = 0; i < t.numel(); ++i) p[i] = d(rng);
+  T* p = t.data_as<T>();
+  for (int64_t i = 0; i < t.numel(); ++i) p[i] = distribution(rng);
   return t;
 }
 
+inline Tensor random_f32(const Shape& shape, uint32_t seed, float scale = 1.0f, float offset = 0.0f) {
+  return random_tensor<float>(DType::kF32, shape, seed, std::normal_distribution<float>(offset, scale));
+}
+
 inline Tensor random_i64(const Shape& shape, uint32_t seed, int64_t lo, int64_t hi) {
-  Tensor t(DType::kI64, shape);
-  std::mt19937 rng(seed);
-  std::uniform_int_distribution<int64_t> d(lo, hi);
-  int64_t* p = t.data_as<int64_t>();
-  for (int64_t i = 0; i < t.numel(); ++i) p[i] = d(rng);
-  return t;
+  return random_tensor<int64_t>(DType::kI64, shape, seed, std::uniform_int_distribution<int64_t>(lo, hi));
 }
 
 inline Tensor f32_values(const Shape& shape, const std::vector<float>& v) {
