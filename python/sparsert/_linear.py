@@ -84,7 +84,7 @@ def get_num_threads() -> int:
 
 
 def kernel_name(w: _core.Weight, batch: int) -> str:
-    """Name of the kernel :func:`linear` runs for ``w`` at this batch, e.g. ``spmm_csr_f32_avx2_16``."""
+    """Name of the kernel :func:`linear` runs for ``w`` at this batch, e.g. ``spmm_csr_f32_avx2_32``."""
     return _core.linear_kernel_name(w, batch)
 
 

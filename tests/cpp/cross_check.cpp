@@ -38,7 +38,15 @@ constexpr float kCanary = -12345.5f;
 
 const int64_t kDims[] = {0, 1, 2, 7, 17, 65, 131};
 const double kDensities[] = {0.0, 0.1, 1.0};
-const int64_t kBatches[] = {1, 2, 17, 33};
+// Batches: 1, 2, then the edges of the kernel's tile T (kernels.def): T - 1, T + 1 and 2T + 1.
+std::vector<int64_t> batches_for(const KernelInfo& k) {
+  std::vector<int64_t> out = {1, 2};
+  if (k.tile > 1) {
+    for (int64_t b : {int64_t{k.tile} - 1, int64_t{k.tile} + 1, 2 * int64_t{k.tile} + 1})
+      if (std::find(out.begin(), out.end(), b) == out.end()) out.push_back(b);
+  }
+  return out;
+}
 const int kBlockSides[] = {1, 2, 4, 8, 16};
 const int kPatterns[][2] = {{1, 4}, {2, 4}, {3, 4}, {2, 8}, {4, 8}};
 const Activation kActs[] = {Activation::kNone, Activation::kRelu, Activation::kGeluErf};
@@ -274,7 +282,7 @@ std::vector<Case> sweep(const KernelInfo& k) {
   std::vector<Case> cases;
   auto add = [&](int64_t rows, int64_t cols, double density, bool special) {
     for (const auto& [p, q] : params)
-      for (int64_t batch : kBatches) {
+      for (int64_t batch : batches_for(k)) {
         if (!tile_fits(k.tile, batch)) continue;
         const uint32_t i = static_cast<uint32_t>(cases.size());
         cases.push_back(Case{k.format, rows, cols, density, batch, p, q, kActs[i % 3], (i / 3) % 2 == 0, special,

@@ -2,6 +2,7 @@
 // line of kernels.def against the reference of its format, over tile edges and odd shapes.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <sstream>
 
 #include "kernels/registry.hpp"
@@ -126,8 +127,15 @@ TEST_P(KernelSweep, MatchesReference) {
 
   std::vector<int64_t> batches = {1, 2, 3, 7};
   if (k.tile == 1) batches = {1};
-  // 4 and 5: either side of the batched driver's narrow (4-lane) tile.
-  if (k.tile > 1) batches = {2, 4, 5, k.tile - 1, k.tile, k.tile + 1, 2 * k.tile + 3, 64};
+  // From the tile T (kernels.def: the lanes of the widest register tile): its edges T - 1, T, T + 1
+  // and 2T + 1 (two whole tiles and one lane); T / 2 and T / 2 + 1, a last tile of half and of more
+  // than half its vectors; 4 and 5, either side of the row-sparse driver's narrow (4-lane) tile.
+  if (k.tile > 1) {
+    const int64_t t = k.tile;
+    batches = {2, 4, 5, t / 2, t / 2 + 1, t - 1, t, t + 1, 2 * t + 1, 64};
+    std::sort(batches.begin(), batches.end());
+    batches.erase(std::unique(batches.begin(), batches.end()), batches.end());
+  }
   uint32_t seed = 1000;
   int cases = 0;
   for (const Pattern& p : patterns_for(k.format))

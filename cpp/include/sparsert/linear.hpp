@@ -25,7 +25,7 @@ struct LinearOptions {
 SPARSERT_API void linear(const Weight& w, const float* x, int64_t batch, const float* bias, float* y,
                          const LinearOptions& options = {});
 
-/// Name of the kernel linear() runs for this weight and batch, e.g. "spmm_csr_f32_avx2_16".
+/// Name of the kernel linear() runs for this weight and batch, e.g. "spmm_csr_f32_avx2_32".
 SPARSERT_API std::string linear_kernel_name(const Weight& w, int64_t batch);
 
 /// Sets the default thread count for linear(); n ≤ 0 restores the default (physical cores).

@@ -6,7 +6,8 @@
 //   x[k * ldx + b] for k < w.padded_cols(), b < ldx; entries with k ≥ w.cols() are zero.
 //   batch == 1: ldx == 1 (x is the input vector, zero-padded to padded_cols()).
 //   batch ≥ 2: ldx is a multiple of kBatchPad, lanes b ≥ batch are zero, x is 64-byte aligned,
-//              so a tiled kernel may compute whole tiles of up to kBatchPad columns.
+//              so a tiled kernel may compute any lanes below ldx in whole kBatchPad-wide steps (its
+//              widest tile, kernels.def's tile field, is narrowed at the last columns of ldx).
 //   CSR only, batch ≥ 2, ldx == 1: overlapping rows, row k's lanes at x[k + b] (direct convolution:
 //              a column index is a tap's offset in the image, graph/ops_conv.cpp); x is readable up to
 //              padded_cols() + batch + kOverlapSlack floats, and lanes b ≥ batch are not stored.

@@ -5,14 +5,17 @@
 #include <arm_neon.h>
 
 #include <cstdint>
+#include <cstring>
 
 namespace sparsert {
 namespace {
 
 struct Neon {
   using F = float32x4_t;
+  using I = uint32x4_t;
   static constexpr int kWidth = 4;
-  static constexpr int kRegs = 32;  // v0-v31
+  using Narrow = Neon;  // a batch of at most 4 fills one vector already
+  static constexpr int kRegs = 32;  // v0-v31; kernels budget half of them for accumulators
 
   static F zero() { return vdupq_n_f32(0.0f); }
   static F set1(float v) { return vdupq_n_f32(v); }
@@ -65,6 +68,49 @@ struct Neon {
   }
 
   static float sum(F v) { return vaddvq_f32(v); }
+
+  // The C floats at p repeated across all lanes (C divides kWidth, C ≤ kWidth).
+  template <int C>
+  static F load_tiled(const float* p) {
+    static_assert(C == 1 || C == 2 || C == 4, "load_tiled: C must be 1, 2 or 4 for 4 lanes");
+    if constexpr (C == 1) return vld1q_dup_f32(p);
+    else if constexpr (C == 2) return vcombine_f32(vld1_f32(p), vld1_f32(p));
+    else return vld1q_f32(p);
+  }
+  // Lane J of v in every lane: with load_tiled<4>, four weights from one load (an FMA by element).
+  template <int J>
+  static F splat4(F v) { return vdupq_laneq_f32(v, J); }
+
+  // x[idx[0..4)]: NEON has no gather; lane loads, the four indices from one 64-bit load.
+  static F gather(const float* x, const uint16_t* idx) {
+    uint64_t word;
+    std::memcpy(&word, idx, sizeof(word));
+    auto at = [&](int k) { return x + ((word >> (16 * k)) & 0xffffu); };
+    F v = vld1q_dup_f32(at(0));
+    v = vld1q_lane_f32(at(1), v, 1);
+    v = vld1q_lane_f32(at(2), v, 2);
+    return vld1q_lane_f32(at(3), v, 3);
+  }
+
+  // 2:4 step: kWidth values = 2 groups over the 8 input columns at xs, positions in 8 bits of a
+  // metadata word (four steps a word); lane l holds value l%2 of group l/2. The columns are picked
+  // by one table lookup over the 32 bytes of the step's inputs, so no input is loaded per value.
+  using Nm24Inputs = uint8x16x2_t;
+  static Nm24Inputs nm24_inputs(const float* xs) {
+    return {{vreinterpretq_u8_f32(vld1q_f32(xs)), vreinterpretq_u8_f32(vld1q_f32(xs + 4))}};
+  }
+  static I nm24_word(const uint32_t* p) { return vld1q_dup_u32(p); }
+  // Step J's byte indices: lane l's column c = (l/2)·4 + position, as bytes 4c .. 4c + 3.
+  template <int J>
+  static I nm24_index(I word) {
+    const int32_t shifts[4] = {-8 * J, -8 * J - 2, -8 * J - 4, -8 * J - 6};  // right shifts
+    const uint32_t groups[4] = {0, 0, 4, 4};
+    const I column = vaddq_u32(vandq_u32(vshlq_u32(word, vld1q_s32(shifts)), vdupq_n_u32(3)), vld1q_u32(groups));
+    return vmlaq_n_u32(vdupq_n_u32(0x03020100u), column, 0x04040404u);
+  }
+  static F nm24_select(const Nm24Inputs& in, I idx) {
+    return vreinterpretq_f32_u8(vqtbl2q_u8(in, vreinterpretq_u8_u32(idx)));
+  }
 };
 
 }  // namespace

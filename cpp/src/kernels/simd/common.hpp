@@ -70,18 +70,30 @@ void finish_vector(const SpmmArgs& a, int64_t r0, int64_t r1) {
   finish_rows<V>(a.y + r0, r1 - r0, a.bias != nullptr ? a.bias + r0 : nullptr, a.act);
 }
 
-// Batched kernels: walks the packed batch in tiles of two vectors, handing body(Const<NV>, b0) the
-// vector count each tile needs (a last tile of at most kWidth columns takes one), then finishes the
-// tile's outputs for rows [r0, r1). ldx is a multiple of kBatchPad ≥ kWidth, so a tile that starts
-// below batch may read NV * kWidth lanes.
+// Vectors in a tile of for_each_tile: two, and no fewer than kBatchPad lanes (NEON: four), so that
+// each broadcast weight feeds at least two FMAs and 4-lane vectors load a whole 64-byte line of lanes.
+template <class V>
+constexpr int tile_vectors() {
+  return kBatchPad / V::kWidth > 2 ? static_cast<int>(kBatchPad / V::kWidth) : 2;
+}
+
+// Batched kernels: walks the packed batch in tiles of tile_vectors<V>() vectors, handing
+// body(Const<NV>, b0) the vector count each tile needs (a last tile takes ceil(rest / kWidth)), then
+// finishes the tile's outputs for rows [r0, r1). ldx is a multiple of kBatchPad ≥ kWidth, so a tile
+// that starts below batch may read NV * kWidth lanes.
 template <class V, class Body>
 void for_each_tile(const SpmmArgs& a, int64_t r0, int64_t r1, Body&& body) {
-  constexpr int W = V::kWidth;
+  constexpr int W = V::kWidth, NT = tile_vectors<V>();
   static_assert(kBatchPad % W == 0, "a tile must not cross the padded batch");
-  for (int64_t b0 = 0; b0 < a.batch; b0 += 2 * W) {
-    if (a.batch - b0 > W) body(Const<2>{}, b0);
-    else body(Const<1>{}, b0);
-    for (int64_t b = b0; b < min_i64(a.batch, b0 + 2 * W); ++b)
+  static_assert(NT >= 1 && NT <= 4, "a tile is one to four vectors");
+  for (int64_t b0 = 0; b0 < a.batch; b0 += NT * W) {
+    switch (min_i64((a.batch - b0 + W - 1) / W, NT)) {
+      case 1: body(Const<1>{}, b0); break;
+      case 2: if constexpr (NT >= 2) body(Const<2>{}, b0); break;
+      case 3: if constexpr (NT >= 3) body(Const<3>{}, b0); break;
+      default: if constexpr (NT >= 4) body(Const<4>{}, b0); break;
+    }
+    for (int64_t b = b0; b < min_i64(a.batch, b0 + NT * W); ++b)
       finish_rows<V>(a.y + b * a.ldy + r0, r1 - r0, a.bias != nullptr ? a.bias + r0 : nullptr, a.act);
   }
 }

@@ -1,14 +1,13 @@
 // The batched driver of the row-sparse kernels (CSR, N:M), over a vector type V: vectors run along
 // batch lanes and each stored weight is broadcast against the packed input row of its column.
 //
-// Blocking, so that every weight's input row is an L1 hit: columns go in blocks whose input rows
-// (one per column, NV · kWidth lanes of 4 bytes) fit in kSparseInputTileBytes, and rows in blocks
-// whose partial sums (rows × lanes, in `part`) fill kSparsePartBytes (128 rows at 32 lanes, 1024 at
-// 4) and are carried across the column blocks.
-// Without the blocking, at batch 64 each non-zero pulled its 128-byte input row from L2 or L3.
-// Tiles narrower than kBatchPad read a compact copy of their lanes (input_rows(compact)): in place,
-// each non-zero read a 64-byte line for 16-32 useful bytes. A batch of at most 4 runs on V::Narrow
-// (4 lanes): on V's 8 or 16 lanes it computed padding.
+// Blocking, so that every weight's input row is an L1 hit, not a line from L2 or L3: columns go in
+// blocks whose input rows (one per column, NV · kWidth lanes of 4 bytes) fit in
+// kSparseInputTileBytes, and rows in blocks whose partial sums (rows × lanes, in `part`) fill
+// kSparsePartBytes (128 rows at 32 lanes, 1024 at 4) and are carried across the column blocks.
+// Tiles narrower than kBatchPad read a compact copy of their lanes (input_rows(compact)), since in
+// place each non-zero would read a 64-byte line for 16-32 useful bytes. A batch of at most 4 runs on
+// V::Narrow (4 lanes), so that 8- or 16-lane vectors do not compute padding.
 //
 // A format supplies a row walker R with
 //   using Cursor = ...;                      per-row state carried from one column block to the next
@@ -37,16 +36,21 @@ namespace {
 inline constexpr int64_t kSparseInputTileBytes = 64 * 1024;
 // Walkers whose rows read every group (kScattered false: N:M) reuse a block's input rows across the
 // whole row block, so at 32+ lanes their blocks fit L1; the weights then come in short pieces, row
-// after row, and the next row's are prefetched (without the prefetch, L1 blocks lose to 64 KiB ones on
-// DRAM-resident weights). 2:4 (random positions, `linear_timing R C 64 nm`, min of 3 alternations): at
-// batch 64, 11-19% less time than kSparseInputTileBytes blocks on 768², 768×3072 and 3072×768, 36%
-// less on 4096²; at batch 32, 40% less on 768×3072. At 8-16 lanes L1 blocks are 2-9% slower, so
-// those keep kSparseInputTileBytes.
+// after row, and the next row's are prefetched, as the hardware prefetcher does not follow them from
+// DRAM. Below 32 lanes kSparseInputTileBytes blocks measured faster (`linear_timing R C B nm`, 2:4),
+// so those keep them.
 inline constexpr int64_t kL1InputTileBytes = 16 * 1024;
 // Scattered walkers reading in place: block size in bytes of lanes (sparse_rows_tile says why).
 inline constexpr int64_t kSparseInPlaceBytes = 512 * 1024;
 // Rows a chunk, within which the batch tiles run (sparse_rows_batched says why).
 inline constexpr int64_t kSparseRowChunk = 256;
+// Vectors in the widest batch tile: with its two accumulator sets (S in sparse_rows_tile), eight FMA
+// chains in flight, as at narrower tiles.
+inline constexpr int kSparseTileVectors = 4;
+
+// The batch lanes of the widest tile (the tile of the CSR and N:M kernels' kernels.def lines).
+template <class V>
+constexpr int sparse_rows_tile_lanes() { return kSparseTileVectors * V::kWidth; }
 
 // Rows [r0, r1) for batch lanes [b0, b0 + min(batch - b0, NV · kWidth)).
 template <class V, int NV, class R>
@@ -64,8 +68,8 @@ void sparse_rows_tile(const R& rows, const SpmmArgs& a, int64_t r0, int64_t r1, 
   typename R::Cursor cursor[RB];
   // A scattered walker's rows touch few input rows each: read in place, its input goes in blocks that
   // fill L2 (kSparseInPlaceBytes of lanes: 4096 columns at 32 lanes), L2 hits with few visits per
-  // row, where L1-sized blocks made each row visit many (CSR batch 16 12-17% faster; 4096² batch
-  // 32-128 10-25%). N:M, which reads every group, was up to 40% slower so. Overlapping rows (ldx 1,
+  // row, where L1-sized blocks would make each row visit many. N:M's rows read every group of a
+  // block, so its blocks stay small enough to be L1 or L2 hits. Overlapping rows (ldx 1,
   // kernel.hpp) are read in place, in the caller's column blocks (column_block: whole channels of an
   // image) or unblocked: a block sized in input rows would hold a sliver of a row's taps.
   constexpr int64_t in_place_cols = kSparseInPlaceBytes / (L * 4) / R::kColumnAlign * R::kColumnAlign;
@@ -138,26 +142,28 @@ void sparse_rows_tile(const R& rows, const SpmmArgs& a, int64_t r0, int64_t r1, 
       }
       continue;
     }
-    // A pass over y's rows after the transpose re-read them from L2 or beyond.
+    // On part, while it is L1-resident: a pass over y's rows after the transpose would re-read them
+    // from L2 or beyond.
     if (!in_register) finish_rows<V>(part, nr * L, nullptr, a.act);
     transpose<V>(part, L, a.y + b0 * a.ldy + rb, a.ldy, nr, lanes);
   }
 }
 
-// All batch lanes in tiles of up to four vectors (a last tile takes as many as it needs: ldx is a
-// multiple of kBatchPad, so ceil(rest / kWidth) vectors never read past it).
+// All batch lanes in tiles of up to kSparseTileVectors vectors (a last tile takes as many as it needs:
+// ldx is a multiple of kBatchPad, so ceil(rest / kWidth) vectors never read past it).
 template <class V, class R>
 void sparse_rows_batched(const R& rows, const SpmmArgs& a, int64_t r0, int64_t r1) {
   assert(a.batch >= 2 && (a.ldx % kBatchPad == 0 || a.ldx == 1));
   constexpr int W = V::kWidth;
+  static_assert(kSparseTileVectors == 4, "the switch below names each vector count");
   if (a.batch <= 4) return sparse_rows_tile<typename V::Narrow, 1>(rows, a, r0, r1, 0);
   // Tiles go innermost over chunks of rows: the first tile reads a chunk's weights from memory, the
-  // others find them in L3 (a 256-row chunk of a 2:4 4096² weight is 2 MiB of values). Tiles outermost
-  // read every weight from DRAM once per tile: 5% slower on 2:4 4096² at batch 64, 11% at batch 128.
+  // others find them in L3 (a 256-row chunk of a 2:4 4096² weight is 2 MiB of values), where tiles
+  // outermost would read every weight from DRAM once per tile.
   for (int64_t c0 = r0; c0 < r1; c0 += kSparseRowChunk) {
     const int64_t c1 = min_i64(c0 + kSparseRowChunk, r1);
     for (int64_t b0 = 0; b0 < a.batch;) {
-      const int64_t nv = min_i64((a.batch - b0 + W - 1) / W, 4);
+      const int64_t nv = min_i64((a.batch - b0 + W - 1) / W, kSparseTileVectors);
       switch (nv) {
         case 1: sparse_rows_tile<V, 1>(rows, a, c0, c1, b0); break;
         case 2: sparse_rows_tile<V, 2>(rows, a, c0, c1, b0); break;

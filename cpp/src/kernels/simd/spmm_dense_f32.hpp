@@ -51,9 +51,8 @@ void store_panel_column(float* y, int rows, bool accumulate, typename V::F v0, t
 
 // Batch 1: NP consecutive panels' outputs at once (the last one's first `rows`), y = Σ_k panel[k, :] ·
 // x[k]. S sets of accumulators take consecutive columns so the FMA chains do not wait on each other.
-// Several panels at once are as many streams from memory: one left DRAM-resident weights (4096²,
-// 64 MiB) at ~16 GB/s, four reach ~26 (linear_timing, min of 4 alternations: four streams take 37%
-// less time than one on 4096², 17-19% less on L3-resident 768×3072 and 3072×768; two fall between).
+// Several panels at once are as many streams from memory: a single stream reads the weight well
+// below the bandwidth of DRAM or L3; four did best (linear_timing on 4096², 768×3072, 3072×768).
 inline constexpr int kDenseVectorPanels = 4;
 
 template <class V, int NP>
@@ -102,8 +101,9 @@ void spmm_dense_batch1(const Weight& weight, const SpmmArgs& a, int64_t u0, int6
   finish_vector<V>(a, u0 * kPanel, min_i64(u1 * kPanel, w.rows()));
 }
 
-// Batch columns per register tile: PV · NB accumulators, PV weight vectors and one broadcast fill
-// the register file (AVX2: 2 × 6, AVX-512: 1 × 16, NEON: 4 × 6).
+// Batch columns per register tile (the tile of the batched kernels' kernels.def lines): PV · NB
+// accumulators, PV weight vectors and one broadcast fill the register file (AVX2: 2 × 6, AVX-512:
+// 1 × 16, NEON: 4 × 6).
 template <class V>
 constexpr int dense_tile_cols() {
   constexpr int pv = panel_vectors<V>();
@@ -113,15 +113,15 @@ constexpr int dense_tile_cols() {
 
 // Columns of W per pass (kDenseKBlock) and batch columns per packed input chunk (kDenseChunkCols):
 // a panel's slice of a pass (16 × 256 floats, 16 KiB) stays in L1 while the chunk's tiles (64 KiB
-// in all, from L2) stream past it, as in BLIS. The other way round (a tile's inputs in L1, the
-// panels streamed from L2) ran batch 64 3-10% slower (min of 3 alternations).
+// in all, from L2) stream past it, as in BLIS; the other way round (a tile's inputs in L1, the
+// panels streamed from L2) measured slower at batch 64.
 inline constexpr int64_t kDenseKBlock = 256;
 inline constexpr int64_t kDenseChunkCols = 64;
 
 // The first tile over a panel's slice prefetches its weights this many columns ahead, the second
-// tile the next panel's slice: the hardware prefetcher alone left a DRAM-resident weight (4096²,
-// 64 MiB) 25-30% slower at batch 4 and 15% at batch 16. Later tiles find the slice in L1 and
-// prefetch nothing: each prefetch costs a load slot (batch 8-16 up to 3% slower when all did).
+// tile the next panel's slice: the hardware prefetcher alone falls behind a DRAM-resident weight
+// (4096², 64 MiB) at small batches. Later tiles find the slice in L1 and prefetch nothing: each
+// prefetch costs a load slot.
 inline constexpr int64_t kDensePrefetchCols = 32;
 
 // One panel × NB batch columns over kn columns of W: y[b0 + j, panel rows] (+)= Σ_k panel[k, :] ·
@@ -148,7 +148,7 @@ void dense_panel_tile(const float* wp, int64_t kn, const float* x, int64_t ldx, 
 }
 
 // f(Const<n>{}) for a tile of 1 ≤ n ≤ N batch columns: register tiles and input copies of a
-// compile-time width (a copy then is a few moves, not a memcpy call: 1-4% of a batch-64 call).
+// compile-time width (a copy then is a few moves, not a memcpy call).
 template <int N, class Fn>
 void with_tile_cols(int64_t n, Fn&& f) {
   if constexpr (N > 1) {
@@ -175,8 +175,8 @@ void spmm_dense_batched(const Weight& weight, const SpmmArgs& a, int64_t u0, int
       finish_rows<V>(a.y + b * a.ldy + r0, r1 - r0, a.bias != nullptr ? a.bias + r0 : nullptr, a.act);
   };
   // A batch of one tile reads each panel once, front to back. The column blocks pay only when
-  // several tiles share a panel's slice; for one tile they cut the weight stream into 16 KiB
-  // pieces (batch 2-6 ran 4-13% slower).
+  // several tiles share a panel's slice; for one tile they would only cut the weight stream into
+  // 16 KiB pieces.
   if (a.batch <= NB && !ldx_folds_l1(a.ldx) && K > 0) {
     for (int64_t p = u0; p < u1; ++p) {
       const int rows = static_cast<int>(min_i64(kPanel, w.rows() - p * kPanel));

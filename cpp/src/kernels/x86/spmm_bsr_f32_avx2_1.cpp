@@ -1,8 +1,8 @@
-// BSR × vector on AVX2: blocks narrower than 8 columns multiply whole against their inputs
-// repeated across the vector; wider blocks go a block row at a time.
+// BSR × vector on AVX2 (kernels/simd/spmm_bsr_f32.hpp): blocks narrower than 8 columns multiply whole
+// against their inputs repeated across the vector; wider blocks go a block row at a time.
 // Preconditions (kernels/kernel.hpp): batch == 1, ldx == 1, x zero-padded to padded_cols(); units are block rows.
 #include "kernels/x86/vec_avx2.hpp"
-#include "kernels/x86/spmm_bsr_f32_x86.hpp"
+#include "kernels/simd/spmm_bsr_f32.hpp"
 
 namespace sparsert {
 

@@ -1,10 +1,12 @@
-// BSR × packed batch on AVX2, tiles of 16 batch columns (2 × 8 lanes; a last tile of ≤ 8 takes one):
-// block rows in register groups share the input vectors of each block column.
+// BSR × packed batch on AVX2 (kernels/simd/spmm_bsr_f32.hpp), tiles of 16 batch lanes (2 × 8; a last
+// tile takes the vectors it needs): block rows in register groups share each block column's inputs.
 // Preconditions (kernels/kernel.hpp): batch ≥ 2, ldx a multiple of 16, lanes ≥ batch zero; units are block rows.
 #include "kernels/x86/vec_avx2.hpp"
-#include "kernels/x86/spmm_bsr_f32_x86.hpp"
+#include "kernels/simd/spmm_bsr_f32.hpp"
 
 namespace sparsert {
+
+static_assert(spmm_bsr_tile<Avx2>() == 16, "spmm_bsr_f32_avx2_16: the tile in its name and kernels.def");
 
 void spmm_bsr_f32_avx2_16(const Weight& w, const SpmmArgs& a, int64_t unit_begin, int64_t unit_end) {
   spmm_bsr_batched<Avx2>(w, a, unit_begin, unit_end);

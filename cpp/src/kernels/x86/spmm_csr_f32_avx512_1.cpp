@@ -1,8 +1,8 @@
-// CSR × vector on AVX-512: kWidth non-zeros per FMA, their inputs gathered by the native gather (Avx512::gather);
-// 32-bit-index rows go scalar. Bias and activation are applied vectorised.
+// CSR × vector on AVX-512 (kernels/simd/spmm_csr_f32.hpp): 16 non-zeros per FMA, their inputs gathered
+// by the native gather (Avx512::gather); 32-bit-index rows go scalar. Bias and activation are applied vectorised.
 // Preconditions (kernels/kernel.hpp): batch == 1, ldx == 1, x zero-padded to padded_cols(); units are rows.
 #include "kernels/x86/vec_avx512.hpp"
-#include "kernels/x86/spmm_csr_f32_x86.hpp"
+#include "kernels/simd/spmm_csr_f32.hpp"
 
 namespace sparsert {
 

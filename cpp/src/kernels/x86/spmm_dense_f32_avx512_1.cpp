@@ -1,4 +1,4 @@
-// Dense × vector on AVX-512: the shared panel body (kernels/simd/spmm_dense_f32.hpp), 1 vector per
+// Dense × vector on AVX-512: the shared panel body (kernels/simd/spmm_dense_f32.hpp), one vector per
 // panel column. Preconditions (kernels/kernel.hpp): batch == 1, ldx == 1; units are panels.
 #include "kernels/x86/vec_avx512.hpp"
 #include "kernels/simd/spmm_dense_f32.hpp"

@@ -1,8 +1,8 @@
-// N:M × vector on AVX2: 2:4 picks each value's input out of its group's columns in register;
-// other patterns run an unrolled scalar loop with constant position shifts.
+// N:M × vector on AVX2 (kernels/simd/spmm_nm_f32.hpp): 2:4 picks each value's input out of its group's
+// columns in register (in-lane permutes); other patterns run an unrolled scalar loop with constant shifts.
 // Preconditions (kernels/kernel.hpp): batch == 1, ldx == 1, x zero-padded to padded_cols(); units are rows.
 #include "kernels/x86/vec_avx2.hpp"
-#include "kernels/x86/spmm_nm_f32_x86.hpp"
+#include "kernels/simd/spmm_nm_f32.hpp"
 
 namespace sparsert {
 

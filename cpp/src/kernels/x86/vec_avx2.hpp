@@ -1,5 +1,5 @@
 // Avx2: 8-lane float vectors for the *_avx2 kernels. vec_avx512.hpp offers the same operations on
-// 16 lanes, so the kernel bodies (x86/spmm_*_f32_x86.hpp, simd/*.hpp) are written once over either.
+// 16 lanes and arm/vec_neon.hpp on 4, so the kernel bodies (simd/*.hpp) are written once over any.
 // Include only from files compiled with -mavx2 -mfma (the *_avx2*.cpp glob in cpp/CMakeLists.txt).
 #pragma once
 

@@ -1,4 +1,5 @@
-// BSR kernel bodies for the AVX2 and AVX-512 files, over a vector type V (vec_avx2.hpp, vec_avx512.hpp).
+// BSR kernel bodies for the AVX2, AVX-512 and NEON files, over a vector type V (x86/vec_avx2.hpp,
+// x86/vec_avx512.hpp, arm/vec_neon.hpp).
 // Weight layout: sparsert/bsr.hpp (R × C blocks, R, C ∈ {1, 2, 4, 8, 16}, each shape compiled
 // separately; units are block rows; rows past w.rows() are computed or skipped, never stored).
 // Input and output conventions: kernels/kernel.hpp.
@@ -145,9 +146,10 @@ void spmm_bsr_batch1(const Weight& weight, const SpmmArgs& a, int64_t u0, int64_
 // Batched: a group of RG block rows over NV vectors of lanes; per block column, NV input vectors
 // are shared by RG rows and each weight broadcast by NV vectors. S sets take consecutive blocks
 // when the group alone would leave the FMA units waiting on latency. Sums go to `part` (row blocks
-// of kSparsePartBytes) and reach the lane-major output through 8 × 8 transposes:
-// storing each row's lanes one by one took half the time at batch 64 on 3072 rows. Column blocks
-// as in the row-sparse driver were tried: 0-12% slower (inputs read in place, batch 8-64).
+// of kSparsePartBytes) and reach the lane-major output through register transposes
+// (V::transpose_block), not lane by lane with a store each. Inputs are read in place: a block's
+// rows already reuse its input vectors, and column blocks as in the row-sparse driver measured
+// slower.
 template <class V, int R, int C, int NV, class Index>
 void bsr_tile(const BsrMatrix& w, const Index* bcol, const SpmmArgs& a, int64_t u0, int64_t u1, int64_t b0) {
   using F = typename V::F;
@@ -192,6 +194,10 @@ void bsr_tile(const BsrMatrix& w, const Index* bcol, const SpmmArgs& a, int64_t 
     transpose<V>(part, L, a.y + b0 * a.ldy + row0, a.ldy, nr, lanes);
   }
 }
+
+// The batch lanes of a batched BSR kernel's widest tile (the tile of its kernels.def line).
+template <class V>
+constexpr int spmm_bsr_tile() { return tile_vectors<V>() * V::kWidth; }
 
 template <class V>
 void spmm_bsr_batched(const Weight& weight, const SpmmArgs& a, int64_t u0, int64_t u1) {

@@ -1,4 +1,5 @@
-// N:M kernel bodies for the AVX2 and AVX-512 files, over a vector type V (vec_avx2.hpp, vec_avx512.hpp).
+// N:M kernel bodies for the AVX2, AVX-512 and NEON files, over a vector type V (x86/vec_avx2.hpp,
+// x86/vec_avx512.hpp, arm/vec_neon.hpp).
 // Weight layout: sparsert/nm.hpp (N values per group of M columns, positions bit-packed in 32-bit
 // words); each pattern is compiled separately so positions decode with constant shifts.
 // Input and output conventions: kernels/kernel.hpp.
@@ -80,6 +81,15 @@ void nm_rows_scalar(const NmMatrix& w, const SpmmArgs& a, int64_t r0, int64_t r1
   }
 }
 
+// f(Const<n>{}) for 1 ≤ n ≤ N; nothing for n = 0.
+template <int N, class Fn>
+void with_step_count(int64_t n, Fn&& f) {
+  if constexpr (N > 0) {
+    if (n == N) return f(Const<N>{});
+    with_step_count<N - 1>(n, f);
+  }
+}
+
 // Batch 1, 2:4: a step of kWidth values spans kWidth / 2 groups = 2 · kWidth columns; the step's
 // positions come from 2 · kWidth metadata bits, and each value's input is picked out of those
 // columns loaded as whole vectors (V::nm24_inputs, V::nm24_select), no gather. Rows go in fours so
@@ -116,7 +126,8 @@ void nm24_rows(const NmMatrix& w, const SpmmArgs& a, int64_t r0, int64_t r1) {
     };
     int64_t word = 0;
     for (; (word + 1) * kStepsPerWord <= steps; ++word) word_steps(word, Const<kStepsPerWord>{});
-    if (word * kStepsPerWord < steps) word_steps(word, Const<1>{});  // AVX2: an odd step count
+    // The steps of a last, partial word (AVX2's words hold 2 steps, NEON's 4).
+    with_step_count<kStepsPerWord - 1>(steps - word * kStepsPerWord, [&](auto n) { word_steps(word, n); });
     for (int k = 0; k < R; ++k) {
       float sum = V::sum(acc[k]);
       const float* vk = v + k * groups * 2;
@@ -194,6 +205,10 @@ struct NmRows {
         fma(Const<0>{}, g * M + Code::position(meta[g0 / GPW], static_cast<int>(g - g0), i), v + g * N + i);
   }
 };
+
+// The batch lanes of a batched N:M kernel's widest tile (the tile of its kernels.def line).
+template <class V>
+constexpr int spmm_nm_tile() { return sparse_rows_tile_lanes<V>(); }
 
 template <class V>
 void spmm_nm_batched(const Weight& weight, const SpmmArgs& a, int64_t r0, int64_t r1) {

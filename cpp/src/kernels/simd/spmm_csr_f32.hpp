@@ -1,6 +1,7 @@
-// CSR kernel bodies for the AVX2 and AVX-512 files, over a vector type V (vec_avx2.hpp, vec_avx512.hpp).
-// Weight layout: sparsert/csr.hpp (16- or 32-bit column indices; a row's entries end at row_ptr[r+1],
-// which is never read past). Input and output conventions: kernels/kernel.hpp.
+// CSR kernel bodies for the AVX2, AVX-512 and NEON files, over a vector type V (x86/vec_avx2.hpp,
+// x86/vec_avx512.hpp, arm/vec_neon.hpp). Weight layout: sparsert/csr.hpp (16- or 32-bit column
+// indices; a row's entries end at row_ptr[r+1], which is never read past). Input and output
+// conventions: kernels/kernel.hpp.
 #pragma once
 
 #include <cassert>
@@ -14,7 +15,7 @@ namespace sparsert {
 namespace {
 
 // y[r] = Σ values[i] · x[col[i]], scalar with four independent accumulators: the 32-bit-index path
-// (more than 65536 columns).
+// (more than 65536 columns), rare enough that V::gather takes 16-bit indices only.
 template <class Index>
 void csr_rows(const CsrMatrix& w, const Index* col, const SpmmArgs& a, int64_t r0, int64_t r1) {
   const int64_t* ptr = w.row_ptr();
@@ -81,7 +82,7 @@ struct CsrRows {
   const Index* col;
 
   // Four column indices; 16-bit ones in one 64-bit load, split in registers: the input loads keep
-  // the load ports busy, the integer units have room (3072×768 batch 64: 3% faster).
+  // the load ports busy, the integer units have room.
   static void load4(const Index* at, int64_t (&cols)[4]) {
     if constexpr (sizeof(Index) == 2) {
       uint64_t word;
@@ -109,6 +110,10 @@ struct CsrRows {
     c = i;
   }
 };
+
+// The batch lanes of a batched CSR kernel's widest tile (the tile of its kernels.def line).
+template <class V>
+constexpr int spmm_csr_tile() { return sparse_rows_tile_lanes<V>(); }
 
 template <class V>
 void spmm_csr_batched(const Weight& weight, const SpmmArgs& a, int64_t r0, int64_t r1) {

@@ -1,0 +1,15 @@
+// Dense × packed batch on NEON: the shared panel body (kernels/simd/spmm_dense_f32.hpp), register
+// tiles of one 16-row panel × 6 batch columns.
+// Preconditions (kernels/kernel.hpp): batch ≥ 2, ldx a multiple of 16, lanes ≥ batch zero; units are panels.
+#include "kernels/arm/vec_neon.hpp"
+#include "kernels/simd/spmm_dense_f32.hpp"
+
+namespace sparsert {
+
+static_assert(dense_tile_cols<Neon>() == 6, "spmm_dense_f32_neon_6: the tile in its name and kernels.def");
+
+void spmm_dense_f32_neon_6(const Weight& w, const SpmmArgs& a, int64_t unit_begin, int64_t unit_end) {
+  spmm_dense_batched<Neon>(w, a, unit_begin, unit_end);
+}
+
+}  // namespace sparsert
