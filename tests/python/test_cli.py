@@ -27,7 +27,82 @@ def test_compile_inspect_bench(tmp_path, capsys):
 
     assert cli.main(["bench", str(out), "--batch", "3", "--min-time", "0.05", "--threads", "1", "--progress"]) == 0
     captured = capsys.readouterr()
-    assert "median" in captured.out and "p90" in captured.out and "100%" in captured.err
+    assert "p50 ms" in captured.out and "p90 ms" in captured.out and "100%" in captured.err
+
+
+BENCH_FIELDS = ["load_ms", "first_run_ms", "p50_ms", "p90_ms", "p99_ms", "mean_ms", "min_ms", "runs", "peak_rss_mib",
+                "peak_rss_first_run_mib", "vmhwm_mib", "baseline_rss_mib", "rss_after_load_mib", "output_values",
+                "nonfinite_outputs"]
+
+
+@pytest.fixture(scope="module")
+def mlp_pair(tmp_path_factory):
+    """A 90% pruned MLP saved with CSR weights and its dense version, both batch-free."""
+    import sparsert
+
+    folder = tmp_path_factory.mktemp("bench")
+    x = example_input("mlp", 2)
+    pruned, dense = folder / "mlp_csr.sprt", folder / "mlp_dense.sprt"
+    sparsert.load(prune_model(build("mlp"), "u90", keep_reparam=False), example_inputs=(x,), formats="csr").save(pruned)
+    sparsert.load(build("mlp"), example_inputs=(x,), formats="dense").save(dense)
+    return pruned, dense
+
+
+def test_bench_reports_every_field_and_the_ratios(mlp_pair, capsys):
+    import json
+
+    pruned, dense = mlp_pair
+    assert cli.main(["bench", str(pruned), "--dense", str(dense), "--threads", "1,2", "--runs", "3", "--batch", "2",
+                     "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["threads"] == [1, 2] and report["batch"] == 2 and report["isas"]
+    assert [m["role"] for m in report["models"]] == ["pruned", "dense"]
+    for m in report["models"]:
+        assert m["file_bytes"] == (pruned if m["role"] == "pruned" else dense).stat().st_size
+        assert [r["threads"] for r in m["results"]] == [1, 2]
+        for r in m["results"]:
+            assert r["ok"] and set(BENCH_FIELDS) <= set(r), r
+            assert all(r[k] is not None for k in BENCH_FIELDS if k not in ("vmhwm_mib", "baseline_rss_mib",
+                                                                            "rss_after_load_mib")), r
+            assert r["runs"] == 3 and r["nonfinite_outputs"] == 0 and r["output_values"] == 2 * 10
+            assert 0 < r["p50_ms"] <= r["p90_ms"] <= r["p99_ms"] and r["peak_rss_mib"] > 0
+    ratios = report["ratios"]
+    assert [q["threads"] for q in ratios] == [1, 2]
+    assert all(q[k] is not None and q[k] > 0 for q in ratios for k in cli._BENCH_RATIOS)
+    assert ratios[0]["file_size"] < 0.5  # CSR at 90% sparsity against dense
+
+    # The table: one row per model and thread count, the ratio rows, every column named; --repeat 2 runs
+    # two processes per model and sums their runs.
+    assert cli.main(["bench", str(pruned), "--dense", str(dense), "--threads", "1", "--runs", "4", "--repeat", "2"]) == 0
+    text = capsys.readouterr().out
+    for column in ("file MiB", "load ms", "first ms", "p50 ms", "p90 ms", "p99 ms", "peak RSS MiB"):
+        assert column in text, text
+    assert "pruned/dense" in text and "not finite" in text and "2 Python process(es)" in text
+    assert [line.split()[-1] for line in text.splitlines() if line.startswith(("pruned ", "dense "))][-2:] == ["8", "8"]
+
+
+def test_bench_rejects_bad_paths_and_arguments(tmp_path, mlp_pair, capsys):
+    assert cli.main(["bench", str(tmp_path / "missing.sprt")]) == 2
+    err = capsys.readouterr().err
+    assert "benchmarking" in err and "missing.sprt': no such file" in err
+    other = tmp_path / "model.pt"
+    other.write_bytes(b"PK\x03\x04" + bytes(60))
+    assert cli.main(["bench", str(other)]) == 2
+    assert "not a .sprt model file" in capsys.readouterr().err
+    assert cli.main(["bench", str(mlp_pair[0]), "--dense", str(tmp_path / "missing.sprt")]) == 2
+    assert "missing.sprt': no such file" in capsys.readouterr().err
+
+    damaged = tmp_path / "damaged.sprt"
+    damaged.write_bytes(b"SPRTMODL" + bytes(100))
+    assert cli.main(["bench", str(damaged), "--threads", "1", "--runs", "2"]) == 1
+    captured = capsys.readouterr()
+    assert "error: loading" in captured.out and "damaged.sprt" in captured.err
+
+    assert cli.main(["bench", str(mlp_pair[0]), "--runs", "2", "--seconds", "1"]) == 2
+    assert "--runs and --seconds" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["bench", str(mlp_pair[0]), "--threads", "1,x"])
+    assert "not a comma-separated list" in capsys.readouterr().err
 
 
 def test_compile_state_dict_needs_model_and_shape(tmp_path, capsys):
