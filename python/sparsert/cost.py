@@ -4,9 +4,12 @@ A layer's time is modelled per format and row count as  T ≈ α + β·s + γ·B
 format stores (non-zeros for CSR, whole blocks for BSR, N per group for N:M, every entry for dense) and
 B its structural units (rows for CSR, N:M and dense; blocks for BSR). CSC skips zero inputs, so for it
 s counts the non-zeros of non-zero input columns, nnz·(1 − z) at an input zero fraction z, and B = cols. α, β and γ are fitted by least
-squares to timings of the real kernels on synthetic weights (`calibrate`), for 1 row and for one tile
-of 16 rows; more rows scale by whole tiles, as the batched kernels do, and r < 16 rows cost at most
-r one-row calls. The fit is cached per machine,
+squares to timings of the real kernels on synthetic weights (`calibrate`) that stay in the last-level
+cache, at the row counts of ROW_POINTS; more rows scale by whole tiles of TILE rows, as the batched
+kernels do, and a few rows cost at most that many one-row calls. A weight larger than the last-level
+cache streams from DRAM on every call, so its time is at least its bytes at the DRAM bandwidth
+`calibrate` measures (a roofline: at batch 1 a 64 MiB dense layer takes 3-4x what the in-cache fit
+says, and a 2:4 or 90% weight that fits the cache does not pay it). The fit is cached per machine,
 instruction set, thread count and sparsert version under the user's cache directory
 (`$SPARSERT_CACHE_DIR`, else `$XDG_CACHE_HOME/sparsert`, else `~/.cache/sparsert`); `calibrate(refresh=True)`
 or deleting the file redoes it. Realised efficiency of a format, ρ = 1 / (1 + γB/(βs)), is what the
@@ -32,14 +35,14 @@ from ._timing import summarize
 
 FORMATS = ["dense", "csr", "bsr1x4", "bsr4x1", "bsr4x4", "bsr8x1", "bsr16x1", "bsr1x8", "nm2:4", "nm1:4", "nm4:8", "csc"]
 # Calibrated row counts: one vector, the batched kernels' narrow tiles (4 and 8 lanes: at 2-8 rows a
-# 16-row price was up to twice the time), 16 and one full tile of 32 lanes (N:M at 32 lanes reads L1-
-# sized input blocks: per row 1.3-1.7x cheaper than at 16, which a 16-row price missed).
-ROW_POINTS = (1, 4, 8, 16, 32)
-TILE = 32
-# From in-L2 to DRAM-bound sizes (dense 2048² is 16 MiB), so the fit holds for real layers.
+# 16-row price was up to twice the time), 16, 32 and a whole 64-lane tile (the CSR and N:M kernels'
+# widest with AVX-512; 64 rows priced as two 32-row tiles put N:M 1.1-1.25x behind where it ran ahead).
+ROW_POINTS = (1, 4, 8, 16, 32, 64)
+TILE = 64
+# From in-L2 to last-level-cache sizes (dense 2048² is 16 MiB); larger weights are the roofline's.
 _CALIBRATION_SHAPES = [(256, 256), (128, 1024), (1024, 512), (2048, 2048), (1024, 4096)]
 _CALIBRATION_DENSITIES = [0.05, 0.15, 0.4]
-_VERSION = 6  # bump when the calibration changes, so old caches are not read
+_VERSION = 8  # bump when the calibration changes, so old caches are not read
 
 
 @dataclass
@@ -71,20 +74,59 @@ def stored_and_units(fmt: str, rows: int, cols: int, nnz: int, nblocks: int | No
     return float(rows * math.ceil(cols / m) * n), float(rows)
 
 
+def weight_bytes(fmt: str, stored: float, units: float) -> float:
+    """Bytes a weight of `stored` values and `units` units occupies in `fmt` (16-bit indices; the
+    pointers per row or block row are left out, a few bytes per thousand values)."""
+    spec = formats.parse(fmt)
+    if spec.kind in ("csr", "csc"):
+        return 6.0 * stored
+    if spec.kind == "bsr":
+        return 4.0 * stored + 2.0 * units
+    if spec.kind == "nm":
+        n, m = spec.nm
+        return stored * (4.0 + math.log2(m) / 8.0)
+    return 4.0 * stored
+
+
+def last_level_cache_bytes() -> float:
+    """The largest CPU cache of this machine (Linux sysfs), or infinity when unknown: then no weight is
+    priced as streaming from DRAM."""
+    sizes = []
+    for index in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*"):
+        try:
+            text = (index / "size").read_text().strip()
+        except OSError:
+            continue
+        unit = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:], 1)
+        sizes.append(float(text.rstrip("KMG")) * unit if text.rstrip("KMG").isdigit() else 0.0)
+    return max(sizes, default=0.0) or math.inf
+
+
 class CostModel:
     """Predicted µs per call of each format, at any row count, on this machine."""
 
-    def __init__(self, fits: dict[str, dict[int, Fit]], threads: int):
+    def __init__(self, fits: dict[str, dict[int, Fit]], threads: int, cache_bytes: float = math.inf,
+                 dram_bytes_per_us: float = math.inf):
         self.fits = fits
         self.threads = threads
+        self.cache_bytes = cache_bytes
+        self.dram_bytes_per_us = dram_bytes_per_us
 
     def predict(self, fmt: str, rows: int, stored: float, units: float) -> float:
+        return max(self._in_cache(fmt, rows, stored, units), self.streaming_us(fmt, stored, units))
+
+    def streaming_us(self, fmt: str, stored: float, units: float) -> float:
+        """The DRAM roofline: µs to read a weight that does not fit the last-level cache (0 if it does)."""
+        nbytes = weight_bytes(fmt, stored, units)
+        return nbytes / self.dram_bytes_per_us if nbytes > self.cache_bytes else 0.0
+
+    def _in_cache(self, fmt: str, rows: int, stored: float, units: float) -> float:
         fit = self.fits[fmt]
         one_row = fit[1](stored, units)
         if rows <= 1:
             return max(one_row, 0.1)
         point = next((r for r in ROW_POINTS[1:-1] if rows <= r), None)
-        if point is not None:  # up to 16 rows: the next calibrated row count up, as timed
+        if point is not None:  # below a whole tile: the next calibrated row count up, as timed
             tiled = fit[point](stored, units)
         else:
             # α is per call (argument checks, packing set-up, thread wake-up); the rest repeats per tile.
@@ -137,17 +179,27 @@ def _synthetic(fmt: str, rows: int, cols: int, density: float, rng: np.random.Ge
 _CSC_ZERO_FRACTIONS = (0.0, 0.5, 0.9)
 
 
+@functools.lru_cache(maxsize=None)
+def _clock_cost(clock) -> float:
+    """Seconds that reading `clock` at both ends adds to an interval: the thread CPU clock is a system
+    call (0.4 µs in a VM here, a tenth of the smallest calibrated call)."""
+    return min(-(clock() - clock()) for _ in range(200))
+
+
 def _undisturbed_us(weight, x: np.ndarray, threads: int, min_time: float) -> float:
     """µs per call of the kernel as the undisturbed machine runs it: the lower decile of single calls
     over ``min_time`` (at least 10). A shared host's bursts lift a median by a third or more, and the
-    times the model is held against (plans, ``summary``, the benches) are least-disturbed ones too."""
+    times the model is held against (plans, ``summary``, the benches) are least-disturbed ones too.
+    One thread runs the kernel on the calling thread, so its CPU time is taken: time the thread spends
+    descheduled on a loaded host (a millisecond call is preempted in most samples) does not count."""
+    clock = time.thread_time if threads == 1 else time.perf_counter
     _core.linear(weight, x, None, "none", threads)
     samples = []
     start = time.perf_counter()
     while len(samples) < 10 or (time.perf_counter() - start < min_time and len(samples) < 200):
-        t0 = time.perf_counter()
+        t0 = clock()
         _core.linear(weight, x, None, "none", threads)
-        samples.append(time.perf_counter() - t0)
+        samples.append(clock() - t0 - _clock_cost(clock))
     return summarize(samples).p10 * 1e6
 
 
@@ -177,7 +229,8 @@ def calibrate(threads: int | None = None, refresh: bool = False, min_time: float
     if not refresh and path.is_file():
         try:
             raw = json.loads(path.read_text())
-            return CostModel({f: {int(r): Fit(*v) for r, v in per.items()} for f, per in raw["fits"].items()}, threads)
+            fits = {f: {int(r): Fit(*v) for r, v in per.items()} for f, per in raw["fits"].items()}
+            return CostModel(fits, threads, float(raw["cache_bytes"]), float(raw["dram_bytes_per_us"]))
         except (ValueError, KeyError, TypeError):
             pass  # a damaged cache is recomputed
     rng = np.random.default_rng(0)
@@ -203,13 +256,28 @@ def calibrate(threads: int | None = None, refresh: bool = False, min_time: float
             t = np.array([times[r] for _, _, times in samples])
             a = np.array([[1.0, s, b] for s, b, _ in samples]) / t[:, None]
             fits[fmt][r] = Fit(*_non_negative_fit(a, np.ones_like(t)))
+    cache_bytes = last_level_cache_bytes()
+    dram = _dram_bytes_per_us(cache_bytes, threads, min_time, rng)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"fits": {f: {str(r): [fit.alpha, fit.beta, fit.gamma] for r, fit in per.items()} for f, per in fits.items()},
-               "isas": _core.available_isas(), "threads": threads}
+               "cache_bytes": cache_bytes, "dram_bytes_per_us": dram, "isas": _core.available_isas(), "threads": threads}
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(payload, indent=1))
     tmp.replace(path)
-    return CostModel(fits, threads)
+    return CostModel(fits, threads, cache_bytes, dram)
 
 
-__all__ = ["CostModel", "FORMATS", "Fit", "cache_path", "calibrate", "stored_and_units"]
+def _dram_bytes_per_us(cache_bytes: float, threads: int, min_time: float, rng: np.random.Generator) -> float:
+    """Bytes per µs the dense kernel streams a weight of twice the last-level cache at one row: the
+    DRAM bandwidth the roofline divides by (infinite when the cache size is unknown)."""
+    if not math.isfinite(cache_bytes):
+        return math.inf
+    cols = 4096
+    rows = int(math.ceil(2 * cache_bytes / (4 * cols) / 16)) * 16
+    weight = formats.pack(rng.standard_normal((rows, cols), dtype=np.float32), "dense")
+    x = rng.standard_normal((1, cols), dtype=np.float32)
+    return 4.0 * rows * cols / _undisturbed_us(weight, x, threads, min_time)
+
+
+__all__ = ["CostModel", "FORMATS", "Fit", "cache_path", "calibrate", "last_level_cache_bytes", "stored_and_units",
+           "weight_bytes"]

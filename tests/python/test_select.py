@@ -112,3 +112,17 @@ def test_cache_is_reused_refreshed_and_repaired(model):
 def test_efficiency_is_a_share(model):
     rho = model.efficiency("csr", 1, stored=1e5, units=1e3)
     assert 0 < rho <= 1
+
+
+def test_weights_larger_than_the_cache_are_priced_at_the_dram_bandwidth():
+    fits = {f: {r: cost.Fit(1.0, 1e-6, 0.0) for r in cost.ROW_POINTS} for f in ("dense", "nm2:4", "csr")}
+    model = cost.CostModel(fits, 1, cache_bytes=32 * 2**20, dram_bytes_per_us=40e3)
+    stored, units = cost.stored_and_units("dense", 4096, 4096, 4096 * 4096)  # 64 MiB: streams on every call
+    assert model.predict("dense", 1, stored, units) == pytest.approx(4 * 4096 * 4096 / 40e3)
+    stored, units = cost.stored_and_units("dense", 2048, 2048, 2048 * 2048)  # 16 MiB: the in-cache fit
+    assert model.predict("dense", 1, stored, units) == pytest.approx(1.0 + 1e-6 * stored)
+    stored, units = cost.stored_and_units("nm2:4", 4096, 4096, 4096 * 2048)  # 32 MiB of values + 2-bit positions
+    assert model.predict("nm2:4", 1, stored, units) == pytest.approx(stored * 4.25 / 40e3)
+    stored, units = cost.stored_and_units("csr", 4096, 4096, 4096 * 410)  # 90%: 10 MiB, in cache
+    assert model.predict("csr", 1, stored, units) == pytest.approx(1.0 + 1e-6 * stored)
+    assert cost.last_level_cache_bytes() > 0
