@@ -207,7 +207,7 @@ int main(int argc, char** argv) {
         for (TcsrVariant v : {TcsrVariant::kWarpPerRow, TcsrVariant::kLanesPerBatch}) {
           if (v == TcsrVariant::kWarpPerRow && m > 32) continue;
           const double us = timer.median_us([&] {
-            return spmm_tcsr_f32_sm80(dev.view(), xd.data(), cols, m, y.data(), rows, ws.data(), ws.size(), nullptr,
+            return spmm_tcsr_f32_sm80(dev.view, xd.data(), cols, m, y.data(), rows, ws.data(), ws.size(), nullptr,
                                       v);
           });
           const double err = rel_diff(y, y_dense);
@@ -240,7 +240,7 @@ int main(int argc, char** argv) {
         SPARSERT_CUDA_CHECK(
             spmm_dense_f32_sm80(wd.data(), rows, cols, cols, xd.data(), cols, m, y_dense.data(), rows, nullptr));
         const double us = timer.median_us(
-            [&] { return spmm_nm24_f16_sm80(dev.view(), xd.data(), cols, m, y.data(), rows, nullptr); });
+            [&] { return spmm_nm24_f16_sm80(dev.view, xd.data(), cols, m, y.data(), rows, nullptr); });
         const double err = rel_diff(y, y_dense);  // includes x rounded to f16: ~1e-4 expected
         const double bytes = 1.0 * host.nbytes() + 4.0 * (m * cols + m * rows);
         rows_out.push_back({shape, "nm24 f16 mma.sp", m, 0.5, us, dense_us[i], bytes / us / 1e3,

@@ -114,7 +114,7 @@ TEST_F(Cuda, TcsrMatchesDoubleProductForEveryVariant) {
                       std::string(to_string(v)) + " col_tile " + std::to_string(col_tile));
             DeviceArray<unsigned char> workspace(cuda::spmm_tcsr_f32_sm80_workspace_bytes(cols, batch, v));
             Output out(batch, rows);
-            ASSERT_EQ(cuda::spmm_tcsr_f32_sm80(dev.view(), in.device.data(), in.ldx, batch, out.y.data(), out.ldy,
+            ASSERT_EQ(cuda::spmm_tcsr_f32_sm80(dev.view, in.device.data(), in.ldx, batch, out.y.data(), out.ldy,
                                                workspace.data(), workspace.size(), nullptr, v),
                       cudaSuccess)
                 << at;
@@ -142,7 +142,7 @@ TEST_F(Cuda, TcsrAgreesWithTheHostReference) {
   const auto mag = dense_magnitude(w, rows, cols, in.dense, batch, nullptr);
   DeviceArray<unsigned char> workspace(cuda::spmm_tcsr_f32_sm80_workspace_bytes(cols, batch));
   Output out(batch, rows);
-  ASSERT_EQ(cuda::spmm_tcsr_f32_sm80(dev.view(), in.device.data(), in.ldx, batch, out.y.data(), out.ldy,
+  ASSERT_EQ(cuda::spmm_tcsr_f32_sm80(dev.view, in.device.data(), in.ldx, batch, out.y.data(), out.ldy,
                                      workspace.data(), workspace.size(), nullptr),
             cudaSuccess);
   const auto y = out.result("tcsr vs host reference");
@@ -154,15 +154,15 @@ TEST_F(Cuda, TcsrRejectsBrokenPreconditionsWithoutLaunching) {
   const auto dev = cuda::upload(tcsr_pack(w.data(), 4, 8));
   DeviceArray<float> x(8 * 40), y(4 * 40);
   // batch 40 needs a workspace; none given.
-  EXPECT_EQ(cuda::spmm_tcsr_f32_sm80(dev.view(), x.data(), 8, 40, y.data(), 4, nullptr, 0, nullptr),
+  EXPECT_EQ(cuda::spmm_tcsr_f32_sm80(dev.view, x.data(), 8, 40, y.data(), 4, nullptr, 0, nullptr),
             cudaErrorInvalidValue);
   // warp-per-row holds at most 32 sums a lane.
   DeviceArray<unsigned char> ws(cuda::spmm_tcsr_f32_sm80_workspace_bytes(8, 40));
-  EXPECT_EQ(cuda::spmm_tcsr_f32_sm80(dev.view(), x.data(), 8, 40, y.data(), 4, ws.data(), ws.size(), nullptr,
+  EXPECT_EQ(cuda::spmm_tcsr_f32_sm80(dev.view, x.data(), 8, 40, y.data(), 4, ws.data(), ws.size(), nullptr,
                                      cuda::TcsrVariant::kWarpPerRow),
             cudaErrorInvalidValue);
   // ldx below cols.
-  EXPECT_EQ(cuda::spmm_tcsr_f32_sm80(dev.view(), x.data(), 7, 1, y.data(), 4, nullptr, 0, nullptr),
+  EXPECT_EQ(cuda::spmm_tcsr_f32_sm80(dev.view, x.data(), 7, 1, y.data(), 4, nullptr, 0, nullptr),
             cudaErrorInvalidValue);
 }
 
@@ -227,7 +227,7 @@ TEST_F(Cuda, Nm24Sm80MatchesDecodedWeight) {
                                          cols, batch, density, seed);
             Output out(batch, rows);
             const auto run = type == Half16::kF16 ? cuda::spmm_nm24_f16_sm80 : cuda::spmm_nm24_bf16_sm80;
-            ASSERT_EQ(run(dev.view(), in.device.data(), in.ldx, batch, out.y.data(), out.ldy, nullptr), cudaSuccess)
+            ASSERT_EQ(run(dev.view, in.device.data(), in.ldx, batch, out.y.data(), out.ldy, nullptr), cudaSuccess)
                 << at;
             const auto y = out.result(at);
             ASSERT_LE(relative_error(y, ref, mag), kTolHalfOperandsF32Acc)

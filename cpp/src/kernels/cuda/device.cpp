@@ -24,51 +24,15 @@ const char* to_string(TcsrVariant v) {
   return "?";
 }
 
-TcsrView TcsrDevice::view() const {
-  TcsrView v;
-  v.rows = rows;
-  v.cols = cols;
-  v.col_tile = col_tile;
-  v.col_tiles = col_tiles;
-  v.seg_ptr = seg_ptr.data();
-  v.col_idx = col_idx.data();
-  v.values = values.data();
-  return v;
-}
-
 TcsrDevice upload(const TcsrMatrix& m) {
-  TcsrDevice d;
-  d.rows = m.rows;
-  d.cols = m.cols;
-  d.col_tile = m.col_tile;
-  d.col_tiles = m.col_tiles;
-  d.seg_ptr = DeviceArray<uint32_t>(m.seg_ptr);
-  d.col_idx = DeviceArray<uint16_t>(m.col_idx);
-  d.values = DeviceArray<float>(m.values);
+  TcsrDevice d{DeviceArray<uint32_t>(m.seg_ptr), DeviceArray<uint16_t>(m.col_idx), DeviceArray<float>(m.values), {}};
+  d.view = TcsrView{m.rows, m.cols, m.col_tile, m.col_tiles, d.seg_ptr.data(), d.col_idx.data(), d.values.data()};
   return d;
 }
 
-Nm24View Nm24Device::view() const {
-  Nm24View v;
-  v.rows = rows;
-  v.cols = cols;
-  v.row_tiles = row_tiles;
-  v.k_tiles = k_tiles;
-  v.type = type;
-  v.values = values.data();
-  v.meta = meta.data();
-  return v;
-}
-
 Nm24Device upload(const Nm24MmaMatrix& m) {
-  Nm24Device d;
-  d.rows = m.rows;
-  d.cols = m.cols;
-  d.row_tiles = m.row_tiles;
-  d.k_tiles = m.k_tiles;
-  d.type = m.type;
-  d.values = DeviceArray<uint16_t>(m.values);
-  d.meta = DeviceArray<uint32_t>(m.meta);
+  Nm24Device d{DeviceArray<uint16_t>(m.values), DeviceArray<uint32_t>(m.meta), {}};
+  d.view = Nm24View{m.rows, m.cols, m.row_tiles, m.k_tiles, m.type, d.values.data(), d.meta.data()};
   return d;
 }
 

@@ -56,23 +56,21 @@ class DeviceArray {
   size_t size_ = 0;
 };
 
-/// A TcsrMatrix copied to the device; view() is what spmm_tcsr_f32_sm80 takes.
+/// A TcsrMatrix copied to the device; `view` (sizes and the arrays' device pointers, which moving the
+/// arrays keeps) is what spmm_tcsr_f32_sm80 takes.
 struct TcsrDevice {
-  TcsrView view() const;
-  int64_t rows = 0, cols = 0, col_tile = 0, col_tiles = 0;
   DeviceArray<uint32_t> seg_ptr;
   DeviceArray<uint16_t> col_idx;
   DeviceArray<float> values;
+  TcsrView view;
 };
 TcsrDevice upload(const TcsrMatrix& m);
 
-/// An Nm24MmaMatrix copied to the device; view() is what spmm_nm24_*_sm80 take.
+/// An Nm24MmaMatrix copied to the device; `view` is what spmm_nm24_*_sm80 take.
 struct Nm24Device {
-  Nm24View view() const;
-  int64_t rows = 0, cols = 0, row_tiles = 0, k_tiles = 0;
-  Half16 type = Half16::kF16;
   DeviceArray<uint16_t> values;
   DeviceArray<uint32_t> meta;
+  Nm24View view;
 };
 Nm24Device upload(const Nm24MmaMatrix& m);
 
