@@ -8,8 +8,9 @@ squares to timings of the real kernels on synthetic weights (`calibrate`) that s
 cache, at the row counts of ROW_POINTS; more rows scale by whole tiles of TILE rows, as the batched
 kernels do, and a few rows cost at most that many one-row calls. A weight larger than the last-level
 cache streams from DRAM on every call, so its time is at least its bytes at the DRAM bandwidth
-`calibrate` measures (a roofline: at batch 1 a 64 MiB dense layer takes 3-4x what the in-cache fit
-says, and a 2:4 or 90% weight that fits the cache does not pay it). The fit is cached per machine,
+`calibrate` measures, and one larger than the level-2 cache at least its bytes at the last-level
+cache's (a roofline per level: at batch 1 a 64 MiB dense layer took 3-4x what the fit said, a 9 MiB
+one 1.3x, and a 90% weight of either, a few MiB, does not pay it). The fit is cached per machine,
 instruction set, thread count and sparsert version under the user's cache directory
 (`$SPARSERT_CACHE_DIR`, else `$XDG_CACHE_HOME/sparsert`, else `~/.cache/sparsert`); `calibrate(refresh=True)`
 or deleting the file redoes it. Realised efficiency of a format, ρ = 1 / (1 + γB/(βs)), is what the
@@ -27,6 +28,7 @@ import platform
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -88,37 +90,41 @@ def weight_bytes(fmt: str, stored: float, units: float) -> float:
     return 4.0 * stored
 
 
-def last_level_cache_bytes() -> float:
-    """The largest CPU cache of this machine (Linux sysfs), or infinity when unknown: then no weight is
-    priced as streaming from DRAM."""
-    sizes = []
+def cache_sizes() -> list[float]:
+    """Bytes of this machine's data caches from level 2 up, ascending (Linux sysfs; empty when unknown)."""
+    sizes = set()
     for index in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*"):
         try:
+            level = int((index / "level").read_text())
+            kind = (index / "type").read_text().strip()
             text = (index / "size").read_text().strip()
-        except OSError:
+        except (OSError, ValueError):
             continue
-        unit = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:], 1)
-        sizes.append(float(text.rstrip("KMG")) * unit if text.rstrip("KMG").isdigit() else 0.0)
-    return max(sizes, default=0.0) or math.inf
+        digits, unit = text.rstrip("KMG"), {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:], 1)
+        if level >= 2 and kind in ("Data", "Unified") and digits.isdigit():
+            sizes.add(float(digits) * unit)
+    return sorted(sizes)
 
 
 class CostModel:
     """Predicted µs per call of each format, at any row count, on this machine."""
 
-    def __init__(self, fits: dict[str, dict[int, Fit]], threads: int, cache_bytes: float = math.inf,
-                 dram_bytes_per_us: float = math.inf):
+    def __init__(self, fits: dict[str, dict[int, Fit]], threads: int, memory: Sequence[tuple[float, float]] = ()):
+        """`memory`: (cache bytes, bytes per µs) pairs, ascending: a weight larger than that cache
+        streams from the level beyond it at that rate on every call."""
         self.fits = fits
         self.threads = threads
-        self.cache_bytes = cache_bytes
-        self.dram_bytes_per_us = dram_bytes_per_us
+        self.memory = [tuple(level) for level in memory]
 
     def predict(self, fmt: str, rows: int, stored: float, units: float) -> float:
         return max(self._in_cache(fmt, rows, stored, units), self.streaming_us(fmt, stored, units))
 
     def streaming_us(self, fmt: str, stored: float, units: float) -> float:
-        """The DRAM roofline: µs to read a weight that does not fit the last-level cache (0 if it does)."""
+        """The roofline: µs to read the weight from the memory level it lives in, past the caches it
+        overflows (0 when it fits the smallest of them)."""
         nbytes = weight_bytes(fmt, stored, units)
-        return nbytes / self.dram_bytes_per_us if nbytes > self.cache_bytes else 0.0
+        rates = [rate for capacity, rate in self.memory if nbytes > capacity]
+        return nbytes / rates[-1] if rates else 0.0
 
     def _in_cache(self, fmt: str, rows: int, stored: float, units: float) -> float:
         fit = self.fits[fmt]
@@ -230,7 +236,7 @@ def calibrate(threads: int | None = None, refresh: bool = False, min_time: float
         try:
             raw = json.loads(path.read_text())
             fits = {f: {int(r): Fit(*v) for r, v in per.items()} for f, per in raw["fits"].items()}
-            return CostModel(fits, threads, float(raw["cache_bytes"]), float(raw["dram_bytes_per_us"]))
+            return CostModel(fits, threads, [(float(c), float(b)) for c, b in raw["memory"]])
         except (ValueError, KeyError, TypeError):
             pass  # a damaged cache is recomputed
     rng = np.random.default_rng(0)
@@ -256,28 +262,31 @@ def calibrate(threads: int | None = None, refresh: bool = False, min_time: float
             t = np.array([times[r] for _, _, times in samples])
             a = np.array([[1.0, s, b] for s, b, _ in samples]) / t[:, None]
             fits[fmt][r] = Fit(*_non_negative_fit(a, np.ones_like(t)))
-    cache_bytes = last_level_cache_bytes()
-    dram = _dram_bytes_per_us(cache_bytes, threads, min_time, rng)
+    memory = _memory_rates(threads, min_time, rng)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"fits": {f: {str(r): [fit.alpha, fit.beta, fit.gamma] for r, fit in per.items()} for f, per in fits.items()},
-               "cache_bytes": cache_bytes, "dram_bytes_per_us": dram, "isas": _core.available_isas(), "threads": threads}
+               "memory": memory, "isas": _core.available_isas(), "threads": threads}
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(payload, indent=1))
     tmp.replace(path)
-    return CostModel(fits, threads, cache_bytes, dram)
+    return CostModel(fits, threads, memory)
 
 
-def _dram_bytes_per_us(cache_bytes: float, threads: int, min_time: float, rng: np.random.Generator) -> float:
-    """Bytes per µs the dense kernel streams a weight of twice the last-level cache at one row: the
-    DRAM bandwidth the roofline divides by (infinite when the cache size is unknown)."""
-    if not math.isfinite(cache_bytes):
-        return math.inf
-    cols = 4096
-    rows = int(math.ceil(2 * cache_bytes / (4 * cols) / 16)) * 16
-    weight = formats.pack(rng.standard_normal((rows, cols), dtype=np.float32), "dense")
-    x = rng.standard_normal((1, cols), dtype=np.float32)
-    return 4.0 * rows * cols / _undisturbed_us(weight, x, threads, min_time)
+def _memory_rates(threads: int, min_time: float, rng: np.random.Generator) -> list[tuple[float, float]]:
+    """(cache bytes, bytes per µs) for each data cache from level 2 up: the rate at which the dense
+    kernel streams a weight at one row from the level beyond that cache: a weight of half the next
+    cache (a weight of a third of the L3 streamed 1.3x faster than one of half, and layers are rarely
+    that small), or twice the last cache (DRAM)."""
+    caches = cache_sizes()
+    out = []
+    for i, capacity in enumerate(caches):
+        size = max(caches[i + 1] / 2, 2 * capacity) if i + 1 < len(caches) else 2 * capacity
+        cols = 4096
+        rows = max(16, int(round(size / (4 * cols) / 16)) * 16)
+        weight = formats.pack(rng.standard_normal((rows, cols), dtype=np.float32), "dense")
+        x = rng.standard_normal((1, cols), dtype=np.float32)
+        out.append((capacity, 4.0 * rows * cols / _undisturbed_us(weight, x, threads, min_time)))
+    return out
 
 
-__all__ = ["CostModel", "FORMATS", "Fit", "cache_path", "calibrate", "last_level_cache_bytes", "stored_and_units",
-           "weight_bytes"]
+__all__ = ["CostModel", "FORMATS", "Fit", "cache_path", "cache_sizes", "calibrate", "stored_and_units", "weight_bytes"]

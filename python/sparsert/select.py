@@ -121,12 +121,26 @@ def eligible(s: Structure, fmt: str, times: dict[str, float]) -> bool:
     return times[fmt] * CHOICE_MARGIN < times["dense"] and stored_and_units(s, fmt)[0] * CHOICE_MARGIN < every_entry
 
 
+# Eligible formats predicted within this factor of the fastest are a tie, which the smaller weight wins:
+# the fits cannot tell them apart (a 90% 768x3072 weight: CSR, bsr4x4 and bsr16x1 all predicted 65 µs
+# at batch 1, where CSR, 1.4 MB, ran 72 µs and bsr4x4, 7.7 MB at 8x fill, 88 µs), and fewer bytes leave
+# more cache to the rest of the model.
+TIE = 1.05
+
+
+def stored_bytes(s: Structure, fmt: str) -> float:
+    """Bytes of a weight of structure `s` packed in `fmt` (the cost model's estimate)."""
+    return cost.weight_bytes(fmt, *stored_and_units(s, fmt))
+
+
 def fastest(model: cost.CostModel, s: Structure, rows: int) -> tuple[str, dict[str, float]]:
-    """The eligible format predicted fastest for a weight of structure `s` at `rows` rows, and the
-    predicted µs of every candidate. The one rule for automatic choice: `choose` and the pruning
-    planner use it."""
+    """The eligible format predicted fastest for a weight of structure `s` at `rows` rows (of those
+    within TIE of the fastest, the one storing fewest bytes), and the predicted µs of every candidate.
+    The one rule for automatic choice: `choose` and the pruning planner use it."""
     times = {fmt: predict(model, s, fmt, rows) for fmt in candidates(s)}
-    return min((f for f in times if eligible(s, f, times)), key=times.get), times
+    allowed = [f for f in times if eligible(s, f, times)]
+    best = min(times[f] for f in allowed)
+    return min((f for f in allowed if times[f] <= best * TIE), key=lambda f: (stored_bytes(s, f), times[f])), times
 
 
 def choose(layer: str, w: np.ndarray, rows: int, model: cost.CostModel, forced: FormatSpec = None,
@@ -183,5 +197,5 @@ def choose_formats(graph: Any, formats: FormatsArg, threads: int,
     return weights, plan
 
 
-__all__ = ["BSR_BLOCKS", "CHOICE_MARGIN", "Choice", "FormatsArg", "Structure", "analyse", "candidates", "choose", "choose_formats", "eligible", "fastest", "nm_pattern",
+__all__ = ["BSR_BLOCKS", "CHOICE_MARGIN", "Choice", "FormatsArg", "Structure", "analyse", "candidates", "choose", "choose_formats", "eligible", "fastest", "nm_pattern", "stored_bytes", "TIE",
            "predict", "stored_and_units"]
