@@ -26,7 +26,7 @@ def linear(
         w: a weight from :mod:`sparsert.formats` (Dense, CSR, BSR or NM) of shape ``(out, in)``.
         bias: ``(out,)`` values, or None.
         activation: None, or one of ``relu``, ``relu6``, ``gelu`` (erf form), ``gelu_tanh``,
-            ``silu``, ``sigmoid``, ``tanh``.
+            ``silu``, ``sigmoid``, ``tanh``, ``hardswish``.
         num_threads: threads for this call (default: :func:`sparsert.get_num_threads`).
 
     Returns:

@@ -17,6 +17,7 @@
 
 #include "graph/ops.hpp"
 #include "kernels/registry.hpp"
+#include "kernels/tensor_kernels.hpp"
 #include "oracle.hpp"
 
 namespace sparsert::test {
@@ -286,6 +287,15 @@ const ConvSpec kConvSpecs[] = {
     {1, 3, 40, 40, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1},   // CSR direct: several chunks, one ending mid-row
     {1, 4, 21, 19, 6, 3, 3, 2, 3, 2, 1, 2, 1, 1},   // stride 2×3 with dilation 2×1: phases unused
     {1, 300, 5, 6, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1},  // CSR direct: channels in 3 column blocks
+    // Dense conv_gemm's paths: wide pixels in pixel tiles (≥ 256) or packed for channel vectors
+    // (cols ≥ 256), im2col-free stride 2, 1×1 in place by pixel tiles and by channel vectors.
+    {3, 5, 7, 9, 17, 3, 3, 1, 1, 1, 1, 1, 1, 1},     // batch 3, odd channels, 7×9
+    {1, 17, 20, 19, 5, 3, 3, 2, 2, 1, 1, 1, 1, 1},   // stride 2, 17 channels
+    {1, 3, 30, 31, 17, 3, 3, 1, 1, 1, 1, 1, 1, 1},   // 930 wide pixels: pixel tiles, ragged tail
+    {1, 40, 9, 7, 33, 3, 3, 1, 1, 1, 1, 1, 1, 1},    // 360 columns, 63 pixels: channel vectors, 33 rows
+    {2, 30, 14, 14, 20, 3, 3, 2, 2, 0, 0, 1, 1, 1},  // stride 2, no padding, channel vectors
+    {1, 5, 17, 17, 9, 1, 1, 1, 1, 0, 0, 1, 1, 1},    // 1×1 on 289 pixels: pixel tiles, masked tail
+    {3, 260, 4, 5, 20, 1, 1, 1, 1, 0, 0, 1, 1, 1},   // 1×1 on 20 pixels: channel vectors in place
 };
 
 TEST(Conv2d, MatchesOracle) {
@@ -481,6 +491,9 @@ const DepthwiseSpec kDepthwiseSpecs[] = {
     {1, 2, 3, 6, 5, 1, 1, 1, 1, 0, 0, 1, 1},    // 1×1, multiplier 3
     {1, 3, 1, 7, 8, 3, 2, 1, 2, 0, 1, 1, 1},    // 3×2, unequal strides and padding
     {2, 8, 1, 32, 32, 3, 3, 1, 1, 1, 1, 1, 1},  // enough work for two threads
+    {3, 17, 1, 7, 9, 3, 3, 2, 2, 0, 0, 1, 1},   // batch 3, odd channels, stride 2 unpadded
+    {1, 5, 2, 40, 37, 3, 3, 1, 1, 1, 1, 1, 1},  // rows of several vectors, multiplier 2
+    {2, 3, 1, 11, 13, 3, 3, 3, 3, 1, 1, 1, 1},  // stride 3: the scalar loop
 };
 
 TEST(DepthwiseConv2d, MatchesOracle) {
@@ -505,6 +518,130 @@ TEST(DepthwiseConv2d, MatchesOracle) {
           expect_close(run_op(*node->op, ins, ctx), {s.n, s.oc, s.oh(), s.ow()}, ref,
                        "depthwise " + s.str() + (has_bias ? " bias " : " no bias ") + to_string(act) + " " +
                            context_string(ctx));
+        }
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The convolution loops of every TensorKernels set this CPU runs, against double loops: conv_gemm's
+// pixel tiles and channel vectors, with and without wide pixels (rows at offsets, a padded row's tail
+// dropped), and depthwise_planes over strides, padding, dilation and multipliers.
+
+std::vector<const TensorKernels*> runnable_tensor_kernels() {
+  std::vector<const TensorKernels*> out;
+  for (const TensorKernels& t : all_tensor_kernels())
+    if (isa_available(t.isa)) out.push_back(&t);
+  return out;
+}
+
+TEST(ConvKernels, GemmMatchesOracle) {
+  struct Case {
+    int64_t rows, cols, p0, p1, wide_cols, ow;  // wide_cols 0: plain rows ldx apart
+  };
+  const Case cases[] = {
+      {5, 7, 0, 20, 0, 0},     {33, 7, 0, 100, 0, 0},   {40, 300, 0, 100, 0, 0}, {17, 19, 3, 300, 0, 0},
+      {33, 300, 0, 61, 0, 0},  {20, 260, 0, 43, 9, 7},  {33, 30, 11, 358, 9, 7}, {48, 290, 5, 200, 16, 14},
+      {7, 12, 0, 300, 30, 28}, {16, 0, 0, 37, 0, 0},
+  };
+  uint32_t seed = 3000;
+  for (const TensorKernels* tk : runnable_tensor_kernels()) {
+    for (const Case& c : cases) {
+      const int64_t ldx = c.p1 + 5;
+      std::vector<int64_t> offsets(static_cast<size_t>(c.cols));
+      for (int64_t k = 0; k < c.cols; ++k) offsets[static_cast<size_t>(k)] = k * 13 + k % 3;
+      const int64_t x_len = c.wide_cols > 0 ? c.cols * 13 + c.p1 + 64 : c.cols * ldx;
+      const std::vector<float> x = random_vector(x_len, ++seed), wv = random_vector(c.rows * c.cols, ++seed);
+      const std::vector<float> bias = random_vector(c.rows, ++seed);
+      const DenseMatrix w(wv.data(), c.rows, c.cols);
+      // Output pixel of product pixel p, or -1 where a wide row's tail drops it.
+      const auto out_pixel = [&](int64_t p) -> int64_t {
+        if (c.wide_cols == 0) return p;
+        return p % c.wide_cols < c.ow ? p / c.wide_cols * c.ow + p % c.wide_cols : -1;
+      };
+      const int64_t ldy = c.wide_cols > 0 ? (c.p1 / c.wide_cols + 1) * c.ow : c.p1;
+      const std::vector<float> res = random_vector(c.rows * ldy, ++seed);
+      AlignedVector<float> scratch(static_cast<size_t>(conv_gemm_scratch_floats(c.rows)));
+      for (Activation act : {Activation::kNone, Activation::kRelu6, Activation::kSilu}) {
+        for (int variant = 0; variant < 3; ++variant) {  // bias and residual; neither; no scratch
+          const bool extras = variant == 0;
+          std::vector<float> y(static_cast<size_t>(c.rows * ldy), std::numeric_limits<float>::quiet_NaN());
+          const ConvGemmArgs a{x.data(), ldx, c.wide_cols > 0 ? offsets.data() : nullptr, c.p0, c.p1, c.wide_cols, c.ow,
+                               extras ? bias.data() : nullptr, extras ? res.data() : nullptr, y.data(), ldy, act,
+                               variant == 2 && c.wide_cols == 0 ? nullptr : scratch.data()};
+          tk->conv_gemm(w.panels(), c.rows, c.cols, a);
+          std::vector<double> ref(y.size(), std::numeric_limits<double>::quiet_NaN());
+          for (int64_t r = 0; r < c.rows; ++r)
+            for (int64_t p = c.p0; p < c.p1; ++p) {
+              const int64_t o = out_pixel(p);
+              if (o < 0) continue;
+              double acc = extras ? double{bias[static_cast<size_t>(r)]} + res[static_cast<size_t>(r * ldy + o)] : 0.0;
+              for (int64_t k = 0; k < c.cols; ++k) {
+                const int64_t xi = c.wide_cols > 0 ? offsets[static_cast<size_t>(k)] + p : k * ldx + p;
+                acc += double{wv[static_cast<size_t>(r * c.cols + k)]} * x[static_cast<size_t>(xi)];
+              }
+              ref[static_cast<size_t>(r * ldy + o)] = activate_f64(acc, act);
+            }
+          Tensor got(DType::kF32, {c.rows, ldy});
+          std::copy(y.begin(), y.end(), got.data_as<float>());
+          std::ostringstream what;
+          what << tk->name << " conv_gemm rows " << c.rows << " cols " << c.cols << " pixels [" << c.p0 << ", " << c.p1
+               << ") wide " << c.wide_cols << "/" << c.ow << " " << to_string(act) << " variant " << variant;
+          expect_close(got, {c.rows, ldy}, ref, what.str());
+        }
+      }
+    }
+  }
+}
+
+TEST(ConvKernels, DepthwiseMatchesOracle) {
+  // planes, m, h, w, then the geometry without its output size
+  struct Case {
+    int64_t planes, m, h, w, kh, kw, sh, sw, ph, pw, dh, dw;
+  };
+  const Case cases[] = {
+      {3, 1, 7, 9, 3, 3, 1, 1, 1, 1, 1, 1},   {2, 2, 7, 9, 3, 3, 2, 2, 1, 1, 1, 1},
+      {1, 1, 17, 5, 3, 3, 2, 2, 0, 0, 1, 1},  {2, 1, 9, 7, 5, 5, 1, 1, 4, 4, 2, 2},
+      {1, 3, 8, 8, 3, 3, 3, 3, 1, 1, 1, 1},   {2, 1, 40, 37, 3, 3, 1, 1, 1, 1, 1, 1},
+      {1, 1, 1, 33, 1, 3, 1, 1, 0, 1, 1, 1},  {2, 1, 56, 70, 3, 3, 2, 2, 1, 1, 1, 1},
+      {1, 1, 14, 14, 7, 7, 1, 2, 3, 3, 1, 1},
+  };
+  uint32_t seed = 4000;
+  for (const TensorKernels* tk : runnable_tensor_kernels()) {
+    for (const Case& c : cases) {
+      DepthwiseGeometry g{c.kh, c.kw, c.sh, c.sw, c.ph, c.pw, c.dh, c.dw, 0, 0};
+      g.oh = (c.h + 2 * c.ph - c.dh * (c.kh - 1) - 1) / c.sh + 1;
+      g.ow = (c.w + 2 * c.pw - c.dw * (c.kw - 1) - 1) / c.sw + 1;
+      const int64_t outs = c.planes * c.m;
+      const std::vector<float> x = random_vector(c.planes * c.h * c.w, ++seed);
+      const std::vector<float> wk = random_vector(outs * c.kh * c.kw, ++seed), bias = random_vector(outs, ++seed);
+      AlignedVector<float> scratch(static_cast<size_t>(depthwise_scratch_floats(g, c.h, c.w)));
+      for (Activation act : {Activation::kNone, Activation::kRelu6, Activation::kSilu}) {
+        for (bool has_bias : {true, false}) {
+          Tensor y(DType::kF32, {outs, g.oh, g.ow});
+          std::fill(y.data_as<float>(), y.data_as<float>() + y.numel(), std::numeric_limits<float>::quiet_NaN());
+          tk->depthwise_planes(x.data(), c.planes, c.h, c.w, g, wk.data(), has_bias ? bias.data() : nullptr, c.m, act,
+                               y.data_as<float>(), scratch.data());
+          std::vector<double> ref(static_cast<size_t>(y.numel()));
+          for (int64_t o = 0; o < outs; ++o)
+            for (int64_t r = 0; r < g.oh; ++r)
+              for (int64_t q = 0; q < g.ow; ++q) {
+                double acc = has_bias ? bias[static_cast<size_t>(o)] : 0.0;
+                for (int64_t i = 0; i < c.kh; ++i)
+                  for (int64_t j = 0; j < c.kw; ++j) {
+                    const int64_t ih = r * c.sh - c.ph + i * c.dh, iw = q * c.sw - c.pw + j * c.dw;
+                    if (ih < 0 || ih >= c.h || iw < 0 || iw >= c.w) continue;
+                    acc += double{wk[static_cast<size_t>((o * c.kh + i) * c.kw + j)]} *
+                           x[static_cast<size_t>((o / c.m * c.h + ih) * c.w + iw)];
+                  }
+                ref[static_cast<size_t>((o * g.oh + r) * g.ow + q)] = activate_f64(acc, act);
+              }
+          std::ostringstream what;
+          what << tk->name << " depthwise planes " << c.planes << " m " << c.m << " " << c.h << "x" << c.w << " kernel "
+               << c.kh << "x" << c.kw << " stride " << c.sh << "x" << c.sw << " padding " << c.ph << "x" << c.pw
+               << " dilation " << c.dh << "x" << c.dw << " " << to_string(act) << (has_bias ? " bias" : " no bias");
+          expect_close(y, {outs, g.oh, g.ow}, ref, what.str());
         }
       }
     }

@@ -75,6 +75,7 @@ _TORCH_ACT = {
     "silu": torch.nn.functional.silu,
     "sigmoid": torch.sigmoid,
     "tanh": torch.tanh,
+    "hardswish": torch.nn.functional.hardswish,
 }
 
 

@@ -27,6 +27,7 @@ const char* to_string(Activation activation) {
     case Activation::kSilu: return "silu";
     case Activation::kSigmoid: return "sigmoid";
     case Activation::kTanh: return "tanh";
+    case Activation::kHardswish: return "hardswish";
   }
   return "?";
 }

@@ -42,11 +42,12 @@ constexpr Activation epilogue_activation(UnaryKind kind) {
     case UnaryKind::kSilu: return Activation::kSilu;
     case UnaryKind::kSigmoid: return Activation::kSigmoid;
     case UnaryKind::kTanh: return Activation::kTanh;
+    case UnaryKind::kHardswish: return Activation::kHardswish;
     default: return Activation::kNone;
   }
 }
 // A new Activation needs its unary kind above (tests/cpp/test_ops_tensor.cpp checks the pairs).
-static_assert(kLastActivation == Activation::kTanh, "map the new Activation in epilogue_activation");
+static_assert(kLastActivation == Activation::kHardswish, "map the new Activation in epilogue_activation");
 
 #define SPARSERT_OP(name, factory) std::unique_ptr<Op> factory(const NodeDef& node, const Graph& graph);
 #include "graph/ops.def"

@@ -1,6 +1,8 @@
-// The "ops_conv.cpp" section of ops.def: conv2d, with packed weights (im2col or direct over phase
-// planes, then the spmm kernels), and depthwise_conv2d in direct loops. Attribute rules, output
-// shapes and values follow PyTorch (torch.nn.functional.conv2d); images are NCHW, or CHW unbatched.
+// The "ops_conv.cpp" section of ops.def: conv2d, with packed weights (dense: TensorKernels' conv_gemm
+// written channel-major, reading the image in place for 1×1 or its phase planes; CSR: direct over
+// phase planes; the other formats: im2col, then the spmm kernels), and depthwise_conv2d on the
+// TensorKernels' vector loops. Attribute rules, output shapes and values follow PyTorch
+// (torch.nn.functional.conv2d); images are NCHW, or CHW unbatched.
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
@@ -14,10 +16,10 @@
 
 #include "graph/ops.hpp"
 #include "graph/ops_nn_util.hpp"
-#include "kernels/epilogue.hpp"
 #include "kernels/tensor_kernels.hpp"
 #include "runtime/run_spmm.hpp"
 #include "sparsert/csr.hpp"
+#include "sparsert/dense.hpp"
 
 namespace sparsert {
 namespace {
@@ -40,6 +42,10 @@ using nn_ops::valid_run;
 constexpr int64_t kPanelFloats = 128 * 1024;
 constexpr int64_t kMinChunk = 64;
 constexpr int64_t kMaxChunk = 256;
+// Dense weights run conv_gemm (TensorKernels: NCHW written directly, no transpose) from this many
+// output pixels; fewer (a pooled 1 × 1 image) take the spmm kernels, whose batch-1 kernel reads a
+// single pixel's channels as one vector.
+constexpr int64_t kMinPixelRows = 16;
 // Direct convolution's column blocks keep this much of the input in L1 (16 KiB: up to 5% slower on
 // ResNet-18's layers, 32 KiB: up to 10%).
 constexpr int64_t kDirectWindowBytes = 24 * 1024;
@@ -128,7 +134,8 @@ struct DirectPlan {
   int64_t channel = 0;      // floats from one channel's phase planes to the next's
   int64_t column_block = 0;  // the kernels' column blocks (kernel.hpp): whole channels
   std::vector<char> phase_used;  // stride_h · stride_w flags: the phases some tap reads
-  std::vector<std::shared_ptr<const CsrMatrix>> weights;  // per group
+  std::vector<std::shared_ptr<const CsrMatrix>> weights;  // per group (CSR weights)
+  std::vector<int64_t> offsets;  // dense weights: column k's offset in the phase planes (conv_gemm's x rows)
 };
 
 class Conv2d final : public NnOp {
@@ -165,7 +172,11 @@ class Conv2d final : public NnOp {
     // channels is already x[c · H·W + pixel], the packed layout with ldx = H·W.
     pointwise_ = taps == 1 && win_.stride == one && win_.padding == zero;
     direct_ = !pointwise_;
-    for (const auto& w : node.weights) direct_ = direct_ && w->format() == Format::kCsr;
+    dense_ = true;
+    for (const auto& w : node.weights) {
+      direct_ = direct_ && w->format() == Format::kCsr;
+      dense_ = dense_ && w->format() == Format::kDense;
+    }
   }
 
   TensorDesc infer(const std::vector<TensorDesc>& inputs, int64_t) const override {
@@ -206,6 +217,7 @@ class Conv2d final : public NnOp {
     const int64_t work = im.n * pixels * (nnz + groups_ * cg_ * win_.kernel[0] * win_.kernel[1]);
     const int threads = static_cast<int>(
         std::max<int64_t>(1, std::min<int64_t>(ctx.threads, work / kMinWorkPerThread)));
+    if (pixel_rows(pixels)) return run_dense(im, x, bias, residual, y, oh, ow, threads, ctx);
     if (direct_) {
       if (const auto plan = direct_plan(im.h, im.w)) {
         return run_direct(*plan, im, x, bias, residual, y, oh, ow, threads, ctx);
@@ -262,6 +274,9 @@ class Conv2d final : public NnOp {
     if (!inputs.empty()) {
       const Image im = image(inputs[0]);
       const Pair out = out_size(inputs[0].shape, im);
+      if (pixel_rows(out[0] * out[1])) {
+        return std::string(tensor_kernels(ctx.reference_kernels).name) + ".conv_gemm";
+      }
       count = chunk_size(out[0] * out[1]);
     }
     std::string names;
@@ -280,8 +295,102 @@ class Conv2d final : public NnOp {
     else check_count(got, 1, 2, "x [, bias]");
   }
   bool has_bias(size_t inputs) const { return inputs == (residual_ ? 3u : 2u); }
+  // Whether run_dense takes an output of this many pixels (kMinPixelRows).
+  bool pixel_rows(int64_t pixels) const {
+    return dense_ && pixels >= kMinPixelRows;
+  }
   // With a residual the kernels add the bias only; the residual and act follow in one pass.
   Activation kernel_act() const { return residual_ ? Activation::kNone : act_; }
+
+  /// Dense weights: conv_gemm on the image itself (1×1, stride 1, unpadded: a group's channels are
+  /// rows H·W apart; one item per image, group and thread's share of the pixels) or, one item per
+  /// (image, group), on its phase planes (DirectPlan) as wide pixels, every tap a row at a fixed
+  /// offset: no im2col panel, and the product writes each channel's output pixels with bias,
+  /// residual and activation applied. Phase planes too large for the plan (32-bit offsets) take
+  /// im2col panels, one item per chunk of pixels.
+  void run_dense(const Image& im, const float* x, const float* bias, const float* residual, float* y, int64_t oh,
+                 int64_t ow, int threads, const RunContext& ctx) const {
+    const int64_t pixels = oh * ow, oc = groups_ * ocg_;
+    const TensorKernels& tk = tensor_kernels(ctx.reference_kernels);
+    constexpr int64_t kPanel = DenseMatrix::kPanelRows;
+    // The product over pixels [p0, p1) of `a`, its rows split among `inner` threads by panels.
+    const auto product = [&](const DenseMatrix& w, ConvGemmArgs a, int inner) {
+      const int64_t panels = w.panel_count(), k = w.cols();
+      const int parts = static_cast<int>(std::min<int64_t>(inner, panels));
+      const auto part = [&](int t) {
+        const int64_t r0 = panels * t / parts * kPanel, r1 = std::min(ocg_, panels * (t + 1) / parts * kPanel);
+        if (r1 <= r0) return;
+        ConvGemmArgs b = a;
+        b.bias = a.bias ? a.bias + r0 : nullptr;
+        b.res = a.res ? a.res + r0 * a.ldy : nullptr;
+        b.y = a.y + r0 * a.ldy;
+        b.scratch = scratch(1, conv_gemm_scratch_floats(r1 - r0));
+        tk.conv_gemm(w.panels() + r0 * k, r1 - r0, k, b);
+      };
+      if (parts <= 1) part(0);
+      else ThreadPool::instance().run(parts, std::cref(part));
+    };
+    const auto args = [&](int64_t n, int64_t g, const float* xs, int64_t ldx, const int64_t* offsets, int64_t p0,
+                          int64_t p1, int64_t wide_cols) {
+      const int64_t first = (n * oc + g * ocg_) * pixels;  // the group's output channel 0
+      return ConvGemmArgs{xs, ldx, offsets, p0, p1, wide_cols, ow, bias ? bias + g * ocg_ : nullptr,
+                          residual ? residual + first : nullptr, y + first, pixels, act_, nullptr};
+    };
+    if (pointwise_) {
+      const int64_t chunk = round_up(ceil_div(pixels, threads), kBatchPad), chunks = ceil_div(pixels, chunk);
+      for_items(im.n * groups_ * chunks, threads, [&](int64_t item, int inner) {
+        const int64_t n = item / (groups_ * chunks), g = item / chunks % groups_, p0 = item % chunks * chunk;
+        const auto& w = static_cast<const DenseMatrix&>(*node_.weights[static_cast<size_t>(g)]);
+        const float* xg = x + (n * im.c + g * cg_) * im.h * im.w;
+        product(w, args(n, g, xg, im.h * im.w, nullptr, p0, std::min(pixels, p0 + chunk), 0), inner);
+      });
+      return;
+    }
+    const auto plan = direct_plan(im.h, im.w);
+    if (plan == nullptr) {
+      const int64_t chunk = chunk_size(pixels), chunks = ceil_div(pixels, chunk);
+      for_items(im.n * groups_ * chunks, threads, [&](int64_t item, int inner) {
+        const int64_t n = item / (groups_ * chunks), g = item / chunks % groups_, p0 = item % chunks * chunk;
+        const int64_t count = std::min(chunk, pixels - p0);
+        const auto& w = static_cast<const DenseMatrix&>(*node_.weights[static_cast<size_t>(g)]);
+        const int64_t k = w.cols(), ldx = packed_ldx(count);
+        const float* xg = x + (n * im.c + g * cg_) * im.h * im.w;
+        float* panel = scratch(0, k * ldx);
+        const int n_im2col = static_cast<int>(std::min<int64_t>(inner, k));
+        const auto fill = [&](int t) {
+          im2col(xg, im.h, im.w, win_, ow, p0, count, k, ldx, panel, k * t / n_im2col, k * (t + 1) / n_im2col);
+        };
+        if (n_im2col <= 1) fill(0);
+        else ThreadPool::instance().run(n_im2col, std::cref(fill));
+        ConvGemmArgs a = args(n, g, panel, ldx, nullptr, 0, count, 0);
+        a.y += p0;
+        if (a.res != nullptr) a.res += p0;
+        product(w, a, inner);
+      });
+      return;
+    }
+    const DirectPlan& p = *plan;
+    const int64_t wide = (oh - 1) * p.wq + ow, span = cg_ * p.channel;
+    for_items(im.n * groups_, threads, [&](int64_t item, int inner) {
+      const int64_t n = item / groups_, g = item % groups_;
+      const auto& w = static_cast<const DenseMatrix&>(*node_.weights[static_cast<size_t>(g)]);
+      // Wide pixels read up to span + wide: the tail past the last channel's planes is zero.
+      float* planes = scratch(0, span + wide + kOverlapSlack);
+      std::fill(planes + span, planes + span + wide + kOverlapSlack, 0.0f);
+      const float* xg = x + (n * im.c + g * cg_) * im.h * im.w;
+      const int n_fill = static_cast<int>(std::min<int64_t>(inner, cg_));
+      const auto fill = [&](int t) { fill_planes(p, xg, planes, cg_ * t / n_fill, cg_ * (t + 1) / n_fill); };
+      ThreadPool::instance().run(n_fill, std::cref(fill));
+      // Threads of one item take shares of the wide pixels (multiples of 48: whole tiles on every ISA).
+      const int64_t share = round_up(ceil_div(wide, inner), 48);
+      const int parts = static_cast<int>(ceil_div(wide, share));
+      const auto part = [&](int t) {
+        product(w, args(n, g, planes, 0, p.offsets.data(), t * share, std::min(wide, (t + 1) * share), p.wq), 1);
+      };
+      if (parts <= 1) part(0);
+      else ThreadPool::instance().run(parts, std::cref(part));
+    });
+  }
 
   /// The DirectPlan for an h × w input, built on first use for that size; null when the phase planes
   /// would outgrow 32-bit offsets (im2col then).
@@ -313,7 +422,15 @@ class Conv2d final : public NnOp {
         tap[static_cast<size_t>(i * kw + j)] = phase * plane + di / sh * p->wq + dj / sw;
       }
     p->column_block = column_block(tap, p->channel);
+    if (dense_) {
+      const int64_t taps = kh * kw;
+      p->offsets.resize(static_cast<size_t>(cg_ * taps));
+      for (int64_t k = 0; k < cg_ * taps; ++k) {
+        p->offsets[static_cast<size_t>(k)] = k / taps * p->channel + tap[static_cast<size_t>(k % taps)];
+      }
+    }
     for (const auto& weight : node_.weights) {
+      if (weight->format() != Format::kCsr) continue;
       const auto& csr = static_cast<const CsrMatrix&>(*weight);
       const int64_t* ptr = csr.row_ptr();
       AlignedVector<int64_t> row_ptr(ptr, ptr + csr.rows() + 1);
@@ -457,12 +574,16 @@ class Conv2d final : public NnOp {
   }
 
   // Pixels per chunk: as many as keep the panel within kPanelFloats, 64 to 256, then evened out
-  // over the chunks the image needs and rounded up to whole kBatchPad tiles.
+  // over the chunks the image needs; rounded up to whole kBatchPad tiles where a 1×1 convolution may
+  // read its input in place (chunks start aligned). Rounding im2col chunks up left slivers: 14 × 14
+  // in chunks of 64 left one of 4 pixels, which streamed the whole weight again (dense 256 → 256
+  // 3 × 3: ~25% of the layer).
   int64_t chunk_size(int64_t pixels) const {
     const int64_t target = std::clamp(kPanelFloats / std::max<int64_t>(padded_cols_, 1) / kBatchPad * kBatchPad,
                                       kMinChunk, kMaxChunk);
     if (pixels <= target) return std::max<int64_t>(pixels, 1);
-    return round_up(ceil_div(pixels, ceil_div(pixels, target)), kBatchPad);
+    const int64_t even = ceil_div(pixels, ceil_div(pixels, target));
+    return pointwise_ && pixels % kBatchPad == 0 ? round_up(even, kBatchPad) : even;
   }
 
   ConvWindow win_;
@@ -472,6 +593,7 @@ class Conv2d final : public NnOp {
   int64_t padded_cols_ = 0;
   bool pointwise_ = false;
   bool direct_ = false;  // every weight CSR and not pointwise: run_direct
+  bool dense_ = false;   // every weight dense: run_dense
   bool residual_ = false;  // the last input is added to the output before act
   Activation act_ = Activation::kNone;
   mutable std::mutex plan_mu_;
@@ -479,8 +601,8 @@ class Conv2d final : public NnOp {
 };
 
 // ---------------------------------------------------------------------------------------------
-// depthwise_conv2d: output channel o reads input channel o / m (m = OC / C), direct loops along each
-// output row so that the compiler vectorises over output columns.
+// depthwise_conv2d: output channel o reads input channel o / m (m = OC / C); TensorKernels'
+// depthwise_planes, each input plane zero-padded once for its m output planes.
 
 class DepthwiseConv2d final : public NnOp {
  public:
@@ -526,41 +648,20 @@ class DepthwiseConv2d final : public NnOp {
     const float* wt = static_cast<const float*>(inputs[1].data);
     const float* bias = inputs.size() == 3 ? static_cast<const float*>(inputs[2].data) : nullptr;
     float* y = static_cast<float*>(out);
-    const Activation act = act_;
-    const ConvWindow win = win_;
-    const int64_t h = im.h, w = im.w, c = im.c;
-
-    for_planes(im.n * oc, im.n * oc * oh * ow * kh * kw, ctx.threads, [&](int64_t begin, int64_t end) {
-      for (int64_t plane = begin; plane < end; ++plane) {
-        const int64_t n = plane / oc, o = plane % oc;
-        const float* xc = x + (n * c + o / mult) * h * w;
-        const float* wk = wt + o * kh * kw;
-        const float b = bias ? bias[o] : 0.0f;
-        float* yp = y + plane * oh * ow;
-        for (int64_t r = 0; r < oh; ++r) {
-          float* __restrict__ yr = yp + r * ow;
-          std::fill(yr, yr + ow, b);
-          for (int64_t i = 0; i < kh; ++i) {
-            const int64_t ih = r * sh - win.padding[0] + i * win.dilation[0];
-            if (ih < 0 || ih >= h) continue;
-            for (int64_t j = 0; j < kw; ++j) {
-              const int64_t base = j * win.dilation[1] - win.padding[1];
-              int64_t lo, hi;
-              valid_run(base, sw, w, ow, lo, hi);
-              const float wv = wk[i * kw + j];
-              const float* __restrict__ xr = xc + ih * w + (base + lo * sw);
-              float* __restrict__ yo = yr + lo;
-              if (sw == 1) {
-                for (int64_t t = 0; t < hi - lo; ++t) yo[t] += wv * xr[t];
-              } else {
-                for (int64_t t = 0; t < hi - lo; ++t) yo[t] += wv * xr[t * sw];
-              }
-            }
-          }
-          if (act != Activation::kNone) {
-            for (int64_t t = 0; t < ow; ++t) yr[t] = activate(yr[t], act);
-          }
-        }
+    const DepthwiseGeometry geo{kh, kw, sh, sw, win_.padding[0], win_.padding[1], win_.dilation[0], win_.dilation[1],
+                                oh, ow};
+    const TensorKernels& tk = tensor_kernels(ctx.reference_kernels);
+    const int64_t h = im.h, w = im.w, c = im.c, taps = kh * kw;
+    const int64_t pad_floats = depthwise_scratch_floats(geo, h, w);
+    // A thread's input planes of each image in one call: each plane is padded once for its `mult`
+    // outputs (input plane p = n·C + c writes output planes p·mult onwards).
+    for_planes(im.n * c, im.n * oc * oh * ow * taps, ctx.threads, [&](int64_t begin, int64_t end) {
+      float* pad = scratch(0, pad_floats);
+      for (int64_t p = begin; p < end;) {
+        const int64_t stop = std::min(end, (p / c + 1) * c);
+        tk.depthwise_planes(x + p * h * w, stop - p, h, w, geo, wt + p % c * mult * taps,
+                            bias ? bias + p % c * mult : nullptr, mult, act_, y + p * mult * oh * ow, pad);
+        p = stop;
       }
     });
   }

@@ -59,9 +59,8 @@ void unary_f32(UnaryKind kind, const float* x, float* y, int64_t n) {
     case UnaryKind::kSilu: return map_activation<UnaryKind::kSilu>(x, y, n);
     case UnaryKind::kSigmoid: return map_activation<UnaryKind::kSigmoid>(x, y, n);
     case UnaryKind::kTanh: return map_activation<UnaryKind::kTanh>(x, y, n);
-    // torch: x · min(max(x + 3, 0), 6) / 6 and min(max(x + 3, 0), 6) / 6, in that order.
-    case UnaryKind::kHardswish:
-      return map_f32(x, y, n, [](float v) { return v * activate(v + 3.0f, Activation::kRelu6) / 6.0f; });
+    case UnaryKind::kHardswish: return map_activation<UnaryKind::kHardswish>(x, y, n);
+    // torch: min(max(x + 3, 0), 6) / 6.
     case UnaryKind::kHardsigmoid:
       return map_f32(x, y, n, [](float v) { return activate(v + 3.0f, Activation::kRelu6) / 6.0f; });
     case UnaryKind::kNeg: return map_f32(x, y, n, [](float v) { return -v; });

@@ -25,6 +25,8 @@ inline float activate(float v, Activation act) {
     case Activation::kSilu: return v / (1.0f + std::exp(-v));
     case Activation::kSigmoid: return 1.0f / (1.0f + std::exp(-v));
     case Activation::kTanh: return std::tanh(v);
+    // torch's order: x · min(max(x + 3, 0), 6) / 6.
+    case Activation::kHardswish: return v * activate(v + 3.0f, Activation::kRelu6) / 6.0f;
   }
   return v;
 }

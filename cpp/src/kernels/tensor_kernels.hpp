@@ -1,6 +1,7 @@
 // Kernels for operators between activations (no weight): the graph's matmul and attention
-// products, its softmax and layer norm, the transpose that packs a linear layer's input, and
-// max-pooling's update. One set per ISA, listed and picked in registry.cpp.
+// products, its softmax and layer norm, the transpose that packs a linear layer's input,
+// max-pooling's update; and the two convolution loops that read the image in place, depthwise and
+// dense weights on pixel rows (ops_conv.cpp). One set per ISA, listed and picked in registry.cpp.
 #pragma once
 
 #include <cstdint>
@@ -9,6 +10,46 @@
 #include "kernels/kernel.hpp"
 
 namespace sparsert {
+
+/// A depthwise convolution's window and output size (ops_conv.cpp checked them: kernel, stride and
+/// dilation ≥ 1, padding ≥ 0, the output non-empty).
+struct DepthwiseGeometry {
+  int64_t kh, kw, sh, sw, ph, pw, dh, dw, oh, ow;
+};
+
+/// Floats of scratch depthwise_planes needs for an h × w plane: the zero-padded plane, rows
+/// depthwise_padded_cols floats apart, and the vector lanes past the last output read (up to two
+/// vectors of 16 beyond a row's last tap at stride 2, whatever the ISA).
+inline int64_t depthwise_padded_cols(const DepthwiseGeometry& g, int64_t w) {
+  const int64_t reach = (g.ow - 1) * g.sw + (g.kw - 1) * g.dw + 1;
+  return (reach > g.pw + w ? reach : g.pw + w) + 32;
+}
+inline int64_t depthwise_scratch_floats(const DepthwiseGeometry& g, int64_t h, int64_t w) {
+  const int64_t reach = (g.oh - 1) * g.sh + (g.kh - 1) * g.dh + 1;
+  return ((reach > g.ph + h ? reach : g.ph + h) + 1) * depthwise_padded_cols(g, w);
+}
+
+/// conv_gemm's input and output (TensorKernels::conv_gemm).
+struct ConvGemmArgs {
+  /// Input row k: x_k = x + offsets[k], or x + k · ldx when offsets is null; read at [p0, p1) only.
+  const float* x;
+  int64_t ldx;
+  const int64_t* offsets;
+  int64_t p0, p1;
+  /// wide_cols == 0: out[r, p] is y[r · ldy + p]. Else p = i · wide_cols + j ("wide" pixels: a
+  /// direct convolution's padded rows, ops_conv.cpp) is y[r · ldy + i · ow + j] when j < ow, and
+  /// dropped when j ≥ ow. res (null, or the same layout as y) is read where y is written.
+  int64_t wide_cols, ow;
+  const float* bias;
+  const float* res;
+  float* y;
+  int64_t ldy;
+  Activation act;
+  /// conv_gemm_scratch_floats(rows) floats for sums before they are stored (and inputs packed):
+  /// required with wide pixels; null otherwise makes every product take the pixel tiles.
+  float* scratch;
+};
+inline int64_t conv_gemm_scratch_floats(int64_t rows) { return ((rows + 31) / 32 * 32 * 2 + 128) * 64; }
 
 struct TensorKernels {
   const char* name;
@@ -38,6 +79,18 @@ struct TensorKernels {
   /// null; y may be x). Two passes, the mean and then the squared deviations from it, so that a large
   /// mean does not cancel the variance.
   void (*layer_norm_row)(const float* x, float* y, int64_t n, const float* w, const float* b, float eps);
+  /// A depthwise convolution of `planes` input planes x (each h × w, contiguous, one after the other)
+  /// into m output planes each (y: planes · m planes of oh × ow, in that order): output plane o of
+  /// input plane c is y_{c·m+o}[r, q] = act(bias[c·m+o] + Σ_{i,j} wk[((c·m + o) · kh + i) · kw + j] ·
+  /// x_c[r·sh − ph + i·dh, q·sw − pw + j·dw]), x zero outside the plane; bias may be null. `scratch`
+  /// holds depthwise_scratch_floats(g, h, w) floats (the padded plane).
+  void (*depthwise_planes)(const float* x, int64_t planes, int64_t h, int64_t w, const DepthwiseGeometry& g,
+                           const float* wk, const float* bias, int64_t m, Activation act, float* y, float* scratch);
+  /// A convolution's dense product on pixel rows, written channel-major: for r < rows and the
+  /// product's pixels p in [a.p0, a.p1), out[r, p] = act(Σ_k W[r, k] · x_k[p] + bias[r] + res[r, p]),
+  /// W in DenseMatrix's panel layout (sparsert/dense.hpp: panels[(r / 16 · cols + k) · 16 + r % 16],
+  /// rows zero past `rows` in the last panel, 16-float aligned), k < cols. Layouts: ConvGemmArgs.
+  void (*conv_gemm)(const float* panels, int64_t rows, int64_t cols, const ConvGemmArgs& a);
 };
 
 TensorKernels tensor_f32_ref();

@@ -1,6 +1,7 @@
-"""Graph passes on the IR, in `optimise`'s order: batch norm folded into the preceding conv/linear,
-a conv's same-shaped residual add into the conv, activations into their producers' epilogues, rows
-that always output zero removed with the next layer's matching inputs, and dead nodes dropped."""
+"""Graph passes on the IR, in `optimise`'s order: batch norm folded into the preceding conv/linear
+(depthwise convs included), a conv's same-shaped residual add into the conv, activations into their
+producers' epilogues, rows that always output zero removed with the next layer's matching inputs,
+and dead nodes dropped."""
 
 from __future__ import annotations
 
@@ -29,8 +30,8 @@ def _consumers(graph: IRGraph) -> dict[str, list[IRNode]]:
 
 
 def fold_batch_norm(graph: IRGraph) -> IRGraph:
-    """mul-by-scale + add-shift pairs (batch norm, see _h_batch_norm) right after a linear/conv whose
-    only reader they are become part of its weights and bias."""
+    """mul-by-scale + add-shift pairs (batch norm, see _h_batch_norm) right after a linear/conv (or
+    depthwise conv) whose only reader they are become part of its weights and bias."""
     users = _consumers(graph)
     producer = {n.output: n for n in graph.nodes}
     removed: set[int] = set()
@@ -39,12 +40,17 @@ def fold_batch_norm(graph: IRGraph) -> IRGraph:
             continue
         src = producer.get(n.inputs[0])
         shift_node = users.get(n.output, [None])[0]
-        if src is None or src.op not in ("linear", "conv2d") or len(users.get(src.output, [])) != 1:
+        if src is None or src.op not in ("linear", "conv2d", "depthwise_conv2d") or len(users.get(src.output, [])) != 1:
             continue
         if shift_node is None or len(users[n.output]) != 1 or src.output in graph.outputs:
             continue
         scale = graph.constants[n.inputs[1]].reshape(-1).astype(np.float64)
         shift = graph.constants[shift_node.inputs[1]].reshape(-1).astype(np.float64)
+        if src.op == "depthwise_conv2d":  # weight and bias are constant inputs, not packed weights
+            if _fold_into_depthwise(graph, src, scale, shift):
+                src.output = shift_node.output
+                removed.update({id(n), id(shift_node)})
+            continue
         rows = sum(w.shape[0] for w in src.weights)
         if scale.size != rows or shift.size != rows or src.op == "linear" and len(graph.constants[n.inputs[1]].shape) != 1:
             continue
@@ -62,6 +68,25 @@ def fold_batch_norm(graph: IRGraph) -> IRGraph:
         removed.update({id(n), id(shift_node)})
     graph.nodes = [n for n in graph.nodes if id(n) not in removed]
     return graph
+
+
+def _fold_into_depthwise(graph: IRGraph, src: IRNode, scale: np.ndarray, shift: np.ndarray) -> bool:
+    """Per-channel scale and shift into a depthwise conv's weight (C·m, 1, kh, kw) and bias, as new
+    constants (the old ones may have other readers); False when the sizes do not match its channels."""
+    if len(src.inputs) < 2 or src.inputs[1] not in graph.constants:
+        return False
+    if len(src.inputs) > 2 and src.inputs[2] not in graph.constants:
+        return False
+    w = graph.constants[src.inputs[1]]
+    rows = w.shape[0]
+    if scale.size != rows or shift.size != rows:
+        return False
+    bias = graph.constants[src.inputs[2]].astype(np.float64) if len(src.inputs) > 2 else np.zeros(rows)
+    weight_name, bias_name = f"{src.output}.weight_folded", f"{src.output}.bias_folded"
+    graph.constants[weight_name] = (w.astype(np.float64) * scale.reshape((-1,) + (1,) * (w.ndim - 1))).astype(np.float32)
+    graph.constants[bias_name] = (bias * scale + shift).astype(np.float32)
+    src.inputs = [src.inputs[0], weight_name, bias_name]
+    return True
 
 
 def fuse_activations(graph: IRGraph) -> IRGraph:
@@ -131,7 +156,11 @@ def _activate(act: int, x: np.ndarray) -> np.ndarray:
         return x / (1 + np.exp(-x))
     if name == "sigmoid":
         return 1 / (1 + np.exp(-x))
-    return np.tanh(x)
+    if name == "tanh":
+        return np.tanh(x)
+    if name == "hardswish":
+        return x * np.clip(x + 3, 0, 6) / 6
+    raise ValueError(f"no float64 form of activation {name!r}")
 
 
 def remove_dead_rows(graph: IRGraph) -> IRGraph:

@@ -127,11 +127,55 @@ void layer_norm_row(const float* x, float* y, int64_t n, const float* w, const f
   }
 }
 
+// Reads x in place, bounds checked tap by tap; no scratch.
+void depthwise_planes(const float* x, int64_t planes, int64_t h, int64_t w, const DepthwiseGeometry& g,
+                      const float* wk, const float* bias, int64_t m, Activation act, float* y, float*) {
+  for (int64_t o = 0; o < planes * m; ++o) {
+    const float* xc = x + o / m * h * w;
+    for (int64_t r = 0; r < g.oh; ++r)
+      for (int64_t q = 0; q < g.ow; ++q) {
+        float acc = bias != nullptr ? bias[o] : 0.0f;
+        for (int64_t i = 0; i < g.kh; ++i) {
+          const int64_t ih = r * g.sh - g.ph + i * g.dh;
+          if (ih < 0 || ih >= h) continue;
+          for (int64_t j = 0; j < g.kw; ++j) {
+            const int64_t iw = q * g.sw - g.pw + j * g.dw;
+            if (iw >= 0 && iw < w) acc += wk[(o * g.kh + i) * g.kw + j] * xc[ih * w + iw];
+          }
+        }
+        y[(o * g.oh + r) * g.ow + q] = activate(acc, act);
+      }
+  }
+}
+
+void conv_gemm(const float* panels, int64_t rows, int64_t cols, const ConvGemmArgs& a) {
+  constexpr int64_t kPanel = 16;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* wr = panels + r / kPanel * cols * kPanel + r % kPanel;
+    for (int64_t p = a.p0; p < a.p1; ++p) {
+      int64_t out = r * a.ldy + p;
+      if (a.wide_cols > 0) {
+        if (p % a.wide_cols >= a.ow) continue;
+        out = r * a.ldy + p / a.wide_cols * a.ow + p % a.wide_cols;
+      }
+      float v = 0.0f;
+      for (int64_t k = 0; k < cols; ++k) {
+        const float* xk = a.x + (a.offsets != nullptr ? a.offsets[k] : k * a.ldx);
+        v += wr[k * kPanel] * xk[p];
+      }
+      if (a.bias != nullptr) v += a.bias[r];
+      if (a.res != nullptr) v += a.res[out];
+      a.y[out] = activate(v, a.act);
+    }
+  }
+}
+
 }  // namespace
 
 TensorKernels tensor_f32_ref() {
   return {"tensor_f32_ref", Isa::kRef,     &gemm,       &exp_shifted_sum, &transpose,
-          &max_into,         &copy_padded, &store_rows, &layer_norm_row};
+          &max_into,         &copy_padded, &store_rows, &layer_norm_row,  &depthwise_planes,
+          &conv_gemm};
 }
 
 }  // namespace sparsert

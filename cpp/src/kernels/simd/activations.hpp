@@ -105,7 +105,11 @@ typename V::F activate_vec(typename V::F v) {
   else if constexpr (A == Activation::kGeluTanh) return M::gelu_tanh(v);
   else if constexpr (A == Activation::kSilu) return V::div(v, V::add(M::one(), M::exp(V::sub(V::zero(), v))));
   else if constexpr (A == Activation::kSigmoid) return M::sigmoid(v);
-  else return M::tanh(v);
+  else if constexpr (A == Activation::kTanh) return M::tanh(v);
+  else {  // hardswish, in the scalar epilogue's order of operations (the same bits)
+    const typename V::F relu6 = V::min(V::set1(6.0f), V::max(V::zero(), V::add(v, V::set1(3.0f))));
+    return V::div(V::mul(v, relu6), V::set1(6.0f));
+  }
 }
 
 // fn(ActivationConst<act>{}): the runtime activation as a compile-time one.
@@ -120,6 +124,7 @@ void with_activation(Activation act, Fn&& fn) {
     case Activation::kSilu: return fn(ActivationConst<Activation::kSilu>{});
     case Activation::kSigmoid: return fn(ActivationConst<Activation::kSigmoid>{});
     case Activation::kTanh: return fn(ActivationConst<Activation::kTanh>{});
+    case Activation::kHardswish: return fn(ActivationConst<Activation::kHardswish>{});
   }
 }
 

@@ -1,7 +1,8 @@
 // The TensorKernels (kernels/tensor_kernels.hpp) over a vector type V: a register-tiled GEMM on
 // row-major operands read in place (they change every call, so there is nothing to pre-pack) and
 // the softmax's exp pass, for the graph's matmul, attention and softmax; layer norm's rows;
-// max-pooling's update and the strided copy beside it; the transpose is simd/common.hpp's.
+// max-pooling's update and the strided copy beside it; the transpose is simd/common.hpp's, the
+// convolution loops simd/conv_f32.hpp's.
 // tensor_f32_kernels assembles the set each ISA file defines.
 #pragma once
 
@@ -10,6 +11,7 @@
 
 #include "kernels/simd/activations.hpp"
 #include "kernels/simd/common.hpp"
+#include "kernels/simd/conv_f32.hpp"
 #include "kernels/tensor_kernels.hpp"
 
 namespace sparsert {
@@ -250,8 +252,10 @@ struct TensorF32 {
 template <class V>
 TensorKernels tensor_f32_kernels(const char* name, Isa isa) {
   using T = TensorF32<V>;
+  using C = ConvF32<V>;
   return {name,        isa,           &T::gemm,       &T::exp_shifted_sum, &transpose<V>,
-          &T::max_into, &T::copy_padded, &T::store_rows, &T::layer_norm_row};
+          &T::max_into, &T::copy_padded, &T::store_rows, &T::layer_norm_row, &C::depthwise_planes,
+          &C::conv_gemm};
 }
 
 }  // namespace

@@ -1,0 +1,442 @@
+// The convolution loops of TensorKernels (kernels/tensor_kernels.hpp) over a vector type V
+// (x86/vec_avx2.hpp, x86/vec_avx512.hpp, arm/vec_neon.hpp): depthwise planes and the dense product on
+// pixel rows. Both write NCHW outputs themselves (the caller transposes nothing) and read the image
+// where it lies: a 1×1 convolution's NCHW input, or a direct convolution's padded phase planes.
+// Vectors run along output pixels, except for products of few pixels (vectors along channels).
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+
+#include "kernels/simd/activations.hpp"
+#include "kernels/simd/common.hpp"
+#include "kernels/tensor_kernels.hpp"
+
+namespace sparsert {
+namespace {
+
+// f(Const<A>{}) for the activations cheap enough to apply in registers as outputs are stored (none,
+// ReLU, ReLU6, hardswish: MobileNetV3's); `fused` says whether act was one of them (else f ran with
+// kNone and the caller applies act in a pass of its own: 9 activations × every tile shape would be 9×
+// the code).
+template <class Fn>
+bool with_simple_activation(Activation act, Fn&& f) {
+  switch (act) {
+    case Activation::kRelu: f(std::integral_constant<Activation, Activation::kRelu>{}); return true;
+    case Activation::kRelu6: f(std::integral_constant<Activation, Activation::kRelu6>{}); return true;
+    case Activation::kHardswish: f(std::integral_constant<Activation, Activation::kHardswish>{}); return true;
+    case Activation::kNone: f(std::integral_constant<Activation, Activation::kNone>{}); return true;
+    default: f(std::integral_constant<Activation, Activation::kNone>{}); return false;
+  }
+}
+
+template <class V>
+struct ConvF32 {
+  using F = typename V::F;
+  static constexpr int W = V::kWidth;
+
+  // ---- depthwise -----------------------------------------------------------------------------
+  // The plane is copied once, zero-padded (rows wp floats apart, input (i, j) at (ph + i, pw + j)),
+  // so every tap of every output vector is one unmasked load at a fixed offset: stride 1 a plain
+  // load, stride 2 load_even (the even of 2W floats; splitting each padded row into its even and
+  // odd columns once, for plain loads, ran 64 channels 112² → 56² 0.18 ms instead of 0.14: twice
+  // the plane no longer fits L1). A block is R output rows × NV vectors of one output row each (R ·
+  // NV ≤ 4 independent FMA chains; rows of 7 or 14 outputs take 4 or 2 rows at once, as one vector
+  // each would leave a chain of kh·kw dependent FMAs alone).
+
+  template <int S, int R, int NV, Activation A>
+  static void dw_block(const float* pad, int64_t wp, const DepthwiseGeometry& g, const float* wk, float bias,
+                       int64_t r, int64_t q, int last, float* y) {
+    F acc[R][NV];
+    unroll<R>([&](auto i) { unroll<NV>([&](auto v) { acc[i.value][v.value] = V::set1(bias); }); });
+    for (int64_t i = 0; i < g.kh; ++i) {
+      const float* row = pad + (r * g.sh + i * g.dh) * wp + q * S;
+      for (int64_t j = 0; j < g.kw; ++j) {
+        const F wt = V::broadcast(wk + i * g.kw + j);
+        const float* p = row + j * g.dw;
+        unroll<R>([&](auto rr) {
+          const float* pr = p + rr.value * g.sh * wp;
+          unroll<NV>([&](auto v) {
+            const F xv = S == 1 ? V::load(pr + v.value * W) : V::load_even(pr + 2 * v.value * W);
+            acc[rr.value][v.value] = V::fmadd(xv, wt, acc[rr.value][v.value]);
+          });
+        });
+      }
+    }
+    unroll<R>([&](auto rr) {
+      float* yr = y + (r + rr.value) * g.ow + q;
+      unroll<NV>([&](auto v) {
+        const F out = activate_vec<V, A>(acc[rr.value][v.value]);
+        if (v.value + 1 < NV || last == W) V::store(yr + v.value * W, out);
+        else V::store_first(yr + v.value * W, out, last);
+      });
+    });
+  }
+
+  // Output rows [r0, r1) in blocks of R rows (r1 − r0 a multiple of R), each row in blocks of up
+  // to 4 / R vectors, the last one `last` lanes.
+  template <int S, int R, Activation A>
+  static void dw_rows(const float* pad, int64_t wp, const DepthwiseGeometry& g, const float* wk, float bias,
+                      int64_t r0, int64_t r1, float* y) {
+    constexpr int kMaxNv = 4 / R;
+    for (int64_t r = r0; r < r1; r += R) {
+      for (int64_t q = 0; q < g.ow; q += kMaxNv * W) {
+        const int64_t left = g.ow - q;
+        const int nv = static_cast<int>(min_i64(kMaxNv, (left + W - 1) / W));
+        const int last = static_cast<int>(min_i64(W, left - (nv - 1) * W));
+        switch (nv) {
+          case 4: if constexpr (kMaxNv >= 4) dw_block<S, R, 4, A>(pad, wp, g, wk, bias, r, q, last, y); break;
+          case 3: if constexpr (kMaxNv >= 3) dw_block<S, R, 3, A>(pad, wp, g, wk, bias, r, q, last, y); break;
+          case 2: if constexpr (kMaxNv >= 2) dw_block<S, R, 2, A>(pad, wp, g, wk, bias, r, q, last, y); break;
+          default: dw_block<S, R, 1, A>(pad, wp, g, wk, bias, r, q, last, y); break;
+        }
+      }
+    }
+  }
+
+  template <int S, Activation A>
+  static void dw_plane(const float* pad, int64_t wp, const DepthwiseGeometry& g, const float* wk, float bias,
+                       float* y) {
+    const int64_t vectors = (g.ow + W - 1) / W;
+    int64_t r = 0;
+    if (vectors == 1) {
+      r = g.oh / 4 * 4;
+      dw_rows<S, 4, A>(pad, wp, g, wk, bias, 0, r, y);
+    }
+    if (vectors <= 3) {
+      const int64_t r2 = r + (g.oh - r) / 2 * 2;
+      dw_rows<S, 2, A>(pad, wp, g, wk, bias, r, r2, y);
+      r = r2;
+    }
+    dw_rows<S, 1, A>(pad, wp, g, wk, bias, r, g.oh, y);
+  }
+
+  // Column strides other than 1 and 2: output by output over the padded plane.
+  static void dw_plane_strided(const float* pad, int64_t wp, const DepthwiseGeometry& g, const float* wk, float bias,
+                               float* y) {
+    for (int64_t r = 0; r < g.oh; ++r)
+      for (int64_t q = 0; q < g.ow; ++q) {
+        float acc = bias;
+        for (int64_t i = 0; i < g.kh; ++i)
+          for (int64_t j = 0; j < g.kw; ++j)
+            acc += wk[i * g.kw + j] * pad[(r * g.sh + i * g.dh) * wp + q * g.sw + j * g.dw];
+        y[r * g.ow + q] = acc;
+      }
+  }
+
+  // Rows of w floats from x to the padded plane's interior (its zeros stay from the first plane).
+  static void pad_rows(const float* x, int64_t h, int64_t w, float* dst, int64_t wp) {
+    for (int64_t i = 0; i < h; ++i) {
+      const float* s = x + i * w;
+      float* d = dst + i * wp;
+      int64_t j = 0;
+      for (; j + W <= w; j += W) V::store(d + j, V::load(s + j));
+      if (j < w) V::store_first(d + j, V::load_first(s + j, static_cast<int>(w - j)), static_cast<int>(w - j));
+    }
+  }
+
+  static void depthwise_planes(const float* x, int64_t planes, int64_t h, int64_t w, const DepthwiseGeometry& g,
+                               const float* wk, const float* bias, int64_t m, Activation act, float* y,
+                               float* scratch) {
+    const int64_t wp = depthwise_padded_cols(g, w);
+    float* pad = scratch;
+    // Zeros once per call: each plane overwrites the same interior (14 × 14 and 7 × 7 planes spent
+    // more on filling the padding than on their taps).
+    std::fill(pad, pad + depthwise_scratch_floats(g, h, w), 0.0f);
+    const int64_t taps = g.kh * g.kw, plane = g.oh * g.ow;
+    for (int64_t c = 0; c < planes; ++c) {
+      pad_rows(x + c * h * w, h, w, pad + g.ph * wp + g.pw, wp);
+      for (int64_t o = c * m; o < (c + 1) * m; ++o) {
+        const float b = bias != nullptr ? bias[o] : 0.0f;
+        float* yo = y + o * plane;
+        const bool fused = with_simple_activation(act, [&](auto a) {
+          constexpr Activation A = decltype(a)::value;
+          if (g.sw == 1) dw_plane<1, A>(pad, wp, g, wk + o * taps, b, yo);
+          else if (g.sw == 2) dw_plane<2, A>(pad, wp, g, wk + o * taps, b, yo);
+          else dw_plane_strided(pad, wp, g, wk + o * taps, b, yo);
+        });
+        if (g.sw > 2 || !fused) finish_rows<V>(yo, plane, nullptr, act);
+      }
+    }
+  }
+
+  // ---- dense product on pixel rows -----------------------------------------------------------
+  // Register tile: kMr weight rows (broadcast from the panel's column, kMr consecutive floats) × kNv
+  // vectors of pixels (loaded from x's row k): AVX-512 and NEON 8 × 3 (24 accumulators, 3 inputs, 1
+  // broadcast of 32 registers), AVX2 4 × 3 (12 + 3 + 1 of 16). kMr divides the panel's 16 rows.
+  static constexpr int kMr = V::kRegs >= 32 ? 8 : 4;
+  static constexpr int kNv = 3;
+  static constexpr int64_t kNr = kNv * W;
+  static constexpr int64_t kPanelRows = 16;
+  // k per pass: the kc × kNr block of x a pixel tile reads stays in L1 (16 KiB) while every row tile
+  // passes over it; the output tile is added to between passes.
+  static constexpr int64_t kKc = 32 * 1024 / (kNr * 4) / 4 * 4;
+  static constexpr int64_t kCvBlock = 64;  // pixels per block of the channel-vector path below
+
+  // Rows [0, rows) (rows ≤ kMr) × NV vectors of pixels, the last one `last` lanes when kMask, over
+  // k < kn: wp points at the panel's column k0 and the tile's first row; input row k at x + off[k]
+  // (kOff) or x + k · ldx, x at the tile's first pixel; y at the output's (row, first pixel).
+  // `first`: y is stored, else added to; `final`: bias, res and A applied.
+  template <int NV, bool kMask, bool kOff, Activation A>
+  static void gemm_tile(const float* wp, int64_t kn, const float* x, int64_t ldx, const int64_t* off, float* y,
+                        int64_t ldy, int rows, int last, bool first, bool final, const float* bias, const float* res) {
+    F acc[kMr][NV];
+    unroll<kMr>([&](auto i) { unroll<NV>([&](auto v) { acc[i.value][v.value] = V::zero(); }); });
+    for (int64_t k = 0; k < kn; ++k) {
+      const float* xk = kOff ? x + off[k] : x + k * ldx;
+      F xv[NV];
+      unroll<NV>([&](auto v) {
+        xv[v.value] = kMask && v.value + 1 == NV ? V::load_first(xk + v.value * W, last) : V::load(xk + v.value * W);
+      });
+      const float* wk = wp + k * kPanelRows;
+      unroll<kMr>([&](auto i) {
+        const F b = V::broadcast(wk + i.value);
+        unroll<NV>([&](auto v) { acc[i.value][v.value] = V::fmadd(b, xv[v.value], acc[i.value][v.value]); });
+      });
+    }
+    unroll<kMr>([&](auto i) {
+      if (i.value >= rows) return;
+      float* yr = y + i.value * ldy;
+      const float* rr = res != nullptr ? res + i.value * ldy : nullptr;
+      unroll<NV>([&](auto v) {
+        const bool part = kMask && v.value + 1 == NV;
+        float* p = yr + v.value * W;
+        F s = acc[i.value][v.value];
+        if (!first) s = V::add(s, part ? V::load_first(p, last) : V::load(p));
+        if (final) {
+          if (bias != nullptr) s = V::add(s, V::broadcast(bias + i.value));
+          if (rr != nullptr) s = V::add(s, part ? V::load_first(rr + v.value * W, last) : V::load(rr + v.value * W));
+          s = activate_vec<V, A>(s);
+        }
+        if (part) V::store_first(p, s, last);
+        else V::store(p, s);
+      });
+    });
+  }
+
+  // Pixels [q0, q0 + np) of every row, summed in buf (rows × ldb, channel-major), into y: for wide
+  // pixels the runs of each padded row that are output pixels; bias, residual and A applied.
+  template <Activation A>
+  static void store_sums(const float* buf, int64_t ldb, int64_t rows, int64_t q0, int64_t np, const ConvGemmArgs& a) {
+    struct Run {
+      int64_t src, dst, n;
+    } runs[kCvBlock + 2];
+    int n_runs = 0;
+    if (a.wide_cols == 0) runs[n_runs++] = {0, q0, np};
+    for (int64_t q = q0; a.wide_cols > 0 && q < q0 + np;) {
+      const int64_t j = q % a.wide_cols, end = min_i64(q0 + np, q - j + a.wide_cols);
+      if (j < a.ow) runs[n_runs++] = {q - q0, q / a.wide_cols * a.ow + j, min_i64(end, q - j + a.ow) - q};
+      q = end;
+    }
+    for (int64_t r = 0; r < rows; ++r) {
+      const F b = a.bias != nullptr ? V::broadcast(a.bias + r) : V::zero();
+      for (int u = 0; u < n_runs; ++u) {
+        const float* src = buf + r * ldb + runs[u].src;
+        float* dst = a.y + r * a.ldy + runs[u].dst;
+        const float* res = a.res != nullptr ? a.res + r * a.ldy + runs[u].dst : nullptr;
+        for (int64_t i = 0; i < runs[u].n; i += W) {
+          const int n = static_cast<int>(min_i64(W, runs[u].n - i));
+          F v = V::add(n == W ? V::load(src + i) : V::load_first(src + i, n), b);
+          if (res != nullptr) v = V::add(v, n == W ? V::load(res + i) : V::load_first(res + i, n));
+          v = activate_vec<V, A>(v);
+          if (n == W) V::store(dst + i, v);
+          else V::store_first(dst + i, v, n);
+        }
+      }
+    }
+  }
+
+  // Pixel tiles of kNr outermost, then passes of kKc columns, then row tiles. Wide outputs sum in
+  // the scratch tile (raw sums, ld kNr) and store_wide moves them out after the last pass.
+  template <Activation A>
+  static void gemm_rows(const float* panels, int64_t rows, int64_t cols, const ConvGemmArgs& a, Activation scatter_act) {
+    const bool wide = a.wide_cols > 0;
+    for (int64_t p0 = a.p0; p0 < a.p1; p0 += kNr) {
+      const int64_t np = min_i64(kNr, a.p1 - p0);
+      const int nv = static_cast<int>((np + W - 1) / W);
+      const int last = static_cast<int>(np - (nv - 1) * W);
+      const bool mask = last < W;
+      for (int64_t k0 = 0; k0 == 0 || k0 < cols; k0 += kKc) {  // one pass even when cols == 0: it stores bias
+        const int64_t kn = min_i64(kKc, cols - k0);
+        const bool first = k0 == 0, final = !wide && k0 + kn >= cols;
+        for (int64_t r0 = 0; r0 < rows; r0 += kMr) {
+          const float* wp = panels + (r0 / kPanelRows * cols + k0) * kPanelRows + r0 % kPanelRows;
+          const float* xt = a.offsets != nullptr ? a.x + p0 : a.x + k0 * a.ldx + p0;
+          const int64_t* off = a.offsets != nullptr ? a.offsets + k0 : nullptr;
+          float* yt = wide ? a.scratch + r0 * kNr : a.y + r0 * a.ldy + p0;
+          const int64_t ldy = wide ? kNr : a.ldy;
+          const int nr = static_cast<int>(min_i64(kMr, rows - r0));
+          const float* bt = a.bias != nullptr ? a.bias + r0 : nullptr;
+          const float* rt = a.res != nullptr && !wide ? a.res + r0 * a.ldy + p0 : nullptr;
+          const auto tile = [&](auto nvc, auto maskc, auto offc) {
+            gemm_tile<decltype(nvc)::value, decltype(maskc)::value, decltype(offc)::value, A>(
+                wp, kn, xt, a.ldx, off, yt, ldy, nr, last, first, final, bt, rt);
+          };
+          const auto with_off = [&](auto nvc, auto maskc) {
+            if (off != nullptr) tile(nvc, maskc, std::true_type{});
+            else tile(nvc, maskc, std::false_type{});
+          };
+          switch (nv * 2 + (mask ? 1 : 0)) {
+            case 7: with_off(Const<3>{}, std::true_type{}); break;
+            case 6: with_off(Const<3>{}, std::false_type{}); break;
+            case 5: with_off(Const<2>{}, std::true_type{}); break;
+            case 4: with_off(Const<2>{}, std::false_type{}); break;
+            case 3: with_off(Const<1>{}, std::true_type{}); break;
+            default: with_off(Const<1>{}, std::false_type{}); break;
+          }
+        }
+      }
+      if (wide) {
+        with_activation(scatter_act, [&](auto s) { store_sums<decltype(s)::value>(a.scratch, kNr, rows, p0, np, a); });
+      }
+    }
+  }
+
+  // ---- few pixels: vectors along channels -------------------------------------------------
+  // Under kCvPixels pixels the tiles above leave lanes idle (49 pixels fill 64 lanes) and stream the
+  // weight once per 48 pixels. Here vectors run along a panel's rows (kCvPanels panels: AVX-512 2 ×
+  // 16 rows, 12 pixels broadcast; AVX2 16 rows × 6; NEON 16 × 6), the weight read as whole vectors
+  // once per block of up to kCvBlock pixels; the sums go pixel-major into scratch, are transposed
+  // and stored as above (store_sums).
+  static constexpr int kCvPanels = V::kRegs >= 32 && W >= 16 ? 2 : 1;
+  static constexpr int kPv = static_cast<int>(kPanelRows / W);  // vectors per panel column
+  static constexpr int kCvCols = (V::kRegs >= 32 ? 24 : 12) / (kCvPanels * kPv);
+  static constexpr int64_t kCvPixels = 256;
+  // k per pass: the block's kc × 64 inputs (32 KiB) and its 32-row weight slice (16 KiB) in L1.
+  static constexpr int64_t kCvKc = 128;
+
+  // fetch (null: none): the next row group's weights, prefetched a line per panel and k.
+  template <int P, int NB, bool kOff>
+  static void cv_tile(const float* wp, int64_t panel_stride, int64_t kn, const float* x, int64_t ldx,
+                      const int64_t* off, float* t, int64_t ldt, bool first, const float* fetch) {
+    constexpr int RV = P * kPv;
+    F acc[NB][RV];
+    unroll<NB>([&](auto j) { unroll<RV>([&](auto v) { acc[j.value][v.value] = V::zero(); }); });
+    for (int64_t k = 0; k < kn; ++k) {
+      if (fetch != nullptr) {
+        __builtin_prefetch(fetch + k * kPanelRows);
+        if (kCvPanels == 2) __builtin_prefetch(fetch + panel_stride + k * kPanelRows);
+      }
+      F wv[RV];
+      unroll<RV>([&](auto v) {
+        wv[v.value] = V::load(wp + v.value / kPv * panel_stride + k * kPanelRows + v.value % kPv * W);
+      });
+      const float* xk = kOff ? x + off[k] : x + k * ldx;
+      unroll<NB>([&](auto j) {
+        const F b = V::broadcast(xk + j.value);
+        unroll<RV>([&](auto v) { acc[j.value][v.value] = V::fmadd(wv[v.value], b, acc[j.value][v.value]); });
+      });
+    }
+    unroll<NB>([&](auto j) {
+      unroll<RV>([&](auto v) {
+        float* p = t + j.value * ldt + v.value * W;
+        V::store(p, first ? acc[j.value][v.value] : V::add(V::load(p), acc[j.value][v.value]));
+      });
+    });
+  }
+
+  template <int P, int N = kCvCols, class Fn>
+  static void with_cv_cols(int n, Fn&& f) {
+    if constexpr (N > 1) {
+      if (n < N) return with_cv_cols<P, N - 1>(n, f);
+    }
+    f(Const<N>{});
+  }
+
+  static void copy_floats(const float* src, float* dst, int64_t n) {
+    int64_t i = 0;
+    for (; i + W <= n; i += W) V::store(dst + i, V::load(src + i));
+    if (i < n) V::store_first(dst + i, V::load_first(src + i, static_cast<int>(n - i)), static_cast<int>(n - i));
+  }
+
+  // Wide pixels (a direct convolution's rows with offsets) are packed per pass into a compact block
+  // of the output pixels only (kc rows of kCvBlock floats): the wide ones past each row's end were
+  // an eighth to a quarter of the work at 14 × 14 and 7 × 7; the block's pixels are then y's own.
+  static void cv_rows(const float* panels, int64_t rows, int64_t cols, const ConvGemmArgs& args) {
+    constexpr int64_t kGroup = kCvPanels * kPanelRows;
+    const int64_t ldt = (rows + kGroup - 1) / kGroup * kGroup;
+    float* t = args.scratch;                  // pixel-major sums: t[p · ldt + r]
+    float* sums = args.scratch + kCvBlock * ldt;  // channel-major: sums[r · kCvBlock + p]
+    float* packed = args.scratch + 2 * kCvBlock * ldt;  // packed inputs: packed[k · kCvBlock + p]
+    const bool pack = args.wide_cols > 0;
+    ConvGemmArgs a = args;
+    if (pack) {  // the output pixels whose wide positions lie in [p0, p1)
+      const auto real = [&](int64_t q) { return q / a.wide_cols * a.ow + min_i64(q % a.wide_cols, a.ow); };
+      a.p0 = real(args.p0);
+      a.p1 = real(args.p1);
+      a.wide_cols = 0;
+      if (a.p1 <= a.p0) return;
+    }
+    const int64_t n = a.p1 - a.p0, blocks = (n + kCvBlock - 1) / kCvBlock;
+    const int64_t block = (n + blocks - 1) / blocks;  // evened out: 196 pixels in four blocks of 49
+    for (int64_t p0 = a.p0; p0 < a.p1; p0 += block) {
+      const int64_t np = min_i64(block, a.p1 - p0);
+      for (int64_t k0 = 0; k0 == 0 || k0 < cols; k0 += kCvKc) {
+        const int64_t kn = min_i64(kCvKc, cols - k0);
+        if (pack) {
+          for (int64_t k = 0; k < kn; ++k) {
+            const float* src = a.x + a.offsets[k0 + k];
+            for (int64_t p = p0; p < p0 + np;) {  // runs of one output row each
+              const int64_t i = p / a.ow, j = p % a.ow, len = min_i64(a.ow - j, p0 + np - p);
+              copy_floats(src + i * args.wide_cols + j, packed + k * kCvBlock + (p - p0), len);
+              p += len;
+            }
+          }
+        }
+        for (int64_t r0 = 0; r0 < rows; r0 += kGroup) {
+          const float* wp = panels + (r0 / kPanelRows * cols + k0) * kPanelRows;
+          // The weights of the next row group (or of the next pass's first), which the first tile
+          // prefetches: a weight streamed from DRAM (ResNet-18's 9.4 MB 7 × 7 layers, evicted by
+          // the others between runs) jumps every kc columns to the next panel, too soon for the
+          // hardware prefetcher.
+          const float* ahead = r0 + kGroup < rows  ? wp + kGroup * cols
+                               : k0 + kCvKc < cols ? panels + (k0 + kCvKc) * kPanelRows
+                                                   : nullptr;
+          const bool two = kCvPanels == 2 && rows - r0 > kPanelRows;
+          for (int64_t pb = 0; pb < np; pb += kCvCols) {
+            const float* xt = pack ? packed + pb : a.offsets != nullptr ? a.x + p0 + pb : a.x + k0 * a.ldx + p0 + pb;
+            const int64_t* off = a.offsets != nullptr && !pack ? a.offsets + k0 : nullptr;
+            const int64_t ldx = pack ? kCvBlock : a.ldx;
+            float* tt = t + pb * ldt + r0;
+            const int nb = static_cast<int>(min_i64(kCvCols, np - pb));
+            const auto run = [&](auto pc) {
+              constexpr int P = decltype(pc)::value;
+              with_cv_cols<P>(nb, [&](auto nbc) {
+                const float* fetch = pb == 0 ? ahead : nullptr;
+                if (off != nullptr) {
+                  cv_tile<P, decltype(nbc)::value, true>(wp, cols * kPanelRows, kn, xt, ldx, off, tt, ldt, k0 == 0, fetch);
+                } else {
+                  cv_tile<P, decltype(nbc)::value, false>(wp, cols * kPanelRows, kn, xt, ldx, off, tt, ldt, k0 == 0, fetch);
+                }
+              });
+            };
+            if (two) run(Const<kCvPanels>{});
+            else run(Const<1>{});
+          }
+        }
+      }
+      transpose<V>(t, ldt, sums, kCvBlock, np, rows);
+      with_activation(a.act, [&](auto s) { store_sums<decltype(s)::value>(sums, kCvBlock, rows, p0, np, a); });
+    }
+  }
+
+  static void conv_gemm(const float* panels, int64_t rows, int64_t cols, const ConvGemmArgs& a) {
+    if (rows == 0 || a.p1 <= a.p0) return;
+    // Channel vectors under 64 pixels, or under kCvPixels with the long sums (cols ≥ 256) that pay
+    // for their transposed store: a 1×1 80 → 480 at 14 × 14 ran 16% slower that way.
+    const int64_t n = a.p1 - a.p0;
+    if (a.scratch != nullptr && (n <= 64 || (n < kCvPixels && cols >= 256))) return cv_rows(panels, rows, cols, a);
+    if (a.wide_cols > 0) return gemm_rows<Activation::kNone>(panels, rows, cols, a, a.act);
+    const bool fused = with_simple_activation(a.act, [&](auto s) {
+      gemm_rows<decltype(s)::value>(panels, rows, cols, a, Activation::kNone);
+    });
+    if (!fused) {
+      for (int64_t r = 0; r < rows; ++r) finish_rows<V>(a.y + r * a.ldy + a.p0, a.p1 - a.p0, nullptr, a.act);
+    }
+  }
+};
+
+}  // namespace
+}  // namespace sparsert
