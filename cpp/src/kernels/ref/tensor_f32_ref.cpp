@@ -151,7 +151,7 @@ void depthwise_planes(const float* x, int64_t planes, int64_t h, int64_t w, cons
 void conv_gemm(const float* panels, int64_t rows, int64_t cols, const ConvGemmArgs& a) {
   constexpr int64_t kPanel = 16;
   for (int64_t r = 0; r < rows; ++r) {
-    const float* wr = panels + r / kPanel * cols * kPanel + r % kPanel;
+    const float* wr = cols == 0 ? nullptr : panels + r / kPanel * cols * kPanel + r % kPanel;  // no panels then
     for (int64_t p = a.p0; p < a.p1; ++p) {
       int64_t out = r * a.ldy + p;
       if (a.wide_cols > 0) {

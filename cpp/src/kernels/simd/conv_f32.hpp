@@ -262,8 +262,9 @@ struct ConvF32 {
         const int64_t kn = min_i64(kKc, cols - k0);
         const bool first = k0 == 0, final = !wide && k0 + kn >= cols;
         for (int64_t r0 = 0; r0 < rows; r0 += kMr) {
-          const float* wp = panels + (r0 / kPanelRows * cols + k0) * kPanelRows + r0 % kPanelRows;
-          const float* xt = a.offsets != nullptr ? a.x + p0 : a.x + k0 * a.ldx + p0;
+          // No weights or inputs when cols is 0: both may be null then.
+          const float* wp = kn == 0 ? nullptr : panels + (r0 / kPanelRows * cols + k0) * kPanelRows + r0 % kPanelRows;
+          const float* xt = kn == 0 ? nullptr : a.offsets != nullptr ? a.x + p0 : a.x + k0 * a.ldx + p0;
           const int64_t* off = a.offsets != nullptr ? a.offsets + k0 : nullptr;
           float* yt = wide ? a.scratch + r0 * kNr : a.y + r0 * a.ldy + p0;
           const int64_t ldy = wide ? kNr : a.ldy;
@@ -396,7 +397,11 @@ struct ConvF32 {
                                                    : nullptr;
           const bool two = kCvPanels == 2 && rows - r0 > kPanelRows;
           for (int64_t pb = 0; pb < np; pb += kCvCols) {
-            const float* xt = pack ? packed + pb : a.offsets != nullptr ? a.x + p0 + pb : a.x + k0 * a.ldx + p0 + pb;
+            // No inputs when cols is 0 (the pass only stores bias and residual): x may be null then.
+            const float* xt = kn == 0    ? nullptr
+                              : pack     ? packed + pb
+                              : a.offsets != nullptr ? a.x + p0 + pb
+                                                     : a.x + k0 * a.ldx + p0 + pb;
             const int64_t* off = a.offsets != nullptr && !pack ? a.offsets + k0 : nullptr;
             const int64_t ldx = pack ? kCvBlock : a.ldx;
             float* tt = t + pb * ldt + r0;
