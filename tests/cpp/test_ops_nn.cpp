@@ -296,6 +296,7 @@ const ConvSpec kConvSpecs[] = {
     {2, 30, 14, 14, 20, 3, 3, 2, 2, 0, 0, 1, 1, 1},  // stride 2, no padding, channel vectors
     {1, 5, 17, 17, 9, 1, 1, 1, 1, 0, 0, 1, 1, 1},    // 1×1 on 289 pixels: pixel tiles, masked tail
     {3, 260, 4, 5, 20, 1, 1, 1, 1, 0, 0, 1, 1, 1},   // 1×1 on 20 pixels: channel vectors in place
+    {1, 300, 30, 31, 8, 1, 1, 1, 1, 0, 0, 1, 1, 1},  // 1×1 on 930 pixels: im2col copies runs from 3 chunks
 };
 
 TEST(Conv2d, MatchesOracle) {

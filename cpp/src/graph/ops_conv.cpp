@@ -56,6 +56,43 @@ constexpr int64_t kDirectWindowBytes = 24 * 1024;
 // in the kernels' packed input (kernels/kernel.hpp) and their (pixels × OC/groups) result is
 // transposed into the NCHW output.
 
+/// One panel row of im2col: dst[b] = xc[oh·sh − ph + i·dh, ow·sw − pw + j·dw] for the output pixels
+/// (oh, ow) = p0 + b, b < count, of one channel `xc`; zero in the padding. The pixels cross output
+/// rows, one segment each; segments are short on small images (7 pixels on 7 × 7), so they are copied
+/// by plain loops, not library calls, and found without a division at stride 1.
+void copy_tap_rows(const float* xc, int64_t h, int64_t w, const ConvWindow& win, int64_t ow_count, int64_t p0,
+                   int64_t count, int64_t i, int64_t j, float* dst) {
+  const int64_t sh = win.stride[0], sw = win.stride[1];
+  const int64_t col_off = j * win.dilation[1] - win.padding[1];
+  int64_t oh = p0 / ow_count, ow0 = p0 % ow_count;
+  for (int64_t b = 0; b < count; ++oh, ow0 = 0) {
+    const int64_t n = std::min(count - b, ow_count - ow0);
+    const int64_t ih = oh * sh - win.padding[0] + i * win.dilation[0];
+    float* seg = dst + b;
+    b += n;
+    if (ih < 0 || ih >= h) {
+      for (int64_t t = 0; t < n; ++t) seg[t] = 0.0f;
+      continue;
+    }
+    const int64_t base = ow0 * sw + col_off;  // input column of the segment's first pixel
+    int64_t lo, hi;
+    if (sw == 1) {
+      lo = std::clamp<int64_t>(-base, 0, n);
+      hi = std::clamp<int64_t>(w - base, lo, n);
+    } else {
+      valid_run(base, sw, w, n, lo, hi);
+    }
+    const float* src = xc + ih * w + (base + lo * sw);  // input of pixel lo, inside the row
+    for (int64_t t = 0; t < lo; ++t) seg[t] = 0.0f;
+    if (sw == 1) {
+      for (int64_t t = 0; t < hi - lo; ++t) seg[lo + t] = src[t];
+    } else {
+      for (int64_t t = 0; t < hi - lo; ++t) seg[lo + t] = src[t * sw];
+    }
+    for (int64_t t = hi; t < n; ++t) seg[t] = 0.0f;
+  }
+}
+
 /// Rows [k0, k1) of the packed panel for output pixels [p0, p0 + count) of one image and group:
 /// panel[k · ldx + b] = x[c, oh·sh − ph + i·dh, ow·sw − pw + j·dw] with k = (c, i, j) and (oh, ow) the
 /// pixel p0 + b; zero where that lies in the padding, for lanes b ≥ count, and for rows k ≥ cols.
@@ -63,41 +100,28 @@ void im2col(const float* x, int64_t h, int64_t w, const ConvWindow& win, int64_t
             int64_t cols, int64_t ldx, float* panel, int64_t k0, int64_t k1) {
   const int64_t kh = win.kernel[0], kw = win.kernel[1];
   const int64_t sh = win.stride[0], sw = win.stride[1];
-  for (int64_t k = k0; k < k1; ++k) {
+  // 1×1, stride 1, unpadded: a channel's pixels [p0, p0 + count) are one contiguous run.
+  const bool contiguous = kh * kw == 1 && sh == 1 && sw == 1 && win.padding == Pair{0, 0};
+  // Row k's tap (c, i, j) is stepped along with k: a division per row costs more than a short row's copy.
+  int64_t c = k0 / (kh * kw), i = k0 / kw % kh, j = k0 % kw;
+  for (int64_t k = k0; k < std::min(k1, cols); ++k) {
     float* dst = panel + k * ldx;
-    if (k >= cols) {
-      std::fill(dst, dst + ldx, 0.0f);
-      continue;
-    }
-    const int64_t c = k / (kh * kw), i = k / kw % kh, j = k % kw;
     const float* xc = x + c * h * w;
-    const int64_t col_off = j * win.dilation[1] - win.padding[1];
-    // The chunk crosses output rows: each segment is one output row's run of pixels.
-    for (int64_t b = 0, p = p0; b < count;) {
-      const int64_t oh = p / ow_count, ow0 = p % ow_count;
-      const int64_t n = std::min(count - b, ow_count - ow0);
-      const int64_t ih = oh * sh - win.padding[0] + i * win.dilation[0];
-      float* seg = dst + b;
-      if (ih < 0 || ih >= h) {
-        std::fill(seg, seg + n, 0.0f);
-      } else {
-        const int64_t base = ow0 * sw + col_off;  // input column of the segment's first pixel
-        int64_t lo, hi;
-        valid_run(base, sw, w, n, lo, hi);
-        std::fill(seg, seg + lo, 0.0f);
-        const float* src = xc + ih * w + (base + lo * sw);  // input of pixel lo, inside the row
-        if (sw == 1) {
-          std::copy(src, src + (hi - lo), seg + lo);
-        } else {
-          for (int64_t t = 0; t < hi - lo; ++t) seg[lo + t] = src[t * sw];
-        }
-        std::fill(seg + hi, seg + n, 0.0f);
-      }
-      b += n;
-      p += n;
+    if (contiguous) {
+      std::copy(xc + p0, xc + p0 + count, dst);
+    } else {
+      copy_tap_rows(xc, h, w, win, ow_count, p0, count, i, j, dst);
     }
     std::fill(dst + count, dst + ldx, 0.0f);
+    if (++j == kw) {
+      j = 0;
+      if (++i == kh) {
+        i = 0;
+        ++c;
+      }
+    }
   }
+  for (int64_t k = std::max(k0, cols); k < k1; ++k) std::fill(panel + k * ldx, panel + (k + 1) * ldx, 0.0f);
 }
 
 /// The kernel's result for `count` pixels (count × channels, row-major) into channel rows of the
