@@ -1,4 +1,4 @@
-"""The cost model: how long a linear layer takes in each format on this machine.
+"""The cost model: how long a linear layer or a convolution takes in each format on this machine.
 
 A layer's time is modelled per format and row count as  T ≈ α + β·s + γ·B,  with s the values the
 format stores (non-zeros for CSR, whole blocks for BSR, N per group for N:M, every entry for dense) and
@@ -15,6 +15,13 @@ instruction set, thread count and sparsert version under the user's cache direct
 (`$SPARSERT_CACHE_DIR`, else `$XDG_CACHE_HOME/sparsert`, else `~/.cache/sparsert`); `calibrate(refresh=True)`
 or deleting the file redoes it. Realised efficiency of a format, ρ = 1 / (1 + γB/(βs)), is what the
 pruning planner trades against density.
+
+A convolution runs another product for dense weights (written straight into NCHW) and copies its
+input before a sparse product: its time is a weighted sum of the call, that product as priced above
+at the rows the kernel runs, the floats and runs of floats copied and the outputs written
+(`conv_features`), the weights fitted per format to the conv2d operator timed on convolutions of
+ResNet and MobileNet shapes (at 2:4 on ResNet-18, pricing the product alone put N:M 10-15% ahead of
+a dense convolution that ran 15-45% faster).
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ import platform
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -44,7 +51,7 @@ TILE = 64
 # From in-L2 to last-level-cache sizes (dense 2048² is 16 MiB); larger weights are the roofline's.
 _CALIBRATION_SHAPES = [(256, 256), (128, 1024), (1024, 512), (2048, 2048), (1024, 4096)]
 _CALIBRATION_DENSITIES = [0.05, 0.15, 0.4]
-_VERSION = 8  # bump when the calibration changes, so old caches are not read
+_VERSION = 9  # bump when the calibration changes, so old caches are not read
 
 
 @dataclass
@@ -106,18 +113,81 @@ def cache_sizes() -> list[float]:
     return sorted(sizes)
 
 
-class CostModel:
-    """Predicted µs per call of each format, at any row count, on this machine."""
+@dataclass(frozen=True)
+class ConvShape:
+    """What a conv2d weight's time depends on besides the weight itself: the images, their input and
+    output sizes and the window. `channels` and `out_channels` are one group's."""
 
-    def __init__(self, fits: dict[str, dict[int, Fit]], threads: int, memory: Sequence[tuple[float, float]] = ()):
+    images: int
+    channels: int
+    out_channels: int
+    in_hw: tuple[int, int]
+    out_hw: tuple[int, int]
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+
+    @property
+    def pixels(self) -> int:
+        """Output pixels of all images: the rows the weight multiplies."""
+        return self.images * self.out_hw[0] * self.out_hw[1]
+
+    @property
+    def pointwise(self) -> bool:
+        """1×1, stride 1, unpadded: the operator reads the image in place, with no copy."""
+        return self.kernel == (1, 1) and self.stride == (1, 1) and self.padding == (0, 0)
+
+
+# The conv2d operator runs dense weights from this many output pixels an image (kMinPixelRows in
+# ops_conv.cpp) and CSR weights that are not pointwise directly on the image: copied once into padded
+# phase planes, the product taken over "wide" pixels (every plane column of each output row, the
+# padding columns included). Every other weight reads im2col panels and its result is transposed.
+_CONV_DENSE_MIN_PIXELS = 16
+
+
+def conv_features(fmt: str, conv: ConvShape, predicted_product_us) -> list[float]:
+    """The terms of a convolution's time in `fmt` that `ConvFit` weighs: 1 (the call), the matrix
+    product as the linear-layer model prices it at the rows the kernel runs (`predicted_product_us(rows)`),
+    the floats copied before it (phase planes or im2col panels), the runs of them copied (one per
+    channel tap and output row: short rows make im2col slow), and the outputs the product writes."""
+    (h, w), (oh, ow), (ph, pw) = conv.in_hw, conv.out_hw, conv.padding
+    cols = conv.channels * conv.kernel[0] * conv.kernel[1]
+    kind = formats.parse(fmt).kind
+    direct = not conv.pointwise and kind == "csr" or kind == "dense" and oh * ow >= _CONV_DENSE_MIN_PIXELS
+    if conv.pointwise:
+        rows, copied, runs = conv.pixels, 0.0, 0.0
+    elif direct:
+        wide = oh * math.ceil((w + 2 * pw) / conv.stride[1])
+        rows, copied, runs = conv.images * wide, conv.images * conv.channels * (h + 2 * ph) * (w + 2 * pw), 0.0
+    else:
+        rows, copied, runs = conv.pixels, float(conv.pixels * cols), float(conv.images * oh * cols)
+    return [1.0, predicted_product_us(rows), copied, runs, float(conv.pixels * conv.out_channels)]
+
+
+class CostModel:
+    """Predicted µs per call of each format, at any row count, on this machine: of a linear layer's
+    product (`predict`) and of a convolution (`predict_conv`)."""
+
+    def __init__(self, fits: dict[str, dict[int, Fit]], threads: int, memory: Sequence[tuple[float, float]] = (),
+                 conv_fits: dict[str, Sequence[float]] | None = None):
         """`memory`: (cache bytes, bytes per µs) pairs, ascending: a weight larger than that cache
-        streams from the level beyond it at that rate on every call."""
+        streams from the level beyond it at that rate on every call. `conv_fits`: per format, the
+        weights of `conv_features` (absent: a convolution is priced as its matrix product alone)."""
         self.fits = fits
         self.threads = threads
         self.memory = [tuple(level) for level in memory]
+        self.conv_fits = {f: list(c) for f, c in (conv_fits or {}).items()}
 
     def predict(self, fmt: str, rows: int, stored: float, units: float) -> float:
         return max(self._in_cache(fmt, rows, stored, units), self.streaming_us(fmt, stored, units))
+
+    def predict_conv(self, fmt: str, conv: ConvShape, stored: float, units: float) -> float:
+        """µs of a conv2d of shape `conv` whose weight (one group's) is `stored` and `units` in `fmt`."""
+        features = conv_features(fmt, conv, lambda rows: self.predict(fmt, rows, stored, units))
+        coef = self.conv_fits.get(fmt)
+        if coef is None:
+            return features[1]
+        return max(float(np.dot(coef, features)), 0.1)
 
     def streaming_us(self, fmt: str, stored: float, units: float) -> float:
         """The roofline: µs to read the weight from the memory level it lives in, past the caches it
@@ -192,36 +262,42 @@ def _clock_cost(clock) -> float:
     return min(-(clock() - clock()) for _ in range(200))
 
 
-def _undisturbed_us(weight, x: np.ndarray, threads: int, min_time: float) -> float:
-    """µs per call of the kernel as the undisturbed machine runs it: the lower decile of single calls
-    over ``min_time`` (at least 10). A shared host's bursts lift a median by a third or more, and the
-    times the model is held against (plans, ``summary``, the benches) are least-disturbed ones too.
-    One thread runs the kernel on the calling thread, so its CPU time is taken: time the thread spends
-    descheduled on a loaded host (a millisecond call is preempted in most samples) does not count."""
+def _undisturbed_us(call: Callable[[], object], threads: int, min_time: float) -> float:
+    """µs per call of `call` (a kernel or a one-operator model run on `threads` threads) as the
+    undisturbed machine runs it: the lower decile of single calls over ``min_time`` (at least 10). A
+    shared host's bursts lift a median by a third or more, and the times the model is held against
+    (plans, ``summary``, the benches) are least-disturbed ones too. One thread runs on the calling
+    thread, so its CPU time is taken: time the thread spends descheduled on a loaded host (a
+    millisecond call is preempted in most samples) does not count."""
     clock = time.thread_time if threads == 1 else time.perf_counter
-    _core.linear(weight, x, None, "none", threads)
+    call()
     samples = []
     start = time.perf_counter()
     while len(samples) < 10 or (time.perf_counter() - start < min_time and len(samples) < 200):
         t0 = clock()
-        _core.linear(weight, x, None, "none", threads)
+        call()
         samples.append(clock() - t0 - _clock_cost(clock))
     return summarize(samples).p10 * 1e6
 
 
+def _kernel_us(weight, x: np.ndarray, threads: int, min_time: float) -> float:
+    return _undisturbed_us(lambda: _core.linear(weight, x, None, "none", threads), threads, min_time)
+
+
 def _non_negative_fit(a: np.ndarray, t: np.ndarray) -> list[float]:
     """Least squares t ≈ a·x with x ≥ 0 (a cost cannot be negative): the best fit over the subsets
-    of columns whose unconstrained solution is non-negative (three columns, seven subsets)."""
-    best, best_err = [0.0, 0.0, 0.0], math.inf
-    for mask in range(1, 8):
-        cols = [i for i in range(3) if mask >> i & 1]
+    of columns whose unconstrained solution is non-negative (3 or 5 columns: 7 or 31 subsets)."""
+    n = a.shape[1]
+    best, best_err = [0.0] * n, math.inf
+    for mask in range(1, 1 << n):
+        cols = [i for i in range(n) if mask >> i & 1]
         x, *_ = np.linalg.lstsq(a[:, cols], t, rcond=None)
         if (x < 0).any():
             continue
         err = float(np.sum((a[:, cols] @ x - t) ** 2))
         if err < best_err:
             best_err = err
-            best = [0.0, 0.0, 0.0]
+            best = [0.0] * n
             for i, v in zip(cols, x):
                 best[i] = float(v)
     return best
@@ -236,7 +312,7 @@ def calibrate(threads: int | None = None, refresh: bool = False, min_time: float
         try:
             raw = json.loads(path.read_text())
             fits = {f: {int(r): Fit(*v) for r, v in per.items()} for f, per in raw["fits"].items()}
-            return CostModel(fits, threads, [(float(c), float(b)) for c, b in raw["memory"]])
+            return CostModel(fits, threads, [(float(c), float(b)) for c, b in raw["memory"]], raw["conv"])
         except (ValueError, KeyError, TypeError):
             pass  # a damaged cache is recomputed
     rng = np.random.default_rng(0)
@@ -255,7 +331,7 @@ def calibrate(threads: int | None = None, refresh: bool = False, min_time: float
                     for r in ROW_POINTS:
                         x = rng.standard_normal((r, cols), dtype=np.float32)
                         x[rng.random(x.shape) < z] = 0.0
-                        times[r] = _undisturbed_us(weight, x, threads, min_time)
+                        times[r] = _kernel_us(weight, x, threads, min_time)
                     samples.append((s, b, times))
         for r in ROW_POINTS:
             # Weighted by 1/t: relative errors count alike for a 10 µs and a 10 ms layer.
@@ -263,13 +339,56 @@ def calibrate(threads: int | None = None, refresh: bool = False, min_time: float
             a = np.array([[1.0, s, b] for s, b, _ in samples]) / t[:, None]
             fits[fmt][r] = Fit(*_non_negative_fit(a, np.ones_like(t)))
     memory = _memory_rates(threads, min_time, rng)
+    conv_fits = _conv_fits(CostModel(fits, threads, memory), min_time, rng)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"fits": {f: {str(r): [fit.alpha, fit.beta, fit.gamma] for r, fit in per.items()} for f, per in fits.items()},
-               "memory": memory, "isas": _core.available_isas(), "threads": threads}
+               "memory": memory, "conv": conv_fits, "isas": _core.available_isas(), "threads": threads}
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(payload, indent=1))
     tmp.replace(path)
-    return CostModel(fits, threads, memory)
+    return CostModel(fits, threads, memory, conv_fits)
+
+
+# Convolutions the conv2d operator is timed on (input channels, output channels, kernel, stride, input
+# size; one image, padding k // 2): 3×3 at stride 1 and 2 from 7² to 112² images, 1×1 pointwise and
+# strided, as in ResNets and MobileNets. Output channels are multiples of 16 (every block shape).
+_CONV_CALIBRATION_SHAPES = [(64, 64, 3, 1, 56), (128, 128, 3, 1, 14), (256, 256, 3, 1, 7), (64, 128, 3, 2, 28),
+                            (16, 48, 3, 2, 112), (32, 32, 3, 1, 28), (128, 512, 1, 1, 14), (256, 64, 1, 1, 28),
+                            (96, 32, 1, 1, 56), (256, 512, 1, 2, 14)]
+
+
+def _conv_fits(model: CostModel, min_time: float, rng: np.random.Generator) -> dict[str, list[float]]:
+    """Per format, the weights of `conv_features` fitted to the conv2d operator's measured time on
+    synthetic weights of `_CONV_CALIBRATION_SHAPES` (its dense product is another kernel than the
+    linear layer's, and the copies before and after a sparse product cost up to several times the
+    product itself: bsr4x4 at 10% on a 7² image)."""
+    out = {}
+    for fmt in FORMATS:
+        rows, times = [], []
+        for cin, cout, k, stride, size in _CONV_CALIBRATION_SHAPES:
+            for density in _CALIBRATION_DENSITIES[1:] if formats.parse(fmt).kind not in ("dense", "nm") else [1.0]:
+                w = _synthetic(fmt, cout, cin * k * k, density, rng)
+                weight = formats.pack(w, fmt)
+                pad, o = k // 2, (size + 2 * (k // 2) - k) // stride + 1
+                conv = ConvShape(1, cin, cout, (size, size), (o, o), (k, k), (stride, stride), (pad, pad))
+                s, b = stored_and_units(fmt, cout, cin * k * k, int(np.count_nonzero(w)), getattr(weight, "nblocks", None))
+                rows.append(conv_features(fmt, conv, lambda r: model.predict(fmt, r, s, b)))
+                times.append(_conv_us(weight, conv, model.threads, min_time, rng))
+        t = np.array(times)
+        out[fmt] = _non_negative_fit(np.array(rows) / t[:, None], np.ones_like(t))  # relative errors, as above
+    return out
+
+
+def _conv_us(weight, conv: ConvShape, threads: int, min_time: float, rng: np.random.Generator) -> float:
+    """µs per call of a one-node model running conv2d of shape `conv` with `weight`."""
+    g = _core.Graph()
+    x = g.add_input("x", "f32", [conv.images, conv.channels, *conv.in_hw])
+    attrs = {"kernel": list(conv.kernel), "stride": list(conv.stride), "padding": list(conv.padding),
+             "dilation": [1, 1], "groups": [1]}
+    g.set_outputs([g.add_node("conv2d", "conv", [x], "y", attrs, {}, [weight])])
+    model = _core.Model(g, threads, False, 0)
+    image = [rng.standard_normal((conv.images, conv.channels, *conv.in_hw), dtype=np.float32)]
+    return _undisturbed_us(lambda: model.run(image), threads, min_time)
 
 
 def _memory_rates(threads: int, min_time: float, rng: np.random.Generator) -> list[tuple[float, float]]:
@@ -285,8 +404,8 @@ def _memory_rates(threads: int, min_time: float, rng: np.random.Generator) -> li
         rows = max(16, int(round(size / (4 * cols) / 16)) * 16)
         weight = formats.pack(rng.standard_normal((rows, cols), dtype=np.float32), "dense")
         x = rng.standard_normal((1, cols), dtype=np.float32)
-        out.append((capacity, 4.0 * rows * cols / _undisturbed_us(weight, x, threads, min_time)))
+        out.append((capacity, 4.0 * rows * cols / _kernel_us(weight, x, threads, min_time)))
     return out
 
 
-__all__ = ["CostModel", "FORMATS", "Fit", "cache_path", "cache_sizes", "calibrate", "stored_and_units", "weight_bytes"]
+__all__ = ["ConvShape", "CostModel", "FORMATS", "Fit", "conv_features", "cache_path", "cache_sizes", "calibrate", "stored_and_units", "weight_bytes"]

@@ -33,6 +33,7 @@ class Structure:
     bsr_fill: dict[tuple[int, int], float]  # stored values ÷ non-zeros per block shape
     row_nnz_cv: float  # coefficient of variation of non-zeros per row
     input_zero_fraction: float = 0.0  # zeros in the layer's input, measured on the example (CSC skips them)
+    conv: cost.ConvShape | None = None  # a convolution's images and window (None: a linear layer)
 
 
 @dataclass
@@ -63,7 +64,7 @@ def nm_pattern(w: np.ndarray) -> tuple[int, int] | None:
     return None
 
 
-def analyse(w: np.ndarray, input_zero_fraction: float = 0.0) -> Structure:
+def analyse(w: np.ndarray, input_zero_fraction: float = 0.0, conv: cost.ConvShape | None = None) -> Structure:
     rows, cols = w.shape
     nz = w != 0
     nnz = int(nz.sum())
@@ -76,7 +77,7 @@ def analyse(w: np.ndarray, input_zero_fraction: float = 0.0) -> Structure:
         fill[(br, bc)] = float(blocks * br * bc) / max(nnz, 1)
     per_row = nz.sum(axis=1)
     cv = float(per_row.std() / per_row.mean()) if rows and per_row.mean() > 0 else 0.0
-    return Structure((rows, cols), density, nm, fill, cv, input_zero_fraction)
+    return Structure((rows, cols), density, nm, fill, cv, input_zero_fraction, conv)
 
 
 def candidates(s: Structure) -> list[str]:
@@ -99,7 +100,10 @@ def stored_and_units(s: Structure, fmt: str) -> tuple[float, float]:
 
 
 def predict(model: cost.CostModel, s: Structure, fmt: str, rows: int) -> float:
-    """Predicted µs per call of `fmt` for a weight of structure `s` at `rows` rows."""
+    """Predicted µs per call of `fmt` for a weight of structure `s` at `rows` rows (a convolution's
+    rows are its output pixels, which `s.conv` holds with the rest of its shape)."""
+    if s.conv is not None:
+        return model.predict_conv(fmt, s.conv, *stored_and_units(s, fmt))
     return model.predict(fmt, rows, *stored_and_units(s, fmt))
 
 
@@ -144,10 +148,10 @@ def fastest(model: cost.CostModel, s: Structure, rows: int) -> tuple[str, dict[s
 
 
 def choose(layer: str, w: np.ndarray, rows: int, model: cost.CostModel, forced: FormatSpec = None,
-           input_zero_fraction: float = 0.0) -> tuple[Choice, Any]:
-    """Picks the format for one weight whose input has `input_zero_fraction` zeros; returns the
-    choice and the packed weight."""
-    s = analyse(w, input_zero_fraction)
+           input_zero_fraction: float = 0.0, conv: cost.ConvShape | None = None) -> tuple[Choice, Any]:
+    """Picks the format for one weight whose input has `input_zero_fraction` zeros, of a
+    convolution of shape `conv` or a linear layer (None); returns the choice and the packed weight."""
+    s = analyse(w, input_zero_fraction, conv)
     best, times = fastest(model, s, rows)
     if forced is not None:
         fmt = forced
@@ -190,7 +194,7 @@ def choose_formats(graph: Any, formats: FormatsArg, threads: int,
         for g, w in enumerate(n.weights):
             layer = n.name if len(n.weights) == 1 else f"{n.name}[group {g}]"
             zero_fraction = zeros.get(n.inputs[0], 0.0) if n.op == "linear" else 0.0
-            choice, weight = choose(layer, w, n.rows, model, forced, zero_fraction)
+            choice, weight = choose(layer, w, n.rows, model, forced, zero_fraction, n.conv)
             plan.append(choice)
             packed.append(weight)
         weights[n.output] = packed

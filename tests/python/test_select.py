@@ -102,6 +102,8 @@ def test_cache_is_reused_refreshed_and_repaired(model):
     assert path.is_file()
     again = cost.calibrate(1)
     assert again.fits["csr"][1] == model.fits["csr"][1]  # read from the cache, not re-timed
+    assert again.conv_fits == model.conv_fits and set(model.conv_fits) == set(cost.FORMATS)
+    assert all(len(c) == 5 and min(c) >= 0 for c in model.conv_fits.values())
     path.write_text("{not json")
     repaired = cost.calibrate(1)
     assert set(repaired.fits) == set(cost.FORMATS) and path.read_text().startswith("{\n")
@@ -128,3 +130,51 @@ def test_weights_larger_than_a_cache_are_priced_at_the_next_levels_bandwidth():
     assert model.predict("csr", 1, stored, units) == pytest.approx(1.0 + 1e-6 * stored)
     sizes = cost.cache_sizes()
     assert sizes == sorted(sizes) and all(size > 0 for size in sizes)
+
+
+def test_a_convolution_is_priced_by_the_path_the_operator_takes():
+    fits = {f: {r: cost.Fit(1.0, 1e-3, 0.0) for r in cost.ROW_POINTS} for f in ("dense", "csr", "nm2:4")}
+    coef = [2.0, 0.5, 1e-3, 1e-2, 1e-4]
+    model = cost.CostModel(fits, 1, conv_fits={f: coef for f in fits})
+    c, oc = 16, 8
+    three = cost.ConvShape(2, c, oc, (14, 13), (7, 7), (3, 3), (2, 2), (1, 1))
+    one = cost.ConvShape(2, c, oc, (14, 13), (14, 13), (1, 1), (1, 1), (0, 0))
+    assert three.pixels == 2 * 49 and one.pixels == 2 * 14 * 13 and one.pointwise and not three.pointwise
+    product = lambda rows: float(rows)  # noqa: E731
+    # Dense and CSR run on padded phase planes: the product over every plane column of each output
+    # row (ceil(15 / 2) = 8 of them), the copy of the padded images, no runs, no transpose term dropped.
+    for fmt in ("dense", "csr"):
+        assert cost.conv_features(fmt, three, product) == [1.0, 2 * 7 * 8, 2 * c * 16 * 15, 0.0, 2 * 49 * oc]
+    # N:M reads im2col panels: every pixel's column copied, in one run per output row and tap.
+    cols = c * 9
+    assert cost.conv_features("nm2:4", three, product) == [1.0, 98, 98 * cols, 2 * 7 * cols, 98 * oc]
+    # 1×1, stride 1, unpadded: read in place (CSR too), nothing copied.
+    for fmt in ("dense", "csr", "nm2:4"):
+        assert cost.conv_features(fmt, one, product) == [1.0, one.pixels, 0.0, 0.0, one.pixels * oc]
+    # The price is the fitted sum, the product term the linear model's at the kernel's rows.
+    s = select.analyse(weight("2:4", rows=oc, cols=cols), conv=three)
+    stored, units = select.stored_and_units(s, "nm2:4")
+    expected = np.dot(coef, cost.conv_features("nm2:4", three, lambda r: model.predict("nm2:4", r, stored, units)))
+    assert select.predict(model, s, "nm2:4", three.pixels) == pytest.approx(expected)
+    assert model.predict_conv("nm2:4", three, stored, units) == pytest.approx(expected)
+    # Without a conv fit (a model built by hand) the product alone prices it.
+    bare = cost.CostModel(fits, 1)
+    assert bare.predict_conv("nm2:4", three, stored, units) == pytest.approx(bare.predict("nm2:4", 98, stored, units))
+
+
+def test_the_importer_records_each_convolutions_shape():
+    torch = pytest.importorskip("torch")
+    import sparsert
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(4, 6, 3, stride=2, padding=1, groups=2), torch.nn.ReLU(),
+                              torch.nn.Conv2d(6, 5, 1), torch.nn.Flatten(), torch.nn.Linear(5 * 9 * 5, 3)).eval()
+    x = torch.randn(3, 4, 17, 10)
+    plan = {c.layer: c for c in sparsert.load(net, example_inputs=(x,)).plan}
+    grouped = [c for name, c in plan.items() if name.startswith("0[group")]
+    assert len(grouped) == 2
+    for c in grouped:
+        assert c.structure.conv == cost.ConvShape(3, 2, 3, (17, 10), (9, 5), (3, 3), (2, 2), (1, 1))
+        assert c.rows == 3 * 9 * 5
+    assert plan["2"].structure.conv == cost.ConvShape(3, 6, 5, (9, 5), (9, 5), (1, 1), (1, 1), (0, 0))
+    assert plan["4"].structure.conv is None and plan["4"].rows == 3

@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .. import cost
 from .ir import (BINARY_KINDS, DTYPE_CODES, UNARY_KINDS, IRGraph, IRNode, UnsupportedModelError, affine,
                  sizes_attr)
 
@@ -365,7 +366,8 @@ def _h_conv(t: _Translator, fx, x, w, b=None, stride=1, padding=0, dilation=1, g
         raise _Unsupported("a bias computed at run time")
     bias = None if b is None else _to_numpy(t.const(b))
     if weight.ndim == 4:
-        _conv2d(t, fx, t.value(x), weight, bias, _pair(stride), padding, _pair(dilation), groups, fx.name, t.shape(fx))
+        _conv2d(t, fx, t.value(x), weight, bias, _pair(stride), padding, _pair(dilation), groups, fx.name,
+                t.shape(x), t.shape(fx))
         return
     # A 1-d convolution (wav2vec2, Whisper) is a 2-d one of height 1 between two reshapes.
     in_shape, out_shape = t.shape(x), t.shape(fx)
@@ -377,13 +379,14 @@ def _h_conv(t: _Translator, fx, x, w, b=None, stride=1, padding=0, dilation=1, g
 
     _conv2d(t, fx, flat_in, weight[:, :, None, :], bias, wide(stride, 1),
             padding if isinstance(padding, str) else wide(padding, 0), wide(dilation, 1), groups, flat_out,
-            [out_shape[0], out_shape[1], 1, out_shape[2]])
+            [in_shape[0], in_shape[1], 1, in_shape[2]], [out_shape[0], out_shape[1], 1, out_shape[2]])
     t.nodes.append(IRNode("reshape", _source_of(fx), [flat_out], fx.name, sizes_attr("shape", out_shape)))
 
 
 def _conv2d(t: _Translator, fx, x: str, weight: np.ndarray, bias, stride: list[int], padding, dilation: list[int],
-            groups: int, output: str, out_shape: list) -> None:
-    """A conv2d (or depthwise_conv2d) node computing `output` (NCHW, shape `out_shape`) from value `x`."""
+            groups: int, output: str, in_shape: list, out_shape: list) -> None:
+    """A conv2d (or depthwise_conv2d) node computing `output` (NCHW, shape `out_shape`) from value `x`
+    (shape `in_shape`)."""
     oc, cg, kh, kw = weight.shape
     if isinstance(padding, str):
         if padding == "valid":
@@ -406,8 +409,11 @@ def _conv2d(t: _Translator, fx, x: str, weight: np.ndarray, bias, stride: list[i
         inputs.append(t.add_constant(bias, f"{output}.bias"))
     per = oc // groups
     mats = [weight[g * per:(g + 1) * per].reshape(per, -1).copy() for g in range(groups)]
+    h, w, oh, ow = (t.rows([size]) for size in in_shape[-2:] + out_shape[-2:])
+    conv = cost.ConvShape(t.rows(in_shape[:-3]), cg, per, (h, w), (oh, ow), (kh, kw), tuple(stride),
+                          tuple(attrs["padding"]))
     t.nodes.append(IRNode("conv2d", _source_of(fx), inputs, output, {**attrs, "groups": [groups]}, weights=mats,
-                          rows=t.rows([out_shape[0], out_shape[2], out_shape[3]])))
+                          rows=conv.pixels, conv=conv))
 
 
 def _h_convolution(t, fx, x, w, b, stride, padding, dilation, transposed, output_padding, groups):

@@ -40,6 +40,7 @@ class IRNode:
     # linear: [W (out, in)]; conv2d: one (OC/groups, C/groups·kh·kw) matrix per group. Dense float32.
     weights: list[np.ndarray] = field(default_factory=list)
     rows: int = 1  # rows each weight multiplies at the example batch (batch, or batch × output pixels)
+    conv: Any = None  # conv2d: its cost.ConvShape at the example batch, for the format choice
     same_shapes: bool = False  # binary: both operands have the output's shape (nothing broadcast)
     role: str = ""  # what a pass looks for: "batch_norm_scale" (the mul of a batch norm, before its add)
 

@@ -8,7 +8,7 @@ latency) on this machine while removing the least importance.
 The model is compiled once with :func:`sparsert.load` to learn the rows each weight multiplies and
 to measure, with :meth:`sparsert.Model.profile` and timed runs, what no option changes (a fixed
 cost): the call itself, the operators without weights, and each convolution's time beyond the cost
-model's price of its matrix product as compiled (im2col and layout). For every weight the runtime
+model's price of it as compiled (what the fits miss on its shape). For every weight the runtime
 would pack (Linear, non-depthwise Conv2d as ``(out, in·kh·kw)``) and every pattern × density, the
 keep-mask is built from the criterion's scores with :mod:`sparsert.prune.patterns`; its predicted
 time is the runtime's own choice for that mask, the fastest format by the calibrated cost model
@@ -48,8 +48,9 @@ CRITERIA = ("magnitude", "random", "taylor", "fisher", "wanda")
 # (a front this large needs many layers with many options; digits and bench models stay exact).
 FRONT_POINTS = 20000
 _WEIGHT_OPS = ("linear", "conv2d")  # operators that carry packed weights (depthwise runs from a constant)
-# One call of a weight in the compiled model: (conv group, rows it multiplies, zero fraction of its input).
-Use = Tuple[int, int, float]
+# One call of a weight in the compiled model: (conv group, rows it multiplies, zero fraction of its input,
+# the convolution's shape or None for a linear layer).
+Use = Tuple[int, int, float, Optional[cost.ConvShape]]
 
 
 class TargetOutOfReach(ValueError):
@@ -82,7 +83,7 @@ class Plan:
 
     layers: List[LayerPlan]
     masks: Masks
-    fixed_us: float  # measured µs per call of what no option changes (the call, other operators, conv im2col)
+    fixed_us: float  # measured µs per call of what no option changes (the call, other operators, conv overheads)
     target_us: float
     importance_total: float  # sum of every planned weight's score, for scale
     threads: int
@@ -254,8 +255,8 @@ def _predict(cost_model: cost.CostModel, keep: np.ndarray, uses: List[Use], grou
     format the runtime would pick; and that format."""
     per = keep.shape[0] // groups
     total, formats = 0.0, []
-    for group, rows, zero_fraction in uses:
-        structure = select.analyse(keep[group * per:(group + 1) * per], zero_fraction)
+    for group, rows, zero_fraction, conv in uses:
+        structure = select.analyse(keep[group * per:(group + 1) * per], zero_fraction, conv)
         fmt, times = select.fastest(cost_model, structure, rows)
         total += times[fmt]
         if fmt not in formats:
@@ -319,7 +320,8 @@ def _compile_and_measure(model: nn.Module, inputs: tuple, threads: int) -> Tuple
         node, group = (found[1], int(found[2])) if found else (choice.layer, 0)
         key = qualified(node, "weight")
         if key in modules:
-            uses.setdefault(key, []).append((group, choice.rows, choice.structure.input_zero_fraction))
+            structure = choice.structure
+            uses.setdefault(key, []).append((group, choice.rows, structure.input_zero_fraction, structure.conv))
             product_us[node] = product_us.get(node, 0.0) + choice.times_us[choice.format]
     # Per operator and for whole calls, the lower decile of single runs over a window of at least
     # 0.07 s (not a count of runs: a small model's 200 runs take 12 ms, which one burst covers), in
@@ -339,12 +341,12 @@ def _compile_and_measure(model: nn.Module, inputs: tuple, threads: int) -> Tuple
             if name not in product_us or op not in _WEIGHT_OPS:
                 fixed += measured
             elif op == "conv2d":
-                # The cost model prices a convolution's matrix product only. The rest of its time,
-                # im2col, the transpose into NCHW and a kernel call per image and chunk of pixels,
-                # depends on the shapes, not on the weight's sparsity: 80% of the digits CNN's time,
-                # which the plan once missed (146 µs predicted, 461 µs measured). Never below zero:
-                # were the product priced above the measured whole, options cheaper than the compiled
-                # one would go below zero.
+                # The cost model prices a convolution from fits to other shapes (cost.conv_features);
+                # what it misses on this one, the copies and calls of small images mostly, depends on
+                # the shapes more than on the weight's sparsity (before convolutions were priced
+                # whole, that was 80% of the digits CNN's time: 146 µs predicted, 461 µs measured).
+                # Never below zero: were the layer priced above the measured whole, options cheaper
+                # than the compiled one would go below zero.
                 fixed += max(measured - product_us[name], 0.0)
         return fixed
 
