@@ -146,22 +146,26 @@ _CONV_DENSE_MIN_PIXELS = 16
 
 
 def conv_features(fmt: str, conv: ConvShape, predicted_product_us) -> list[float]:
-    """The terms of a convolution's time in `fmt` that `ConvFit` weighs: 1 (the call), the matrix
-    product as the linear-layer model prices it at the rows the kernel runs (`predicted_product_us(rows)`),
-    the floats copied before it (phase planes or im2col panels), the runs of them copied (one per
-    channel tap and output row: short rows make im2col slow), and the outputs the product writes."""
+    """The terms of a convolution's time in `fmt` that `CostModel.conv_fits` weighs: 1 (the call),
+    the matrix products as the linear-layer model prices them (`predicted_product_us(rows)`), one per
+    image at the rows the kernel runs (a batch of 32 small images is 32 products of a partial tile,
+    not one of 32 times the rows), the floats copied before them (phase planes or im2col panels), the
+    runs of them copied (one per channel tap and output row: short rows make im2col slow), and the
+    outputs the products write."""
     (h, w), (oh, ow), (ph, pw) = conv.in_hw, conv.out_hw, conv.padding
     cols = conv.channels * conv.kernel[0] * conv.kernel[1]
     kind = formats.parse(fmt).kind
     direct = not conv.pointwise and kind == "csr" or kind == "dense" and oh * ow >= _CONV_DENSE_MIN_PIXELS
     if conv.pointwise:
-        rows, copied, runs = conv.pixels, 0.0, 0.0
-    elif direct:
-        wide = oh * math.ceil((w + 2 * pw) / conv.stride[1])
-        rows, copied, runs = conv.images * wide, conv.images * conv.channels * (h + 2 * ph) * (w + 2 * pw), 0.0
+        rows, copied, runs = oh * ow, 0.0, 0.0
+    elif direct:  # the phase planes the taps read: a 1×1 kernel at stride 2 reads one of four
+        (kh, kw), (sh, sw) = conv.kernel, conv.stride
+        hq, wq = math.ceil((h + 2 * ph) / sh), math.ceil((w + 2 * pw) / sw)
+        rows, copied, runs = oh * wq, conv.channels * min(kh, sh) * min(kw, sw) * hq * wq, 0.0
     else:
-        rows, copied, runs = conv.pixels, float(conv.pixels * cols), float(conv.images * oh * cols)
-    return [1.0, predicted_product_us(rows), copied, runs, float(conv.pixels * conv.out_channels)]
+        rows, copied, runs = oh * ow, float(oh * ow * cols), float(oh * cols)
+    n = conv.images
+    return [1.0, n * predicted_product_us(rows), n * copied, n * runs, float(conv.pixels * conv.out_channels)]
 
 
 class CostModel:

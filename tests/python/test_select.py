@@ -142,10 +142,14 @@ def test_a_convolution_is_priced_by_the_path_the_operator_takes():
     assert three.pixels == 2 * 49 and one.pixels == 2 * 14 * 13 and one.pointwise and not three.pointwise
     product = lambda rows: float(rows)  # noqa: E731
     # Dense and CSR run on padded phase planes: the product over every plane column of each output
-    # row (ceil(15 / 2) = 8 of them), the copy of the padded images, no runs, no transpose term dropped.
+    # row (ceil(15 / 2) = 8 of them), the copy of the four 8 × 8 phases of the padded images, no runs.
     for fmt in ("dense", "csr"):
-        assert cost.conv_features(fmt, three, product) == [1.0, 2 * 7 * 8, 2 * c * 16 * 15, 0.0, 2 * 49 * oc]
-    # N:M reads im2col panels: every pixel's column copied, in one run per output row and tap.
+        assert cost.conv_features(fmt, three, product) == [1.0, 2 * 7 * 8, 2 * c * 4 * 8 * 8, 0.0, 2 * 49 * oc]
+    # A 1×1 kernel at stride 2 reads one phase of the four.
+    down = cost.ConvShape(1, c, oc, (14, 13), (7, 7), (1, 1), (2, 2), (0, 0))
+    assert cost.conv_features("dense", down, product) == [1.0, 7 * 7, c * 7 * 7, 0.0, 49 * oc]
+    # N:M reads im2col panels: every pixel's column copied, in one run per output row and tap; a
+    # product per image.
     cols = c * 9
     assert cost.conv_features("nm2:4", three, product) == [1.0, 98, 98 * cols, 2 * 7 * cols, 98 * oc]
     # 1×1, stride 1, unpadded: read in place (CSR too), nothing copied.
@@ -157,9 +161,9 @@ def test_a_convolution_is_priced_by_the_path_the_operator_takes():
     expected = np.dot(coef, cost.conv_features("nm2:4", three, lambda r: model.predict("nm2:4", r, stored, units)))
     assert select.predict(model, s, "nm2:4", three.pixels) == pytest.approx(expected)
     assert model.predict_conv("nm2:4", three, stored, units) == pytest.approx(expected)
-    # Without a conv fit (a model built by hand) the product alone prices it.
+    # Without a conv fit (a model built by hand) the products alone price it, one per image.
     bare = cost.CostModel(fits, 1)
-    assert bare.predict_conv("nm2:4", three, stored, units) == pytest.approx(bare.predict("nm2:4", 98, stored, units))
+    assert bare.predict_conv("nm2:4", three, stored, units) == pytest.approx(2 * bare.predict("nm2:4", 49, stored, units))
 
 
 def test_the_importer_records_each_convolutions_shape():
