@@ -248,21 +248,25 @@ std::string check_tensor(const TensorKernels& t) {
   }
   for (int64_t stride : {1, 2, 3})
     for (int64_t n : {1, 4, 5, 9, 30}) {
-      auto x = random((n - 1) * stride + 1), y = random(n);
+      auto x = random((n - 1) * stride + 3);  // copy_padded reads n positions
       for (int64_t i = 0; i < n; i += 3) x[static_cast<size_t>(i * stride)] = std::numeric_limits<float>::quiet_NaN();
-      for (int64_t i = 1; i < n; i += 4) y[static_cast<size_t>(i)] = std::numeric_limits<float>::quiet_NaN();
-      auto y_ref = y;
       std::vector<float> c(static_cast<size_t>(4 * (n + 3))), c_ref(c.size());  // x as rows 1 and 2 of 4
       t.copy_padded(x.data(), 0, stride, c.data(), 4, n + 3, 1, 3, 1, n + 1);
       ref.copy_padded(x.data(), 0, stride, c_ref.data(), 4, n + 3, 1, 3, 1, n + 1);
       for (size_t i = 0; i < c.size(); ++i)
         if (!(c[i] == c_ref[i] || (std::isnan(c[i]) && std::isnan(c_ref[i]))))
           return "copy_padded stride " + std::to_string(stride) + " n " + std::to_string(n) + " at " + std::to_string(i);
-      t.max_into(x.data(), stride, y.data(), n);
-      ref.max_into(x.data(), stride, y_ref.data(), n);
-      for (int64_t i = 0; i < n; ++i)
-        if (!(y[i] == y_ref[i] || (std::isnan(y[i]) && std::isnan(y_ref[i]))))
-          return "max_into stride " + std::to_string(stride) + " n " + std::to_string(n) + " at " + std::to_string(i);
+      // max_pool_plane: x as a 3-row plane, 3 × 3 windows at this stride, padding 1.
+      const int64_t w = ((n - 1) * stride + 3) / 3, ow = (w + 2 - 3) / stride + 1;
+      const WindowGeometry g{3, 3, stride, stride, 1, 1, 1, 1, (3 + 2 - 3) / stride + 1, ow};
+      std::vector<float> pooled(static_cast<size_t>(g.oh * ow)), pooled_ref(pooled.size());
+      std::vector<float> scratch(static_cast<size_t>(max_pool_scratch_floats(g, 3, w)));
+      t.max_pool_plane(x.data(), 3, w, g, pooled.data(), scratch.data());
+      ref.max_pool_plane(x.data(), 3, w, g, pooled_ref.data(), scratch.data());
+      for (size_t i = 0; i < pooled.size(); ++i)
+        if (!(pooled[i] == pooled_ref[i] || (std::isnan(pooled[i]) && std::isnan(pooled_ref[i]))))
+          return "max_pool_plane stride " + std::to_string(stride) + " width " + std::to_string(w) + " at " +
+                 std::to_string(i);
     }
   return {};
 }

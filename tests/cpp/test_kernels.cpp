@@ -419,26 +419,13 @@ TEST(TensorKernels, MatchFloat64) {
               << t.name << " layer_norm_row n " << n << " variant " << variant << " at " << i;
         }
       }
-    // max_into: NaN in x wins, NaN already in y stays, ties keep y (-0 against +0); strides with and
-    // without a vector path; x holds exactly the positions read. copy_padded on the same x.
+    // copy_padded: x's n positions (stride apart) as row 1 of 3, after lo zeros and before 2 or 8; x
+    // read as every row (ldx 0).
     for (int64_t stride : {1, 2, 3})
       for (int64_t n : {0, 1, 7, 8, 9, 16, 17, 33, 100}) {
         auto x = random_vector(std::max<int64_t>((n - 1) * stride + 1, 1), ++seed);
-        auto y = random_vector(n + 1, ++seed);
-        y[static_cast<size_t>(n)] = kCanary;
         for (int64_t i = 0; i < n; i += 5) x[static_cast<size_t>(i * stride)] = NAN;
-        for (int64_t i = 2; i < n; i += 7) y[static_cast<size_t>(i)] = NAN;
-        for (int64_t i = 3; i < n; i += 11) {
-          x[static_cast<size_t>(i * stride)] = -0.0f;
-          y[static_cast<size_t>(i)] = 0.0f;
-        }
-        std::vector<float> ref = y;
-        for (int64_t i = 0; i < n; ++i) {
-          const float v = x[static_cast<size_t>(i * stride)];
-          if (v > ref[i] || std::isnan(v)) ref[i] = v;
-        }
-        // copy_padded: x's n positions as row 1 of 3, after lo zeros and before 2 or 8; x read as
-        // every row (ldx 0).
+        for (int64_t i = 3; i < n; i += 11) x[static_cast<size_t>(i * stride)] = -0.0f;
         for (int64_t lo : {0, 1, 9}) {
           for (int64_t after : {2, 8}) {
             const int64_t cols = lo + n + after, total = 3 * cols;
@@ -455,13 +442,54 @@ TEST(TensorKernels, MatchFloat64) {
             }
           }
         }
-        t.max_into(x.data(), stride, y.data(), n);
-        for (int64_t i = 0; i <= n; ++i) {
-          const float got = y[static_cast<size_t>(i)], want = ref[static_cast<size_t>(i)];
-          ASSERT_TRUE(std::isnan(want) ? std::isnan(got) : got == want && std::signbit(got) == std::signbit(want))
-              << t.name << " max_into stride " << stride << " n " << n << " at " << i << ": " << got << " vs " << want;
-        }
       }
+    // max_pool_plane against the window in row-major order by PyTorch's rule from -inf: NaN wins
+    // wherever it is, the first of equal maxima stays (-0 before +0 and +0 before -0 in a row and
+    // across rows), windows wholly in the padding give -inf; strides with and without a vector path,
+    // dilation, rows wider than a 4-vector block, and a canary after the plane.
+    struct Pool {
+      int64_t h, w, kh, kw, sh, sw, ph, pw, dh, dw;
+    };
+    for (const Pool& p : {Pool{9, 11, 3, 3, 2, 2, 1, 1, 1, 1}, Pool{40, 150, 3, 3, 2, 2, 1, 1, 1, 1},
+                          Pool{12, 13, 3, 3, 1, 1, 1, 1, 2, 2}, Pool{8, 100, 2, 2, 2, 2, 0, 0, 1, 1},
+                          Pool{7, 70, 1, 3, 3, 3, 0, 1, 1, 1}, Pool{2, 5, 2, 2, 3, 3, 1, 1, 3, 3},
+                          Pool{5, 1, 3, 1, 1, 1, 1, 0, 1, 1}}) {
+      const int64_t oh = (p.h + 2 * p.ph - p.dh * (p.kh - 1) - 1) / p.sh + 1;
+      const int64_t ow = (p.w + 2 * p.pw - p.dw * (p.kw - 1) - 1) / p.sw + 1;
+      auto x = random_vector(p.h * p.w, ++seed);
+      for (int64_t i = 0; i < p.h * p.w; i += 13) x[static_cast<size_t>(i)] = NAN;
+      for (int64_t i = 5; i + 1 < p.h * p.w; i += 17) x[static_cast<size_t>(i)] = 7.0f, x[static_cast<size_t>(i + 1)] = 7.0f;
+      for (int64_t i = 3; i + p.w < p.h * p.w; i += 19) {  // ±0 tied along rows and across them
+        x[static_cast<size_t>(i)] = -0.0f;
+        x[static_cast<size_t>(i + 1)] = 0.0f;
+        x[static_cast<size_t>(i + p.w)] = (i / 19) % 2 ? 0.0f : -0.0f;
+      }
+      for (int64_t i = 0; i < p.h * p.w; ++i)  // so that the zeros are the maxima of their windows
+        if (x[static_cast<size_t>(i)] > 0.0f && x[static_cast<size_t>(i)] != 7.0f) x[static_cast<size_t>(i)] *= -1.0f;
+      std::vector<float> want(static_cast<size_t>(oh * ow + 1), kCanary);
+      for (int64_t r = 0; r < oh; ++r)
+        for (int64_t q = 0; q < ow; ++q) {
+          float m = -std::numeric_limits<float>::infinity();
+          for (int64_t i = 0; i < p.kh; ++i)
+            for (int64_t j = 0; j < p.kw; ++j) {
+              const int64_t ih = r * p.sh - p.ph + i * p.dh, iw = q * p.sw - p.pw + j * p.dw;
+              if (ih < 0 || ih >= p.h || iw < 0 || iw >= p.w) continue;
+              const float v = x[static_cast<size_t>(ih * p.w + iw)];
+              if (v > m || std::isnan(v)) m = v;
+            }
+          want[static_cast<size_t>(r * ow + q)] = m;
+        }
+      const WindowGeometry g{p.kh, p.kw, p.sh, p.sw, p.ph, p.pw, p.dh, p.dw, oh, ow};
+      std::vector<float> scratch(static_cast<size_t>(max_pool_scratch_floats(g, p.h, p.w)));
+      std::vector<float> y(want.size(), kCanary);
+      t.max_pool_plane(x.data(), p.h, p.w, g, y.data(), scratch.data());
+      for (int64_t i = 0; i <= oh * ow; ++i) {
+        const float got = y[static_cast<size_t>(i)], ref = want[static_cast<size_t>(i)];
+        ASSERT_TRUE(std::isnan(ref) ? std::isnan(got) : got == ref && std::signbit(got) == std::signbit(ref))
+            << t.name << " max_pool_plane " << p.h << "x" << p.w << " kernel " << p.kh << "x" << p.kw << " stride "
+            << p.sh << "x" << p.sw << " at " << i << ": " << got << " vs " << ref;
+      }
+    }
     // store_rows: with and without res, in place (y = x) and apart; rows apart, the gaps kept.
     for (Activation act : {Activation::kNone, Activation::kRelu, Activation::kGeluErf, Activation::kSigmoid})
       for (bool with_res : {false, true})

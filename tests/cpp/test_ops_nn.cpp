@@ -611,7 +611,7 @@ TEST(ConvKernels, DepthwiseMatchesOracle) {
   uint32_t seed = 4000;
   for (const TensorKernels* tk : runnable_tensor_kernels()) {
     for (const Case& c : cases) {
-      DepthwiseGeometry g{c.kh, c.kw, c.sh, c.sw, c.ph, c.pw, c.dh, c.dw, 0, 0};
+      WindowGeometry g{c.kh, c.kw, c.sh, c.sw, c.ph, c.pw, c.dh, c.dw, 0, 0};
       g.oh = (c.h + 2 * c.ph - c.dh * (c.kh - 1) - 1) / c.sh + 1;
       g.ow = (c.w + 2 * c.pw - c.dw * (c.kw - 1) - 1) / c.sw + 1;
       const int64_t outs = c.planes * c.m;

@@ -672,7 +672,7 @@ class DepthwiseConv2d final : public NnOp {
     const float* wt = static_cast<const float*>(inputs[1].data);
     const float* bias = inputs.size() == 3 ? static_cast<const float*>(inputs[2].data) : nullptr;
     float* y = static_cast<float*>(out);
-    const DepthwiseGeometry geo{kh, kw, sh, sw, win_.padding[0], win_.padding[1], win_.dilation[0], win_.dilation[1],
+    const WindowGeometry geo{kh, kw, sh, sw, win_.padding[0], win_.padding[1], win_.dilation[0], win_.dilation[1],
                                 oh, ow};
     const TensorKernels& tk = tensor_kernels(ctx.reference_kernels);
     const int64_t h = im.h, w = im.w, c = im.c, taps = kh * kw;

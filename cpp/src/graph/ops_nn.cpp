@@ -117,39 +117,12 @@ class MaxPool2d final : public NnOp {
     const int64_t planes = im.n * im.c;
     const TensorKernels& tk = tensor_kernels(ctx.reference_kernels);
 
-    // Separable: each input row's maxima over the window's columns first (`rows`, one per input row,
-    // computed when an output row first needs it), then each output row's over its window's rows.
-    // Overlapping windows (stride < kernel) share the first pass: 3 × 3 stride 2 reads each input row
-    // once per column tap instead of 1.5 times. Both passes keep PyTorch's window order, so the first
-    // of equal maxima (−0 before +0) and any NaN win as they do there.
-    constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+    const WindowGeometry g{win.kernel[0], win.kernel[1], win.stride[0], sw, win.padding[0], win.padding[1],
+                           win.dilation[0], win.dilation[1], oh, ow};
     for_planes(planes, planes * oh * ow * win.kernel[0] * win.kernel[1], ctx.threads, [&](int64_t begin, int64_t end) {
-      float* rows = scratch(2, h * ow);
-      std::vector<int64_t> done(static_cast<size_t>(h));
+      float* pool_scratch = scratch(0, max_pool_scratch_floats(g, h, w));
       for (int64_t plane = begin; plane < end; ++plane) {
-        const float* xc = x + plane * h * w;
-        std::fill(done.begin(), done.end(), -1);
-        for (int64_t r = 0; r < oh; ++r) {
-          float* yr = y + (plane * oh + r) * ow;
-          // -inf is the padding: a window wholly in the padding stays -inf, as in PyTorch.
-          std::fill(yr, yr + ow, kNegInf);
-          for (int64_t i = 0; i < win.kernel[0]; ++i) {
-            const int64_t ih = r * win.stride[0] - win.padding[0] + i * win.dilation[0];
-            if (ih < 0 || ih >= h) continue;
-            float* row = rows + ih * ow;
-            if (done[static_cast<size_t>(ih)] != plane) {
-              done[static_cast<size_t>(ih)] = plane;
-              std::fill(row, row + ow, kNegInf);
-              for (int64_t j = 0; j < win.kernel[1]; ++j) {
-                const int64_t base = j * win.dilation[1] - win.padding[1];
-                int64_t lo, hi;
-                valid_run(base, sw, w, ow, lo, hi);
-                tk.max_into(xc + ih * w + (base + lo * sw), sw, row + lo, hi - lo);
-              }
-            }
-            tk.max_into(row, 1, yr, ow);
-          }
-        }
+        tk.max_pool_plane(x + plane * h * w, h, w, g, y + plane * oh * ow, pool_scratch);
       }
     });
   }

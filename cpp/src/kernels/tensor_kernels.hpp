@@ -1,32 +1,77 @@
 // Kernels for operators between activations (no weight): the graph's matmul and attention
 // products, its softmax and layer norm, the transpose that packs a linear layer's input,
-// max-pooling's update; and the two convolution loops that read the image in place, depthwise and
+// max-pooling's passes; and the two convolution loops that read the image in place, depthwise and
 // dense weights on pixel rows (ops_conv.cpp). One set per ISA, listed and picked in registry.cpp.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 #include "kernels/kernel.hpp"
 
 namespace sparsert {
 
-/// A depthwise convolution's window and output size (ops_conv.cpp checked them: kernel, stride and
-/// dilation ≥ 1, padding ≥ 0, the output non-empty).
-struct DepthwiseGeometry {
+/// A depthwise convolution's or max pooling's window and output size (the operators checked them:
+/// kernel, stride and dilation ≥ 1, padding ≥ 0, the output non-empty).
+struct WindowGeometry {
   int64_t kh, kw, sh, sw, ph, pw, dh, dw, oh, ow;
 };
 
 /// Floats of scratch depthwise_planes needs for an h × w plane: the zero-padded plane, rows
 /// depthwise_padded_cols floats apart, and the vector lanes past the last output read (up to two
 /// vectors of 16 beyond a row's last tap at stride 2, whatever the ISA).
-inline int64_t depthwise_padded_cols(const DepthwiseGeometry& g, int64_t w) {
+inline int64_t depthwise_padded_cols(const WindowGeometry& g, int64_t w) {
   const int64_t reach = (g.ow - 1) * g.sw + (g.kw - 1) * g.dw + 1;
   return (reach > g.pw + w ? reach : g.pw + w) + 32;
 }
-inline int64_t depthwise_scratch_floats(const DepthwiseGeometry& g, int64_t h, int64_t w) {
+inline int64_t depthwise_scratch_floats(const WindowGeometry& g, int64_t h, int64_t w) {
   const int64_t reach = (g.oh - 1) * g.sh + (g.kh - 1) * g.dh + 1;
   return ((reach > g.ph + h ? reach : g.ph + h) + 1) * depthwise_padded_cols(g, w);
+}
+
+/// Floats in a row of max pooling's padded input: the row between columns of -inf, wide enough for
+/// every tap of every output column.
+inline int64_t max_pool_padded_cols(const WindowGeometry& g, int64_t w) {
+  const int64_t reach = (g.ow - 1) * g.sw + (g.kw - 1) * g.dw + 1;
+  return reach > g.pw + w ? reach : g.pw + w;
+}
+/// Floats of scratch max_pool_plane needs for an h × w plane: a row of column maxima per input row,
+/// and the padded row.
+inline int64_t max_pool_scratch_floats(const WindowGeometry& g, int64_t h, int64_t w) {
+  return h * g.ow + max_pool_padded_cols(g, w);
+}
+
+/// max_pool_plane's algorithm over an ISA's `max_taps(x, tap_stride, taps, stride, y, n)`: y[i] = the
+/// maximum of x[i · stride + t · tap_stride] over t < taps by PyTorch's rule from -inf (`val > max ||
+/// isnan(val)`, t in order). Separable: each input row's maxima over the window's columns first (one
+/// row of `scratch` per input row, computed when an output row first needs it, so that it is still in
+/// L1 for the next; the input row is copied between columns of -inf, the padding's value, so that
+/// every tap is in range), then each output row's over its window's rows. Overlapping windows (stride
+/// < kernel) share the first pass: 3 × 3 stride 2 reads each input row once per column tap instead
+/// of 1.5 times. Both passes keep PyTorch's window order, so the first of equal maxima (−0 before +0)
+/// and any NaN win as there; a window wholly in the padding stays -inf.
+template <class MaxTaps>
+inline void max_pool_plane_by(MaxTaps&& max_taps, const float* x, int64_t h, int64_t w, const WindowGeometry& g,
+                              float* y, float* scratch) {
+  const int64_t wp = max_pool_padded_cols(g, w);
+  float* rows = scratch;
+  float* padded = scratch + h * g.ow;
+  for (int64_t j = 0; j < wp; ++j) padded[j] = -std::numeric_limits<float>::infinity();
+  int64_t computed = 0;  // rows [0, computed) hold their column maxima
+  for (int64_t r = 0; r < g.oh; ++r) {
+    const int64_t top = r * g.sh - g.ph;  // input row of the window's first row
+    const int64_t needed = std::min(h, top + (g.kh - 1) * g.dh + 1);
+    for (; computed < needed; ++computed) {
+      std::copy(x + computed * w, x + (computed + 1) * w, padded + g.pw);
+      max_taps(padded, g.dw, g.kw, g.sw, rows + computed * g.ow, g.ow);
+    }
+    // The window's rows inside the input: i in [lo, hi) with 0 ≤ top + i·dh < h.
+    const int64_t lo = top >= 0 ? 0 : std::min(g.kh, (-top + g.dh - 1) / g.dh);
+    const int64_t hi = std::max(lo, std::min(g.kh, h - top <= 0 ? 0 : (h - top + g.dh - 1) / g.dh));
+    max_taps(hi > lo ? rows + (top + lo * g.dh) * g.ow : rows, g.dh * g.ow, hi - lo, 1, y + r * g.ow, g.ow);
+  }
 }
 
 /// conv_gemm's input and output (TensorKernels::conv_gemm).
@@ -62,9 +107,12 @@ struct TensorKernels {
   float (*exp_shifted_sum)(const float* x, float* y, int64_t n, float shift);
   /// y[j · ldy + i] = x[i · ldx + j] for i < rows, j < cols (x and y do not overlap).
   void (*transpose)(const float* x, int64_t ldx, float* y, int64_t ldy, int64_t rows, int64_t cols);
-  /// y[i] = x[i · stride] where that is greater than y[i] or NaN, for i < n: max-pooling's update,
-  /// PyTorch's `val > max || isnan(val)`. Reads x only at those n positions.
-  void (*max_into)(const float* x, int64_t stride, float* y, int64_t n);
+  /// Max pooling of one h × w plane x into y (g.oh × g.ow): y[r, q] = the maximum of x[r·sh − ph + i·dh,
+  /// q·sw − pw + j·dw] over the window's positions inside the plane by PyTorch's rule (`val > max ||
+  /// isnan(val)` in row-major window order, from -inf), so the first of equal maxima (−0 before +0)
+  /// and any NaN win as there; -inf where the window is wholly in the padding. `scratch` holds
+  /// max_pool_scratch_floats(g, h, w) floats.
+  void (*max_pool_plane)(const float* x, int64_t h, int64_t w, const WindowGeometry& g, float* y, float* scratch);
   /// A convolution's zero-padded phase plane, y (rows × cols, contiguous): y[i · cols + j] =
   /// x[(i − r0) · ldx + (j − c0) · stride] for r0 ≤ i < r1 and c0 ≤ j < c1, 0 elsewhere (0 ≤ r0 ≤ r1 ≤
   /// rows, 0 ≤ c0 ≤ c1 ≤ cols). Reads x only at those positions.
@@ -84,7 +132,7 @@ struct TensorKernels {
   /// input plane c is y_{c·m+o}[r, q] = act(bias[c·m+o] + Σ_{i,j} wk[((c·m + o) · kh + i) · kw + j] ·
   /// x_c[r·sh − ph + i·dh, q·sw − pw + j·dw]), x zero outside the plane; bias may be null. `scratch`
   /// holds depthwise_scratch_floats(g, h, w) floats (the padded plane).
-  void (*depthwise_planes)(const float* x, int64_t planes, int64_t h, int64_t w, const DepthwiseGeometry& g,
+  void (*depthwise_planes)(const float* x, int64_t planes, int64_t h, int64_t w, const WindowGeometry& g,
                            const float* wk, const float* bias, int64_t m, Activation act, float* y, float* scratch);
   /// A convolution's dense product on pixel rows, written channel-major: for r < rows and the
   /// product's pixels p in [a.p0, a.p1), out[r, p] = act(Σ_k W[r, k] · x_k[p] + bias[r] + res[r, p]),

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 
 #include "kernels/epilogue.hpp"
 #include "kernels/tensor_kernels.hpp"
@@ -87,11 +88,19 @@ void transpose(const float* x, int64_t ldx, float* y, int64_t ldy, int64_t rows,
     for (int64_t j = 0; j < cols; ++j) y[j * ldy + i] = x[i * ldx + j];
 }
 
-void max_into(const float* x, int64_t stride, float* y, int64_t n) {
+void max_taps(const float* x, int64_t tap_stride, int64_t taps, int64_t stride, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
-    const float v = x[i * stride];
-    y[i] = (v > y[i] || v != v) ? v : y[i];
+    float m = -std::numeric_limits<float>::infinity();
+    for (int64_t t = 0; t < taps; ++t) {
+      const float v = x[i * stride + t * tap_stride];
+      m = (v > m || v != v) ? v : m;
+    }
+    y[i] = m;
   }
+}
+
+void max_pool_plane(const float* x, int64_t h, int64_t w, const WindowGeometry& g, float* y, float* scratch) {
+  max_pool_plane_by(&max_taps, x, h, w, g, y, scratch);
 }
 
 void copy_padded(const float* x, int64_t ldx, int64_t stride, float* y, int64_t rows, int64_t cols, int64_t r0,
@@ -128,7 +137,7 @@ void layer_norm_row(const float* x, float* y, int64_t n, const float* w, const f
 }
 
 // Reads x in place, bounds checked tap by tap; no scratch.
-void depthwise_planes(const float* x, int64_t planes, int64_t h, int64_t w, const DepthwiseGeometry& g,
+void depthwise_planes(const float* x, int64_t planes, int64_t h, int64_t w, const WindowGeometry& g,
                       const float* wk, const float* bias, int64_t m, Activation act, float* y, float*) {
   for (int64_t o = 0; o < planes * m; ++o) {
     const float* xc = x + o / m * h * w;
@@ -174,7 +183,7 @@ void conv_gemm(const float* panels, int64_t rows, int64_t cols, const ConvGemmAr
 
 TensorKernels tensor_f32_ref() {
   return {"tensor_f32_ref", Isa::kRef,     &gemm,       &exp_shifted_sum, &transpose,
-          &max_into,         &copy_padded, &store_rows, &layer_norm_row,  &depthwise_planes,
+          &max_pool_plane,         &copy_padded, &store_rows, &layer_norm_row,  &depthwise_planes,
           &conv_gemm};
 }
 

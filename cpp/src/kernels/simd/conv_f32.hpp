@@ -47,7 +47,7 @@ struct ConvF32 {
   // each would leave a chain of kh·kw dependent FMAs alone).
 
   template <int S, int R, int NV, Activation A>
-  static void dw_block(const float* pad, int64_t wp, const DepthwiseGeometry& g, const float* wk, float bias,
+  static void dw_block(const float* pad, int64_t wp, const WindowGeometry& g, const float* wk, float bias,
                        int64_t r, int64_t q, int last, float* y) {
     F acc[R][NV];
     unroll<R>([&](auto i) { unroll<NV>([&](auto v) { acc[i.value][v.value] = V::set1(bias); }); });
@@ -78,7 +78,7 @@ struct ConvF32 {
   // Output rows [r0, r1) in blocks of R rows (r1 − r0 a multiple of R), each row in blocks of up
   // to 4 / R vectors, the last one `last` lanes.
   template <int S, int R, Activation A>
-  static void dw_rows(const float* pad, int64_t wp, const DepthwiseGeometry& g, const float* wk, float bias,
+  static void dw_rows(const float* pad, int64_t wp, const WindowGeometry& g, const float* wk, float bias,
                       int64_t r0, int64_t r1, float* y) {
     constexpr int kMaxNv = 4 / R;
     for (int64_t r = r0; r < r1; r += R) {
@@ -97,7 +97,7 @@ struct ConvF32 {
   }
 
   template <int S, Activation A>
-  static void dw_plane(const float* pad, int64_t wp, const DepthwiseGeometry& g, const float* wk, float bias,
+  static void dw_plane(const float* pad, int64_t wp, const WindowGeometry& g, const float* wk, float bias,
                        float* y) {
     const int64_t vectors = (g.ow + W - 1) / W;
     int64_t r = 0;
@@ -114,7 +114,7 @@ struct ConvF32 {
   }
 
   // Column strides other than 1 and 2: output by output over the padded plane.
-  static void dw_plane_strided(const float* pad, int64_t wp, const DepthwiseGeometry& g, const float* wk, float bias,
+  static void dw_plane_strided(const float* pad, int64_t wp, const WindowGeometry& g, const float* wk, float bias,
                                float* y) {
     for (int64_t r = 0; r < g.oh; ++r)
       for (int64_t q = 0; q < g.ow; ++q) {
@@ -137,7 +137,7 @@ struct ConvF32 {
     }
   }
 
-  static void depthwise_planes(const float* x, int64_t planes, int64_t h, int64_t w, const DepthwiseGeometry& g,
+  static void depthwise_planes(const float* x, int64_t planes, int64_t h, int64_t w, const WindowGeometry& g,
                                const float* wk, const float* bias, int64_t m, Activation act, float* y,
                                float* scratch) {
     const int64_t wp = depthwise_padded_cols(g, w);

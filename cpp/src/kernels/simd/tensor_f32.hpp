@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <limits>
 
 #include "kernels/simd/activations.hpp"
 #include "kernels/simd/common.hpp"
@@ -241,10 +242,63 @@ struct TensorF32 {
     });
   }
 
-  static void max_into(const float* x, int64_t stride, float* y, int64_t n) {
-    for_strided(x, stride, n, [&](int64_t i, F v, int count) {
-      store_lanes(y + i, V::max_or_nan(load_lanes(y + i, count), v), count);
-    });
+  // NV vectors of y from position i, each over every tap in registers, stored once; `load(p, at)`
+  // reads the W positions from `at` of the tap starting at p. NV chains of maxima in flight.
+  template <int NV, class Load>
+  static void max_taps_vectors(const float* x, int64_t tap_stride, int64_t taps, Load&& load, float* y, int64_t i) {
+    F m[NV];
+    unroll<NV>([&](auto v) { m[v.value] = V::set1(-std::numeric_limits<float>::infinity()); });
+    for (int64_t t = 0; t < taps; ++t) {
+      const float* p = x + t * tap_stride;
+      unroll<NV>([&](auto v) { m[v.value] = V::max_or_nan(m[v.value], load(p, i + v.value * W)); });
+    }
+    unroll<NV>([&](auto v) { V::store(y + i + v.value * W, m[v.value]); });
+  }
+
+  static void max_pool_plane(const float* x, int64_t h, int64_t w, const WindowGeometry& g, float* y, float* scratch) {
+    max_pool_plane_by([](auto... a) { max_taps(a...); }, x, h, w, g, y, scratch);
+  }
+
+  static void max_taps(const float* x, int64_t tap_stride, int64_t taps, int64_t stride, float* y, int64_t n) {
+    // Stride 2 reads whole vectors with load_even, which reads 2W floats: they stop before passing the
+    // last position, and the last W positions come as one vector read backwards (load_odd), as in
+    // for_strided.
+    auto whole = [&](auto load, int64_t vectors) {  // in blocks of up to 4 vectors
+      for (int64_t v = 0; v < vectors; v += 4) {
+        switch (min_i64(vectors - v, 4)) {
+          case 4: max_taps_vectors<4>(x, tap_stride, taps, load, y, v * W); break;
+          case 3: max_taps_vectors<3>(x, tap_stride, taps, load, y, v * W); break;
+          case 2: max_taps_vectors<2>(x, tap_stride, taps, load, y, v * W); break;
+          default: max_taps_vectors<1>(x, tap_stride, taps, load, y, v * W); break;
+        }
+      }
+      return vectors * W;
+    };
+    int64_t i = 0;
+    if (stride == 1) {
+      i = whole([](const float* p, int64_t at) { return V::load(p + at); }, n / W);
+    } else if (stride == 2 && n > 0) {
+      i = whole([](const float* p, int64_t at) { return V::load_even(p + 2 * at); }, (n - 1) / W);
+      if (i < n && n > W) {
+        max_taps_vectors<1>(x, tap_stride, taps, [](const float* p, int64_t at) { return V::load_odd(p + 2 * at - 1); },
+                            y, n - W);
+        return;
+      }
+    }
+    auto taps_max = [&](auto load) {
+      F m = V::set1(-std::numeric_limits<float>::infinity());
+      for (int64_t t = 0; t < taps; ++t) m = V::max_or_nan(m, load(x + t * tap_stride));
+      return m;
+    };
+    for (; i < n; i += W) {  // a masked last vector at stride 1; other strides through a copy
+      const int count = static_cast<int>(min_i64(W, n - i));
+      store_lanes(y + i, taps_max([&](const float* p) {
+        if (stride == 1) return V::load_first(p + i, count);
+        alignas(64) float xs[W];
+        for (int l = 0; l < count; ++l) xs[l] = p[(i + l) * stride];
+        return V::load_first(xs, count);
+      }), count);
+    }
   }
 };
 
@@ -254,7 +308,7 @@ TensorKernels tensor_f32_kernels(const char* name, Isa isa) {
   using T = TensorF32<V>;
   using C = ConvF32<V>;
   return {name,        isa,           &T::gemm,       &T::exp_shifted_sum, &transpose<V>,
-          &T::max_into, &T::copy_padded, &T::store_rows, &T::layer_norm_row, &C::depthwise_planes,
+          &T::max_pool_plane, &T::copy_padded, &T::store_rows, &T::layer_norm_row, &C::depthwise_planes,
           &C::conv_gemm};
 }
 
