@@ -15,8 +15,10 @@ when they fit), and the sparse FLOPs (+ the dense attention matmuls) ÷ peak.
 
 Bandwidth and peak are measured, not taken from a datasheet: streaming reads, copies and triads of
 256 MiB arrays (DRAM) and of 2 MiB arrays (L3-resident; beyond the 512 KiB L2) with torch at T threads
-and numpy (one thread); torch.mm on square fp32 matrices of 1024, 2048 and 4096, best of a few. The
-best test of each kind is used. They are cached per CPU and thread count in the user's cache directory
+and numpy (one thread); torch.mm on square fp32 matrices of 1024, 2048 and 4096, and sparsert's own
+dense kernel on the same sizes (torch's BLAS need not use the CPU's widest vectors: on the AMD Zen 5
+host torch.mm ran 117 GFLOP/s on one thread, sparsert's AVX-512 kernel about twice that), best of a
+few. The best test of each kind is used. They are cached per CPU and thread count in the user's cache directory
 (`$SPARSERT_CACHE_DIR`, else `$XDG_CACHE_HOME/sparsert`, else `~/.cache/sparsert`); `--refresh` (or
 `limits(t, refresh=True)`) measures again, which takes about 15 s per thread count.
 
@@ -40,7 +42,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-_VERSION = 1  # bump when the measurement changes, so old caches are not read
+_VERSION = 2  # bump when the measurement changes, so old caches are not read
 DRAM_BYTES = 256 << 20  # per array: 8x the 32 MiB L3
 L3_BYTES = 2 << 20  # per array: 4x the 512 KiB L2, well inside the L3
 MM_SIZES = (1024, 2048, 4096)
@@ -130,8 +132,10 @@ def _bandwidth_tests(nbytes: int, calls: int) -> Dict[str, float]:
     return {name: arrays * nbytes / _per_call(fn, calls, 5) / 1e9 for name, (fn, arrays) in tests.items()}
 
 
-def _peak_tests(sizes: Sequence[int]) -> Dict[str, float]:
+def _peak_tests(sizes: Sequence[int], threads: int) -> Dict[str, float]:
     import torch
+
+    import sparsert
 
     out = {}
     for n in sizes:
@@ -140,6 +144,11 @@ def _peak_tests(sizes: Sequence[int]) -> Dict[str, float]:
         torch.mm(a, b, out=c)  # warm-up: thread pool, packing buffers
         best = min(_timed(lambda: torch.mm(a, b, out=c)) for _ in range(3 if n < 4096 else 2))
         out[f"torch_mm_{n}"] = 2.0 * n ** 3 / best / 1e9
+        w = sparsert.formats.pack(b.numpy(), "dense")
+        x = a.numpy()
+        sparsert._core.linear(w, x, None, "none", threads)  # warm-up
+        best = min(_timed(lambda: sparsert._core.linear(w, x, None, "none", threads)) for _ in range(3 if n < 4096 else 2))
+        out[f"sparsert_dense_{n}"] = 2.0 * n ** 3 / best / 1e9
     return out
 
 
@@ -160,7 +169,7 @@ def measure(threads: int, quick: bool = False) -> Limits:
     try:
         dram = _bandwidth_tests(DRAM_BYTES // 2 if quick else DRAM_BYTES, 2 if quick else 3)
         l3 = _bandwidth_tests(L3_BYTES, 50 if quick else 200)
-        peak = _peak_tests(MM_SIZES[:1] if quick else MM_SIZES)
+        peak = _peak_tests(MM_SIZES[:1] if quick else MM_SIZES, threads)
     finally:
         torch.set_num_threads(before)
     tests = {f"dram_{k}": v for k, v in dram.items()}
@@ -273,7 +282,7 @@ def describe(lims: Sequence[Limits]) -> List[str]:
     lines = [head, "|---|" + "---|" * len(lims)]
     names = sorted({k for l in lims for k in l.tests}, key=lambda k: (k.split("_")[0], k))
     for name in names:
-        unit = "GFLOP/s" if name.startswith("torch_mm") else "GB/s"
+        unit = "GFLOP/s" if name.startswith(("torch_mm", "sparsert_dense")) else "GB/s"
         lines.append(f"| {name} {unit} | " + " | ".join(f"{l.tests.get(name, math.nan):.1f}" for l in lims) + " |")
     lines.append("| **DRAM GB/s** (best test) | " + " | ".join(f"{l.dram_gbs:.1f}" for l in lims) + " |")
     lines.append("| **L3 GB/s** (best test) | " + " | ".join(f"{l.l3_gbs:.1f}" for l in lims) + " |")

@@ -28,7 +28,10 @@ python bench/kernels.py --densities 1.0 --batches 1,4,8,16,64,128 --threads 1 --
 python bench/kernels.py --densities 0.5,0.3 --batches 1,8,64 --threads 1,2 --markdown bench/results/kernels_crossover.md
 python bench/plot.py /tmp/kernels.jsonl bench/results/kernels.png      # redraws the figure from a saved run
 
-# models.py: results/models.md (every model), then the narrower results/models_*.md.
+# models.py: the AVX-512 host's two tables (README's Results), results/models.md (every model), then the
+# narrower results/models_*.md.
+python bench/models.py --models resnet18,mobilenet,bert2 --configs dense,g90,2:4 --batches 1,32 --threads 1 --deepsparse $DS --markdown bench/results/models_avx512_t1.md
+python bench/models.py --models resnet18,mobilenet,bert2 --configs dense,g90,2:4 --batches 1,32 --threads 2 --deepsparse $DS --markdown bench/results/models_avx512_t2.md
 python bench/models.py --configs dense,g90,2:4 --batches 1,32 --threads 1,2 --deepsparse $DS --markdown bench/results/models.md
 python bench/models.py --models mlp,bert2,resnet18 --configs g90,2:4 --batches 1 --threads 1 --deepsparse $DS --markdown bench/results/models_b1.md
 python bench/models.py --models mlp,bert2,resnet18 --configs g90 --batches 1,32 --threads 1 --deepsparse $DS --markdown bench/results/models_g90_t1.md
