@@ -27,6 +27,7 @@ python bench/kernels.py --densities 2:4,1.0 --batches 1,4,64 --threads 2 --markd
 python bench/kernels.py --densities 1.0 --batches 1,4,8,16,64,128 --threads 1 --markdown bench/results/kernels_dense.md
 python bench/kernels.py --densities 0.5,0.3 --batches 1,8,64 --threads 1,2 --markdown bench/results/kernels_crossover.md
 python bench/plot.py /tmp/kernels.jsonl bench/results/kernels.png      # redraws the figure from a saved run
+python bench/kernels.py --threads 1 --markdown bench/results/kernels_avx512_t1.md  # the AVX-512 host's grid
 
 # models.py: the AVX-512 host's two tables (README's Results), results/models.md (every model), then the
 # narrower results/models_*.md.
