@@ -22,12 +22,14 @@ What it does not replace, and why:
   dense (the never-slower rule: `select.eligible` takes a sparse format only when predicted at least
   `select.CHOICE_MARGIN` faster than dense). `summary` lists each with its reason.
 
-The choice is `sparsert.load`'s (`select.choose`, `cost.calibrate`), and that cost model prices the
-kernels alone. A call through this path costs ~3 µs more around its kernel than torch's own
-`nn.Linear` call does (input check, operator dispatch, NumPy views; 64×64 at 90%, batch 1, 1 thread:
-nn.Linear 4.1 µs, SparseLinear 6.9 µs, the kernel alone 2.0 µs), so a layer whose kernel takes a few
-µs can come out slower than in torch; `formats={"name": "torch"}` keeps such a layer in PyTorch.
-Convolutions also pay `F.unfold` and two transposes in torch around the kernel.
+The choice is `sparsert.load`'s rule for a linear layer (`select.choose`, `cost.calibrate`), which
+prices the kernels alone: a convolution here is `F.unfold` and that kernel, so it is priced as its
+matrix product at batch × output pixels rows, not as `sparsert.load`'s conv2d operator. A call
+through this path costs ~3 µs more around its kernel than torch's own `nn.Linear` call does (input
+check, operator dispatch, NumPy views; 64×64 at 90%, batch 1, 1 thread: nn.Linear 4.1 µs,
+SparseLinear 6.9 µs, the kernel alone 2.0 µs), so a layer whose kernel takes a few µs can come out
+slower than in torch; `formats={"name": "torch"}` keeps such a layer in PyTorch. Convolutions also
+pay `F.unfold` and two transposes in torch around the kernel.
 
 Lifetime: the packed weight lives on the replacing module. The operator receives an integer handle
 into a registry of weak references (a torch.export graph stores the integer as a constant; an opaque
@@ -388,8 +390,8 @@ def sparsify(model: nn.Module, example_inputs: Any = None, *, formats: FormatsAr
     `example_inputs`: a tensor, a tuple of positional arguments or a dict of keyword arguments; the
     model runs once on it (without gradients) to record the rows each layer multiplies (batch, or
     batch × output pixels for a convolution) and the zeros in each linear layer's input. Without it
-    every layer is priced at 1 row. The choice is `sparsert.load`'s: `select.choose` with the cost
-    model of `cost.calibrate(num_threads)`.
+    every layer is priced at 1 row. The choice is `sparsert.load`'s for a linear layer: `select.choose`
+    with the cost model of `cost.calibrate(num_threads)` (a convolution as its matrix product).
     `formats`: None or "auto" (the cost model's choice; a layer whose choice is dense stays the torch
     module), one format for every replaceable layer ("dense", "csr", "csc", "bsr", "bsr4x4", "nm",
     "nm2:4", …), or a dict {layer name: format}; "torch" keeps a layer in PyTorch.
