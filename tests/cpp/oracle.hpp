@@ -1,5 +1,5 @@
-// Test support: seeded random weights of a chosen structure, and the double-precision dense
-// product y = act(x · Wᵀ + bias) that every reference kernel is checked against.
+// Test support: seeded random weights of a chosen structure, the double-precision dense product
+// y = act(x · Wᵀ + bias) that every reference kernel is checked against, and max pooling's oracle.
 #pragma once
 
 #include <cmath>
@@ -53,6 +53,28 @@ inline std::vector<float> random_vector(int64_t n, uint32_t seed) {
   std::vector<float> v(static_cast<size_t>(n));
   for (auto& e : v) e = value(rng);
   return v;
+}
+
+/// Max pooling of one h × w plane into oh × ow outputs by PyTorch's rule: `val > max || isnan(val)`
+/// over the window's positions inside the plane in row-major order, from -inf, so the first of equal
+/// maxima (−0 before +0) and any NaN win, and a window wholly in the padding gives -inf.
+inline std::vector<float> max_pool_plane_oracle(const float* x, int64_t h, int64_t w, int64_t kh, int64_t kw,
+                                                int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh,
+                                                int64_t dw, int64_t oh, int64_t ow) {
+  std::vector<float> y(static_cast<size_t>(oh * ow));
+  for (int64_t r = 0; r < oh; ++r)
+    for (int64_t q = 0; q < ow; ++q) {
+      float m = -INFINITY;
+      for (int64_t i = 0; i < kh; ++i)
+        for (int64_t j = 0; j < kw; ++j) {
+          const int64_t ih = r * sh - ph + i * dh, iw = q * sw - pw + j * dw;
+          if (ih < 0 || ih >= h || iw < 0 || iw >= w) continue;
+          const float v = x[ih * w + iw];
+          if (v > m || std::isnan(v)) m = v;
+        }
+      y[static_cast<size_t>(r * ow + q)] = m;
+    }
+  return y;
 }
 
 inline double activate_f64(double v, Activation act) {

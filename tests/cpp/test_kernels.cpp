@@ -466,19 +466,9 @@ TEST(TensorKernels, MatchFloat64) {
       }
       for (int64_t i = 0; i < p.h * p.w; ++i)  // so that the zeros are the maxima of their windows
         if (x[static_cast<size_t>(i)] > 0.0f && x[static_cast<size_t>(i)] != 7.0f) x[static_cast<size_t>(i)] *= -1.0f;
-      std::vector<float> want(static_cast<size_t>(oh * ow + 1), kCanary);
-      for (int64_t r = 0; r < oh; ++r)
-        for (int64_t q = 0; q < ow; ++q) {
-          float m = -std::numeric_limits<float>::infinity();
-          for (int64_t i = 0; i < p.kh; ++i)
-            for (int64_t j = 0; j < p.kw; ++j) {
-              const int64_t ih = r * p.sh - p.ph + i * p.dh, iw = q * p.sw - p.pw + j * p.dw;
-              if (ih < 0 || ih >= p.h || iw < 0 || iw >= p.w) continue;
-              const float v = x[static_cast<size_t>(ih * p.w + iw)];
-              if (v > m || std::isnan(v)) m = v;
-            }
-          want[static_cast<size_t>(r * ow + q)] = m;
-        }
+      std::vector<float> want =
+          max_pool_plane_oracle(x.data(), p.h, p.w, p.kh, p.kw, p.sh, p.sw, p.ph, p.pw, p.dh, p.dw, oh, ow);
+      want.push_back(kCanary);
       const WindowGeometry g{p.kh, p.kw, p.sh, p.sw, p.ph, p.pw, p.dh, p.dw, oh, ow};
       std::vector<float> scratch(static_cast<size_t>(max_pool_scratch_floats(g, p.h, p.w)));
       std::vector<float> y(want.size(), kCanary);

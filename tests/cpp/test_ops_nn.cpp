@@ -700,21 +700,12 @@ struct PoolSpec {
 };
 
 std::vector<double> max_pool_ref(const PoolSpec& s, const float* x) {
-  const int64_t oh = s.oh(), ow = s.ow();
-  std::vector<double> y(static_cast<size_t>(s.n * s.c * oh * ow));
-  for (int64_t p = 0; p < s.n * s.c; ++p)
-    for (int64_t r = 0; r < oh; ++r)
-      for (int64_t q = 0; q < ow; ++q) {
-        double m = -std::numeric_limits<double>::infinity();
-        for (int64_t i = 0; i < s.kh; ++i)
-          for (int64_t j = 0; j < s.kw; ++j) {
-            const int64_t ih = r * s.sh - s.ph + i * s.dh, iw = q * s.sw - s.pw + j * s.dw;
-            if (ih < 0 || ih >= s.h || iw < 0 || iw >= s.w) continue;
-            const double v = x[(p * s.h + ih) * s.w + iw];
-            if (v > m || std::isnan(v)) m = v;
-          }
-        y[(p * oh + r) * ow + q] = m;
-      }
+  std::vector<double> y;
+  for (int64_t p = 0; p < s.n * s.c; ++p) {
+    const std::vector<float> plane =
+        max_pool_plane_oracle(x + p * s.h * s.w, s.h, s.w, s.kh, s.kw, s.sh, s.sw, s.ph, s.pw, s.dh, s.dw, s.oh(), s.ow());
+    y.insert(y.end(), plane.begin(), plane.end());
+  }
   return y;
 }
 
