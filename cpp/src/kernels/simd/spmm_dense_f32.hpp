@@ -136,59 +136,34 @@ inline constexpr int64_t kDenseChunkCols = 64;
 // prefetch costs a load slot.
 inline constexpr int64_t kDensePrefetchCols = 32;
 
-// One panel × NB batch columns over kn columns of W: y[b0 + j, panel rows] (+)= Σ_k panel[k, :] ·
-// x[k, b0 + j]. wp points at the panel's column k0, x at x[k0, b0], y at y[b0, panel row 0].
-// kFetch: prefetch fetch + k · kPanel at column k.
-template <class V, int NB, bool kFetch>
-void dense_panel_tile(const float* wp, int64_t kn, const float* x, int64_t ldx, float* y, int64_t ldy, int rows,
-                      bool accumulate, const float* fetch) {
+// NP consecutive panels (1 or 2) × NB batch columns over kn columns of W: y[b0 + j, panel rows]
+// (+)= Σ_k panel[k, :] · x[k, b0 + j]. wp points at the first panel's column k0, each next panel's is
+// panel_stride floats on; x at x[k0, b0], y at y[b0, first panel's row 0]; the last panel's first
+// `rows` rows are stored. kFetch: prefetch fetch + q · panel_stride + k · kPanel for panel q at column k.
+template <class V, int NP, int NB, bool kFetch>
+void dense_panel_tile(const float* wp, int64_t panel_stride, int64_t kn, const float* x, int64_t ldx, float* y,
+                      int64_t ldy, int rows, bool accumulate, const float* fetch) {
   using F = typename V::F;
   constexpr int W = V::kWidth, PV = panel_vectors<V>();
-  F acc[NB][PV];
-  unroll<NB>([&](auto j) { unroll<PV>([&](auto v) { acc[j.value][v.value] = V::zero(); }); });
+  F acc[NB][NP * PV];
+  unroll<NB>([&](auto j) { unroll<NP * PV>([&](auto v) { acc[j.value][v.value] = V::zero(); }); });
   for (int64_t k = 0; k < kn; ++k) {
-    if constexpr (kFetch) __builtin_prefetch(fetch + k * kPanel);
-    F wv[PV];
-    unroll<PV>([&](auto v) { wv[v.value] = V::load(wp + k * kPanel + v.value * W); });
-    const float* xk = x + k * ldx;
-    unroll<NB>([&](auto j) {
-      const F xb = V::broadcast(xk + j.value);
-      unroll<PV>([&](auto v) { acc[j.value][v.value] = V::fmadd(wv[v.value], xb, acc[j.value][v.value]); });
-    });
-  }
-  unroll<NB>([&](auto j) { SPARSERT_STORE_PANEL_COLUMN(V, PV, acc[j.value], y + j.value * ldy, rows, accumulate); });
-}
-
-// Two consecutive panels × NB batch columns over kn columns of W, as dense_panel_tile: wp points at
-// the first panel's column k0, the second's is panel_stride floats on; its first `rows` rows are
-// stored. kFetch: prefetch both panels' weights `ahead` columns on.
-template <class V, int NB, bool kFetch>
-void dense_pair_tile(const float* wp, int64_t panel_stride, int64_t kn, const float* x, int64_t ldx, float* y,
-                     int64_t ldy, int rows, bool accumulate, int64_t ahead) {
-  using F = typename V::F;
-  constexpr int W = V::kWidth, PV = panel_vectors<V>();
-  F acc[NB][2 * PV];
-  unroll<NB>([&](auto j) { unroll<2 * PV>([&](auto v) { acc[j.value][v.value] = V::zero(); }); });
-  for (int64_t k = 0; k < kn; ++k) {
-    const float* w0 = wp + k * kPanel;
-    if constexpr (kFetch) {
-      __builtin_prefetch(w0 + ahead * kPanel);
-      __builtin_prefetch(w0 + panel_stride + ahead * kPanel);
-    }
-    F wv[2 * PV];
-    unroll<PV>([&](auto v) {
-      wv[v.value] = V::load(w0 + v.value * W);
-      wv[PV + v.value] = V::load(w0 + panel_stride + v.value * W);
+    F wv[NP * PV];
+    unroll<NP>([&](auto q) {
+      if constexpr (kFetch) __builtin_prefetch(fetch + q.value * panel_stride + k * kPanel);
+      unroll<PV>([&](auto v) { wv[q.value * PV + v.value] = V::load(wp + q.value * panel_stride + k * kPanel + v.value * W); });
     });
     const float* xk = x + k * ldx;
     unroll<NB>([&](auto j) {
       const F xb = V::broadcast(xk + j.value);
-      unroll<2 * PV>([&](auto v) { acc[j.value][v.value] = V::fmadd(wv[v.value], xb, acc[j.value][v.value]); });
+      unroll<NP * PV>([&](auto v) { acc[j.value][v.value] = V::fmadd(wv[v.value], xb, acc[j.value][v.value]); });
     });
   }
   unroll<NB>([&](auto j) {
-    SPARSERT_STORE_PANEL_COLUMN(V, PV, acc[j.value], y + j.value * ldy, kPanel, accumulate);
-    SPARSERT_STORE_PANEL_COLUMN(V, PV, (acc[j.value] + PV), y + j.value * ldy + kPanel, rows, accumulate);
+    unroll<NP>([&](auto q) {
+      SPARSERT_STORE_PANEL_COLUMN(V, PV, (acc[j.value] + q.value * PV), y + j.value * ldy + q.value * kPanel,
+                                  q.value + 1 < NP ? static_cast<int>(kPanel) : rows, accumulate);
+    });
   });
 }
 
@@ -227,8 +202,8 @@ void spmm_dense_batched(const Weight& weight, const SpmmArgs& a, int64_t u0, int
       const int rows = static_cast<int>(min_i64(kPanel, w.rows() - p * kPanel));
       const float* wp = w.panels() + p * K * kPanel;
       with_tile_cols<NB>(a.batch, [&](auto n) {
-        dense_panel_tile<V, decltype(n)::value, true>(wp, K, a.x, a.ldx, a.y + p * kPanel, a.ldy, rows, false,
-                                                      wp + kDensePrefetchCols * kPanel);
+        dense_panel_tile<V, 1, decltype(n)::value, true>(wp, K * kPanel, K, a.x, a.ldx, a.y + p * kPanel, a.ldy, rows,
+                                                         false, wp + kDensePrefetchCols * kPanel);
       });
     }
     return finish();
@@ -264,24 +239,24 @@ void spmm_dense_batched(const Weight& weight, const SpmmArgs& a, int64_t u0, int
         for (int64_t t = 0; t < tiles; ++t) {
           float* y = a.y + (c0 + start[t]) * a.ldy + p * kPanel;
           const float* xp = xt + start[t] * kn;
+          // The first tile fetches its panels' weights ahead, the second the next panels'.
+          const float* fetch = t == 0                  ? wp + kDensePrefetchCols * kPanel
+                               : t == 1 && last + 1 < u1 ? wp + (last + 1 - p) * K * kPanel
+                                                         : nullptr;
+          const auto tile = [&](auto panels, auto width) {
+            with_tile_cols<decltype(width)::value>(start[t + 1] - start[t], [&](auto n) {
+              constexpr int NP = decltype(panels)::value, cols = decltype(n)::value;
+              if (fetch != nullptr) dense_panel_tile<V, NP, cols, true>(wp, K * kPanel, kn, xp, cols, y, a.ldy, rows, accumulate, fetch);
+              else dense_panel_tile<V, NP, cols, false>(wp, K * kPanel, kn, xp, cols, y, a.ldy, rows, accumulate, nullptr);
+            });
+          };
           if constexpr (NB2 > 0) {
             if (pair) {
-              with_tile_cols<NB2>(start[t + 1] - start[t], [&](auto n) {
-                constexpr int cols = decltype(n)::value;
-                // The first tile fetches the pair's weights ahead, the second the next pair's.
-                if (t == 0) dense_pair_tile<V, cols, true>(wp, K * kPanel, kn, xp, cols, y, a.ldy, rows, accumulate, kDensePrefetchCols);
-                else if (t == 1 && p + 2 < u1) dense_pair_tile<V, cols, true>(wp, K * kPanel, kn, xp, cols, y, a.ldy, rows, accumulate, 2 * K);
-                else dense_pair_tile<V, cols, false>(wp, K * kPanel, kn, xp, cols, y, a.ldy, rows, accumulate, 0);
-              });
+              tile(Const<2>{}, Const<NB2>{});
               continue;
             }
           }
-          with_tile_cols<NB>(start[t + 1] - start[t], [&](auto n) {
-            constexpr int cols = decltype(n)::value;
-            const float* ahead = t == 0 ? wp + kDensePrefetchCols * kPanel : t == 1 && p + 1 < u1 ? wp + K * kPanel : nullptr;
-            if (ahead != nullptr) dense_panel_tile<V, cols, true>(wp, kn, xp, cols, y, a.ldy, rows, accumulate, ahead);
-            else dense_panel_tile<V, cols, false>(wp, kn, xp, cols, y, a.ldy, rows, accumulate, nullptr);
-          });
+          tile(Const<1>{}, Const<NB>{});
         }
         p = last + 1;
       }
