@@ -32,7 +32,7 @@ inline int64_t depthwise_scratch_floats(const WindowGeometry& g, int64_t h, int6
 }
 
 /// Floats in a row of max pooling's padded input: the row between columns of -inf, wide enough for
-/// every tap of every output column.
+/// every tap of every output column (w itself when no tap leaves the row: it is then read in place).
 inline int64_t max_pool_padded_cols(const WindowGeometry& g, int64_t w) {
   const int64_t reach = (g.ow - 1) * g.sw + (g.kw - 1) * g.dw + 1;
   return reach > g.pw + w ? reach : g.pw + w;
@@ -47,8 +47,8 @@ inline int64_t max_pool_scratch_floats(const WindowGeometry& g, int64_t h, int64
 /// maximum of x[i · stride + t · tap_stride] over t < taps by PyTorch's rule from -inf (`val > max ||
 /// isnan(val)`, t in order). Separable: each input row's maxima over the window's columns first (one
 /// row of `scratch` per input row, computed when an output row first needs it, so that it is still in
-/// L1 for the next; the input row is copied between columns of -inf, the padding's value, so that
-/// every tap is in range), then each output row's over its window's rows. Overlapping windows (stride
+/// L1 for the next; where taps reach past the row, it is copied between columns of -inf, the padding's
+/// value, so that every tap is in range), then each output row's over its window's rows. Overlapping windows (stride
 /// < kernel) share the first pass: 3 × 3 stride 2 reads each input row once per column tap instead
 /// of 1.5 times. Both passes keep PyTorch's window order, so the first of equal maxima (−0 before +0)
 /// and any NaN win as there; a window wholly in the padding stays -inf.
@@ -56,16 +56,21 @@ template <class MaxTaps>
 inline void max_pool_plane_by(MaxTaps&& max_taps, const float* x, int64_t h, int64_t w, const WindowGeometry& g,
                               float* y, float* scratch) {
   const int64_t wp = max_pool_padded_cols(g, w);
+  const bool in_place = g.pw == 0 && wp == w;
   float* rows = scratch;
   float* padded = scratch + h * g.ow;
-  for (int64_t j = 0; j < wp; ++j) padded[j] = -std::numeric_limits<float>::infinity();
+  if (!in_place) std::fill(padded, padded + wp, -std::numeric_limits<float>::infinity());
   int64_t computed = 0;  // rows [0, computed) hold their column maxima
   for (int64_t r = 0; r < g.oh; ++r) {
     const int64_t top = r * g.sh - g.ph;  // input row of the window's first row
     const int64_t needed = std::min(h, top + (g.kh - 1) * g.dh + 1);
     for (; computed < needed; ++computed) {
-      std::copy(x + computed * w, x + (computed + 1) * w, padded + g.pw);
-      max_taps(padded, g.dw, g.kw, g.sw, rows + computed * g.ow, g.ow);
+      const float* row = x + computed * w;
+      if (!in_place) {
+        std::copy(row, row + w, padded + g.pw);
+        row = padded;
+      }
+      max_taps(row, g.dw, g.kw, g.sw, rows + computed * g.ow, g.ow);
     }
     // The window's rows inside the input: i in [lo, hi) with 0 ≤ top + i·dh < h.
     const int64_t lo = top >= 0 ? 0 : std::min(g.kh, (-top + g.dh - 1) / g.dh);
