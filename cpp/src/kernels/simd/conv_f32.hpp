@@ -179,8 +179,10 @@ struct ConvF32 {
   // k < kn: wp points at the panel's column k0 and the tile's first row; input row k at x + off[k]
   // (kOff) or x + k · ldx, x at the tile's first pixel; y at the output's (row, first pixel).
   // `first`: y is stored, else added to; `final`: bias, res and A applied.
+  // Never inlined: inlined into gemm_rows, the partial tiles' accumulators were spilled to the stack
+  // on every k (3 × 3 128 → 128 at 28 × 28: 1,054 → 960 µs).
   template <int NV, bool kMask, bool kOff, Activation A>
-  static void gemm_tile(const float* wp, int64_t kn, const float* x, int64_t ldx, const int64_t* off, float* y,
+  [[gnu::noinline]] static void gemm_tile(const float* wp, int64_t kn, const float* x, int64_t ldx, const int64_t* off, float* y,
                         int64_t ldy, int rows, int last, bool first, bool final, const float* bias, const float* res) {
     F acc[kMr][NV];
     unroll<kMr>([&](auto i) { unroll<NV>([&](auto v) { acc[i.value][v.value] = V::zero(); }); });
@@ -296,15 +298,14 @@ struct ConvF32 {
   }
 
   // ---- few pixels: vectors along channels -------------------------------------------------
-  // Under kCvPixels pixels the tiles above leave lanes idle (49 pixels fill 64 lanes) and stream the
-  // weight once per 48 pixels. Here vectors run along a panel's rows (kCvPanels panels: AVX-512 2 ×
+  // Up to 64 pixels the tiles above leave lanes idle (49 pixels fill 64 lanes) and stream the weight
+  // once per 48 pixels. Here vectors run along a panel's rows (kCvPanels panels: AVX-512 2 ×
   // 16 rows, 12 pixels broadcast; AVX2 16 rows × 6; NEON 16 × 6), the weight read as whole vectors
   // once per block of up to kCvBlock pixels; the sums go pixel-major into scratch, are transposed
   // and stored as above (store_sums).
   static constexpr int kCvPanels = V::kRegs >= 32 && W >= 16 ? 2 : 1;
   static constexpr int kPv = static_cast<int>(kPanelRows / W);  // vectors per panel column
   static constexpr int kCvCols = (V::kRegs >= 32 ? 24 : 12) / (kCvPanels * kPv);
-  static constexpr int64_t kCvPixels = 256;
   // k per pass: the block's kc × 64 inputs (32 KiB) and its 32-row weight slice (16 KiB) in L1.
   static constexpr int64_t kCvKc = 128;
 
@@ -429,10 +430,10 @@ struct ConvF32 {
 
   static void conv_gemm(const float* panels, int64_t rows, int64_t cols, const ConvGemmArgs& a) {
     if (rows == 0 || a.p1 <= a.p0) return;
-    // Channel vectors under 64 pixels, or under kCvPixels with the long sums (cols ≥ 256) that pay
-    // for their transposed store: a 1×1 80 → 480 at 14 × 14 ran 16% slower that way.
-    const int64_t n = a.p1 - a.p0;
-    if (a.scratch != nullptr && (n <= 64 || (n < kCvPixels && cols >= 256))) return cv_rows(panels, rows, cols, a);
+    // Channel vectors up to 64 pixels. Pixel tiles beat them from 14 × 14 on (3 × 3 256 → 256 at 14 ×
+    // 14: 0.84× onnxruntime against 0.81×, its input no longer packed per pass) once their partial
+    // tiles were compiled apart (gemm_tile); at 7 × 7 they ran 0.74× against 0.88×.
+    if (a.scratch != nullptr && a.p1 - a.p0 <= 64) return cv_rows(panels, rows, cols, a);
     if (a.wide_cols > 0) return gemm_rows<Activation::kNone>(panels, rows, cols, a, a.act);
     const bool fused = with_simple_activation(a.act, [&](auto s) {
       gemm_rows<decltype(s)::value>(panels, rows, cols, a, Activation::kNone);
