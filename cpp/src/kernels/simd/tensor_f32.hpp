@@ -180,9 +180,10 @@ struct TensorF32 {
   // tail. Stride 2 loads whole vectors with load_even (2W floats, the last one past x[2(i + W − 1)]:
   // it stops before that passes x[2(n − 1)]) and ends, when n > W, with the last W positions in one
   // vector read backwards from x[2(n − 1)] (load_odd), overlapping the one before: stores of the
-  // same lanes again, which copying and max-pooling both allow. Other tails go through a copy, which
-  // was most of the time of a phase-plane fill when stride 1 and 2 took it too (bench/NOTES.md,
-  // ResNet-18 and convolutions).
+  // same lanes again, which copying and max-pooling both allow; under W positions, one masked read
+  // (the 14-column phase planes of a 28-wide image were copied float by float). Other tails go
+  // through a copy, which was most of the time of a phase-plane fill when stride 1 and 2 took it
+  // too (bench/NOTES.md, ResNet-18 and convolutions).
   template <class Store>
   static void for_strided(const float* x, int64_t stride, int64_t n, Store&& store) {
     int64_t i = 0;
@@ -196,6 +197,13 @@ struct TensorF32 {
       for (; i + W < n; i += W) store(i, V::load_even(x + 2 * i), W);
       if (i < n && n > W) {
         store(n - W, V::load_odd(x + 2 * (n - W) - 1), W);
+        i = n;
+      } else if (i < n) {  // their 2n − 1 floats, masked, through a buffer load_even can read whole
+        alignas(64) float xs[2 * W];
+        const int span = static_cast<int>(2 * n - 1);
+        V::store(xs, V::load_first(x, std::min(span, W)));
+        V::store(xs + W, span > W ? V::load_first(x + W, span - W) : V::zero());
+        store(0, V::load_even(xs), static_cast<int>(n));
         i = n;
       }
     }
