@@ -309,9 +309,10 @@ struct ConvF32 {
   // k per pass: the block's kc × 64 inputs (32 KiB) and its 32-row weight slice (16 KiB) in L1.
   static constexpr int64_t kCvKc = 128;
 
-  // fetch (null: none): the next row group's weights, prefetched a line per panel and k.
+  // fetch (null: none): the next row group's weights, prefetched a line per panel and k. Never
+  // inlined, as gemm_tile.
   template <int P, int NB, bool kOff>
-  static void cv_tile(const float* wp, int64_t panel_stride, int64_t kn, const float* x, int64_t ldx,
+  [[gnu::noinline]] static void cv_tile(const float* wp, int64_t panel_stride, int64_t kn, const float* x, int64_t ldx,
                       const int64_t* off, float* t, int64_t ldt, bool first, const float* fetch) {
     constexpr int RV = P * kPv;
     F acc[NB][RV];

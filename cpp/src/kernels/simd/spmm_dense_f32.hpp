@@ -141,7 +141,7 @@ inline constexpr int64_t kDensePrefetchCols = 32;
 // panel_stride floats on; x at x[k0, b0], y at y[b0, first panel's row 0]; the last panel's first
 // `rows` rows are stored. kFetch: prefetch fetch + q · panel_stride + k · kPanel for panel q at column k.
 template <class V, int NP, int NB, bool kFetch>
-void dense_panel_tile(const float* wp, int64_t panel_stride, int64_t kn, const float* x, int64_t ldx, float* y,
+[[gnu::noinline]] void dense_panel_tile(const float* wp, int64_t panel_stride, int64_t kn, const float* x, int64_t ldx, float* y,
                       int64_t ldy, int rows, bool accumulate, const float* fetch) {
   using F = typename V::F;
   constexpr int W = V::kWidth, PV = panel_vectors<V>();
