@@ -99,7 +99,9 @@ struct ConvGemmArgs {
   /// required with wide pixels; null otherwise makes every product take the pixel tiles.
   float* scratch;
 };
-inline int64_t conv_gemm_scratch_floats(int64_t rows) { return ((rows + 31) / 32 * 32 * 2 + 128) * 64; }
+/// (Up to 64 pixels: two blocks of 64 pixels × the rows rounded up to a 64-row group, and 128
+/// columns of packed inputs; wider products: a tile of the rows × 48 pixels.)
+inline int64_t conv_gemm_scratch_floats(int64_t rows) { return ((rows + 63) / 64 * 64 * 2 + 128) * 64; }
 
 struct TensorKernels {
   const char* name;
