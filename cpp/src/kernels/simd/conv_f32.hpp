@@ -260,7 +260,7 @@ struct ConvF32 {
   template <Activation A>
   static void gemm_rows(const float* panels, int64_t rows, int64_t cols, const ConvGemmArgs& a, Activation scatter_act) {
     const bool wide = a.wide_cols > 0;
-    const int64_t passes = (cols + kMaxKc - 1) / kMaxKc, kc = passes > 1 ? (cols + passes - 1) / passes : max_i64(cols, 1);
+    const int64_t passes = (cols + kMaxKc - 1) / kMaxKc, kc = passes > 1 ? (cols + passes - 1) / passes : std::max<int64_t>(cols, 1);
     for (int64_t p0 = a.p0; p0 < a.p1; p0 += kNr) {
       const int64_t np = min_i64(kNr, a.p1 - p0);
       const int nv = static_cast<int>((np + W - 1) / W);
