@@ -172,7 +172,7 @@ struct ConvF32 {
   static constexpr int64_t kPanelRows = 16;
   // Most k per pass: the kc × kNr block of x a pixel tile reads stays in L2 (384 KiB of it) while
   // every row tile passes over it; the output tile is added to between passes, which are as even as
-  // can be. Blocks that fit L1 (16 KiB, 168 k) took 4-7 passes on ResNet-18's 3 × 3 layers, which
+  // can be. Blocks that fit L1 (16 KiB, 168 k) took 4-14 passes on ResNet-18's 3 × 3 layers, which
   // run 3-5% faster in one (56 × 56 64 → 64: 0.92 → 0.95× onnxruntime; 28 × 28 0.89 → 0.92×).
   static constexpr int64_t kMaxKc = 384 * 1024 / (kNr * 4);
   static constexpr int64_t kCvBlock = 64;  // pixels per block of the channel-vector path below
