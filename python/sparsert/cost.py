@@ -51,7 +51,7 @@ TILE = 64
 # From in-L2 to last-level-cache sizes (dense 2048² is 16 MiB); larger weights are the roofline's.
 _CALIBRATION_SHAPES = [(256, 256), (128, 1024), (1024, 512), (2048, 2048), (1024, 4096)]
 _CALIBRATION_DENSITIES = [0.05, 0.15, 0.4]
-_VERSION = 9  # bump when the calibration changes, so old caches are not read
+_VERSION = 10  # bump when the calibration changes, so old caches are not read
 
 
 @dataclass
@@ -153,15 +153,22 @@ def conv_features(fmt: str, conv: ConvShape, predicted_product_us) -> list[float
     runs of them copied (one per channel tap and output row: short rows make im2col slow), and the
     outputs the products write."""
     (h, w), (oh, ow), (ph, pw) = conv.in_hw, conv.out_hw, conv.padding
-    cols = conv.channels * conv.kernel[0] * conv.kernel[1]
+    (kh, kw), (sh, sw) = conv.kernel, conv.stride
+    cols = conv.channels * kh * kw
     kind = formats.parse(fmt).kind
-    direct = not conv.pointwise and kind == "csr" or kind == "dense" and oh * ow >= _CONV_DENSE_MIN_PIXELS
+    hq, wq = math.ceil((h + 2 * ph) / sh), math.ceil((w + 2 * pw) / sw)
+    pixel_rows = oh * ow >= _CONV_DENSE_MIN_PIXELS
+    # As graph/ops_conv.cpp runs them: CSR and dense on phase planes; N:M on copies of them shifted
+    # per column tap, rows rounded up to 16 floats, unless that wastes over a quarter (im2col then).
+    aligned = kind == "nm" and pixel_rows and -(-wq // 16) * 16 * 4 <= ow * 5
+    copies = (kw - 1) // sw + 1 if aligned else 1
+    if aligned:
+        wq = -(-wq // 16) * 16
+    direct = not conv.pointwise and (kind == "csr" or kind == "dense" and pixel_rows or aligned)
     if conv.pointwise:
         rows, copied, runs = oh * ow, 0.0, 0.0
     elif direct:  # the phase planes the taps read: a 1×1 kernel at stride 2 reads one of four
-        (kh, kw), (sh, sw) = conv.kernel, conv.stride
-        hq, wq = math.ceil((h + 2 * ph) / sh), math.ceil((w + 2 * pw) / sw)
-        rows, copied, runs = oh * wq, conv.channels * min(kh, sh) * min(kw, sw) * hq * wq, 0.0
+        rows, copied, runs = oh * wq, copies * conv.channels * min(kh, sh) * min(kw, sw) * hq * wq, 0.0
     else:
         rows, copied, runs = oh * ow, float(oh * ow * cols), float(oh * cols)
     n = conv.images

@@ -268,6 +268,45 @@ std::string check_tensor(const TensorKernels& t) {
           return "max_pool_plane stride " + std::to_string(stride) + " width " + std::to_string(w) + " at " +
                  std::to_string(i);
     }
+  // conv_gemm on dense and on sparse panels (each row keeps 2 of every 4 columns), plain rows and
+  // wide ones (rows at offsets, the tail of each 9-pixel row dropped), bias, residual and ReLU.
+  for (bool sparse : {false, true})
+    for (int64_t rows : {5, 20})
+      for (int64_t cols : {7, 40})
+        for (int64_t wide_cols : {0, 9}) {
+          const int64_t p1 = 70, ldx = 80, ow = 7, ldy = 80;  // wide: output (i, j) at i · 7 + j
+          std::vector<int64_t> offsets(static_cast<size_t>(cols));
+          for (int64_t k = 0; k < cols; ++k) offsets[static_cast<size_t>(k)] = k * 83 + k % 5;
+          const auto x = random(cols * ldx + 128), bias = random(rows), res = random(rows * ldy);
+          const int64_t steps = sparse ? (cols + 3) / 4 * 2 : cols, panel = (rows + 15) / 16 * 16 * steps;
+          AlignedVector<float> values(static_cast<size_t>(panel), 0.0f);
+          AlignedVector<ConvEntry> entries(static_cast<size_t>(panel), ConvEntry{0.0f, 0});
+          for (int64_t r = 0; r < rows; ++r)
+            for (int64_t s = 0; s < steps; ++s) {
+              const size_t e = static_cast<size_t>((r / 16 * steps + s) * 16 + r % 16);
+              const int64_t k = std::min(cols - 1, s / 2 * 4 + s % 2 * 2 + (r + s / 2) % 2);
+              values[e] = value(rng);
+              entries[e] = {values[e], static_cast<int32_t>(wide_cols > 0 ? offsets[static_cast<size_t>(k)] : k)};
+            }
+          const ConvPanels w = sparse ? ConvPanels{nullptr, entries.data(), steps, cols}
+                                      : ConvPanels{values.data(), nullptr, steps, cols};
+          AlignedVector<float> scratch(static_cast<size_t>(conv_gemm_scratch_floats(rows)));
+          std::vector<float> y(static_cast<size_t>(rows * ldy), 0.0f), y_ref(y.size(), 0.0f);
+          const int64_t* off = wide_cols > 0 && !sparse ? offsets.data() : nullptr;
+          const int64_t lda = sparse && wide_cols > 0 ? 1 : ldx;
+          ConvGemmArgs a{x.data(), lda, off, 3, p1, wide_cols, ow, bias.data(), res.data(), y.data(), ldy,
+                         Activation::kRelu, scratch.data()};
+          t.conv_gemm(w, rows, a);
+          a.y = y_ref.data();
+          ref.conv_gemm(w, rows, a);
+          for (size_t i = 0; i < y.size(); ++i)
+            if (!close(y[i], y_ref[i], static_cast<double>(cols))) {
+              std::snprintf(buf, sizeof buf, "conv_gemm %s rows %lld cols %lld wide %lld at %zu: %.9g vs %.9g",
+                            sparse ? "sparse" : "dense", static_cast<long long>(rows), static_cast<long long>(cols),
+                            static_cast<long long>(wide_cols), i, y[i], y_ref[i]);
+              return buf;
+            }
+        }
   return {};
 }
 

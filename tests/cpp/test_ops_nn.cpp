@@ -10,6 +10,7 @@
 #include <cstring>
 #include <limits>
 #include <map>
+#include <random>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -427,8 +428,12 @@ TEST(Conv2d, KernelName) {
   std::vector<float> full;
   const auto weights = conv_weights(s, Format::kNM, 3, full);
   auto node = one_node(make_conv2d, "conv2d", {1, 4, 6, 6}, s.ints(Activation::kNone), weights);
-  EXPECT_EQ(node->op->kernel_name({{DType::kF32, {1, 4, 6, 6}}}, {1, false}), select_kernel(*weights[0], 36).name);
-  EXPECT_EQ(node->op->kernel_name({{DType::kF32, {1, 4, 6, 6}}}, {1, true}), std::string("spmm_nm_f32_ref"));
+  // 36 output pixels: conv_gemm on lockstep panels; 9 (under kMinPixelRows): the spmm kernels.
+  EXPECT_EQ(node->op->kernel_name({{DType::kF32, {1, 4, 6, 6}}}, {1, false}),
+            std::string(tensor_kernels().name) + ".conv_gemm_nm");
+  EXPECT_EQ(node->op->kernel_name({{DType::kF32, {1, 4, 6, 6}}}, {1, true}), std::string("tensor_f32_ref.conv_gemm_nm"));
+  EXPECT_EQ(node->op->kernel_name({{DType::kF32, {1, 4, 3, 3}}}, {1, false}), select_kernel(*weights[0], 9).name);
+  EXPECT_EQ(node->op->kernel_name({{DType::kF32, {1, 4, 3, 3}}}, {1, true}), std::string("spmm_nm_f32_ref"));
 }
 
 TEST(Conv2d, Errors) {
@@ -528,7 +533,8 @@ TEST(DepthwiseConv2d, MatchesOracle) {
 // ---------------------------------------------------------------------------------------------
 // The convolution loops of every TensorKernels set this CPU runs, against double loops: conv_gemm's
 // pixel tiles and channel vectors, with and without wide pixels (rows at offsets, a padded row's tail
-// dropped), and depthwise_planes over strides, padding, dilation and multipliers.
+// dropped), on dense and lockstep-sparse panels, and depthwise_planes over strides, padding, dilation
+// and multipliers.
 
 std::vector<const TensorKernels*> runnable_tensor_kernels() {
   std::vector<const TensorKernels*> out;
@@ -548,14 +554,42 @@ TEST(ConvKernels, GemmMatchesOracle) {
   };
   uint32_t seed = 3000;
   for (const TensorKernels* tk : runnable_tensor_kernels()) {
-    for (const Case& c : cases) {
+    for (const Case& c : cases)
+    for (bool sparse : {false, true}) {
       const int64_t ldx = c.p1 + 5;
       std::vector<int64_t> offsets(static_cast<size_t>(c.cols));
       for (int64_t k = 0; k < c.cols; ++k) offsets[static_cast<size_t>(k)] = k * 13 + k % 3;
       const int64_t x_len = c.wide_cols > 0 ? c.cols * 13 + c.p1 + 64 : c.cols * ldx;
-      const std::vector<float> x = random_vector(x_len, ++seed), wv = random_vector(c.rows * c.cols, ++seed);
+      const std::vector<float> x = random_vector(x_len, ++seed);
+      std::vector<float> wv = random_vector(c.rows * c.cols, ++seed);
       const std::vector<float> bias = random_vector(c.rows, ++seed);
       const DenseMatrix w(wv.data(), c.rows, c.cols);
+      // Sparse: each row keeps 3 of every 7 columns, at its own positions, as lockstep panels whose
+      // entries hold their input row's offset (ldx 1) where the dense product looks it up.
+      const int64_t steps = sparse ? c.cols / 7 * 3 + std::min<int64_t>(c.cols % 7, 3) : c.cols;
+      AlignedVector<ConvEntry> entries(static_cast<size_t>((c.rows + 15) / 16 * 16 * steps), ConvEntry{0.0f, 0});
+      if (sparse) {
+        std::mt19937 rng(++seed);
+        for (int64_t r = 0; r < c.rows; ++r) {
+          int64_t s = 0;
+          for (int64_t g = 0; g < c.cols; g += 7) {
+            std::vector<int64_t> pick;
+            for (int64_t k = g; k < std::min(c.cols, g + 7); ++k) pick.push_back(k);
+            std::shuffle(pick.begin(), pick.end(), rng);
+            pick.resize(std::min<size_t>(pick.size(), 3));
+            std::sort(pick.begin(), pick.end());
+            for (int64_t k = g; k < std::min(c.cols, g + 7); ++k)
+              if (std::find(pick.begin(), pick.end(), k) == pick.end()) wv[static_cast<size_t>(r * c.cols + k)] = 0.0f;
+            for (int64_t k : pick) {
+              const size_t e = static_cast<size_t>((r / 16 * steps + s++) * 16 + r % 16);
+              const int64_t at = c.wide_cols > 0 ? offsets[static_cast<size_t>(k)] : k;
+              entries[e] = {wv[static_cast<size_t>(r * c.cols + k)], static_cast<int32_t>(at)};
+            }
+          }
+        }
+      }
+      const ConvPanels panels = sparse ? ConvPanels{nullptr, entries.data(), steps, c.cols}
+                                       : ConvPanels{w.panels(), nullptr, c.cols, c.cols};
       // Output pixel of product pixel p, or -1 where a wide row's tail drops it.
       const auto out_pixel = [&](int64_t p) -> int64_t {
         if (c.wide_cols == 0) return p;
@@ -568,10 +602,11 @@ TEST(ConvKernels, GemmMatchesOracle) {
         for (int variant = 0; variant < 3; ++variant) {  // bias and residual; neither; no scratch
           const bool extras = variant == 0;
           std::vector<float> y(static_cast<size_t>(c.rows * ldy), std::numeric_limits<float>::quiet_NaN());
-          const ConvGemmArgs a{x.data(), ldx, c.wide_cols > 0 ? offsets.data() : nullptr, c.p0, c.p1, c.wide_cols, c.ow,
+          const bool by_offset = c.wide_cols > 0;
+          const ConvGemmArgs a{x.data(), sparse && by_offset ? 1 : ldx, by_offset && !sparse ? offsets.data() : nullptr, c.p0, c.p1, c.wide_cols, c.ow,
                                extras ? bias.data() : nullptr, extras ? res.data() : nullptr, y.data(), ldy, act,
                                variant == 2 && c.wide_cols == 0 ? nullptr : scratch.data()};
-          tk->conv_gemm(w.panels(), c.rows, c.cols, a);
+          tk->conv_gemm(panels, c.rows, a);
           std::vector<double> ref(y.size(), std::numeric_limits<double>::quiet_NaN());
           for (int64_t r = 0; r < c.rows; ++r)
             for (int64_t p = c.p0; p < c.p1; ++p) {
@@ -587,7 +622,7 @@ TEST(ConvKernels, GemmMatchesOracle) {
           Tensor got(DType::kF32, {c.rows, ldy});
           std::copy(y.begin(), y.end(), got.data_as<float>());
           std::ostringstream what;
-          what << tk->name << " conv_gemm rows " << c.rows << " cols " << c.cols << " pixels [" << c.p0 << ", " << c.p1
+          what << tk->name << (sparse ? " sparse" : " dense") << " conv_gemm rows " << c.rows << " cols " << c.cols << " pixels [" << c.p0 << ", " << c.p1
                << ") wide " << c.wide_cols << "/" << c.ow << " " << to_string(act) << " variant " << variant;
           expect_close(got, {c.rows, ldy}, ref, what.str());
         }

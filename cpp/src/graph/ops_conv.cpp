@@ -1,11 +1,12 @@
-// The "ops_conv.cpp" section of ops.def: conv2d, with packed weights (dense: TensorKernels' conv_gemm
-// written channel-major, reading the image in place for 1×1 or its phase planes; CSR: direct over
-// phase planes; the other formats: im2col, then the spmm kernels), and depthwise_conv2d on the
+// The "ops_conv.cpp" section of ops.def: conv2d, with packed weights (dense and N:M: TensorKernels'
+// conv_gemm written channel-major, reading the image in place for 1×1 or its phase planes; CSR: direct
+// over phase planes; the other formats: im2col, then the spmm kernels), and depthwise_conv2d on the
 // TensorKernels' vector loops. Attribute rules, output shapes and values follow PyTorch
 // (torch.nn.functional.conv2d); images are NCHW, or CHW unbatched.
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <limits>
 #include <memory>
@@ -20,6 +21,7 @@
 #include "runtime/run_spmm.hpp"
 #include "sparsert/csr.hpp"
 #include "sparsert/dense.hpp"
+#include "sparsert/nm.hpp"
 
 namespace sparsert {
 namespace {
@@ -42,7 +44,7 @@ using nn_ops::valid_run;
 constexpr int64_t kPanelFloats = 128 * 1024;
 constexpr int64_t kMinChunk = 64;
 constexpr int64_t kMaxChunk = 256;
-// Dense weights run conv_gemm (TensorKernels: NCHW written directly, no transpose) from this many
+// Dense and N:M weights run conv_gemm (TensorKernels: NCHW written directly, no transpose) from this many
 // output pixels; fewer (a pooled 1 × 1 image) take the spmm kernels, whose batch-1 kernel reads a
 // single pixel's channels as one vector.
 constexpr int64_t kMinPixelRows = 16;
@@ -147,6 +149,31 @@ void for_items(int64_t items, int threads, const RunItem& run_item) {
   }
 }
 
+/// N:M weights as conv_gemm's lockstep panels (ConvPanels): every row holds n values per group of m
+/// columns, so a panel's rows step through their values together. Each entry's `at` is
+/// input_row(column); entries past the weight's columns (its last group's padding) are zeros at
+/// input_row(0).
+struct NmPanels {
+  AlignedVector<ConvEntry> entries;
+  int64_t steps = 0, cols = 0;
+
+  template <class InputRow>
+  NmPanels(const NmMatrix& w, InputRow&& input_row) : steps(w.groups() * w.n()), cols(w.cols()) {
+    constexpr int64_t kPanel = DenseMatrix::kPanelRows;
+    const ConvEntry zero{0.0f, input_row(0)};
+    entries.assign(static_cast<size_t>((w.rows() + kPanel - 1) / kPanel * kPanel * steps), zero);
+    for (int64_t r = 0; r < w.rows(); ++r)
+      for (int64_t g = 0; g < w.groups(); ++g)
+        for (int i = 0; i < w.n(); ++i) {
+          const int64_t k = g * w.m() + w.position(r, g, i);
+          if (k >= cols) continue;
+          entries[static_cast<size_t>((r / kPanel * steps + g * w.n() + i) * kPanel + r % kPanel)] = {
+              w.values()[(r * w.groups() + g) * w.n() + i], input_row(k)};
+        }
+  }
+  ConvPanels view() const { return {nullptr, entries.data(), steps, cols}; }
+};
+
 /// Direct convolution's view of CSR weights for one input size: the image is copied once, zero-padded
 /// and split into stride_h × stride_w phase planes (phase (a, b) holds the padded rows ≡ a and columns
 /// ≡ b modulo the stride), so that every tap (c, i, j) of an output pixel reads the phase plane
@@ -160,6 +187,17 @@ struct DirectPlan {
   std::vector<char> phase_used;  // stride_h · stride_w flags: the phases some tap reads
   std::vector<std::shared_ptr<const CsrMatrix>> weights;  // per group (CSR weights)
   std::vector<int64_t> offsets;  // dense weights: column k's offset in the phase planes (conv_gemm's x rows)
+  // N:M weights read aligned copies of the phase planes instead, one per column shift ⌊j·dw / sw⌋ of
+  // the taps, rows wq_aligned floats (a multiple of 16), so that each tap's input row of a pixel tile
+  // starts on a 64-byte line: a sparse step loads its input once per FMA, and a load across two lines
+  // costs two (3 × 3 64 → 64 at 56²: 1,401 µs unaligned, 827 aligned). Where rounding rows up to 16
+  // floats would waste over a quarter of the lanes (7 × 7 outputs: 16 for 7), nm_aligned is false
+  // and the N:M weights read im2col panels instead (entries at their columns).
+  bool nm_aligned = false;
+  int64_t wq_aligned = 0, channel_aligned = 0, copy_floats = 0;
+  std::vector<int64_t> shifts;          // the distinct column shifts, one copy each
+  std::vector<char> copy_phase_used;    // shifts · stride_h · stride_w flags: the phases some tap reads in a copy
+  std::vector<NmPanels> nm_panels;      // per group (N:M weights)
 };
 
 class Conv2d final : public NnOp {
@@ -197,9 +235,16 @@ class Conv2d final : public NnOp {
     pointwise_ = taps == 1 && win_.stride == one && win_.padding == zero;
     direct_ = !pointwise_;
     dense_ = true;
+    nm_ = true;
     for (const auto& w : node.weights) {
       direct_ = direct_ && w->format() == Format::kCsr;
       dense_ = dense_ && w->format() == Format::kDense;
+      nm_ = nm_ && w->format() == Format::kNM && w->cols() <= std::numeric_limits<int32_t>::max();
+    }
+    if (nm_ && pointwise_) {  // the input rows are the image's channels, ldx apart
+      for (const auto& w : node.weights) {
+        nm_panels_.emplace_back(static_cast<const NmMatrix&>(*w), [](int64_t k) { return static_cast<int32_t>(k); });
+      }
     }
   }
 
@@ -241,7 +286,7 @@ class Conv2d final : public NnOp {
     const int64_t work = im.n * pixels * (nnz + groups_ * cg_ * win_.kernel[0] * win_.kernel[1]);
     const int threads = static_cast<int>(
         std::max<int64_t>(1, std::min<int64_t>(ctx.threads, work / kMinWorkPerThread)));
-    if (pixel_rows(pixels)) return run_dense(im, x, bias, residual, y, oh, ow, threads, ctx);
+    if (pixel_rows(pixels, im)) return run_dense(im, x, bias, residual, y, oh, ow, threads, ctx);
     if (direct_) {
       if (const auto plan = direct_plan(im.h, im.w)) {
         return run_direct(*plan, im, x, bias, residual, y, oh, ow, threads, ctx);
@@ -298,8 +343,8 @@ class Conv2d final : public NnOp {
     if (!inputs.empty()) {
       const Image im = image(inputs[0]);
       const Pair out = out_size(inputs[0].shape, im);
-      if (pixel_rows(out[0] * out[1])) {
-        return std::string(tensor_kernels(ctx.reference_kernels).name) + ".conv_gemm";
+      if (pixel_rows(out[0] * out[1], im)) {
+        return std::string(tensor_kernels(ctx.reference_kernels).name) + (dense_ ? ".conv_gemm" : ".conv_gemm_nm");
       }
       count = chunk_size(out[0] * out[1]);
     }
@@ -319,14 +364,25 @@ class Conv2d final : public NnOp {
     else check_count(got, 1, 2, "x [, bias]");
   }
   bool has_bias(size_t inputs) const { return inputs == (residual_ ? 3u : 2u); }
-  // Whether run_dense takes an output of this many pixels (kMinPixelRows).
-  bool pixel_rows(int64_t pixels) const {
-    return dense_ && pixels >= kMinPixelRows;
+  // Whether run_dense takes an output of this many pixels (kMinPixelRows): N:M weights when their
+  // input rows are the image's (1×1) or its aligned phase planes (DirectPlan), else im2col and spmm.
+  bool pixel_rows(int64_t pixels, const Image& im) const {
+    if (pixels < kMinPixelRows) return false;
+    if (dense_) return true;
+    if (!nm_) return false;
+    if (pointwise_) return true;
+    const auto plan = direct_plan(im.h, im.w);
+    return plan != nullptr && !plan->nm_panels.empty();
+  }
+  // Group g's dense weight as conv_gemm reads it.
+  ConvPanels dense_panels(int64_t g) const {
+    const auto& w = static_cast<const DenseMatrix&>(*node_.weights[static_cast<size_t>(g)]);
+    return {w.panels(), nullptr, w.cols(), w.cols()};
   }
   // With a residual the kernels add the bias only; the residual and act follow in one pass.
   Activation kernel_act() const { return residual_ ? Activation::kNone : act_; }
 
-  /// Dense weights: conv_gemm on the image itself (1×1, stride 1, unpadded: a group's channels are
+  /// Dense and N:M weights: conv_gemm on the image itself (1×1, stride 1, unpadded: a group's channels are
   /// rows H·W apart; one item per image, group and thread's share of the pixels) or, one item per
   /// (image, group), on its phase planes (DirectPlan) as wide pixels, every tap a row at a fixed
   /// offset: no im2col panel, and the product writes each channel's output pixels with bias,
@@ -337,19 +393,22 @@ class Conv2d final : public NnOp {
     const int64_t pixels = oh * ow, oc = groups_ * ocg_;
     const TensorKernels& tk = tensor_kernels(ctx.reference_kernels);
     constexpr int64_t kPanel = DenseMatrix::kPanelRows;
-    // The product over pixels [p0, p1) of `a`, its rows split among `inner` threads by panels.
-    const auto product = [&](const DenseMatrix& w, ConvGemmArgs a, int inner) {
-      const int64_t panels = w.panel_count(), k = w.cols();
-      const int parts = static_cast<int>(std::min<int64_t>(inner, panels));
+    // The product of w over pixels [p0, p1) of `a`, its rows split among `inner` threads by panels.
+    const auto product = [&](const ConvPanels& w, ConvGemmArgs a, int inner) {
+      const int64_t panel_count = ceil_div(ocg_, kPanel);
+      const int parts = static_cast<int>(std::min<int64_t>(inner, panel_count));
       const auto part = [&](int t) {
-        const int64_t r0 = panels * t / parts * kPanel, r1 = std::min(ocg_, panels * (t + 1) / parts * kPanel);
+        const int64_t r0 = panel_count * t / parts * kPanel, r1 = std::min(ocg_, panel_count * (t + 1) / parts * kPanel);
         if (r1 <= r0) return;
         ConvGemmArgs b = a;
         b.bias = a.bias ? a.bias + r0 : nullptr;
         b.res = a.res ? a.res + r0 * a.ldy : nullptr;
         b.y = a.y + r0 * a.ldy;
         b.scratch = scratch(1, conv_gemm_scratch_floats(r1 - r0));
-        tk.conv_gemm(w.panels() + r0 * k, r1 - r0, k, b);
+        ConvPanels wr = w;  // from row r0 on
+        if (wr.values != nullptr) wr.values += r0 * w.steps;
+        if (wr.entries != nullptr) wr.entries += r0 * w.steps;
+        tk.conv_gemm(wr, r1 - r0, b);
       };
       if (parts <= 1) part(0);
       else ThreadPool::instance().run(parts, std::cref(part));
@@ -364,20 +423,19 @@ class Conv2d final : public NnOp {
       const int64_t chunk = round_up(ceil_div(pixels, threads), kBatchPad), chunks = ceil_div(pixels, chunk);
       for_items(im.n * groups_ * chunks, threads, [&](int64_t item, int inner) {
         const int64_t n = item / (groups_ * chunks), g = item / chunks % groups_, p0 = item % chunks * chunk;
-        const auto& w = static_cast<const DenseMatrix&>(*node_.weights[static_cast<size_t>(g)]);
         const float* xg = x + (n * im.c + g * cg_) * im.h * im.w;
+        const ConvPanels w = nm_ ? nm_panels_[static_cast<size_t>(g)].view() : dense_panels(g);
         product(w, args(n, g, xg, im.h * im.w, nullptr, p0, std::min(pixels, p0 + chunk), 0), inner);
       });
       return;
     }
     const auto plan = direct_plan(im.h, im.w);
-    if (plan == nullptr) {
+    if (plan == nullptr || (nm_ && !plan->nm_aligned)) {
       const int64_t chunk = chunk_size(pixels), chunks = ceil_div(pixels, chunk);
       for_items(im.n * groups_ * chunks, threads, [&](int64_t item, int inner) {
         const int64_t n = item / (groups_ * chunks), g = item / chunks % groups_, p0 = item % chunks * chunk;
         const int64_t count = std::min(chunk, pixels - p0);
-        const auto& w = static_cast<const DenseMatrix&>(*node_.weights[static_cast<size_t>(g)]);
-        const int64_t k = w.cols(), ldx = packed_ldx(count);
+        const int64_t k = cg_ * win_.kernel[0] * win_.kernel[1], ldx = packed_ldx(count);
         const float* xg = x + (n * im.c + g * cg_) * im.h * im.w;
         float* panel = scratch(0, k * ldx);
         const int n_im2col = static_cast<int>(std::min<int64_t>(inner, k));
@@ -389,23 +447,31 @@ class Conv2d final : public NnOp {
         ConvGemmArgs a = args(n, g, panel, ldx, nullptr, 0, count, 0);
         a.y += p0;
         if (a.res != nullptr) a.res += p0;
-        product(w, a, inner);
+        product(nm_ ? plan->nm_panels[static_cast<size_t>(g)].view() : dense_panels(g), a, inner);
       });
       return;
     }
     const DirectPlan& p = *plan;
-    const int64_t wide = (oh - 1) * p.wq + ow, span = cg_ * p.channel;
+    const int64_t wq = nm_ ? p.wq_aligned : p.wq, wide = (oh - 1) * wq + ow;
+    const int64_t span = nm_ ? static_cast<int64_t>(p.shifts.size()) * p.copy_floats : cg_ * p.channel;
     for_items(im.n * groups_, threads, [&](int64_t item, int inner) {
       const int64_t n = item / groups_, g = item % groups_;
-      const auto& w = static_cast<const DenseMatrix&>(*node_.weights[static_cast<size_t>(g)]);
       // Wide pixels read up to span + wide: the tail past the last channel's planes is zero.
       float* planes = scratch(0, span + wide + kOverlapSlack);
       std::fill(planes + span, planes + span + wide + kOverlapSlack, 0.0f);
       const float* xg = x + (n * im.c + g * cg_) * im.h * im.w;
       const int n_fill = static_cast<int>(std::min<int64_t>(inner, cg_));
-      const auto fill = [&](int t) { fill_planes(p, xg, planes, cg_ * t / n_fill, cg_ * (t + 1) / n_fill); };
+      const auto fill = [&](int t) {
+        if (nm_) fill_aligned(p, xg, planes, cg_ * t / n_fill, cg_ * (t + 1) / n_fill);
+        else fill_planes(p, xg, planes, cg_ * t / n_fill, cg_ * (t + 1) / n_fill);
+      };
       ThreadPool::instance().run(n_fill, std::cref(fill));
-      // Threads of one item take shares of the wide pixels (multiples of 48: whole tiles on every ISA),
+      // N:M entries hold their input rows' offsets (ldx 1); dense columns look theirs up.
+      const ConvPanels w = nm_ ? p.nm_panels[static_cast<size_t>(g)].view() : dense_panels(g);
+      const int64_t ldx = nm_ ? 1 : 0;
+      const int64_t* offsets = nm_ ? nullptr : p.offsets.data();
+      // Threads of one item take shares of the wide pixels (multiples of 48: whole dense tiles on every
+      // ISA, and starts on 64-byte lines),
       // or, where whole tiles split them unevenly, shares of the weight's rows: 7² has 61 wide pixels,
       // 48 + 13 (2 threads: 1.2x one thread's speed on ResNet-18's 512-channel layers), and its
       // weight is the larger operand anyway.
@@ -415,11 +481,11 @@ class Conv2d final : public NnOp {
       const double pixels_max = static_cast<double>(std::min(share, wide)) / static_cast<double>(wide);
       const double rows_max = static_cast<double>(ceil_div(panels, inner)) / static_cast<double>(panels);
       if (inner > 1 && rows_max + 0.05 < pixels_max) {
-        product(w, args(n, g, planes, 0, p.offsets.data(), 0, wide, p.wq), inner);
+        product(w, args(n, g, planes, ldx, offsets, 0, wide, wq), inner);
         return;
       }
       const auto part = [&](int t) {
-        product(w, args(n, g, planes, 0, p.offsets.data(), t * share, std::min(wide, (t + 1) * share), p.wq), 1);
+        product(w, args(n, g, planes, ldx, offsets, t * share, std::min(wide, (t + 1) * share), wq), 1);
       };
       if (parts <= 1) part(0);
       else ThreadPool::instance().run(parts, std::cref(part));
@@ -456,6 +522,7 @@ class Conv2d final : public NnOp {
         tap[static_cast<size_t>(i * kw + j)] = phase * plane + di / sh * p->wq + dj / sw;
       }
     p->column_block = column_block(tap, p->channel);
+    if (nm_ && !plan_nm(*p)) return nullptr;
     if (dense_) {
       const int64_t taps = kh * kw;
       p->offsets.resize(static_cast<size_t>(cg_ * taps));
@@ -525,6 +592,75 @@ class Conv2d final : public NnOp {
               i0 < i1 && j0 < j1 ? x + (c * p.h + i0 * sh + a - win_.padding[0]) * p.w + j0 * sw + b - win_.padding[1] : x;
           tk.copy_padded(first, sh * p.w, sw, dst + c * p.channel + (a * sw + b) * plane, p.hq, p.wq, i0, i1, j0, j1);
         }
+    }
+  }
+
+  /// The aligned plane copies of N:M weights (DirectPlan) and their panels; false when the copies
+  /// would outgrow 32-bit offsets.
+  bool plan_nm(DirectPlan& p) const {
+    const int64_t sh = win_.stride[0], sw = win_.stride[1], kh = win_.kernel[0], kw = win_.kernel[1];
+    const int64_t taps = kh * kw;
+    p.wq_aligned = round_up(p.wq, 16);
+    const int64_t ow = (p.w + 2 * win_.padding[1] - win_.dilation[1] * (kw - 1) - 1) / sw + 1;
+    p.nm_aligned = p.wq_aligned * 4 <= ow * 5;
+    if (!p.nm_aligned) {
+      for (const auto& weight : node_.weights) {
+        p.nm_panels.emplace_back(static_cast<const NmMatrix&>(*weight), [](int64_t k) { return static_cast<int32_t>(k); });
+      }
+      return true;
+    }
+    const int64_t plane = p.hq * p.wq_aligned;
+    p.channel_aligned = round_up(sh * sw * plane, 16);
+    if (p.channel_aligned / 16 % 2 == 0) p.channel_aligned += 16;  // as channel: odd lines apart
+    p.copy_floats = cg_ * p.channel_aligned;
+    for (int64_t j = 0; j < kw; ++j) {
+      const int64_t shift = j * win_.dilation[1] / sw;
+      if (std::find(p.shifts.begin(), p.shifts.end(), shift) == p.shifts.end()) p.shifts.push_back(shift);
+    }
+    // Tap (i, j) reads copy u (its column shift) at u · copy_floats + its phase plane's row offset.
+    std::vector<int64_t> tap(static_cast<size_t>(taps));
+    p.copy_phase_used.assign(p.shifts.size() * static_cast<size_t>(sh * sw), 0);
+    for (int64_t i = 0; i < kh; ++i)
+      for (int64_t j = 0; j < kw; ++j) {
+        const int64_t di = i * win_.dilation[0], dj = j * win_.dilation[1], phase = di % sh * sw + dj % sw;
+        const int64_t u = std::find(p.shifts.begin(), p.shifts.end(), dj / sw) - p.shifts.begin();
+        p.copy_phase_used[static_cast<size_t>(u * sh * sw + phase)] = 1;
+        tap[static_cast<size_t>(i * kw + j)] = u * p.copy_floats + phase * plane + di / sh * p.wq_aligned;
+      }
+    const int64_t span = static_cast<int64_t>(p.shifts.size()) * p.copy_floats;
+    if (span + plane + kOverlapSlack > std::numeric_limits<int32_t>::max()) return false;
+    for (const auto& weight : node_.weights) {
+      p.nm_panels.emplace_back(static_cast<const NmMatrix&>(*weight), [&](int64_t k) {
+        return static_cast<int32_t>(k / taps * p.channel_aligned + tap[static_cast<size_t>(k % taps)]);
+      });
+    }
+    return true;
+  }
+
+  /// Channels [c0, c1) of one image group's aligned plane copies (DirectPlan, N:M): copy u holds the
+  /// phase planes (rows wq_aligned floats) shifted left by shifts[u] columns, zero past their ends.
+  void fill_aligned(const DirectPlan& p, const float* x, float* dst, int64_t c0, int64_t c1) const {
+    const int64_t sh = win_.stride[0], sw = win_.stride[1], wqa = p.wq_aligned, plane = p.hq * wqa;
+    const TensorKernels& tk = tensor_kernels();
+    for (size_t u = 0; u < p.shifts.size(); ++u) {
+      const int64_t t = p.shifts[u];
+      for (int64_t c = c0; c < c1; ++c) {
+        float* channel = dst + static_cast<int64_t>(u) * p.copy_floats + c * p.channel_aligned;
+        std::fill(channel + sh * sw * plane, channel + p.channel_aligned, 0.0f);  // phases unread stay as they are
+        for (int64_t a = 0; a < sh; ++a)
+          for (int64_t b = 0; b < sw; ++b) {
+            if (!p.copy_phase_used[u * static_cast<size_t>(sh * sw) + static_cast<size_t>(a * sw + b)]) continue;
+            int64_t i0, i1, j0, j1;  // the phase plane's rows and columns inside the image
+            valid_run(a - win_.padding[0], sh, p.h, p.hq, i0, i1);
+            valid_run(b - win_.padding[1], sw, p.w, p.wq, j0, j1);
+            // Copy column q is the phase plane's column q + t.
+            const int64_t q0 = std::min(std::max<int64_t>(j0 - t, 0), wqa), q1 = std::max(q0, std::min(j1 - t, wqa));
+            const float* first = i0 < i1 && q0 < q1 ? x + (c * p.h + i0 * sh + a - win_.padding[0]) * p.w +
+                                                          (q0 + t) * sw + b - win_.padding[1]
+                                                    : x;
+            tk.copy_padded(first, sh * p.w, sw, channel + (a * sw + b) * plane, p.hq, wqa, i0, i1, q0, q1);
+          }
+      }
     }
   }
 
@@ -628,6 +764,8 @@ class Conv2d final : public NnOp {
   bool pointwise_ = false;
   bool direct_ = false;  // every weight CSR and not pointwise: run_direct
   bool dense_ = false;   // every weight dense: run_dense
+  bool nm_ = false;      // every weight N:M: run_dense where pixel_rows says
+  std::vector<NmPanels> nm_panels_;  // N:M and pointwise: per group, entries at their columns
   bool residual_ = false;  // the last input is added to the output before act
   Activation act_ = Activation::kNone;
   mutable std::mutex plan_mu_;

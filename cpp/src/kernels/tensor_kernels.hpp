@@ -81,7 +81,8 @@ inline void max_pool_plane_by(MaxTaps&& max_taps, const float* x, int64_t h, int
 
 /// conv_gemm's input and output (TensorKernels::conv_gemm).
 struct ConvGemmArgs {
-  /// Input row k: x_k = x + offsets[k], or x + k · ldx when offsets is null; read at [p0, p1) only.
+  /// Input row k: x_k = x + offsets[k], or x + k · ldx when offsets is null (sparse panels: the entry's
+  /// row x + at · ldx; offsets unused); read at [p0, p1) only.
   const float* x;
   int64_t ldx;
   const int64_t* offsets;
@@ -102,6 +103,25 @@ struct ConvGemmArgs {
 /// (Up to 64 pixels: two blocks of 64 pixels × the rows rounded up to a 64-row group, and 128
 /// columns of packed inputs; wider products: a tile of the rows × 48 pixels.)
 inline int64_t conv_gemm_scratch_floats(int64_t rows) { return ((rows + 63) / 64 * 64 * 2 + 128) * 64; }
+
+/// One stored weight of sparse panels (ConvPanels): its value and its input row, x + at · ldx
+/// (ConvGemmArgs; ldx 1 makes `at` an offset in the input). 8 bytes, so a kernel reads both at once.
+struct ConvEntry {
+  float value;
+  int32_t at;
+};
+
+/// A convolution's weight as conv_gemm reads it: panels of 16 rows, each stored step by step, entry
+/// (r, s) at [(r / 16 · steps + s) · 16 + r % 16] (rows zero past `rows` in the last panel, 64-byte
+/// aligned). Dense (`values`; entries null): step s is column s, steps == cols (DenseMatrix's
+/// panels, sparsert/dense.hpp). Sparse in lockstep (`entries`, N:M, whose rows all hold `steps`
+/// values): entry (r, s) is W[r, k] with k the column its input row belongs to; cols is the
+/// weight's, to size passes.
+struct ConvPanels {
+  const float* values;
+  const ConvEntry* entries;
+  int64_t steps, cols;
+};
 
 struct TensorKernels {
   const char* name;
@@ -141,11 +161,10 @@ struct TensorKernels {
   /// holds depthwise_scratch_floats(g, h, w) floats (the padded plane).
   void (*depthwise_planes)(const float* x, int64_t planes, int64_t h, int64_t w, const WindowGeometry& g,
                            const float* wk, const float* bias, int64_t m, Activation act, float* y, float* scratch);
-  /// A convolution's dense product on pixel rows, written channel-major: for r < rows and the
-  /// product's pixels p in [a.p0, a.p1), out[r, p] = act(Σ_k W[r, k] · x_k[p] + bias[r] + res[r, p]),
-  /// W in DenseMatrix's panel layout (sparsert/dense.hpp: panels[(r / 16 · cols + k) · 16 + r % 16],
-  /// rows zero past `rows` in the last panel, 16-float aligned), k < cols. Layouts: ConvGemmArgs.
-  void (*conv_gemm)(const float* panels, int64_t rows, int64_t cols, const ConvGemmArgs& a);
+  /// A convolution's product on pixel rows, written channel-major: for r < rows and the product's
+  /// pixels p in [a.p0, a.p1), out[r, p] = act(Σ_k W[r, k] · x_k[p] + bias[r] + res[r, p]), k <
+  /// w.cols. Layouts: ConvPanels, ConvGemmArgs.
+  void (*conv_gemm)(const ConvPanels& w, int64_t rows, const ConvGemmArgs& a);
 };
 
 TensorKernels tensor_f32_ref();

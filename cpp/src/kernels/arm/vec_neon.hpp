@@ -20,6 +20,8 @@ struct Neon {
   static F zero() { return vdupq_n_f32(0.0f); }
   static F set1(float v) { return vdupq_n_f32(v); }
   static F broadcast(const float* p) { return vld1q_dup_f32(p); }
+  // Every lane the float whose bits are the low 32 of `bits` (a register, not memory).
+  static F broadcast_bits(uint64_t bits) { return vreinterpretq_f32_u32(vdupq_n_u32(static_cast<uint32_t>(bits))); }
   static F load(const float* p) { return vld1q_f32(p); }
   static void store(float* p, F v) { vst1q_f32(p, v); }
   static F add(F a, F b) { return vaddq_f32(a, b); }

@@ -157,10 +157,10 @@ void depthwise_planes(const float* x, int64_t planes, int64_t h, int64_t w, cons
   }
 }
 
-void conv_gemm(const float* panels, int64_t rows, int64_t cols, const ConvGemmArgs& a) {
+void conv_gemm(const ConvPanels& w, int64_t rows, const ConvGemmArgs& a) {
   constexpr int64_t kPanel = 16;
   for (int64_t r = 0; r < rows; ++r) {
-    const float* wr = cols == 0 ? nullptr : panels + r / kPanel * cols * kPanel + r % kPanel;  // no panels then
+    const int64_t first = r / kPanel * w.steps * kPanel + r % kPanel;  // entry (r, 0)
     for (int64_t p = a.p0; p < a.p1; ++p) {
       int64_t out = r * a.ldy + p;
       if (a.wide_cols > 0) {
@@ -168,9 +168,13 @@ void conv_gemm(const float* panels, int64_t rows, int64_t cols, const ConvGemmAr
         out = r * a.ldy + p / a.wide_cols * a.ow + p % a.wide_cols;
       }
       float v = 0.0f;
-      for (int64_t k = 0; k < cols; ++k) {
-        const float* xk = a.x + (a.offsets != nullptr ? a.offsets[k] : k * a.ldx);
-        v += wr[k * kPanel] * xk[p];
+      for (int64_t s = 0; s < w.steps; ++s) {
+        const int64_t e = first + s * kPanel;
+        if (w.entries != nullptr) {
+          v += w.entries[e].value * a.x[w.entries[e].at * a.ldx + p];
+        } else {
+          v += w.values[e] * a.x[(a.offsets != nullptr ? a.offsets[s] : s * a.ldx) + p];
+        }
       }
       if (a.bias != nullptr) v += a.bias[r];
       if (a.res != nullptr) v += a.res[out];

@@ -162,6 +162,15 @@ struct ConvF32 {
     }
   }
 
+  // f(Const<n>{}) for 1 ≤ n ≤ N (n < 1 as 1).
+  template <int N, class Fn>
+  static void with_count(int n, Fn&& f) {
+    if constexpr (N > 1) {
+      if (n < N) return with_count<N - 1>(n, f);
+    }
+    f(Const<N>{});
+  }
+
   // ---- dense product on pixel rows -----------------------------------------------------------
   // Register tile: kMr weight rows (broadcast from the panel's column, kMr consecutive floats) × kNv
   // vectors of pixels (loaded from x's row k): AVX-512 and NEON 8 × 3 (24 accumulators, 3 inputs, 1
@@ -175,35 +184,63 @@ struct ConvF32 {
   // can be. Blocks that fit L1 (16 KiB, 168 k) took 4-14 passes on ResNet-18's 3 × 3 layers, which
   // run 3-5% faster in one (56 × 56 64 → 64: 0.92 → 0.95× onnxruntime; 28 × 28 0.89 → 0.92×).
   static constexpr int64_t kMaxKc = 384 * 1024 / (kNr * 4);
+  // Sparse tiles (their input loaded once per FMA, no reuse across rows) are as wide as the registers
+  // allow, as each step's entry costs a load of its own: AVX-512 and NEON 4 rows × 4 vectors, AVX2 2 ×
+  // 4. Their passes keep the input in 16 KiB: every FMA loads it, and rows on more pages than the L1
+  // TLB holds (here 128 input rows 12 KiB apart) ran 15% slower.
+  static constexpr int kSparseMr = V::kRegs >= 32 ? 4 : 2;
+  static constexpr int kSparseNv = 4;
+  static_assert(kPanelRows % kMr == 0 && kPanelRows % kSparseMr == 0, "row tiles stay within a panel");
+  static constexpr int64_t kSparseNr = kSparseNv * W;
+  static constexpr int64_t kMaxKcSparse = 16 * 1024 / (kSparseNr * 4);
   static constexpr int64_t kCvBlock = 64;  // pixels per block of the channel-vector path below
 
-  // Rows [0, rows) (rows ≤ kMr) × NV vectors of pixels, the last one `last` lanes when kMask, over
-  // k < kn: wp points at the panel's column k0 and the tile's first row; input row k at x + off[k]
-  // (kOff) or x + k · ldx, x at the tile's first pixel; y at the output's (row, first pixel).
-  // `first`: y is stored, else added to; `final`: bias, res and A applied. fetch (null: none): lines
-  // prefetched a k apart (the next panel's weights).
+  // Rows [0, rows) (rows ≤ MR) × NV vectors of pixels, the last one `last` lanes when kMask, over
+  // steps s < kn of panels P (ConvPanels: float values when dense, ConvEntry when sparse): wp points
+  // at the panel's step s0 and the tile's first row; x at the tile's first pixel, the input row of
+  // column k at x + off[k] (kOff) or x + k · ldx for dense steps (x and off advanced to s0 by the
+  // caller), x + at · ldx for a sparse entry; y at the output's (row, first pixel). `first`: y is
+  // stored, else added to; `final`: bias, res and A applied. fetch (null: none): lines of the next
+  // panel prefetched a step apart. A dense step loads its input row once for MR rows; a sparse
+  // step loads each row's own (N:M rows share no columns): NV + 1 loads per NV FMAs, the entry's
+  // value and row in one 8-byte load.
   // Never inlined: inlined into gemm_rows, the partial tiles' accumulators were spilled to the stack
   // on every k (3 × 3 128 → 128 at 28 × 28: 1,054 → 960 µs).
-  template <int NV, bool kMask, bool kOff, Activation A>
-  [[gnu::noinline]] static void gemm_tile(const float* wp, int64_t kn, const float* x, int64_t ldx, const int64_t* off, float* y,
-                        int64_t ldy, int rows, int last, bool first, bool final, const float* bias, const float* res,
-                        const float* fetch) {
-    F acc[kMr][NV];
-    unroll<kMr>([&](auto i) { unroll<NV>([&](auto v) { acc[i.value][v.value] = V::zero(); }); });
+  template <class P, int NV, bool kMask, bool kOff, Activation A>
+  [[gnu::noinline]] static void gemm_tile(const P* wp, int64_t kn, const float* x, int64_t ldx, const int64_t* off,
+                                          float* y, int64_t ldy, int rows, int last, bool first, bool final,
+                                          const float* bias, const float* res, const P* fetch) {
+    constexpr bool kSparse = std::is_same_v<P, ConvEntry>;
+    constexpr int MR = kSparse ? kSparseMr : kMr;
+    F acc[MR][NV];
+    unroll<MR>([&](auto i) { unroll<NV>([&](auto v) { acc[i.value][v.value] = V::zero(); }); });
+    const auto load_x = [&](const float* xk, auto v) {
+      return kMask && v.value + 1 == NV ? V::load_first(xk + v.value * W, last) : V::load(xk + v.value * W);
+    };
     for (int64_t k = 0; k < kn; ++k) {
-      if (fetch != nullptr) __builtin_prefetch(fetch + k * kPanelRows);
-      const float* xk = kOff ? x + off[k] : x + k * ldx;
-      F xv[NV];
-      unroll<NV>([&](auto v) {
-        xv[v.value] = kMask && v.value + 1 == NV ? V::load_first(xk + v.value * W, last) : V::load(xk + v.value * W);
-      });
-      const float* wk = wp + k * kPanelRows;
-      unroll<kMr>([&](auto i) {
-        const F b = V::broadcast(wk + i.value);
-        unroll<NV>([&](auto v) { acc[i.value][v.value] = V::fmadd(b, xv[v.value], acc[i.value][v.value]); });
-      });
+      const P* wk = wp + k * kPanelRows;
+      if (fetch != nullptr) {
+        unroll<sizeof(P) / 4>([&](auto line) { __builtin_prefetch(fetch + k * kPanelRows + line.value * 64 / sizeof(P)); });
+      }
+      if constexpr (kSparse) {
+        unroll<MR>([&](auto i) {
+          uint64_t e;  // value in the low 32 bits, at in the high (ConvEntry, little-endian)
+          std::memcpy(&e, wk + i.value, sizeof e);
+          const float* xk = x + static_cast<int64_t>(static_cast<int32_t>(e >> 32)) * ldx;
+          const F b = V::broadcast_bits(e);
+          unroll<NV>([&](auto v) { acc[i.value][v.value] = V::fmadd(b, load_x(xk, v), acc[i.value][v.value]); });
+        });
+      } else {
+        const float* xk = kOff ? x + off[k] : x + k * ldx;
+        F xv[NV];
+        unroll<NV>([&](auto v) { xv[v.value] = load_x(xk, v); });
+        unroll<MR>([&](auto i) {
+          const F b = V::broadcast(wk + i.value);
+          unroll<NV>([&](auto v) { acc[i.value][v.value] = V::fmadd(b, xv[v.value], acc[i.value][v.value]); });
+        });
+      }
     }
-    unroll<kMr>([&](auto i) {
+    unroll<MR>([&](auto i) {
       if (i.value >= rows) return;
       float* yr = y + i.value * ldy;
       const float* rr = res != nullptr ? res + i.value * ldy : nullptr;
@@ -255,58 +292,64 @@ struct ConvF32 {
     }
   }
 
-  // Pixel tiles of kNr outermost, then passes of up to kMaxKc columns, then row tiles. Wide outputs sum in
-  // the scratch tile (raw sums, ld kNr) and store_wide moves them out after the last pass.
-  template <Activation A>
-  static void gemm_rows(const float* panels, int64_t rows, int64_t cols, const ConvGemmArgs& a, Activation scatter_act) {
+  // Pixel tiles of NR outermost, then passes of up to kMaxKc columns (sparse: the steps that span
+  // kMaxKcSparse), then row tiles. Wide outputs sum in the scratch tile (raw sums, ld NR) and
+  // store_sums moves them out after the last pass.
+  template <class P, Activation A>
+  static void gemm_rows(const P* panels, const ConvPanels& w, int64_t rows, const ConvGemmArgs& a,
+                        Activation scatter_act) {
+    constexpr bool kSparse = std::is_same_v<P, ConvEntry>;
+    constexpr int MR = kSparse ? kSparseMr : kMr, NV_MAX = kSparse ? kSparseNv : kNv;
+    constexpr int64_t NR = NV_MAX * W;
     const bool wide = a.wide_cols > 0;
-    const int64_t passes = (cols + kMaxKc - 1) / kMaxKc, kc = passes > 1 ? (cols + passes - 1) / passes : std::max<int64_t>(cols, 1);
-    for (int64_t p0 = a.p0; p0 < a.p1; p0 += kNr) {
-      const int64_t np = min_i64(kNr, a.p1 - p0);
+    const int64_t steps = w.steps, span = kSparse ? kMaxKcSparse : kMaxKc;
+    const int64_t max_kc = w.cols > 0 ? std::max<int64_t>(1, span * steps / w.cols) : 1;
+    const int64_t passes = (steps + max_kc - 1) / max_kc;
+    const int64_t kc = passes > 1 ? (steps + passes - 1) / passes : std::max<int64_t>(steps, 1);
+    for (int64_t p0 = a.p0; p0 < a.p1; p0 += NR) {
+      const int64_t np = min_i64(NR, a.p1 - p0);
       const int nv = static_cast<int>((np + W - 1) / W);
       const int last = static_cast<int>(np - (nv - 1) * W);
       const bool mask = last < W;
-      for (int64_t k0 = 0; k0 == 0 || k0 < cols; k0 += kc) {  // one pass even when cols == 0: it stores bias
-        const int64_t kn = min_i64(kc, cols - k0);
-        const bool first = k0 == 0, final = !wide && k0 + kn >= cols;
-        for (int64_t r0 = 0; r0 < rows; r0 += kMr) {
-          // No weights or inputs when cols is 0: both may be null then.
-          const float* wp = kn == 0 ? nullptr : panels + (r0 / kPanelRows * cols + k0) * kPanelRows + r0 % kPanelRows;
-          const float* xt = kn == 0 ? nullptr : a.offsets != nullptr ? a.x + p0 : a.x + k0 * a.ldx + p0;
-          const int64_t* off = a.offsets != nullptr ? a.offsets + k0 : nullptr;
-          float* yt = wide ? a.scratch + r0 * kNr : a.y + r0 * a.ldy + p0;
-          const int64_t ldy = wide ? kNr : a.ldy;
-          const int nr = static_cast<int>(min_i64(kMr, rows - r0));
+      for (int64_t k0 = 0; k0 == 0 || k0 < steps; k0 += kc) {  // one pass even when steps == 0: it stores bias
+        const int64_t kn = min_i64(kc, steps - k0);
+        const bool first = k0 == 0, final = !wide && k0 + kn >= steps;
+        for (int64_t r0 = 0; r0 < rows; r0 += MR) {
+          // No weights or inputs when steps is 0: both may be null then.
+          const P* wp = kn == 0 ? nullptr : panels + (r0 / kPanelRows * steps + k0) * kPanelRows + r0 % kPanelRows;
+          const bool dense_at_k0 = !kSparse && a.offsets == nullptr;
+          const float* xt = kn == 0 ? nullptr : dense_at_k0 ? a.x + k0 * a.ldx + p0 : a.x + p0;
+          const int64_t* off = !kSparse && a.offsets != nullptr ? a.offsets + k0 : nullptr;
+          float* yt = wide ? a.scratch + r0 * NR : a.y + r0 * a.ldy + p0;
+          const int64_t ldy = wide ? NR : a.ldy;
+          const int nr = static_cast<int>(min_i64(MR, rows - r0));
           const float* bt = a.bias != nullptr ? a.bias + r0 : nullptr;
           const float* rt = a.res != nullptr && !wide ? a.res + r0 * a.ldy + p0 : nullptr;
           // The first pixel tile's first row tile of a panel prefetches the next panel (or the next
           // pass's first): the weight, evicted from L3 by the other layers between runs, jumps to
           // the next panel every kc columns, too soon for the hardware prefetcher (ResNet-18's
           // 2.4 MB 14 × 14 layers ran 1.2 ms in the model against 1.0 alone).
-          const float* fetch = kn == 0 || p0 != a.p0 || r0 % kPanelRows != 0 ? nullptr
-                               : r0 + kPanelRows < rows                    ? wp + kPanelRows * cols
-                               : k0 + kc < cols                            ? panels + (k0 + kc) * kPanelRows
-                                                                           : nullptr;
+          const P* fetch = kn == 0 || p0 != a.p0 || r0 % kPanelRows != 0 ? nullptr
+                           : r0 + kPanelRows < rows                    ? wp + kPanelRows * steps
+                           : k0 + kc < steps                           ? panels + (k0 + kc) * kPanelRows
+                                                                       : nullptr;
           const auto tile = [&](auto nvc, auto maskc, auto offc) {
-            gemm_tile<decltype(nvc)::value, decltype(maskc)::value, decltype(offc)::value, A>(
+            gemm_tile<P, decltype(nvc)::value, decltype(maskc)::value, decltype(offc)::value, A>(
                 wp, kn, xt, a.ldx, off, yt, ldy, nr, last, first, final, bt, rt, fetch);
           };
-          const auto with_off = [&](auto nvc, auto maskc) {
-            if (off != nullptr) tile(nvc, maskc, std::true_type{});
-            else tile(nvc, maskc, std::false_type{});
+          const auto with_mask = [&](auto nvc) {
+            const auto with_off = [&](auto maskc) {
+              if (off != nullptr) tile(nvc, maskc, std::true_type{});
+              else tile(nvc, maskc, std::false_type{});
+            };
+            if (mask) with_off(std::true_type{});
+            else with_off(std::false_type{});
           };
-          switch (nv * 2 + (mask ? 1 : 0)) {
-            case 7: with_off(Const<3>{}, std::true_type{}); break;
-            case 6: with_off(Const<3>{}, std::false_type{}); break;
-            case 5: with_off(Const<2>{}, std::true_type{}); break;
-            case 4: with_off(Const<2>{}, std::false_type{}); break;
-            case 3: with_off(Const<1>{}, std::true_type{}); break;
-            default: with_off(Const<1>{}, std::false_type{}); break;
-          }
+          with_count<NV_MAX>(nv, with_mask);
         }
       }
       if (wide) {
-        with_activation(scatter_act, [&](auto s) { store_sums<decltype(s)::value>(a.scratch, kNr, rows, p0, np, a); });
+        with_activation(scatter_act, [&](auto s) { store_sums<decltype(s)::value>(a.scratch, NR, rows, p0, np, a); });
       }
     }
   }
@@ -323,7 +366,8 @@ struct ConvF32 {
   static constexpr int kCvCols = (V::kRegs >= 32 ? 24 : 12) / (kCvPanels * kPv);
   // k per pass: the block's kc × 64 inputs (32 KiB) stay in L1; the weight slice streams by.
   static constexpr int64_t kCvKc = 128;
-  static_assert(kCvPanels * kPanelRows <= 64 && kCvKc <= 128 && kCvBlock == 64 && kNr <= 2 * kCvBlock,
+  static_assert(kCvPanels * kPanelRows <= 64 && kCvKc <= 128 && kCvBlock == 64 && kNr <= 2 * kCvBlock &&
+                    kSparseNr <= 2 * kCvBlock,
                 "conv_gemm_scratch_floats sizes the scratch for these");
 
   // fetch (null: none): a panel of the next row group's weights, prefetched a line per k (each of
@@ -357,13 +401,6 @@ struct ConvF32 {
     });
   }
 
-  template <int P, int N = kCvCols, class Fn>
-  static void with_cv_cols(int n, Fn&& f) {
-    if constexpr (N > 1) {
-      if (n < N) return with_cv_cols<P, N - 1>(n, f);
-    }
-    f(Const<N>{});
-  }
 
   static void copy_floats(const float* src, float* dst, int64_t n) {
     int64_t i = 0;
@@ -427,7 +464,7 @@ struct ConvF32 {
             const int nb = static_cast<int>(min_i64(kCvCols, np - pb));
             const auto run = [&](auto pc) {
               constexpr int P = decltype(pc)::value;
-              with_cv_cols<P>(nb, [&](auto nbc) {
+              with_count<kCvCols>(nb, [&](auto nbc) {
                 const int64_t q = pb / kCvCols;  // tile q prefetches the next group's panel q
                 const float* fetch = ahead != nullptr && q < kCvPanels ? ahead + q * cols * kPanelRows : nullptr;
                 if (off != nullptr) {
@@ -451,19 +488,25 @@ struct ConvF32 {
     }
   }
 
-  static void conv_gemm(const float* panels, int64_t rows, int64_t cols, const ConvGemmArgs& a) {
-    if (rows == 0 || a.p1 <= a.p0) return;
-    // Channel vectors up to 64 pixels. Pixel tiles beat them from 14 × 14 on (3 × 3 256 → 256 at 14 ×
-    // 14: 0.84× onnxruntime against 0.81×, its input no longer packed per pass) once their partial
-    // tiles were compiled apart (gemm_tile); at 7 × 7 they ran 0.74× against 0.88×.
-    if (a.scratch != nullptr && a.p1 - a.p0 <= 64) return cv_rows(panels, rows, cols, a);
-    if (a.wide_cols > 0) return gemm_rows<Activation::kNone>(panels, rows, cols, a, a.act);
+  template <class P>
+  static void pixel_rows(const P* panels, const ConvPanels& w, int64_t rows, const ConvGemmArgs& a) {
+    if (a.wide_cols > 0) return gemm_rows<P, Activation::kNone>(panels, w, rows, a, a.act);
     const bool fused = with_simple_activation(a.act, [&](auto s) {
-      gemm_rows<decltype(s)::value>(panels, rows, cols, a, Activation::kNone);
+      gemm_rows<P, decltype(s)::value>(panels, w, rows, a, Activation::kNone);
     });
     if (!fused) {
       for (int64_t r = 0; r < rows; ++r) finish_rows<V>(a.y + r * a.ldy + a.p0, a.p1 - a.p0, nullptr, a.act);
     }
+  }
+
+  static void conv_gemm(const ConvPanels& w, int64_t rows, const ConvGemmArgs& a) {
+    if (rows == 0 || a.p1 <= a.p0) return;
+    if (w.entries != nullptr) return pixel_rows(w.entries, w, rows, a);
+    // Channel vectors up to 64 pixels. Pixel tiles beat them from 14 × 14 on (3 × 3 256 → 256 at 14 ×
+    // 14: 0.84× onnxruntime against 0.81×, its input no longer packed per pass) once their partial
+    // tiles were compiled apart (gemm_tile); at 7 × 7 they ran 0.74× against 0.88×.
+    if (a.scratch != nullptr && a.p1 - a.p0 <= 64) return cv_rows(w.values, rows, w.cols, a);
+    pixel_rows(w.values, w, rows, a);
   }
 };
 

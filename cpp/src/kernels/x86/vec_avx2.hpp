@@ -24,6 +24,8 @@ struct Avx2 {
   static F zero() { return _mm256_setzero_ps(); }
   static F set1(float v) { return _mm256_set1_ps(v); }
   static F broadcast(const float* p) { return _mm256_broadcast_ss(p); }
+  // Every lane the float whose bits are the low 32 of `bits` (a register, not memory).
+  static F broadcast_bits(uint64_t bits) { return _mm256_broadcastss_ps(_mm_castsi128_ps(_mm_cvtsi32_si128(static_cast<int>(bits)))); }
   static F load(const float* p) { return _mm256_loadu_ps(p); }
   static void store(float* p, F v) { _mm256_storeu_ps(p, v); }
   static F add(F a, F b) { return _mm256_add_ps(a, b); }
