@@ -298,6 +298,13 @@ const ConvSpec kConvSpecs[] = {
     {1, 5, 17, 17, 9, 1, 1, 1, 1, 0, 0, 1, 1, 1},    // 1×1 on 289 pixels: pixel tiles, masked tail
     {3, 260, 4, 5, 20, 1, 1, 1, 1, 0, 0, 1, 1, 1},   // 1×1 on 20 pixels: channel vectors in place
     {1, 300, 30, 31, 8, 1, 1, 1, 1, 0, 0, 1, 1, 1},  // 1×1 on 930 pixels: im2col copies runs from 3 chunks
+    // N:M on aligned plane copies (rows of 16 floats wasting under a quarter of the lanes): stride 2
+    // (2 column shifts), dilation 2, unequal strides, 1×1 at stride 2, groups over a batch.
+    {1, 6, 20, 62, 10, 3, 3, 2, 2, 1, 1, 1, 1, 1},   // 31 outputs a row, 32 phase columns
+    {1, 5, 9, 60, 7, 3, 3, 1, 1, 2, 2, 2, 2, 1},     // dilation 2: shifts 0, 2, 4
+    {1, 4, 11, 58, 6, 3, 3, 1, 2, 1, 1, 1, 1, 1},    // stride 1×2
+    {1, 8, 6, 62, 12, 1, 1, 2, 2, 0, 0, 1, 1, 1},    // 1×1, stride 2: one phase of four
+    {2, 8, 7, 30, 8, 3, 3, 1, 1, 1, 1, 1, 1, 2},     // groups 2, batch 2
 };
 
 TEST(Conv2d, MatchesOracle) {
