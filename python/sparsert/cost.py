@@ -51,7 +51,7 @@ TILE = 64
 # From in-L2 to last-level-cache sizes (dense 2048² is 16 MiB); larger weights are the roofline's.
 _CALIBRATION_SHAPES = [(256, 256), (128, 1024), (1024, 512), (2048, 2048), (1024, 4096)]
 _CALIBRATION_DENSITIES = [0.05, 0.15, 0.4]
-_VERSION = 11  # bump when the calibration changes, so old caches are not read
+_VERSION = 12  # bump when the calibration changes, so old caches are not read
 
 
 @dataclass
@@ -159,8 +159,9 @@ def conv_features(fmt: str, conv: ConvShape, predicted_product_us) -> list[float
     hq, wq = math.ceil((h + 2 * ph) / sh), math.ceil((w + 2 * pw) / sw)
     pixel_rows = oh * ow >= _CONV_DENSE_MIN_PIXELS
     # As graph/ops_conv.cpp runs them: CSR and dense on phase planes; N:M on copies of them shifted
-    # per column tap, rows rounded up to 16 floats, unless that wastes over a quarter (im2col then).
-    aligned = kind == "nm" and pixel_rows and -(-wq // 16) * 16 * 4 <= ow * 5
+    # per column tap, rows rounded up to 16 floats, unless that wastes over a quarter (im2col then);
+    # 1×1 convolutions read the image in place.
+    aligned = kind == "nm" and pixel_rows and not conv.pointwise and -(-wq // 16) * 16 * 4 <= ow * 5
     copies = (kw - 1) // sw + 1 if aligned else 1
     if aligned:
         wq = -(-wq // 16) * 16
@@ -177,7 +178,7 @@ def conv_features(fmt: str, conv: ConvShape, predicted_product_us) -> list[float
 
 def conv_product_format(fmt: str, conv: ConvShape) -> str:
     """The format whose linear-layer fit prices a convolution's product in `fmt` (CostModel.predict_conv)."""
-    pixel_rows = conv.out_hw[0] * conv.out_hw[1] >= _CONV_DENSE_MIN_PIXELS
+    pixel_rows = conv.out_hw[0] * conv.out_hw[1] >= _CONV_DENSE_MIN_PIXELS and not conv.pointwise
     return "dense" if formats.parse(fmt).kind == "nm" and pixel_rows else fmt
 
 

@@ -241,11 +241,6 @@ class Conv2d final : public NnOp {
       dense_ = dense_ && w->format() == Format::kDense;
       nm_ = nm_ && w->format() == Format::kNM && w->cols() <= std::numeric_limits<int32_t>::max();
     }
-    if (nm_ && pointwise_) {  // the input rows are the image's channels, ldx apart
-      for (const auto& w : node.weights) {
-        nm_panels_.emplace_back(static_cast<const NmMatrix&>(*w), [](int64_t k) { return static_cast<int32_t>(k); });
-      }
-    }
   }
 
   TensorDesc infer(const std::vector<TensorDesc>& inputs, int64_t) const override {
@@ -364,13 +359,14 @@ class Conv2d final : public NnOp {
     else check_count(got, 1, 2, "x [, bias]");
   }
   bool has_bias(size_t inputs) const { return inputs == (residual_ ? 3u : 2u); }
-  // Whether run_dense takes an output of this many pixels (kMinPixelRows): N:M weights when their
-  // input rows are the image's (1×1) or its aligned phase planes (DirectPlan), else im2col and spmm.
+  // Whether run_dense takes an output of this many pixels (kMinPixelRows): N:M weights of a
+  // DirectPlan's (aligned plane copies or im2col panels), else im2col and spmm. A 1×1 convolution's
+  // N:M product is the spmm kernels': on pixel rows, with few columns a pass, MobileNet's 1×1
+  // projections ran 0.61-0.81× dense (`bench/model_zoo.py`'s mobilenet, blocks.8: 102 against 62 µs).
   bool pixel_rows(int64_t pixels, const Image& im) const {
     if (pixels < kMinPixelRows) return false;
     if (dense_) return true;
-    if (!nm_) return false;
-    if (pointwise_) return true;
+    if (!nm_ || pointwise_) return false;
     const auto plan = direct_plan(im.h, im.w);
     return plan != nullptr && !plan->nm_panels.empty();
   }
@@ -424,8 +420,7 @@ class Conv2d final : public NnOp {
       for_items(im.n * groups_ * chunks, threads, [&](int64_t item, int inner) {
         const int64_t n = item / (groups_ * chunks), g = item / chunks % groups_, p0 = item % chunks * chunk;
         const float* xg = x + (n * im.c + g * cg_) * im.h * im.w;
-        const ConvPanels w = nm_ ? nm_panels_[static_cast<size_t>(g)].view() : dense_panels(g);
-        product(w, args(n, g, xg, im.h * im.w, nullptr, p0, std::min(pixels, p0 + chunk), 0), inner);
+        product(dense_panels(g), args(n, g, xg, im.h * im.w, nullptr, p0, std::min(pixels, p0 + chunk), 0), inner);
       });
       return;
     }
@@ -765,7 +760,6 @@ class Conv2d final : public NnOp {
   bool direct_ = false;  // every weight CSR and not pointwise: run_direct
   bool dense_ = false;   // every weight dense: run_dense
   bool nm_ = false;      // every weight N:M: run_dense where pixel_rows says
-  std::vector<NmPanels> nm_panels_;  // N:M and pointwise: per group, entries at their columns
   bool residual_ = false;  // the last input is added to the output before act
   Activation act_ = Activation::kNone;
   mutable std::mutex plan_mu_;
