@@ -16,6 +16,7 @@ torch (relative error below 1e-4).
 """
 import argparse
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -72,9 +73,10 @@ def main() -> None:
             from baselines import ort_call, ort_session
             from models import export_onnx
 
-            path = Path(f"/tmp/conv_timing_{a.cin}_{a.cout}_{a.kernel}_{a.stride}_{a.size}.onnx")
-            export_onnx(net, x, str(path))
-            ort = ort_call(ort_session(str(path), a.threads), x.numpy())
+            with tempfile.TemporaryDirectory() as folder:
+                path = str(Path(folder) / "conv.onnx")
+                export_onnx(net, x, path)
+                ort = ort_call(ort_session(path, a.threads), x.numpy())
             outputs["onnxruntime"] = ort
             blocks.append({"onnxruntime": ort})
         for name, out in outputs.items():

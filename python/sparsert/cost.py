@@ -161,7 +161,7 @@ def conv_features(fmt: str, conv: ConvShape, predicted_product_us) -> list[float
     # As graph/ops_conv.cpp runs them: CSR and dense on phase planes; N:M on copies of them shifted
     # per column tap, rows rounded up to 16 floats, unless that wastes over a quarter (im2col then);
     # 1×1 convolutions read the image in place.
-    aligned = kind == "nm" and pixel_rows and not conv.pointwise and -(-wq // 16) * 16 * 4 <= ow * 5
+    aligned = _nm_on_pixel_rows(fmt, conv) and -(-wq // 16) * 16 * 4 <= ow * 5
     copies = (kw - 1) // sw + 1 if aligned else 1
     if aligned:
         wq = -(-wq // 16) * 16
@@ -176,10 +176,15 @@ def conv_features(fmt: str, conv: ConvShape, predicted_product_us) -> list[float
     return [1.0, n * predicted_product_us(rows), n * copied, n * runs, float(conv.pixels * conv.out_channels)]
 
 
+def _nm_on_pixel_rows(fmt: str, conv: ConvShape) -> bool:
+    """Whether conv2d runs `fmt` as N:M on pixel rows (graph/ops_conv.cpp's pixel_rows)."""
+    pixels = conv.out_hw[0] * conv.out_hw[1]
+    return formats.parse(fmt).kind == "nm" and pixels >= _CONV_DENSE_MIN_PIXELS and not conv.pointwise
+
+
 def conv_product_format(fmt: str, conv: ConvShape) -> str:
     """The format whose linear-layer fit prices a convolution's product in `fmt` (CostModel.predict_conv)."""
-    pixel_rows = conv.out_hw[0] * conv.out_hw[1] >= _CONV_DENSE_MIN_PIXELS and not conv.pointwise
-    return "dense" if formats.parse(fmt).kind == "nm" and pixel_rows else fmt
+    return "dense" if _nm_on_pixel_rows(fmt, conv) else fmt
 
 
 class CostModel:
@@ -202,9 +207,9 @@ class CostModel:
     def predict_conv(self, fmt: str, conv: ConvShape, stored: float, units: float) -> float:
         """µs of a conv2d of shape `conv` whose weight (one group's) is `stored` and `units` in `fmt`.
         N:M on pixel rows runs the dense convolution's tiles on its stored values, so its product is
-        the dense fit's at those values (the fitted weight prices each against a dense one): priced on
-        the linear N:M kernel, whose errors are not the dense conv's, a 2:4 3 × 3 layer 7% faster than
-        dense at 56² was predicted 3% slower."""
+        the dense fit's at those values (the fitted weight prices each against a dense one), not the
+        linear N:M kernel's, another loop. On the calibration shapes its ratio to dense then came
+        within 10% of the measured one (a 2:4 3 × 3 layer at 56², 7% faster, is still predicted level)."""
         product = conv_product_format(fmt, conv)
         features = conv_features(fmt, conv, lambda rows: self.predict(product, rows, stored, units))
         coef = self.conv_fits.get(fmt)
