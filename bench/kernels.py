@@ -224,10 +224,11 @@ _COST_MODELS: Dict[int, cost.CostModel] = {}
 
 def auto_format(wts: Weights, batch: int, threads: int) -> str:
     """The format sparsert's selector picks for this weight at `batch` rows and `threads` threads: the
-    rule `sparsert.load` applies to a linear layer (select.fastest on the calibrated cost model)."""
+    rule `sparsert.load` applies to a linear layer (select.choose on the calibrated cost model, close
+    calls timed on this weight)."""
     if threads not in _COST_MODELS:
         _COST_MODELS[threads] = cost.calibrate(threads)
-    return select.fastest(_COST_MODELS[threads], wts.structure, batch)[0]
+    return select.choose("auto", wts.w, batch, _COST_MODELS[threads])[0].format
 
 
 def run_case(wts: Weights, pattern: Pattern, batch: int, threads: int, min_time: float, lim: machine.Limits,

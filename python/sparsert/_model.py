@@ -229,8 +229,10 @@ def load(source: Any, *, model: Any = None, example_inputs: Any = None, formats:
     state dict saved with `torch.save(model.state_dict(), path)` together with `model=` (an
     instance of the architecture; `torch.nn.utils.prune` reparametrisations are folded); or a path
     to a `torch.export` archive (`.pt2`). The kind of file is read from its content.
-    `formats`: "auto" (time the plausible formats per layer), one format for all layers ("dense",
-    "csr", "bsr", "bsr4x4", "nm", "nm2:4"), or a dict {layer name: format}.
+    `formats`: "auto" (the cost model's choice per layer; where it is a close call, the close formats
+    are timed on the layer's own weight, a few hundredths of a second each), "predicted" (the cost
+    model's choice alone: no timing, the same formats on every load), one format for all layers
+    ("dense", "csr", "bsr", "bsr4x4", "nm", "nm2:4"), or a dict {layer name: format} (others "auto").
     `num_threads`: threads for run (default: sparsert.set_num_threads / physical cores).
     `micro_batch`: a batch runs in slices of at most this many items when every layer treats items
     independently (default 0: slices whose intermediates fit the caches; large batches of BERT-style

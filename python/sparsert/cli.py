@@ -416,7 +416,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--input-shape", type=_shape, action="append", help="example input shape, e.g. 1,3,224,224 "
                    "(repeat for several inputs); dim 0 is the batch the formats are chosen for")
     p.add_argument("--input-dtype", choices=["f32", "i64"], default="f32", help="dtype of the example inputs")
-    p.add_argument("--formats", help="auto (default), one format for all (dense, csr, bsr4x4, nm2:4, ...), "
+    p.add_argument("--formats", help="auto (default; close calls timed), predicted (the cost model alone), "
+                   "one format for all (dense, csr, bsr4x4, nm2:4, ...), "
                    "or layer=format pairs separated by commas")
     p.add_argument("--threads", type=int, help="threads the format choice plans for")
     p.add_argument("--trusted", action="store_true", help="allow a pickled module (runs code while loading)")

@@ -26,6 +26,7 @@ a dense convolution that ran 15-45% faster).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -35,7 +36,7 @@ import platform
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -408,8 +409,8 @@ def _conv_fits(model: CostModel, min_time: float, rng: np.random.Generator) -> d
     return out
 
 
-def _conv_us(weight, conv: ConvShape, threads: int, min_time: float, rng: np.random.Generator) -> float:
-    """µs per call of a one-node model running conv2d of shape `conv` with `weight`."""
+def _conv_call(weight, conv: ConvShape, threads: int, rng: np.random.Generator) -> Callable[[], object]:
+    """A call of a one-node model running conv2d of shape `conv` with `weight` on a random image."""
     g = _core.Graph()
     x = g.add_input("x", "f32", [conv.images, conv.channels, *conv.in_hw])
     attrs = {"kernel": list(conv.kernel), "stride": list(conv.stride), "padding": list(conv.padding),
@@ -417,7 +418,45 @@ def _conv_us(weight, conv: ConvShape, threads: int, min_time: float, rng: np.ran
     g.set_outputs([g.add_node("conv2d", "conv", [x], "y", attrs, {}, [weight])])
     model = _core.Model(g, threads, False, 0)
     image = [rng.standard_normal((conv.images, conv.channels, *conv.in_hw), dtype=np.float32)]
-    return _undisturbed_us(lambda: model.run(image), threads, min_time)
+    return lambda: model.run(image)
+
+
+def _conv_us(weight, conv: ConvShape, threads: int, min_time: float, rng: np.random.Generator) -> float:
+    """µs per call of a one-node model running conv2d of shape `conv` with `weight`."""
+    return _undisturbed_us(_conv_call(weight, conv, threads, rng), threads, min_time)
+
+
+def time_formats(weights: Mapping[str, object], rows: int, conv: ConvShape | None, zero_fraction: float,
+                 threads: int, min_time: float = 0.01) -> dict[str, float]:
+    """Measured µs per call of one layer in each of its packed `weights` ({format: weight}): as a
+    linear product at `rows` rows of inputs with `zero_fraction` zeros, or as conv2d of shape `conv` on
+    one image (a batch runs image by image, so one image ranks the formats as the batch does). The
+    medians of calls taken in turns, the level-2 cache overwritten before each: in a model the other
+    layers run between two calls of this one. Timed hot, a 10% weight at batch 1 ran faster in
+    bsr4x4 at 8x fill than in CSR, which ran 7-17% faster among the other tools' calls
+    (`bench/kernels.py`)."""
+    rng = np.random.default_rng(0)
+    if conv is not None:
+        one = dataclasses.replace(conv, images=1)
+        calls = {f: _conv_call(w, one, threads, rng) for f, w in weights.items()}
+    else:
+        cols = next(iter(weights.values())).shape[1]
+        x = rng.standard_normal((rows, cols), dtype=np.float32)
+        x[rng.random(x.shape) < zero_fraction] = 0.0
+        calls = {f: functools.partial(_core.linear, w, x, None, "none", threads) for f, w in weights.items()}
+    scratch = np.empty(int(2 * (cache_sizes() or [1 << 20])[0]) // 4, dtype=np.float32)
+    samples: dict[str, list[float]] = {f: [] for f in calls}
+    for call in calls.values():
+        call()  # lazy set-up
+    start = time.perf_counter()
+    while len(samples[next(iter(samples))]) < 5 or (time.perf_counter() - start < min_time * len(calls)
+                                                     and len(samples[next(iter(samples))]) < 200):
+        for f, call in calls.items():
+            scratch.fill(1.0)
+            t0 = time.perf_counter()
+            call()
+            samples[f].append(time.perf_counter() - t0)
+    return {f: summarize(v).median * 1e6 for f, v in samples.items()}
 
 
 def _memory_rates(threads: int, min_time: float, rng: np.random.Generator) -> list[tuple[float, float]]:
@@ -437,4 +476,4 @@ def _memory_rates(threads: int, min_time: float, rng: np.random.Generator) -> li
     return out
 
 
-__all__ = ["ConvShape", "CostModel", "FORMATS", "Fit", "conv_features", "cache_path", "cache_sizes", "calibrate", "stored_and_units", "weight_bytes"]
+__all__ = ["ConvShape", "CostModel", "FORMATS", "Fit", "conv_features", "cache_path", "cache_sizes", "calibrate", "stored_and_units", "time_formats", "weight_bytes"]

@@ -392,8 +392,8 @@ def sparsify(model: nn.Module, example_inputs: Any = None, *, formats: FormatsAr
     batch × output pixels for a convolution) and the zeros in each linear layer's input. Without it
     every layer is priced at 1 row. The choice is `sparsert.load`'s for a linear layer: `select.choose`
     with the cost model of `cost.calibrate(num_threads)` (a convolution as its matrix product).
-    `formats`: None or "auto" (the cost model's choice; a layer whose choice is dense stays the torch
-    module), one format for every replaceable layer ("dense", "csr", "csc", "bsr", "bsr4x4", "nm",
+    `formats`: None or "auto" (the cost model's choice, close calls timed on the layer's weight; a
+    layer whose choice is dense stays the torch module), "predicted" (the cost model's alone), one format for every replaceable layer ("dense", "csr", "csc", "bsr", "bsr4x4", "nm",
     "nm2:4", …), or a dict {layer name: format}; "torch" keeps a layer in PyTorch.
     `num_threads`: threads of the kernels (default: sparsert.get_num_threads() at each call).
 
@@ -439,17 +439,18 @@ def sparsify(model: nn.Module, example_inputs: Any = None, *, formats: FormatsAr
 
     replaced: dict[int, nn.Module] = {}
     for name, (module, kind) in candidates.items():
-        forced = formats.get(name) if isinstance(formats, Mapping) else (None if formats in (None, "auto") else formats)
+        forced = formats.get(name) if isinstance(formats, Mapping) else formats
         mats = _matrices(module, kind)
         shape = tuple(m.shape for m in mats) if len(mats) > 1 else mats[0].shape
         r = rows.get(name, 1)
         if forced == TORCH:
             plans.append(LayerPlan(name, kind, shape, r, TORCH, "kept in PyTorch by formats="))
             continue
-        picked = [select.choose(name if len(mats) == 1 else f"{name}[group {g}]", w, r, cost_model, forced,
+        spelling = select.group_spelling(forced, len(mats))
+        picked = [select.choose(name if len(mats) == 1 else f"{name}[group {g}]", w, r, cost_model, spelling,
                                 zeros.get(name, 0.0)) for g, w in enumerate(mats)]
         choices = [c for c, _ in picked]
-        if forced is None and any(c.format == "dense" for c in choices):
+        if select.automatic(forced) and any(c.format == "dense" for c in choices):
             # The never-slower rule is select.eligible's: dense was chosen (for some group of a
             # convolution), so the layer keeps torch's dense path.
             reason = next(c.reason for c in choices if c.format == "dense")

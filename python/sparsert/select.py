@@ -10,7 +10,7 @@ predicted times of all candidates.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping, Union
 
 import numpy as np
@@ -21,8 +21,22 @@ BSR_BLOCKS = [(1, 4), (4, 1), (4, 4), (8, 1), (16, 1), (1, 8)]
 NM_PATTERNS = [(2, 4), (1, 4), (4, 8)]
 
 FormatSpec = Union[str, None]
-# formats= of sparsert.load: "auto", one spelling for every layer, or {layer name: spelling}.
+# formats= of sparsert.load: "auto", "predicted", one spelling for every layer, or {layer name: spelling}.
 FormatsArg = Union[str, Mapping[str, str], None]
+# The cost model's choice alone, with no close call timed: the same formats on every load, and no
+# timing at load (a few hundredths of a second per close call otherwise).
+PREDICTED = "predicted"
+
+
+def automatic(spelling: FormatSpec) -> bool:
+    """Whether a layer's formats= spelling leaves the choice to sparsert ("auto", "predicted" or None)."""
+    return spelling in (None, "auto", PREDICTED)
+
+
+def group_spelling(spelling: FormatSpec, groups: int) -> FormatSpec:
+    """The spelling each group's weight of a layer with `groups` weights is chosen by: a grouped
+    convolution's groups (up to thousands of tiny weights) are not timed one by one."""
+    return PREDICTED if groups > 1 and spelling in (None, "auto") else spelling
 
 
 @dataclass
@@ -45,6 +59,7 @@ class Choice:
     times_us: dict[str, float]  # candidate → predicted µs per call at `rows`
     rows: int
     nbytes: int = 0  # bytes of the packed weight in the chosen format
+    measured_us: dict[str, float] = field(default_factory=dict)  # the close calls timed (`settle`) → µs
 
     @property
     def speedup(self) -> float:
@@ -147,13 +162,50 @@ def fastest(model: cost.CostModel, s: Structure, rows: int) -> tuple[str, dict[s
     return min((f for f in allowed if times[f] <= best * TIE), key=lambda f: (stored_bytes(s, f), times[f])), times
 
 
+# Formats predicted within CLOSE of the fastest are timed on the layer's own weight at its rows
+# (`settle`): the fits are good to 10-20%, and close calls went the wrong way. At batch 64-128 they put
+# 2:4 6-10% ahead of dense on BERT's shapes, under CHOICE_MARGIN, where it ran 13-16% ahead; at batch 1,
+# bsr16x1 10% ahead of CSR on 10% weights, where it ran 7-17% behind (`bench/kernels.py --densities
+# 2:4,0.1 --batches 1,8,64,128`, 8 of 48 automatic choices over 5% behind the fastest format).
+CLOSE = 1.25
+CLOSE_SPARSE = 3  # sparse formats timed at most, the best predicted, beside dense
+# A sparse format must run this much faster than dense, measured: interleaved medians of one layer
+# differ by 1-2% from run to run.
+MEASURED_MARGIN = 1.03
+
+
+def close_calls(s: Structure, times: dict[str, float]) -> list[str]:
+    """The formats `settle` times for a weight of structure `s` given every candidate's predicted µs:
+    dense and the sparse formats predicted within CLOSE of the fastest (that store fewer values than
+    every entry ÷ CHOICE_MARGIN, as `eligible` asks); none when the prediction is clear, a single
+    format within CLOSE of the fastest."""
+    every_entry = s.shape[0] * s.shape[1]
+    sparse = [f for f in times if f != "dense" and stored_and_units(s, f)[0] * CHOICE_MARGIN < every_entry]
+    best = min([times["dense"]] + [times[f] for f in sparse])
+    close = sorted((f for f in sparse if times[f] <= best * CLOSE), key=times.get)[:CLOSE_SPARSE]
+    dense_close = times["dense"] <= best * CLOSE
+    return ["dense"] + close if close and (dense_close or len(close) > 1) else []
+
+
+def settle(w: np.ndarray, s: Structure, rows: int, timed: list[str], threads: int) -> tuple[str, dict[str, float]]:
+    """The fastest of the formats `timed` (dense among them), measured on the weight `w` itself at
+    `rows` rows (a convolution on one image) on `threads` threads; a sparse one only when
+    MEASURED_MARGIN faster than dense. Returns it and the µs measured."""
+    packed = {f: formats.pack(w, f) for f in timed}
+    measured = cost.time_formats(packed, rows, s.conv, s.input_zero_fraction, threads)
+    allowed = [f for f in timed if f == "dense" or measured[f] * MEASURED_MARGIN < measured["dense"]]
+    return min(allowed, key=measured.__getitem__), measured
+
+
 def choose(layer: str, w: np.ndarray, rows: int, model: cost.CostModel, forced: FormatSpec = None,
            input_zero_fraction: float = 0.0, conv: cost.ConvShape | None = None) -> tuple[Choice, Any]:
     """Picks the format for one weight whose input has `input_zero_fraction` zeros, of a
-    convolution of shape `conv` or a linear layer (None); returns the choice and the packed weight."""
+    convolution of shape `conv` or a linear layer (None); returns the choice and the packed weight.
+    `forced`: a format spelling, or an automatic one (`automatic`): "auto" and None time the close
+    calls, PREDICTED takes the cost model's choice alone."""
     s = analyse(w, input_zero_fraction, conv)
     best, times = fastest(model, s, rows)
-    if forced is not None:
+    if not automatic(forced):
         fmt = forced
         if fmt == "nm":
             fmt = f"nm{s.nm[0]}:{s.nm[1]}" if s.nm is not None else "nm2:4"
@@ -164,18 +216,26 @@ def choose(layer: str, w: np.ndarray, rows: int, model: cost.CostModel, forced: 
         except ValueError as e:
             raise ValueError(f"layer '{layer}': format '{forced}' cannot hold this weight: {e}") from None
         return Choice(layer, fmt, "forced by formats=", s, times, rows, packed.nbytes), packed
+    timed = close_calls(s, times) if forced != PREDICTED else []
+    measured: dict[str, float] = {}
+    if timed:
+        best, measured = settle(w, s, rows, timed, model.threads)
+        reason = (f"measured fastest of the close calls at {rows} rows: "
+                  + ", ".join(f"{f} {measured[f]:.1f}" for f in timed) + " µs (predicted "
+                  + ", ".join(f"{times[f]:.1f}" for f in timed) + "; ")
+    else:
+        reason = f"predicted fastest of {len(times)} at {rows} rows: {times[best]:.1f} µs vs dense {times['dense']:.1f} µs ("
     block = formats.parse(best).block
-    reason = (f"predicted fastest of {len(times)} at {rows} rows: {times[best]:.1f} µs vs dense {times['dense']:.1f} µs"
-              f" (density {s.density:.3f}" + (f", {best[3:]} fill {s.bsr_fill[block]:.2f}" if block else "")
-              + (f", inputs {s.input_zero_fraction:.0%} zero" if best == "csc" else "") + ")")
+    reason += (f"density {s.density:.3f}" + (f", {best[3:]} fill {s.bsr_fill[block]:.2f}" if block else "")
+               + (f", inputs {s.input_zero_fraction:.0%} zero" if best == "csc" else "") + ")")
     packed = formats.pack(w, best)
-    return Choice(layer, best, reason, s, times, rows, packed.nbytes), packed
+    return Choice(layer, best, reason, s, times, rows, packed.nbytes, measured), packed
 
 
 def choose_formats(graph: Any, formats: FormatsArg, threads: int,
                    zeros: Mapping[str, float]) -> tuple[dict[str, list[Any]], list[Choice]]:
     """A format per weight of an importer.IRGraph (select sits below the importer, which calls it):
-    `formats` "auto", one spelling for every layer, or {layer: spelling}; `zeros` the input zero
+    `formats` "auto", "predicted", one spelling for every layer, or {layer: spelling}; `zeros` the input zero
     fraction of each linear node's input. Returns the packed weights per node output and the choices,
     in node order."""
     model = cost.calibrate(threads)
@@ -189,7 +249,7 @@ def choose_formats(graph: Any, formats: FormatsArg, threads: int,
     for n in graph.nodes:
         if not n.weights:
             continue
-        forced = formats.get(n.name) if isinstance(formats, Mapping) else (None if formats == "auto" else formats)
+        forced = group_spelling(formats.get(n.name) if isinstance(formats, Mapping) else formats, len(n.weights))
         packed = []
         for g, w in enumerate(n.weights):
             layer = n.name if len(n.weights) == 1 else f"{n.name}[group {g}]"
@@ -201,5 +261,5 @@ def choose_formats(graph: Any, formats: FormatsArg, threads: int,
     return weights, plan
 
 
-__all__ = ["BSR_BLOCKS", "CHOICE_MARGIN", "Choice", "FormatsArg", "Structure", "analyse", "candidates", "choose", "choose_formats", "eligible", "fastest", "nm_pattern", "stored_bytes", "TIE",
+__all__ = ["BSR_BLOCKS", "CHOICE_MARGIN", "CLOSE", "Choice", "MEASURED_MARGIN", "PREDICTED", "automatic", "close_calls", "group_spelling", "settle", "FormatsArg", "Structure", "analyse", "candidates", "choose", "choose_formats", "eligible", "fastest", "nm_pattern", "stored_bytes", "TIE",
            "predict", "stored_and_units"]

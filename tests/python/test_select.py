@@ -50,7 +50,8 @@ def test_analyse_measures_structure():
 @pytest.mark.parametrize("rows", [1, 32])
 def test_choice_is_the_predicted_fastest(model, kind, rows):
     w = weight(kind)
-    choice, packed = select.choose("layer", w, rows, model)
+    choice, packed = select.choose("layer", w, rows, model, select.PREDICTED)
+    assert not choice.measured_us
     s = select.analyse(w)
     allowed = {f: t for f, t in choice.times_us.items() if select.eligible(s, f, choice.times_us)}
     tied = [f for f, t in allowed.items() if t <= min(allowed.values()) * select.TIE]
@@ -88,8 +89,47 @@ def test_half_dense_unstructured_weights_take_no_block_format(model, density, ro
     w = weight("dense") * (rng.random((512, 768)) < density)
     choice, _ = select.choose("layer", w, rows, model)
     assert choice.format in ("dense", "csr", "csc"), choice.times_us
-    if choice.format != "dense":
+    if choice.format != "dense" and choice.measured_us:
+        assert choice.measured_us[choice.format] * select.MEASURED_MARGIN < choice.measured_us["dense"], choice
+    elif choice.format != "dense":
         assert choice.times_us[choice.format] * select.CHOICE_MARGIN < choice.times_us["dense"], choice.times_us
+
+
+def test_close_calls_are_dense_and_the_best_predicted_sparse_formats():
+    s = select.analyse(weight("u95"))  # every format stores fewer values than dense
+    close = select.CLOSE
+    assert select.close_calls(s, {"dense": 100.0, "csr": 50.0, "bsr4x4": 50.0 * close + 1}) == []  # CSR clearly
+    assert select.close_calls(s, {"dense": 100.0, "csr": 100.0 * close + 1}) == []  # dense clearly
+    assert select.close_calls(s, {"dense": 100.0, "csr": 90.0, "bsr4x4": 300.0}) == ["dense", "csr"]
+    assert select.CLOSE_SPARSE == 3
+    assert select.close_calls(s, {"dense": 400.0, "csr": 90.0, "bsr4x4": 100.0, "bsr16x1": 95.0, "bsr1x4": 99.0}) == \
+        ["dense", "csr", "bsr16x1", "bsr1x4"]  # at most CLOSE_SPARSE sparse formats, the best predicted
+    half = select.analyse(weight("dense") * (np.random.default_rng(1).random((512, 768)) < 0.5))
+    assert select.close_calls(half, {"dense": 100.0, "bsr4x4": 95.0}) == []  # stores every entry: never timed
+
+
+def test_a_close_call_goes_to_the_measured_fastest_with_a_margin_for_sparse(model, monkeypatch):
+    w = weight("u95")
+    timed = ["dense", "csr", "bsr4x4"]
+    for measured, expected in [({"dense": 100.0, "csr": 80.0, "bsr4x4": 90.0}, "csr"),
+                               ({"dense": 100.0, "csr": 100.0 / select.MEASURED_MARGIN + 0.5, "bsr4x4": 120.0}, "dense"),
+                               ({"dense": 100.0, "csr": 97.0, "bsr4x4": 90.0}, "bsr4x4")]:
+        monkeypatch.setattr(select.cost, "time_formats", lambda packed, *args, m=measured: {f: m[f] for f in packed})
+        assert select.settle(w, select.analyse(w), 1, timed, 1) == (expected, measured)
+
+
+@pytest.mark.parametrize("rows", [1, 64])
+def test_a_real_close_call_is_timed_on_the_layers_weight(model, rows):
+    # Predictions made close: the formats are timed on this weight, and the choice and its reason say so.
+    w = weight("2:4")
+    s = select.analyse(w)
+    times = {f: select.predict(model, s, f, rows) for f in select.candidates(s)}
+    timed = select.close_calls(s, dict(times, dense=times["nm2:4"]))
+    assert timed[0] == "dense" and "nm2:4" in timed
+    fmt, measured = select.settle(w, s, rows, timed, 1)
+    assert set(measured) == set(timed) and all(t > 0 for t in measured.values())
+    assert fmt == min((f for f in timed if f == "dense" or measured[f] * select.MEASURED_MARGIN < measured["dense"]),
+                      key=measured.__getitem__)
 
 
 def test_forced_format_that_cannot_hold_the_weight_names_the_layer(model):
