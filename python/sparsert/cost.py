@@ -444,13 +444,13 @@ def time_formats(weights: Mapping[str, object], rows: int, conv: ConvShape | Non
         x = rng.standard_normal((rows, cols), dtype=np.float32)
         x[rng.random(x.shape) < zero_fraction] = 0.0
         calls = {f: functools.partial(_core.linear, w, x, None, "none", threads) for f, w in weights.items()}
-    scratch = np.empty(int(2 * (cache_sizes() or [1 << 20])[0]) // 4, dtype=np.float32)
+    scratch = np.empty(int(2 * (cache_sizes() or [1 << 20])[0]) // 4, dtype=np.float32)  # twice L2
     samples: dict[str, list[float]] = {f: [] for f in calls}
     for call in calls.values():
         call()  # lazy set-up
-    start = time.perf_counter()
-    while len(samples[next(iter(samples))]) < 5 or (time.perf_counter() - start < min_time * len(calls)
-                                                     and len(samples[next(iter(samples))]) < 200):
+    start, rounds = time.perf_counter(), 0
+    while rounds < 5 or (time.perf_counter() - start < min_time * len(calls) and rounds < 200):
+        rounds += 1
         for f, call in calls.items():
             scratch.fill(1.0)
             t0 = time.perf_counter()

@@ -63,8 +63,9 @@ class Choice:
 
     @property
     def speedup(self) -> float:
-        """Predicted speed-up of the chosen format over the dense path."""
-        return self.times_us["dense"] / self.times_us[self.format] if self.format in self.times_us else 1.0
+        """Speed-up of the chosen format over the dense path: measured where the choice was timed, else predicted."""
+        times = self.measured_us or self.times_us
+        return times["dense"] / times[self.format] if self.format in times else 1.0
 
 
 def nm_pattern(w: np.ndarray) -> tuple[int, int] | None:
