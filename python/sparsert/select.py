@@ -173,6 +173,10 @@ CLOSE_SPARSE = 3  # sparse formats timed at most, the best predicted, beside den
 # A sparse format must run this much faster than dense, measured: interleaved medians of one layer
 # differ by 1-2% from run to run.
 MEASURED_MARGIN = 1.03
+# Close calls are timed at no more rows than this: beyond a few tiles of 64 rows the batched kernels
+# repeat tile by tile, so more rows rank the formats alike, and BERT-2 at batch 32 (4,096 rows a
+# layer) took 9.0 s to load timed at all of them.
+SETTLE_ROWS = 512
 
 
 def close_calls(s: Structure, times: dict[str, float]) -> list[str]:
@@ -190,10 +194,10 @@ def close_calls(s: Structure, times: dict[str, float]) -> list[str]:
 
 def settle(w: np.ndarray, s: Structure, rows: int, timed: list[str], threads: int) -> tuple[str, dict[str, float]]:
     """The fastest of the formats `timed` (dense among them), measured on the weight `w` itself at
-    `rows` rows (a convolution on one image) on `threads` threads; a sparse one only when
-    MEASURED_MARGIN faster than dense. Returns it and the µs measured."""
+    `rows` rows, at most SETTLE_ROWS (a convolution on one image), on `threads` threads; a sparse one
+    only when MEASURED_MARGIN faster than dense. Returns it and the µs measured."""
     packed = {f: formats.pack(w, f) for f in timed}
-    measured = cost.time_formats(packed, rows, s.conv, s.input_zero_fraction, threads)
+    measured = cost.time_formats(packed, min(rows, SETTLE_ROWS), s.conv, s.input_zero_fraction, threads)
     allowed = [f for f in timed if f == "dense" or measured[f] * MEASURED_MARGIN < measured["dense"]]
     return min(allowed, key=measured.__getitem__), measured
 
@@ -221,8 +225,8 @@ def choose(layer: str, w: np.ndarray, rows: int, model: cost.CostModel, forced: 
     measured: dict[str, float] = {}
     if timed:
         best, measured = settle(w, s, rows, timed, model.threads)
-        reason = (f"measured fastest of the close calls at {rows} rows: "
-                  + ", ".join(f"{f} {measured[f]:.1f}" for f in timed) + " µs (predicted "
+        reason = (f"measured fastest of the close calls at {min(rows, SETTLE_ROWS)} rows: "
+                  + ", ".join(f"{f} {measured[f]:.1f}" for f in timed) + f" µs (predicted at {rows} rows "
                   + ", ".join(f"{times[f]:.1f}" for f in timed) + "; ")
     else:
         reason = f"predicted fastest of {len(times)} at {rows} rows: {times[best]:.1f} µs vs dense {times['dense']:.1f} µs ("
@@ -262,5 +266,5 @@ def choose_formats(graph: Any, formats: FormatsArg, threads: int,
     return weights, plan
 
 
-__all__ = ["BSR_BLOCKS", "CHOICE_MARGIN", "CLOSE", "Choice", "MEASURED_MARGIN", "PREDICTED", "automatic", "close_calls", "group_spelling", "settle", "FormatsArg", "Structure", "analyse", "candidates", "choose", "choose_formats", "eligible", "fastest", "nm_pattern", "stored_bytes", "TIE",
+__all__ = ["BSR_BLOCKS", "CHOICE_MARGIN", "CLOSE", "Choice", "MEASURED_MARGIN", "PREDICTED", "SETTLE_ROWS", "automatic", "close_calls", "group_spelling", "settle", "FormatsArg", "Structure", "analyse", "candidates", "choose", "choose_formats", "eligible", "fastest", "nm_pattern", "stored_bytes", "TIE",
            "predict", "stored_and_units"]

@@ -116,6 +116,12 @@ def test_a_close_call_goes_to_the_measured_fastest_with_a_margin_for_sparse(mode
                                ({"dense": 100.0, "csr": 97.0, "bsr4x4": 90.0}, "bsr4x4")]:
         monkeypatch.setattr(select.cost, "time_formats", lambda packed, *args, m=measured: {f: m[f] for f in packed})
         assert select.settle(w, select.analyse(w), 1, timed, 1) == (expected, measured)
+    rows_timed = []
+    monkeypatch.setattr(select.cost, "time_formats", lambda packed, rows, *args: rows_timed.append(rows) or
+                        {f: 1.0 for f in packed})
+    for rows in (1, select.SETTLE_ROWS, 8 * select.SETTLE_ROWS):
+        select.settle(w, select.analyse(w), rows, timed, 1)
+    assert rows_timed == [1, select.SETTLE_ROWS, select.SETTLE_ROWS]  # a large batch is timed on a slice
 
 
 @pytest.mark.parametrize("rows", [1, 64])
