@@ -217,6 +217,10 @@ def choose(layer: str, w: np.ndarray, rows: int, model: cost.CostModel, forced: 
         elif fmt == "bsr":
             fmt = "bsr4x4"
         try:
+            formats.parse(fmt)
+        except ValueError as e:
+            raise ValueError(f"layer '{layer}': formats='{forced}' is neither 'auto', '{PREDICTED}' nor a format: {e}") from None
+        try:
             packed = formats.pack(w, fmt)
         except ValueError as e:
             raise ValueError(f"layer '{layer}': format '{forced}' cannot hold this weight: {e}") from None

@@ -141,6 +141,8 @@ def test_a_real_close_call_is_timed_on_the_layers_weight(model, rows):
 def test_forced_format_that_cannot_hold_the_weight_names_the_layer(model):
     with pytest.raises(ValueError, match="layer 'fc'.*nm2:4"):
         select.choose("fc", weight("dense"), 1, model, forced="nm2:4")
+    with pytest.raises(ValueError, match="layer 'fc': formats='autoo' is neither 'auto', 'predicted' nor a format"):
+        select.choose("fc", weight("dense"), 1, model, forced="autoo")
 
 
 def test_cache_is_reused_refreshed_and_repaired(model):

@@ -5,6 +5,7 @@
 // compiled into TUs with different ISA flags.
 #pragma once
 
+#include <cassert>
 #include <cstdint>
 #include <cstring>
 
@@ -28,6 +29,17 @@ inline void unroll(Fn&& f) {
   if constexpr (I < N) {
     f(Const<I>{});
     unroll<N, I + 1>(f);
+  }
+}
+
+// f(Const<n>{}) for a run-time count 0 ≤ n ≤ N, nothing for n = 0: a partial tile's or tail's
+// count as a compile-time constant.
+template <int N, class Fn>
+inline void with_count(int64_t n, Fn&& f) {
+  assert(n >= 0 && n <= N);
+  if constexpr (N > 0) {
+    if (n == N) return f(Const<N>{});
+    with_count<N - 1>(n, f);
   }
 }
 

@@ -162,15 +162,6 @@ struct ConvF32 {
     }
   }
 
-  // f(Const<n>{}) for 1 ≤ n ≤ N (n < 1 as 1).
-  template <int N, class Fn>
-  static void with_count(int n, Fn&& f) {
-    if constexpr (N > 1) {
-      if (n < N) return with_count<N - 1>(n, f);
-    }
-    f(Const<N>{});
-  }
-
   // ---- dense product on pixel rows -----------------------------------------------------------
   // Register tile: kMr weight rows (broadcast from the panel's column, kMr consecutive floats) × kNv
   // vectors of pixels (loaded from x's row k): AVX-512 and NEON 8 × 3 (24 accumulators, 3 inputs, 1

@@ -81,15 +81,6 @@ void nm_rows_scalar(const NmMatrix& w, const SpmmArgs& a, int64_t r0, int64_t r1
   }
 }
 
-// f(Const<n>{}) for 1 ≤ n ≤ N; nothing for n = 0.
-template <int N, class Fn>
-void with_step_count(int64_t n, Fn&& f) {
-  if constexpr (N > 0) {
-    if (n == N) return f(Const<N>{});
-    with_step_count<N - 1>(n, f);
-  }
-}
-
 // Batch 1, 2:4: a step of kWidth values spans kWidth / 2 groups = 2 · kWidth columns; the step's
 // positions come from 2 · kWidth metadata bits, and each value's input is picked out of those
 // columns loaded as whole vectors (V::nm24_inputs, V::nm24_select), no gather. Rows go in fours so
@@ -127,7 +118,7 @@ void nm24_rows(const NmMatrix& w, const SpmmArgs& a, int64_t r0, int64_t r1) {
     int64_t word = 0;
     for (; (word + 1) * kStepsPerWord <= steps; ++word) word_steps(word, Const<kStepsPerWord>{});
     // The steps of a last, partial word (AVX2's words hold 2 steps, NEON's 4).
-    with_step_count<kStepsPerWord - 1>(steps - word * kStepsPerWord, [&](auto n) { word_steps(word, n); });
+    with_count<kStepsPerWord - 1>(steps - word * kStepsPerWord, [&](auto n) { word_steps(word, n); });
     for (int k = 0; k < R; ++k) {
       float sum = V::sum(acc[k]);
       const float* vk = v + k * groups * 2;
