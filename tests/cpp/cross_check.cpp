@@ -307,6 +307,27 @@ std::string check_tensor(const TensorKernels& t) {
               return buf;
             }
         }
+  // depthwise_planes, 9 planes, bias and ReLU6: outputs along rows, and (4 × 4 at stride 2: rows of
+  // 2, half a vector) along channels, in two groups of 4 and a partial one.
+  for (const int64_t size : {4, 9})
+    for (const int64_t stride : {1, 2}) {
+      const int64_t planes = 9, o = (size - 1) / stride + 1;
+      const WindowGeometry g{3, 3, stride, stride, 1, 1, 1, 1, o, o};
+      const auto x = random(planes * size * size), wk = random(planes * 9), bias = random(planes);
+      std::vector<float> scratch(static_cast<size_t>(depthwise_scratch_floats(g, size, size)));
+      std::vector<float> y(static_cast<size_t>(planes * o * o)), y_ref(y.size());
+      t.depthwise_planes(x.data(), planes, size, size, g, wk.data(), bias.data(), 1, Activation::kRelu6, y.data(),
+                         scratch.data());
+      ref.depthwise_planes(x.data(), planes, size, size, g, wk.data(), bias.data(), 1, Activation::kRelu6,
+                           y_ref.data(), scratch.data());
+      for (size_t i = 0; i < y.size(); ++i)
+        if (!close(y[i], y_ref[i], 9.0)) {
+          std::snprintf(buf, sizeof buf, "depthwise_planes %lldx%lld stride %lld at %zu: %.9g vs %.9g",
+                        static_cast<long long>(size), static_cast<long long>(size), static_cast<long long>(stride), i,
+                        y[i], y_ref[i]);
+          return buf;
+        }
+    }
   return {};
 }
 

@@ -649,6 +649,10 @@ TEST(ConvKernels, DepthwiseMatchesOracle) {
       {1, 3, 8, 8, 3, 3, 3, 3, 1, 1, 1, 1},   {2, 1, 40, 37, 3, 3, 1, 1, 1, 1, 1, 1},
       {1, 1, 1, 33, 1, 3, 1, 1, 0, 1, 1, 1},  {2, 1, 56, 70, 3, 3, 2, 2, 1, 1, 1, 1},
       {1, 1, 14, 14, 7, 7, 1, 2, 3, 3, 1, 1},
+      // Outputs a vector's half wide or narrower (vectors along channels): whole groups and a last
+      // partial one at 16, 8 and 4 lanes.
+      {37, 1, 14, 14, 3, 3, 2, 2, 1, 1, 1, 1}, {20, 1, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1},
+      {19, 1, 8, 8, 3, 3, 2, 2, 1, 1, 1, 1},   {9, 1, 4, 4, 3, 3, 2, 2, 1, 1, 1, 1},
   };
   uint32_t seed = 4000;
   for (const TensorKernels* tk : runnable_tensor_kernels()) {

@@ -137,9 +137,58 @@ struct ConvF32 {
     }
   }
 
+  // Output rows that fill at most half a vector (7 × 7 outputs on AVX-512) run with vectors along W
+  // channels instead (one output plane per input plane): the group's images transposed to
+  // pixel-major once and copied into a zero-padded plane of W-channel pixels, every tap of an output
+  // pixel one load and one FMA with that tap's weights of the W channels, the outputs transposed back.
+  // Along output rows, 7 of 16 lanes did work: 576 channels 14² stride 2 ran 46.7 µs against
+  // onnxruntime's 25.7, 960 channels 7² 48.6 against 28.6.
+  template <Activation A>
+  static void dw_channels(const float* x, int64_t planes, int64_t h, int64_t w, const WindowGeometry& g,
+                          const float* wk, const float* bias, float* y, float* scratch) {
+    const int64_t hp = depthwise_channel_rows(g, h), wq = depthwise_channel_cols(g, w);
+    const int64_t taps = g.kh * g.kw, plane = g.oh * g.ow;
+    float* pad = scratch;             // hp × wq pixels of W channels
+    float* image = pad + hp * wq * W;  // h × w pixels of W channels
+    float* wt = image + h * w * W;    // taps × W
+    float* out = wt + taps * W;       // plane × W
+    std::fill(pad, pad + hp * wq * W, 0.0f);
+    for (int64_t c0 = 0; c0 < planes; c0 += W) {
+      const int64_t nc = min_i64(W, planes - c0);
+      if (nc < W) {  // lanes past the last channel: zero weights and bias, their outputs dropped
+        std::fill(wt, wt + taps * W, 0.0f);
+        std::fill(image, image + h * w * W, 0.0f);
+      }
+      transpose<V>(x + c0 * h * w, h * w, image, W, nc, h * w);
+      for (int64_t i = 0; i < h; ++i)
+        std::memcpy(pad + ((g.ph + i) * wq + g.pw) * W, image + i * w * W, static_cast<size_t>(w * W) * sizeof(float));
+      transpose<V>(wk + c0 * taps, taps, wt, W, nc, taps);
+      float b[W] = {};
+      for (int64_t c = 0; c < nc && bias != nullptr; ++c) b[c] = bias[c0 + c];
+      const F bv = V::load(b);
+      for (int64_t r = 0; r < g.oh; ++r)
+        for (int64_t q = 0; q < g.ow; ++q) {
+          const float* at = pad + (r * g.sh * wq + q * g.sw) * W;
+          F acc = bv;
+          for (int64_t i = 0; i < g.kh; ++i)
+            for (int64_t j = 0; j < g.kw; ++j)
+              acc = V::fmadd(V::load(at + (i * g.dh * wq + j * g.dw) * W), V::load(wt + (i * g.kw + j) * W), acc);
+          V::store(out + (r * g.ow + q) * W, activate_vec<V, A>(acc));
+        }
+      transpose<V>(out, W, y + c0 * plane, plane, plane, nc);
+    }
+  }
+
   static void depthwise_planes(const float* x, int64_t planes, int64_t h, int64_t w, const WindowGeometry& g,
                                const float* wk, const float* bias, int64_t m, Activation act, float* y,
                                float* scratch) {
+    static_assert(W <= 16, "depthwise_scratch_floats sizes the channel-vector path for 16 lanes");
+    if (m == 1 && 2 * g.ow <= W) {
+      const bool fused = with_simple_activation(
+          act, [&](auto a) { dw_channels<decltype(a)::value>(x, planes, h, w, g, wk, bias, y, scratch); });
+      if (!fused) finish_rows<V>(y, planes * g.oh * g.ow, nullptr, act);
+      return;
+    }
     const int64_t wp = depthwise_padded_cols(g, w);
     float* pad = scratch;
     // Zeros once per call: each plane overwrites the same interior (14 × 14 and 7 × 7 planes spent
