@@ -167,7 +167,7 @@ def fastest(model: cost.CostModel, s: Structure, rows: int) -> tuple[str, dict[s
 # (`settle`): the fits are good to 10-20%, and close calls went the wrong way. At batch 64-128 they put
 # 2:4 6-10% ahead of dense on BERT's shapes, under CHOICE_MARGIN, where it ran 13-16% ahead; at batch 1,
 # bsr16x1 10% ahead of CSR on 10% weights, where it ran 7-17% behind (`bench/kernels.py --densities
-# 2:4,0.1 --batches 1,8,64,128`, 8 of 48 automatic choices over 5% behind the fastest format).
+# 2:4,0.1 --batches 1,8,64,128`: 7 of 32 automatic choices over 5% behind the fastest format).
 CLOSE = 1.25
 CLOSE_SPARSE = 3  # sparse formats timed at most, the best predicted, beside dense
 # A sparse format must run this much faster than dense, measured: interleaved medians of one layer
