@@ -148,7 +148,6 @@ class Weights:
     torch_bsr: Optional[torch.Tensor]
     sr: Dict[str, sparsert.formats.Weight]
     bsr_block: Tuple[int, int]
-    structure: select.Structure
     floor_bytes: int  # the weight at its cheapest encoding
     floor_encoding: str
     onnx: Optional[bytes] = None
@@ -177,7 +176,7 @@ def build_weights(w: np.ndarray, pattern: Pattern, want_onnx: bool) -> Weights:
         w, blocks=[(4, 4)] + ([pattern.block] if pattern.kind == "block" else []),
         nm=[(2, 4)] + ([(pattern.n, pattern.m)] if pattern.kind == "nm" else []))
     bias = torch.randn(out_f, generator=torch.Generator().manual_seed(SEED + 1))
-    wts = Weights(w, dense, int(np.count_nonzero(w)), csr_i32, torch_bsr, sr, block, select.analyse(w),
+    wts = Weights(w, dense, int(np.count_nonzero(w)), csr_i32, torch_bsr, sr, block,
                   nbytes, encoding, bias=bias)
     if want_onnx:
         wts.onnx = baselines.linear_onnx(w, bias.numpy())

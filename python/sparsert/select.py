@@ -192,14 +192,15 @@ def close_calls(s: Structure, times: dict[str, float]) -> list[str]:
     return ["dense"] + close if close and (dense_close or len(close) > 1) else []
 
 
-def settle(w: np.ndarray, s: Structure, rows: int, timed: list[str], threads: int) -> tuple[str, dict[str, float]]:
+def settle(w: np.ndarray, s: Structure, rows: int, timed: list[str], threads: int) -> tuple[str, dict[str, float], Any]:
     """The fastest of the formats `timed` (dense among them), measured on the weight `w` itself at
     `rows` rows, at most SETTLE_ROWS (a convolution on one image), on `threads` threads; a sparse one
-    only when MEASURED_MARGIN faster than dense. Returns it and the µs measured."""
+    only when MEASURED_MARGIN faster than dense. Returns it, the µs measured and its packed weight."""
     packed = {f: formats.pack(w, f) for f in timed}
     measured = cost.time_formats(packed, min(rows, SETTLE_ROWS), s.conv, s.input_zero_fraction, threads)
     allowed = [f for f in timed if f == "dense" or measured[f] * MEASURED_MARGIN < measured["dense"]]
-    return min(allowed, key=measured.__getitem__), measured
+    best = min(allowed, key=measured.__getitem__)
+    return best, measured, packed[best]
 
 
 def choose(layer: str, w: np.ndarray, rows: int, model: cost.CostModel, forced: FormatSpec = None,
@@ -227,8 +228,9 @@ def choose(layer: str, w: np.ndarray, rows: int, model: cost.CostModel, forced: 
         return Choice(layer, fmt, "forced by formats=", s, times, rows, packed.nbytes), packed
     timed = close_calls(s, times) if forced != PREDICTED else []
     measured: dict[str, float] = {}
+    packed = None
     if timed:
-        best, measured = settle(w, s, rows, timed, model.threads)
+        best, measured, packed = settle(w, s, rows, timed, model.threads)
         reason = (f"measured fastest of the close calls at {min(rows, SETTLE_ROWS)} rows: "
                   + ", ".join(f"{f} {measured[f]:.1f}" for f in timed) + f" µs (predicted at {rows} rows "
                   + ", ".join(f"{times[f]:.1f}" for f in timed) + "; ")
@@ -237,7 +239,7 @@ def choose(layer: str, w: np.ndarray, rows: int, model: cost.CostModel, forced: 
     block = formats.parse(best).block
     reason += (f"density {s.density:.3f}" + (f", {best[3:]} fill {s.bsr_fill[block]:.2f}" if block else "")
                + (f", inputs {s.input_zero_fraction:.0%} zero" if best == "csc" else "") + ")")
-    packed = formats.pack(w, best)
+    packed = packed if packed is not None else formats.pack(w, best)
     return Choice(layer, best, reason, s, times, rows, packed.nbytes, measured), packed
 
 

@@ -115,7 +115,10 @@ def test_a_close_call_goes_to_the_measured_fastest_with_a_margin_for_sparse(mode
                                ({"dense": 100.0, "csr": 100.0 / select.MEASURED_MARGIN + 0.5, "bsr4x4": 120.0}, "dense"),
                                ({"dense": 100.0, "csr": 97.0, "bsr4x4": 90.0}, "bsr4x4")]:
         monkeypatch.setattr(select.cost, "time_formats", lambda packed, *args, m=measured: {f: m[f] for f in packed})
-        assert select.settle(w, select.analyse(w), 1, timed, 1) == (expected, measured)
+        fmt, got, packed = select.settle(w, select.analyse(w), 1, timed, 1)
+        assert (fmt, got) == (expected, measured)
+        np.testing.assert_array_equal(packed.to_dense(), w)
+        assert packed.format == select.formats.parse(expected).kind  # the winner's packed weight
     rows_timed = []
     monkeypatch.setattr(select.cost, "time_formats", lambda packed, rows, *args: rows_timed.append(rows) or
                         {f: 1.0 for f in packed})
@@ -132,7 +135,7 @@ def test_a_real_close_call_is_timed_on_the_layers_weight(model, rows):
     times = {f: select.predict(model, s, f, rows) for f in select.candidates(s)}
     timed = select.close_calls(s, dict(times, dense=times["nm2:4"]))
     assert timed[0] == "dense" and "nm2:4" in timed
-    fmt, measured = select.settle(w, s, rows, timed, 1)
+    fmt, measured, _ = select.settle(w, s, rows, timed, 1)
     assert set(measured) == set(timed) and all(t > 0 for t in measured.values())
     assert fmt == min((f for f in timed if f == "dense" or measured[f] * select.MEASURED_MARGIN < measured["dense"]),
                       key=measured.__getitem__)
