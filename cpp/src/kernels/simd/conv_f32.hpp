@@ -166,15 +166,31 @@ struct ConvF32 {
       float b[W] = {};
       for (int64_t c = 0; c < nc && bias != nullptr; ++c) b[c] = bias[c0 + c];
       const F bv = V::load(b);
-      for (int64_t r = 0; r < g.oh; ++r)
-        for (int64_t q = 0; q < g.ow; ++q) {
-          const float* at = pad + (r * g.sh * wq + q * g.sw) * W;
-          F acc = bv;
-          for (int64_t i = 0; i < g.kh; ++i)
-            for (int64_t j = 0; j < g.kw; ++j)
-              acc = V::fmadd(V::load(at + (i * g.dh * wq + j * g.dw) * W), V::load(wt + (i * g.kw + j) * W), acc);
-          V::store(out + (r * g.ow + q) * W, activate_vec<V, A>(acc));
-        }
+      if (taps == 9) {  // 3 × 3: the taps' weights and offsets held in registers
+        F wv[9];
+        int64_t off[9];
+        unroll<9>([&](auto t) {
+          wv[t.value] = V::load(wt + t.value * W);
+          off[t.value] = (t.value / 3 * g.dh * wq + t.value % 3 * g.dw) * W;
+        });
+        for (int64_t r = 0; r < g.oh; ++r)
+          for (int64_t q = 0; q < g.ow; ++q) {
+            const float* at = pad + (r * g.sh * wq + q * g.sw) * W;
+            F acc = bv;
+            unroll<9>([&](auto t) { acc = V::fmadd(V::load(at + off[t.value]), wv[t.value], acc); });
+            V::store(out + (r * g.ow + q) * W, activate_vec<V, A>(acc));
+          }
+      } else {
+        for (int64_t r = 0; r < g.oh; ++r)
+          for (int64_t q = 0; q < g.ow; ++q) {
+            const float* at = pad + (r * g.sh * wq + q * g.sw) * W;
+            F acc = bv;
+            for (int64_t i = 0; i < g.kh; ++i)
+              for (int64_t j = 0; j < g.kw; ++j)
+                acc = V::fmadd(V::load(at + (i * g.dh * wq + j * g.dw) * W), V::load(wt + (i * g.kw + j) * W), acc);
+            V::store(out + (r * g.ow + q) * W, activate_vec<V, A>(acc));
+          }
+      }
       transpose<V>(out, W, y + c0 * plane, plane, plane, nc);
     }
   }
