@@ -393,8 +393,9 @@ def sparsify(model: nn.Module, example_inputs: Any = None, *, formats: FormatsAr
     every layer is priced at 1 row. The choice is `sparsert.load`'s for a linear layer: `select.choose`
     with the cost model of `cost.calibrate(num_threads)` (a convolution as its matrix product).
     `formats`: None or "auto" (the cost model's choice, close calls timed on the layer's weight; a
-    layer whose choice is dense stays the torch module), "predicted" (the cost model's alone), one format for every replaceable layer ("dense", "csr", "csc", "bsr", "bsr4x4", "nm",
-    "nm2:4", …), or a dict {layer name: format}; "torch" keeps a layer in PyTorch.
+    layer whose choice is dense stays the torch module), "predicted" (the cost model's alone), one
+    format for every replaceable layer ("dense", "csr", "csc", "bsr", "bsr4x4", "nm", "nm2:4", …),
+    or a dict {layer name: format}; "torch" keeps a layer in PyTorch.
     `num_threads`: threads of the kernels (default: sparsert.get_num_threads() at each call).
 
     Replaced layers take float32 CPU input and raise naming the layer otherwise (TypeError for a

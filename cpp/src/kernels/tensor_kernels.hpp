@@ -19,33 +19,30 @@ struct WindowGeometry {
   int64_t kh, kw, sh, sw, ph, pw, dh, dw, oh, ow;
 };
 
-/// Floats of scratch depthwise_planes needs for an h × w plane: the zero-padded plane, rows
-/// depthwise_padded_cols floats apart, and the vector lanes past the last output read (up to two
-/// vectors of 16 beyond a row's last tap at stride 2, whatever the ISA); for narrow outputs, the
-/// channel-vector path's buffers if larger.
-inline int64_t depthwise_padded_cols(const WindowGeometry& g, int64_t w) {
-  const int64_t reach = (g.ow - 1) * g.sw + (g.kw - 1) * g.dw + 1;
-  return (reach > g.pw + w ? reach : g.pw + w) + 32;
-}
-/// Output rows this narrow may run with vectors along channels (ConvF32::dw_channels takes rows that
-/// fill at most half a vector, and 16 floats is the widest): the scratch then holds its buffers.
-inline constexpr int64_t kDepthwiseChannelMaxCols = 8;
-/// The channel-vector path's padded plane: rows and columns covering every tap and the image.
-inline int64_t depthwise_channel_rows(const WindowGeometry& g, int64_t h) {
+/// A depthwise plane zero-padded: rows and columns covering every tap and the image.
+inline int64_t depthwise_window_rows(const WindowGeometry& g, int64_t h) {
   const int64_t reach = (g.oh - 1) * g.sh + (g.kh - 1) * g.dh + 1;
   return reach > g.ph + h ? reach : g.ph + h;
 }
-inline int64_t depthwise_channel_cols(const WindowGeometry& g, int64_t w) {
+inline int64_t depthwise_window_cols(const WindowGeometry& g, int64_t w) {
   const int64_t reach = (g.ow - 1) * g.sw + (g.kw - 1) * g.dw + 1;
   return reach > g.pw + w ? reach : g.pw + w;
 }
+/// Floats between rows of the plane path's padded plane: its columns and the vector lanes past the
+/// last output read (up to two vectors of 16 beyond a row's last tap at stride 2, whatever the ISA).
+inline int64_t depthwise_padded_cols(const WindowGeometry& g, int64_t w) { return depthwise_window_cols(g, w) + 32; }
+/// Output rows this narrow may run with vectors along channels (ConvF32::dw_channels takes rows that
+/// fill at most half a vector, and 16 floats is the widest): the scratch then holds its buffers.
+inline constexpr int64_t kDepthwiseChannelMaxCols = 8;
+/// Floats of scratch depthwise_planes needs for an h × w plane: the plane path's padded plane (and a
+/// row of slack), or for narrow outputs the channel path's buffers if larger.
 inline int64_t depthwise_scratch_floats(const WindowGeometry& g, int64_t h, int64_t w) {
-  const int64_t planes = (depthwise_channel_rows(g, h) + 1) * depthwise_padded_cols(g, w);
-  if (g.ow > kDepthwiseChannelMaxCols) return planes;
-  // 16 channels (the widest vector) of: the padded planes, the image, the taps' weights, the outputs.
-  const int64_t channels =
-      16 * (depthwise_channel_rows(g, h) * depthwise_channel_cols(g, w) + h * w + g.kh * g.kw + g.oh * g.ow);
-  return planes > channels ? planes : channels;
+  const int64_t plane_path = (depthwise_window_rows(g, h) + 1) * depthwise_padded_cols(g, w);
+  if (g.ow > kDepthwiseChannelMaxCols) return plane_path;
+  // 16 channels (the widest vector) of: the padded plane, the image, the taps' weights, the outputs.
+  const int64_t channel_path =
+      16 * (depthwise_window_rows(g, h) * depthwise_window_cols(g, w) + h * w + g.kh * g.kw + g.oh * g.ow);
+  return plane_path > channel_path ? plane_path : channel_path;
 }
 
 /// Floats in a row of max pooling's padded input: the row between columns of -inf, wide enough for

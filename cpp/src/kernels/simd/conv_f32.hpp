@@ -146,7 +146,7 @@ struct ConvF32 {
   template <Activation A>
   static void dw_channels(const float* x, int64_t planes, int64_t h, int64_t w, const WindowGeometry& g,
                           const float* wk, const float* bias, float* y, float* scratch) {
-    const int64_t hp = depthwise_channel_rows(g, h), wq = depthwise_channel_cols(g, w);
+    const int64_t hp = depthwise_window_rows(g, h), wq = depthwise_window_cols(g, w);
     const int64_t taps = g.kh * g.kw, plane = g.oh * g.ow;
     float* pad = scratch;             // hp × wq pixels of W channels
     float* image = pad + hp * wq * W;  // h × w pixels of W channels
@@ -166,31 +166,31 @@ struct ConvF32 {
       float b[W] = {};
       for (int64_t c = 0; c < nc && bias != nullptr; ++c) b[c] = bias[c0 + c];
       const F bv = V::load(b);
-      if (taps == 9) {  // 3 × 3: the taps' weights and offsets held in registers
-        F wv[9];
-        int64_t off[9];
-        unroll<9>([&](auto t) {
+      // T: the taps as a compile-time count (3 × 3: their weights and offsets held in registers, a
+      // load per FMA), or 0 for any kernel (weights loaded per tap).
+      const auto pixels = [&](auto tc) {
+        constexpr int T = decltype(tc)::value;
+        F wv[T > 0 ? T : 1];
+        int64_t off[T > 0 ? T : 1];
+        unroll<T>([&](auto t) {
           wv[t.value] = V::load(wt + t.value * W);
-          off[t.value] = (t.value / 3 * g.dh * wq + t.value % 3 * g.dw) * W;
+          off[t.value] = (t.value / g.kw * g.dh * wq + t.value % g.kw * g.dw) * W;
         });
         for (int64_t r = 0; r < g.oh; ++r)
           for (int64_t q = 0; q < g.ow; ++q) {
             const float* at = pad + (r * g.sh * wq + q * g.sw) * W;
             F acc = bv;
-            unroll<9>([&](auto t) { acc = V::fmadd(V::load(at + off[t.value]), wv[t.value], acc); });
+            if constexpr (T > 0) {
+              unroll<T>([&](auto t) { acc = V::fmadd(V::load(at + off[t.value]), wv[t.value], acc); });
+            } else {
+              for (int64_t t = 0; t < taps; ++t)
+                acc = V::fmadd(V::load(at + (t / g.kw * g.dh * wq + t % g.kw * g.dw) * W), V::load(wt + t * W), acc);
+            }
             V::store(out + (r * g.ow + q) * W, activate_vec<V, A>(acc));
           }
-      } else {
-        for (int64_t r = 0; r < g.oh; ++r)
-          for (int64_t q = 0; q < g.ow; ++q) {
-            const float* at = pad + (r * g.sh * wq + q * g.sw) * W;
-            F acc = bv;
-            for (int64_t i = 0; i < g.kh; ++i)
-              for (int64_t j = 0; j < g.kw; ++j)
-                acc = V::fmadd(V::load(at + (i * g.dh * wq + j * g.dw) * W), V::load(wt + (i * g.kw + j) * W), acc);
-            V::store(out + (r * g.ow + q) * W, activate_vec<V, A>(acc));
-          }
-      }
+      };
+      if (taps == 9 && g.kw == 3) pixels(Const<9>{});
+      else pixels(Const<0>{});
       transpose<V>(out, W, y + c0 * plane, plane, plane, nc);
     }
   }
