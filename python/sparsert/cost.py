@@ -52,7 +52,7 @@ TILE = 64
 # From in-L2 to last-level-cache sizes (dense 2048² is 16 MiB); larger weights are the roofline's.
 _CALIBRATION_SHAPES = [(256, 256), (128, 1024), (1024, 512), (2048, 2048), (1024, 4096)]
 _CALIBRATION_DENSITIES = [0.05, 0.15, 0.4]
-_VERSION = 12  # bump when the calibration changes, so old caches are not read
+_VERSION = 13  # bump when the calibration changes, so old caches are not read
 
 
 @dataclass
@@ -127,6 +127,8 @@ class ConvShape:
     kernel: tuple[int, int]
     stride: tuple[int, int]
     padding: tuple[int, int]
+    dilation: tuple[int, int] = (1, 1)
+    groups: int = 1
 
     @property
     def pixels(self) -> int:
@@ -144,18 +146,43 @@ class ConvShape:
 # phase planes, the product taken over "wide" pixels (every plane column of each output row, the
 # padding columns included). Every other weight reads im2col panels and its result is transposed.
 _CONV_DENSE_MIN_PIXELS = 16
+# Dense 3 × 3 convolutions at stride 1 run Winograd F(4×4, 3×3) from 16 tiles of 4 × 4 outputs, while
+# the transformed weight (36 · in · out floats) is at most this many floats per tile (ops_conv.cpp's
+# use_winograd); 36 products at the tiles' rows, each of a ninth of the weight.
+_WINOGRAD_MIN_TILES = 16
+_WINOGRAD_WEIGHT_FLOATS_PER_TILE = 1024 * 1024
+
+
+def winograd_tiles(fmt: str, conv: ConvShape) -> int:
+    """The output tiles conv2d runs Winograd on for `conv` in `fmt`, all images together; 0 where it
+    does not (graph/ops_conv.cpp's use_winograd)."""
+    if formats.parse(fmt).kind != "dense" or conv.groups != 1 or conv.kernel != (3, 3) or conv.stride != (1, 1) \
+            or conv.dilation != (1, 1):
+        return 0
+    tiles = conv.images * -(-conv.out_hw[0] // 4) * -(-conv.out_hw[1] // 4)
+    fits = 36 * conv.channels * conv.out_channels <= _WINOGRAD_WEIGHT_FLOATS_PER_TILE * tiles
+    return tiles if tiles >= _WINOGRAD_MIN_TILES and fits else 0
 
 
 def conv_features(fmt: str, conv: ConvShape, predicted_product_us) -> list[float]:
     """The terms of a convolution's time in `fmt` that `CostModel.conv_fits` weighs: 1 (the call),
-    the matrix products as the linear-layer model prices them (`predicted_product_us(rows)`), one per
-    image at the rows the kernel runs (a batch of 32 small images is 32 products of a partial tile,
-    not one of 32 times the rows), the floats copied before them (phase planes or im2col panels), the
-    runs of them copied (one per channel tap and output row: short rows make im2col slow), and the
-    outputs the products write."""
+    the matrix products as the linear-layer model prices them (`predicted_product_us(rows, share)`,
+    `share` the fraction of the weight's values a product holds), one per image at the rows the kernel
+    runs (a batch of 32 small images is 32 products of a partial tile, not one of 32 times the rows),
+    the floats copied before them (phase planes or im2col panels; Winograd's transforms), the runs of
+    them copied (one per channel tap and output row: short rows make im2col slow), and the outputs
+    the products write."""
     (h, w), (oh, ow), (ph, pw) = conv.in_hw, conv.out_hw, conv.padding
     (kh, kw), (sh, sw) = conv.kernel, conv.stride
     cols = conv.channels * kh * kw
+    n = conv.images
+    tiles = winograd_tiles(fmt, conv)
+    if tiles:
+        per_image = tiles / n
+        copied = conv.channels * (4 * -(-oh // 4) + 2) * (4 * -(-ow // 4) + 2) \
+            + 36 * per_image * (conv.channels + conv.out_channels)
+        return [1.0, n * 36 * predicted_product_us(per_image, 1 / 9), n * copied, 0.0,
+                float(conv.pixels * conv.out_channels)]
     kind = formats.parse(fmt).kind
     hq, wq = math.ceil((h + 2 * ph) / sh), math.ceil((w + 2 * pw) / sw)
     pixel_rows = oh * ow >= _CONV_DENSE_MIN_PIXELS
@@ -173,7 +200,6 @@ def conv_features(fmt: str, conv: ConvShape, predicted_product_us) -> list[float
         rows, copied, runs = oh * wq, copies * conv.channels * min(kh, sh) * min(kw, sw) * hq * wq, 0.0
     else:
         rows, copied, runs = oh * ow, float(oh * ow * cols), float(oh * cols)
-    n = conv.images
     return [1.0, n * predicted_product_us(rows), n * copied, n * runs, float(conv.pixels * conv.out_channels)]
 
 
@@ -212,7 +238,7 @@ class CostModel:
         linear N:M kernel's, another loop. On the calibration shapes its ratio to dense then came
         within 10% of the measured one (a 2:4 3 × 3 layer at 56², 7% faster, is still predicted level)."""
         product = conv_product_format(fmt, conv)
-        features = conv_features(fmt, conv, lambda rows: self.predict(product, rows, stored, units))
+        features = conv_features(fmt, conv, lambda rows, share=1.0: self.predict(product, rows, stored * share, units))
         coef = self.conv_fits.get(fmt)
         if coef is None:
             return features[1]
@@ -381,7 +407,8 @@ def calibrate(threads: int | None = None, refresh: bool = False, min_time: float
 # Convolutions the conv2d operator is timed on (input channels, output channels, kernel, stride, input
 # size; one image, padding k // 2): 3×3 at stride 1 and 2 from 7² to 112² images, 1×1 pointwise and
 # strided, as in ResNets and MobileNets. Output channels are multiples of 16 (every block shape).
-_CONV_CALIBRATION_SHAPES = [(64, 64, 3, 1, 56), (128, 128, 3, 1, 14), (256, 256, 3, 1, 7), (64, 128, 3, 2, 28),
+_CONV_CALIBRATION_SHAPES = [(64, 64, 3, 1, 56), (128, 128, 3, 1, 28), (128, 128, 3, 1, 14), (256, 256, 3, 1, 7),
+                            (64, 128, 3, 2, 28),
                             (16, 48, 3, 2, 112), (32, 32, 3, 1, 28), (128, 512, 1, 1, 14), (256, 64, 1, 1, 28),
                             (96, 32, 1, 1, 56), (256, 512, 1, 2, 14)]
 
@@ -402,7 +429,7 @@ def _conv_fits(model: CostModel, min_time: float, rng: np.random.Generator) -> d
                 conv = ConvShape(1, cin, cout, (size, size), (o, o), (k, k), (stride, stride), (pad, pad))
                 s, b = stored_and_units(fmt, cout, cin * k * k, int(np.count_nonzero(w)), getattr(weight, "nblocks", None))
                 product = conv_product_format(fmt, conv)
-                rows.append(conv_features(fmt, conv, lambda r: model.predict(product, r, s, b)))
+                rows.append(conv_features(fmt, conv, lambda r, share=1.0: model.predict(product, r, s * share, b)))
                 times.append(_conv_us(weight, conv, model.threads, min_time, rng))
         t = np.array(times)
         out[fmt] = _non_negative_fit(np.array(rows) / t[:, None], np.ones_like(t))  # relative errors, as above

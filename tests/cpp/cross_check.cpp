@@ -14,6 +14,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "kernels/registry.hpp"
@@ -328,6 +329,34 @@ std::string check_tensor(const TensorKernels& t) {
           return buf;
         }
     }
+  // Winograd's transforms: 2 channel blocks, 5 × 4 tiles (a full group of 16 and a partial one),
+  // outputs clipped to 18 × 14, bias and SiLU.
+  {
+    constexpr int64_t kB = kWinogradBlock, kXi = kWinogradAlpha * kWinogradAlpha;
+    const int64_t th = 5, tw = 4, count = th * tw, wp = tw * 4 + 2, block_stride = (th * 4 + 2) * wp * kB;
+    const int64_t oh = 18, ow = 14, rows = 3, ld = count + 1;
+    std::vector<WinogradTile> tiles;
+    for (int64_t i = 0; i < th; ++i)
+      for (int64_t j = 0; j < tw; ++j) {
+        tiles.push_back({(i * 4 * wp + j * 4) * kB, i * 4 * ow + j * 4, static_cast<int32_t>(std::min<int64_t>(4, oh - i * 4)),
+                         static_cast<int32_t>(std::min<int64_t>(4, ow - j * 4))});
+      }
+    const auto image = random(2 * block_stride);
+    std::vector<float> v(static_cast<size_t>(kXi * 2 * kB * ld)), v_ref(v.size());
+    t.winograd_input({image.data(), wp, block_stride, 2, tiles.data(), count, v.data(), ld, 2 * kB * ld});
+    ref.winograd_input({image.data(), wp, block_stride, 2, tiles.data(), count, v_ref.data(), ld, 2 * kB * ld});
+    const auto m = random(kXi * rows * ld), bias = random(rows);
+    std::vector<float> y(static_cast<size_t>(rows * oh * ow)), y_ref(y.size());
+    t.winograd_output({m.data(), ld, rows * ld, rows, tiles.data(), count, bias.data(), Activation::kSilu, y.data(), oh * ow, ow});
+    ref.winograd_output(
+        {m.data(), ld, rows * ld, rows, tiles.data(), count, bias.data(), Activation::kSilu, y_ref.data(), oh * ow, ow});
+    for (const auto& [got, want, name] : {std::tuple{&v, &v_ref, "winograd_input"}, std::tuple{&y, &y_ref, "winograd_output"}})
+      for (size_t i = 0; i < got->size(); ++i)
+        if (!close((*got)[i], (*want)[i], 400.0)) {
+          std::snprintf(buf, sizeof buf, "%s at %zu: %.9g vs %.9g", name, i, (*got)[i], (*want)[i]);
+          return buf;
+        }
+  }
   return {};
 }
 

@@ -305,6 +305,10 @@ const ConvSpec kConvSpecs[] = {
     {1, 4, 11, 58, 6, 3, 3, 1, 2, 1, 1, 1, 1, 1},    // stride 1×2
     {1, 8, 6, 62, 12, 1, 1, 2, 2, 0, 0, 1, 1, 1},    // 1×1, stride 2: one phase of four
     {2, 8, 7, 30, 8, 3, 3, 1, 1, 1, 1, 1, 1, 2},     // groups 2, batch 2
+    // Dense 3 × 3 at stride 1 from 16 tiles of 4 × 4 outputs: Winograd, ragged tiles and channel blocks.
+    {2, 17, 13, 11, 19, 3, 3, 1, 1, 1, 1, 1, 1, 1},  // 2 images of 4 × 3 tiles, the last row and column partial
+    {1, 33, 18, 18, 7, 3, 3, 1, 1, 0, 0, 1, 1, 1},   // unpadded: 16 × 16 outputs, 3 channel blocks
+    {1, 8, 14, 15, 16, 3, 3, 1, 1, 2, 2, 1, 1, 1},   // padding 2: 16 × 17 outputs
 };
 
 TEST(Conv2d, MatchesOracle) {
@@ -337,6 +341,25 @@ TEST(Conv2d, MatchesOracle) {
 }
 
 // CSR convolutions keep a plan per input size (DirectPlan): sizes in turn on one node, each checked.
+// Winograd over several blocks of tiles (their transformed inputs outgrow one block), batch 2.
+TEST(Conv2d, WinogradTileBlocks) {
+  const ConvSpec s = {2, 300, 30, 26, 20, 3, 3, 1, 1, 1, 1, 1, 1, 1};
+  std::vector<float> full;
+  const auto weights = conv_weights(s, Format::kDense, 31, full);
+  const Tensor x = random_tensor({s.n, s.c, s.h, s.w}, 32);
+  const std::vector<float> bias = random_vector(s.oc, 33);
+  auto node = one_node(make_conv2d, "conv2d", {s.n, s.c, s.h, s.w}, s.ints(Activation::kRelu), weights,
+                       {f32_tensor({s.oc}, bias)});
+  EXPECT_EQ(node->op->kernel_name({{DType::kF32, {s.n, s.c, s.h, s.w}}}, {1, false}),
+            std::string(tensor_kernels().name) + ".winograd");
+  const std::vector<double> ref = conv_ref(s, x.data_as<float>(), full, bias.data(), Activation::kRelu);
+  const Tensor b = *f32_tensor({s.oc}, bias);
+  for (const RunContext& ctx : kContexts) {
+    expect_close(run_op(*node->op, {&x, &b}, ctx), {s.n, s.oc, s.oh(), s.ow()}, ref,
+                 "conv2d winograd blocks " + s.str() + " " + context_string(ctx));
+  }
+}
+
 TEST(Conv2d, InputSizesInTurn) {
   std::vector<float> full;
   const ConvSpec base = {2, 5, 9, 11, 7, 3, 3, 2, 1, 1, 1, 1, 1, 1};
@@ -632,6 +655,81 @@ TEST(ConvKernels, GemmMatchesOracle) {
           what << tk->name << (sparse ? " sparse" : " dense") << " conv_gemm rows " << c.rows << " cols " << c.cols << " pixels [" << c.p0 << ", " << c.p1
                << ") wide " << c.wide_cols << "/" << c.ow << " " << to_string(act) << " variant " << variant;
           expect_close(got, {c.rows, ldy}, ref, what.str());
+        }
+      }
+    }
+  }
+}
+
+// Winograd's transforms against double loops: tiles in partial groups of 16, several channel blocks,
+// strides between ξ's products and rows that no vector divides, outputs clipped at the edges.
+TEST(ConvKernels, WinogradMatchesOracle) {
+  struct Case {
+    int64_t blocks, th, tw, rows, oh, ow;  // tiles th × tw, outputs oh × ow of them
+  };
+  const Case cases[] = {{1, 1, 5, 3, 4, 19}, {3, 4, 4, 19, 15, 14}, {2, 5, 8, 1, 20, 32}, {1, 2, 3, 17, 6, 9}};
+  constexpr int64_t kB = kWinogradBlock, kA = kWinogradAlpha, kM = kWinogradTile;
+  uint32_t seed = 5000;
+  for (const TensorKernels* tk : runnable_tensor_kernels()) {
+    for (const Case& c : cases) {
+      const int64_t count = c.th * c.tw, hp = c.th * kM + 2, wp = c.tw * kM + 2, block_stride = hp * wp * kB + 16;
+      const int64_t ldv = count + 3, xi_v = c.blocks * kB * ldv + 7, xi_m = c.rows * ldv + 5;
+      std::vector<WinogradTile> tiles;
+      for (int64_t i = 0; i < c.th; ++i)
+        for (int64_t j = 0; j < c.tw; ++j) {
+          tiles.push_back({(i * kM * wp + j * kM) * kB, i * kM * c.ow + j * kM,
+                           static_cast<int32_t>(std::min(kM, c.oh - i * kM)), static_cast<int32_t>(std::min(kM, c.ow - j * kM))});
+        }
+      const std::vector<float> image = random_vector(c.blocks * block_stride, ++seed);
+      std::vector<float> v(static_cast<size_t>(kA * kA * xi_v), std::numeric_limits<float>::quiet_NaN());
+      tk->winograd_input({image.data(), wp, block_stride, c.blocks, tiles.data(), count, v.data(), ldv, xi_v});
+      std::vector<double> v_ref(v.size(), std::numeric_limits<double>::quiet_NaN());
+      for (int64_t t = 0; t < count; ++t)
+        for (int64_t ch = 0; ch < c.blocks * kB; ++ch)
+          for (int a = 0; a < kA; ++a)
+            for (int b = 0; b < kA; ++b) {
+              double acc = 0.0;
+              for (int r = 0; r < kA; ++r)
+                for (int q = 0; q < kA; ++q) {
+                  acc += double{kWinogradBT[a][r]} * kWinogradBT[b][q] *
+                         image[static_cast<size_t>(ch / kB * block_stride + tiles[static_cast<size_t>(t)].in +
+                                                   (r * wp + q) * kB + ch % kB)];
+                }
+              v_ref[static_cast<size_t>((a * kA + b) * xi_v + ch * ldv + t)] = acc;
+            }
+      Tensor got_v(DType::kF32, {static_cast<int64_t>(v.size())});
+      std::copy(v.begin(), v.end(), got_v.data_as<float>());
+      std::ostringstream what;
+      what << tk->name << " winograd_input blocks " << c.blocks << " tiles " << c.th << "x" << c.tw;
+      expect_close(got_v, {static_cast<int64_t>(v.size())}, v_ref, what.str());
+
+      const std::vector<float> m = random_vector(kA * kA * xi_m, ++seed), bias = random_vector(c.rows, ++seed);
+      for (Activation act : {Activation::kNone, Activation::kRelu6, Activation::kSilu}) {
+        for (bool has_bias : {true, false}) {
+          const int64_t ldy = c.oh * c.ow + 3;
+          Tensor y(DType::kF32, {c.rows, ldy});
+          std::fill(y.data_as<float>(), y.data_as<float>() + y.numel(), std::numeric_limits<float>::quiet_NaN());
+          tk->winograd_output({m.data(), ldv, xi_m, c.rows, tiles.data(), count, has_bias ? bias.data() : nullptr, act,
+                               y.data_as<float>(), ldy, c.ow});
+          std::vector<double> ref(static_cast<size_t>(y.numel()), std::numeric_limits<double>::quiet_NaN());
+          for (int64_t r = 0; r < c.rows; ++r)
+            for (int64_t t = 0; t < count; ++t) {
+              const WinogradTile& tile = tiles[static_cast<size_t>(t)];
+              for (int a = 0; a < tile.rows; ++a)
+                for (int b = 0; b < tile.cols; ++b) {
+                  double acc = has_bias ? bias[static_cast<size_t>(r)] : 0.0;
+                  for (int i = 0; i < kA; ++i)
+                    for (int j = 0; j < kA; ++j) {
+                      acc += double{kWinogradAT[a][i]} * kWinogradAT[b][j] *
+                             m[static_cast<size_t>((i * kA + j) * xi_m + r * ldv + t)];
+                    }
+                  ref[static_cast<size_t>(r * ldy + tile.out + a * c.ow + b)] = activate_f64(acc, act);
+                }
+            }
+          std::ostringstream out_what;
+          out_what << tk->name << " winograd_output rows " << c.rows << " tiles " << c.th << "x" << c.tw << " outputs "
+                   << c.oh << "x" << c.ow << " " << to_string(act) << (has_bias ? " bias" : " no bias");
+          expect_close(y, {c.rows, ldy}, ref, out_what.str());
         }
       }
     }

@@ -3,6 +3,8 @@ chosen format is the one the model predicts fastest (the smallest of those it ca
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -229,7 +231,21 @@ def test_the_importer_records_each_convolutions_shape():
     grouped = [c for name, c in plan.items() if name.startswith("0[group")]
     assert len(grouped) == 2
     for c in grouped:
-        assert c.structure.conv == cost.ConvShape(3, 2, 3, (17, 10), (9, 5), (3, 3), (2, 2), (1, 1))
+        assert c.structure.conv == cost.ConvShape(3, 2, 3, (17, 10), (9, 5), (3, 3), (2, 2), (1, 1), (1, 1), 2)
         assert c.rows == 3 * 9 * 5
     assert plan["2"].structure.conv == cost.ConvShape(3, 6, 5, (9, 5), (9, 5), (1, 1), (1, 1), (0, 0))
     assert plan["4"].structure.conv is None and plan["4"].rows == 3
+
+
+def test_winograd_tiles_follow_the_operators_rule():
+    three = cost.ConvShape(1, 64, 64, (56, 56), (56, 56), (3, 3), (1, 1), (1, 1))
+    assert cost.winograd_tiles("dense", three) == 14 * 14
+    assert cost.winograd_tiles("csr", three) == 0  # sparse weights run their own kernels
+    assert cost.winograd_tiles("dense", dataclasses.replace(three, stride=(2, 2), out_hw=(28, 28))) == 0
+    assert cost.winograd_tiles("dense", dataclasses.replace(three, groups=2)) == 0
+    assert cost.winograd_tiles("dense", dataclasses.replace(three, dilation=(2, 2))) == 0
+    # 7 × 7 outputs of 512 channels: 4 tiles an image; from 4 images the transformed weight is
+    # at most 1 Mi floats a tile.
+    small = cost.ConvShape(1, 512, 512, (7, 7), (7, 7), (3, 3), (1, 1), (1, 1))
+    assert cost.winograd_tiles("dense", small) == 0
+    assert cost.winograd_tiles("dense", dataclasses.replace(small, images=4)) == 16

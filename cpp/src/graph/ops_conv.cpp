@@ -47,6 +47,13 @@ constexpr int64_t kMaxChunk = 256;
 // output pixels; fewer (a pooled 1 × 1 image) take the spmm kernels, whose batch-1 kernel reads a
 // single pixel's channels as one vector.
 constexpr int64_t kMinPixelRows = 16;
+// Winograd's 36 transformed inputs and products of a block of tiles stay within this many floats
+// (1 MiB: level 2); blocks hold at least 16 tiles.
+constexpr int64_t kWinogradBlockFloats = 1024 * 1024;
+// Winograd takes a product whose transformed weight (36 · in · out floats, 4× the weight) is at
+// most this many floats per output tile of the call: 7 × 7 outputs of ResNet-18's 512-channel layers
+// (4 tiles an image) would stream 38 MB for 4 tiles.
+constexpr int64_t kWinogradWeightFloatsPerTile = 1024 * 1024;
 // Direct convolution's column blocks keep this much of the input in L1 (16 KiB: up to 5% slower on
 // ResNet-18's layers, 32 KiB: up to 10%).
 constexpr int64_t kDirectWindowBytes = 24 * 1024;
@@ -199,6 +206,15 @@ struct DirectPlan {
   std::vector<NmPanels> nm_panels;      // per group (N:M weights)
 };
 
+/// Winograd F(4×4, 3×3) for one input size (kernels/tensor_kernels.hpp): output tiles of `images`
+/// images, image-major, each image's row by row; and the layout of the image they read, pixel-major
+/// in blocks of 16 channels, zero-padded to whole tiles (hp × wp pixels a block, image_floats an image).
+struct WinogradPlan {
+  int64_t h = 0, w = 0, images = 0;
+  int64_t th = 0, tw = 0, hp = 0, wp = 0, blocks = 0, block_stride = 0, image_floats = 0;
+  std::vector<WinogradTile> tiles;
+};
+
 class Conv2d final : public NnOp {
  public:
   explicit Conv2d(const NodeDef& node) : NnOp(node) {
@@ -235,11 +251,13 @@ class Conv2d final : public NnOp {
     direct_ = !pointwise_;
     dense_ = true;
     nm_ = true;
+    winograd_ = groups_ == 1 && win_.kernel == Pair{3, 3} && win_.stride == one && win_.dilation == one;
     for (const auto& w : node.weights) {
       direct_ = direct_ && w->format() == Format::kCsr;
       dense_ = dense_ && w->format() == Format::kDense;
       nm_ = nm_ && w->format() == Format::kNM && w->cols() <= std::numeric_limits<int32_t>::max();
     }
+    winograd_ = winograd_ && dense_;
   }
 
   TensorDesc infer(const std::vector<TensorDesc>& inputs, int64_t) const override {
@@ -280,6 +298,7 @@ class Conv2d final : public NnOp {
     const int64_t work = im.n * pixels * (nnz + groups_ * cg_ * win_.kernel[0] * win_.kernel[1]);
     const int threads = static_cast<int>(
         std::max<int64_t>(1, std::min<int64_t>(ctx.threads, work / kMinWorkPerThread)));
+    if (use_winograd(im.n, oh, ow)) return run_winograd(im, x, bias, residual, y, oh, ow, threads, ctx);
     if (pixel_rows(pixels, im)) return run_dense(im, x, bias, residual, y, oh, ow, threads, ctx);
     if (direct_) {
       if (const auto plan = direct_plan(im.h, im.w)) {
@@ -337,6 +356,7 @@ class Conv2d final : public NnOp {
     if (!inputs.empty()) {
       const Image im = image(inputs[0]);
       const Pair out = out_size(inputs[0].shape, im);
+      if (use_winograd(im.n, out[0], out[1])) return std::string(tensor_kernels(ctx.reference_kernels).name) + ".winograd";
       if (pixel_rows(out[0] * out[1], im)) {
         return std::string(tensor_kernels(ctx.reference_kernels).name) + (dense_ ? ".conv_gemm" : ".conv_gemm_nm");
       }
@@ -484,6 +504,154 @@ class Conv2d final : public NnOp {
       if (parts <= 1) part(0);
       else ThreadPool::instance().run(parts, std::cref(part));
     });
+  }
+
+  // Whether a product of n images of oh × ow outputs takes Winograd (kWinogradWeightFloatsPerTile).
+  bool use_winograd(int64_t n, int64_t oh, int64_t ow) const {
+    if (!winograd_) return false;
+    const int64_t tiles = n * ceil_div(oh, kWinogradTile) * ceil_div(ow, kWinogradTile);
+    return tiles >= kWinogradBlock && kWinogradAlpha * kWinogradAlpha * cg_ * ocg_ <= kWinogradWeightFloatsPerTile * tiles;
+  }
+
+  /// Winograd F(4×4, 3×3) (dense weight, one group, 3 × 3, stride 1): the images copied pixel-major in
+  /// blocks of 16 channels, zero-padded; then per block of tiles (one item each): the input transform,
+  /// 36 conv_gemm products (vectors along tiles) with the transformed weight, and the output transform
+  /// writing NCHW with bias and activation (a residual follows in one pass over the output).
+  void run_winograd(const Image& im, const float* x, const float* bias, const float* residual, float* y, int64_t oh,
+                    int64_t ow, int threads, const RunContext& ctx) const {
+    const TensorKernels& tk = tensor_kernels(ctx.reference_kernels);
+    const auto plan = winograd_plan(im.h, im.w, im.n);
+    const WinogradPlan& p = *plan;
+    const auto& weights = winograd_weights();
+    const int64_t pixels = oh * ow, tiles = im.n * p.th * p.tw, rows_in = p.blocks * kWinogradBlock;
+    constexpr int64_t kXi = kWinogradAlpha * kWinogradAlpha;
+    float* image = scratch(0, im.n * p.image_floats);
+    for_planes(im.n * p.blocks, im.n * p.image_floats, threads, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) fill_winograd_block(p, x, i / p.blocks, i % p.blocks, image, tk);
+    });
+    // Tile blocks: within kWinogradBlockFloats, evened out, whole 16-tile groups.
+    const int64_t per_tile = kXi * (rows_in + round_up(ocg_, DenseMatrix::kPanelRows));
+    const int64_t most = std::max<int64_t>(kWinogradBlock, kWinogradBlockFloats / per_tile / kWinogradBlock * kWinogradBlock);
+    const int64_t n_blocks = ceil_div(tiles, most), block = round_up(ceil_div(tiles, n_blocks), kWinogradBlock);
+    const int64_t ld = block;
+    const Activation out_act = residual != nullptr ? Activation::kNone : act_;
+    for_items(n_blocks, threads, [&](int64_t item, int inner) {
+      const int64_t t0 = item * block, count = std::min(block, tiles - t0);
+      float* v = scratch(2, kXi * (rows_in + ocg_) * ld);
+      float* m = v + kXi * rows_in * ld;
+      const auto split = [&](int64_t total, const auto& body) {  // body(begin, end) over shares of [0, total)
+        const int parts = static_cast<int>(std::min<int64_t>(inner, total));
+        const auto part = [&](int t) { body(total * t / parts, total * (t + 1) / parts); };
+        if (parts <= 1) part(0);
+        else ThreadPool::instance().run(parts, std::cref(part));
+      };
+      split(p.blocks, [&](int64_t b0, int64_t b1) {
+        tk.winograd_input({image + b0 * p.block_stride, p.wp, p.block_stride, b1 - b0, p.tiles.data() + t0, count,
+                           v + b0 * kWinogradBlock * ld, ld, rows_in * ld});
+      });
+      split(kXi, [&](int64_t x0, int64_t x1) {
+        float* gemm_scratch = scratch(1, conv_gemm_scratch_floats(ocg_));
+        for (int64_t xi = x0; xi < x1; ++xi) {
+          const DenseMatrix& u = *weights[static_cast<size_t>(xi)];
+          tk.conv_gemm({u.panels(), nullptr, cg_, cg_}, ocg_,
+                       {v + xi * rows_in * ld, ld, nullptr, 0, count, 0, 0, nullptr, nullptr, m + xi * ocg_ * ld, ld,
+                        Activation::kNone, gemm_scratch});
+        }
+      });
+      split(ceil_div(ocg_, int64_t{8}), [&](int64_t r0, int64_t r1) {
+        r0 *= 8;
+        r1 = std::min(ocg_, r1 * 8);
+        tk.winograd_output({m + r0 * ld, ld, ocg_ * ld, r1 - r0, p.tiles.data() + t0, count,
+                            bias != nullptr ? bias + r0 : nullptr, out_act, y + r0 * pixels, pixels, ow});
+      });
+    });
+    if (residual != nullptr) {
+      for_planes(im.n * ocg_, im.n * ocg_ * pixels, threads, [&](int64_t begin, int64_t end) {
+        tk.store_rows(y + begin * pixels, pixels, residual + begin * pixels, y + begin * pixels, pixels, end - begin,
+                      pixels, act_);
+      });
+    }
+  }
+
+  /// Channel block b of image n as Winograd reads it (WinogradPlan): its channels transposed to
+  /// pixel-major, zero past the input's, each row copied between the padding's zeros.
+  void fill_winograd_block(const WinogradPlan& p, const float* x, int64_t n, int64_t b, float* image,
+                           const TensorKernels& tk) const {
+    constexpr int64_t kB = kWinogradBlock;
+    const int64_t ph = win_.padding[0], pw = win_.padding[1], hw = p.h * p.w;
+    const int64_t c0 = b * kB, nc = std::min(kB, cg_ - c0);
+    float* dst = image + n * p.image_floats + b * p.block_stride;
+    float* pixel_major = scratch(1, hw * kB);
+    if (nc < kB) std::fill(pixel_major, pixel_major + hw * kB, 0.0f);
+    tk.transpose(x + (n * cg_ + c0) * hw, hw, pixel_major, kB, nc, hw);
+    std::fill(dst, dst + ph * p.wp * kB, 0.0f);
+    for (int64_t i = 0; i < p.h; ++i) {
+      float* row = dst + (ph + i) * p.wp * kB;
+      std::fill(row, row + pw * kB, 0.0f);
+      std::copy(pixel_major + i * p.w * kB, pixel_major + (i + 1) * p.w * kB, row + pw * kB);
+      std::fill(row + (pw + p.w) * kB, row + p.wp * kB, 0.0f);
+    }
+    std::fill(dst + (ph + p.h) * p.wp * kB, dst + p.hp * p.wp * kB, 0.0f);
+  }
+
+  /// The WinogradPlan for h × w inputs, covering at least `images` images; built when a run first needs it.
+  std::shared_ptr<const WinogradPlan> winograd_plan(int64_t h, int64_t w, int64_t images) const {
+    std::lock_guard<std::mutex> lock(plan_mu_);
+    if (winograd_plan_ != nullptr && winograd_plan_->h == h && winograd_plan_->w == w && winograd_plan_->images >= images) {
+      return winograd_plan_;
+    }
+    auto p = std::make_shared<WinogradPlan>();
+    p->h = h;
+    p->w = w;
+    p->images = images;
+    const int64_t oh = h + 2 * win_.padding[0] - 2, ow = w + 2 * win_.padding[1] - 2;
+    p->th = ceil_div(oh, kWinogradTile);
+    p->tw = ceil_div(ow, kWinogradTile);
+    p->hp = p->th * kWinogradTile + 2;
+    p->wp = p->tw * kWinogradTile + 2;
+    p->blocks = ceil_div(cg_, kWinogradBlock);
+    p->block_stride = p->hp * p->wp * kWinogradBlock;
+    p->image_floats = p->blocks * p->block_stride;
+    for (int64_t n = 0; n < images; ++n)
+      for (int64_t i = 0; i < p->th; ++i)
+        for (int64_t j = 0; j < p->tw; ++j) {
+          const int64_t r = i * kWinogradTile, c = j * kWinogradTile;
+          p->tiles.push_back({n * p->image_floats + (r * p->wp + c) * kWinogradBlock, n * ocg_ * oh * ow + r * ow + c,
+                              static_cast<int32_t>(std::min<int64_t>(kWinogradTile, oh - r)),
+                              static_cast<int32_t>(std::min<int64_t>(kWinogradTile, ow - c))});
+        }
+    winograd_plan_ = p;
+    return winograd_plan_;
+  }
+
+  /// The 36 transformed weights U[ξ] (out × in) = (G g Gᵀ)[ξ] of every (out, in) pair, as dense panels;
+  /// computed in double when a run first needs them.
+  const std::vector<std::unique_ptr<const DenseMatrix>>& winograd_weights() const {
+    std::call_once(winograd_once_, [&] {
+      const Weight& w = *node_.weights[0];
+      std::vector<float> g(static_cast<size_t>(w.rows() * w.cols()));
+      w.to_dense(g.data());
+      constexpr int kA = kWinogradAlpha;
+      std::vector<std::vector<float>> u(kA * kA, std::vector<float>(static_cast<size_t>(ocg_ * cg_)));
+      for (int64_t k = 0; k < ocg_; ++k)
+        for (int64_t c = 0; c < cg_; ++c) {
+          const float* gk = g.data() + (k * cg_ + c) * 9;
+          double t[kA][3];  // G · g
+          for (int i = 0; i < kA; ++i)
+            for (int b = 0; b < 3; ++b) {
+              t[i][b] = 0.0;
+              for (int a = 0; a < 3; ++a) t[i][b] += kWinogradG[i][a] * gk[a * 3 + b];
+            }
+          for (int i = 0; i < kA; ++i)
+            for (int j = 0; j < kA; ++j) {
+              double v = 0.0;
+              for (int b = 0; b < 3; ++b) v += t[i][b] * kWinogradG[j][b];
+              u[static_cast<size_t>(i * kA + j)][static_cast<size_t>(k * cg_ + c)] = static_cast<float>(v);
+            }
+        }
+      for (const auto& ui : u) winograd_weights_.push_back(std::make_unique<const DenseMatrix>(ui.data(), ocg_, cg_));
+    });
+    return winograd_weights_;
   }
 
   /// The DirectPlan for an h × w input, built on first use for that size; null when the phase planes
@@ -759,10 +927,14 @@ class Conv2d final : public NnOp {
   bool direct_ = false;  // every weight CSR and not pointwise: run_direct
   bool dense_ = false;   // every weight dense: run_dense
   bool nm_ = false;      // every weight N:M: run_dense where pixel_rows says
+  bool winograd_ = false;  // dense, one group, 3 × 3, stride 1: run_winograd where use_winograd says
   bool residual_ = false;  // the last input is added to the output before act
   Activation act_ = Activation::kNone;
   mutable std::mutex plan_mu_;
   mutable std::shared_ptr<const DirectPlan> plan_;  // for the last input size seen
+  mutable std::shared_ptr<const WinogradPlan> winograd_plan_;  // for the last input size seen
+  mutable std::once_flag winograd_once_;
+  mutable std::vector<std::unique_ptr<const DenseMatrix>> winograd_weights_;
 };
 
 // ---------------------------------------------------------------------------------------------

@@ -137,6 +137,54 @@ struct ConvPanels {
   int64_t steps, cols;
 };
 
+/// Winograd F(4×4, 3×3) (Lavin and Gray, 2016; points 0, ±1, ±2): a 3 × 3, stride-1 convolution's
+/// output in 4 × 4 tiles, each from a 6 × 6 input tile d as Y = Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A, 36 products
+/// per tile and channel pair against 144. The transformed weights and inputs meet in 36 products (one
+/// per position ξ of the 6 × 6), each conv_gemm's. Transforms work on blocks of 16 channels or tiles.
+inline constexpr int kWinogradTile = 4, kWinogradAlpha = 6, kWinogradBlock = 16;
+inline constexpr float kWinogradBT[6][6] = {{4, 0, -5, 0, 1, 0},  {0, -4, -4, 1, 1, 0}, {0, 4, -4, -1, 1, 0},
+                                            {0, -2, -1, 2, 1, 0}, {0, 2, -1, -2, 1, 0}, {0, 4, 0, -5, 0, 1}};
+inline constexpr float kWinogradAT[4][6] = {
+    {1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 0}, {0, 1, 1, 4, 4, 0}, {0, 1, -1, 8, -8, 1}};
+inline constexpr double kWinogradG[6][3] = {{1.0 / 4, 0, 0},           {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                            {-1.0 / 6, 1.0 / 6, -1.0 / 6}, {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                            {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1}};
+
+/// One output tile: its 6 × 6 input tile's top left at `in` floats into each channel block of the
+/// image (WinogradInputArgs), its 4 × 4 outputs' top left at `out` floats into each output row of y
+/// (WinogradOutputArgs), of which rows × cols lie inside the output.
+struct WinogradTile {
+  int64_t in, out;
+  int32_t rows, cols;
+};
+
+/// winograd_input: for tiles t < count and channels c < 16 · blocks, v[ξ · xi_stride + c · ldv + t] =
+/// (Bᵀ d B)[ξ] of tile t's input of channel c. The image is pixel-major in blocks of 16 channels:
+/// channel 16 · b + l of padded pixel (i, j) at image[b · block_stride + (i · wp + j) · 16 + l], zero
+/// in the padding and in channels past the input's.
+struct WinogradInputArgs {
+  const float* image;
+  int64_t wp, block_stride, blocks;
+  const WinogradTile* tiles;
+  int64_t count;
+  float* v;
+  int64_t ldv, xi_stride;
+};
+
+/// winograd_output: for rows r < rows and tiles t < count, the 4 × 4 outputs act(Aᵀ M A + bias[r]) of
+/// M[ξ] = m[ξ · xi_stride + r · ldm + t], stored at y + r · ldy + tile.out, rows ow floats apart (the
+/// tile's rows × cols inside the output only). bias may be null.
+struct WinogradOutputArgs {
+  const float* m;
+  int64_t ldm, xi_stride, rows;
+  const WinogradTile* tiles;
+  int64_t count;
+  const float* bias;
+  Activation act;
+  float* y;
+  int64_t ldy, ow;
+};
+
 struct TensorKernels {
   const char* name;
   Isa isa;
@@ -179,6 +227,9 @@ struct TensorKernels {
   /// pixels p in [a.p0, a.p1), out[r, p] = act(Σ_k W[r, k] · x_k[p] + bias[r] + res[r, p]), k <
   /// w.cols. Layouts: ConvPanels, ConvGemmArgs.
   void (*conv_gemm)(const ConvPanels& w, int64_t rows, const ConvGemmArgs& a);
+  /// Winograd F(4×4, 3×3)'s input and output transforms (WinogradInputArgs, WinogradOutputArgs).
+  void (*winograd_input)(const WinogradInputArgs& a);
+  void (*winograd_output)(const WinogradOutputArgs& a);
 };
 
 TensorKernels tensor_f32_ref();

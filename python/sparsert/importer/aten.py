@@ -411,7 +411,7 @@ def _conv2d(t: _Translator, fx, x: str, weight: np.ndarray, bias, stride: list[i
     mats = [weight[g * per:(g + 1) * per].reshape(per, -1).copy() for g in range(groups)]
     h, w, oh, ow = (t.rows([size]) for size in in_shape[-2:] + out_shape[-2:])
     conv = cost.ConvShape(t.rows(in_shape[:-3]), cg, per, (h, w), (oh, ow), (kh, kw), tuple(stride),
-                          tuple(attrs["padding"]))
+                          tuple(attrs["padding"]), tuple(dilation), groups)
     t.nodes.append(IRNode("conv2d", _source_of(fx), inputs, output, {**attrs, "groups": [groups]}, weights=mats,
                           rows=conv.pixels, conv=conv))
 

@@ -183,12 +183,59 @@ void conv_gemm(const ConvPanels& w, int64_t rows, const ConvGemmArgs& a) {
   }
 }
 
+// The transforms as written: out = m · d · mᵀ element by element.
+template <int Rows, int Cols>
+void winograd_transform(const float (&m)[Rows][Cols], const float* d, float* out) {
+  float t[Rows * Cols];
+  for (int i = 0; i < Rows; ++i)
+    for (int s = 0; s < Cols; ++s) {
+      float v = 0.0f;
+      for (int r = 0; r < Cols; ++r) v += m[i][r] * d[r * Cols + s];
+      t[i * Cols + s] = v;
+    }
+  for (int i = 0; i < Rows; ++i)
+    for (int j = 0; j < Rows; ++j) {
+      float v = 0.0f;
+      for (int s = 0; s < Cols; ++s) v += t[i * Cols + s] * m[j][s];
+      out[i * Rows + j] = v;
+    }
+}
+
+void winograd_input(const WinogradInputArgs& a) {
+  constexpr int kA = kWinogradAlpha, kB = kWinogradBlock;
+  float d[kA * kA], v[kA * kA];
+  for (int64_t t = 0; t < a.count; ++t)
+    for (int64_t c = 0; c < a.blocks * kB; ++c) {
+      const float* tile = a.image + c / kB * a.block_stride + a.tiles[t].in + c % kB;
+      for (int r = 0; r < kA; ++r)
+        for (int s = 0; s < kA; ++s) d[r * kA + s] = tile[(r * a.wp + s) * kB];
+      winograd_transform(kWinogradBT, d, v);
+      for (int x = 0; x < kA * kA; ++x) a.v[x * a.xi_stride + c * a.ldv + t] = v[x];
+    }
+}
+
+void winograd_output(const WinogradOutputArgs& a) {
+  constexpr int kA = kWinogradAlpha, kM = kWinogradTile;
+  float m[kA * kA], y[kM * kM];
+  for (int64_t r = 0; r < a.rows; ++r)
+    for (int64_t t = 0; t < a.count; ++t) {
+      for (int x = 0; x < kA * kA; ++x) m[x] = a.m[x * a.xi_stride + r * a.ldm + t];
+      winograd_transform(kWinogradAT, m, y);
+      const WinogradTile& tile = a.tiles[t];
+      for (int32_t i = 0; i < tile.rows; ++i)
+        for (int32_t j = 0; j < tile.cols; ++j) {
+          a.y[r * a.ldy + tile.out + i * a.ow + j] =
+              activate(y[i * kM + j] + (a.bias != nullptr ? a.bias[r] : 0.0f), a.act);
+        }
+    }
+}
+
 }  // namespace
 
 TensorKernels tensor_f32_ref() {
   return {"tensor_f32_ref", Isa::kRef,     &gemm,       &exp_shifted_sum, &transpose,
           &max_pool_plane,         &copy_padded, &store_rows, &layer_norm_row,  &depthwise_planes,
-          &conv_gemm};
+          &conv_gemm,      &winograd_input, &winograd_output};
 }
 
 }  // namespace sparsert

@@ -13,6 +13,7 @@
 #include "kernels/simd/activations.hpp"
 #include "kernels/simd/common.hpp"
 #include "kernels/simd/conv_f32.hpp"
+#include "kernels/simd/winograd_f32.hpp"
 #include "kernels/tensor_kernels.hpp"
 
 namespace sparsert {
@@ -315,9 +316,10 @@ template <class V>
 TensorKernels tensor_f32_kernels(const char* name, Isa isa) {
   using T = TensorF32<V>;
   using C = ConvF32<V>;
+  using Wg = WinogradF32<V>;
   return {name,        isa,           &T::gemm,       &T::exp_shifted_sum, &transpose<V>,
           &T::max_pool_plane, &T::copy_padded, &T::store_rows, &T::layer_norm_row, &C::depthwise_planes,
-          &C::conv_gemm};
+          &C::conv_gemm,  &Wg::input,    &Wg::output};
 }
 
 }  // namespace
