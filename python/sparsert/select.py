@@ -10,6 +10,7 @@ predicted times of all candidates.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Union
 
@@ -169,6 +170,10 @@ def fastest(model: cost.CostModel, s: Structure, rows: int) -> tuple[str, dict[s
 # bsr16x1 10% ahead of CSR on 10% weights, where it ran 7-17% behind (`bench/kernels.py --densities
 # 2:4,0.1 --batches 1,8,64,128`: 7 of 32 automatic choices over 5% behind the fastest format).
 CLOSE = 1.25
+# A convolution is always timed, dense against the best predicted sparse formats: its fit weighs a few
+# calibration shapes and strays beyond them. MobileNetV2's first 1 × 1 expansion (16 → 64 channels
+# at 112², 11% dense) was predicted 2.3× faster in nm4:8 than dense and ran 2.9× slower.
+CLOSE_CONV = math.inf
 CLOSE_SPARSE = 3  # sparse formats timed at most, the best predicted, beside dense
 # A sparse format must run this much faster than dense, measured: interleaved medians of one layer
 # differ by 1-2% from run to run.
@@ -181,14 +186,15 @@ SETTLE_ROWS = 512
 
 def close_calls(s: Structure, times: dict[str, float]) -> list[str]:
     """The formats `settle` times for a weight of structure `s` given every candidate's predicted µs:
-    dense and the sparse formats predicted within CLOSE of the fastest (that store fewer values than
-    every entry ÷ CHOICE_MARGIN, as `eligible` asks); none when the prediction is clear, a single
-    format within CLOSE of the fastest."""
+    dense and the sparse formats predicted within CLOSE (a convolution's: CLOSE_CONV) of the fastest
+    (that store fewer values than every entry ÷ CHOICE_MARGIN, as `eligible` asks); none when the
+    prediction is clear, a single format within CLOSE of the fastest."""
     every_entry = s.shape[0] * s.shape[1]
     sparse = [f for f in times if f != "dense" and stored_and_units(s, f)[0] * CHOICE_MARGIN < every_entry]
     best = min([times["dense"]] + [times[f] for f in sparse])
-    close = sorted((f for f in sparse if times[f] <= best * CLOSE), key=times.get)[:CLOSE_SPARSE]
-    dense_close = times["dense"] <= best * CLOSE
+    window = CLOSE if s.conv is None else CLOSE_CONV
+    close = sorted((f for f in sparse if times[f] <= best * window), key=times.get)[:CLOSE_SPARSE]
+    dense_close = times["dense"] <= best * window
     return ["dense"] + close if close and (dense_close or len(close) > 1) else []
 
 
@@ -272,5 +278,5 @@ def choose_formats(graph: Any, formats: FormatsArg, threads: int,
     return weights, plan
 
 
-__all__ = ["BSR_BLOCKS", "CHOICE_MARGIN", "CLOSE", "Choice", "MEASURED_MARGIN", "PREDICTED", "SETTLE_ROWS", "automatic", "close_calls", "group_spelling", "settle", "FormatsArg", "Structure", "analyse", "candidates", "choose", "choose_formats", "eligible", "fastest", "nm_pattern", "stored_bytes", "TIE",
+__all__ = ["BSR_BLOCKS", "CHOICE_MARGIN", "CLOSE", "CLOSE_CONV", "Choice", "MEASURED_MARGIN", "PREDICTED", "SETTLE_ROWS", "automatic", "close_calls", "group_spelling", "settle", "FormatsArg", "Structure", "analyse", "candidates", "choose", "choose_formats", "eligible", "fastest", "nm_pattern", "stored_bytes", "TIE",
            "predict", "stored_and_units"]

@@ -4,6 +4,7 @@ chosen format is the one the model predicts fastest (the smallest of those it ca
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 import pytest
@@ -108,6 +109,11 @@ def test_close_calls_are_dense_and_the_best_predicted_sparse_formats():
         ["dense", "csr", "bsr16x1", "bsr1x4"]  # at most CLOSE_SPARSE sparse formats, the best predicted
     half = select.analyse(weight("dense") * (np.random.default_rng(1).random((512, 768)) < 0.5))
     assert select.close_calls(half, {"dense": 100.0, "bsr4x4": 95.0}) == []  # stores every entry: never timed
+    # A convolution's call is never clear: dense and the best predicted sparse formats are timed.
+    conv = select.analyse(weight("u95"), conv=cost.ConvShape(1, 768, 512, (16, 16), (16, 16), (1, 1), (1, 1), (0, 0)))
+    assert select.CLOSE_CONV == math.inf
+    assert select.close_calls(conv, {"dense": 100.0, "csr": 10.0, "bsr4x4": 50.0}) == ["dense", "csr", "bsr4x4"]
+    assert select.close_calls(conv, {"dense": 10.0, "csr": 100.0}) == ["dense", "csr"]
 
 
 def test_a_close_call_goes_to_the_measured_fastest_with_a_margin_for_sparse(model, monkeypatch):
