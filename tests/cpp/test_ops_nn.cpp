@@ -360,6 +360,19 @@ TEST(Conv2d, WinogradTileBlocks) {
   }
 }
 
+// Winograd wants 16 tiles of 4 × 4 outputs in a product: a micro-batch of 7 × 7 images holds 4.
+TEST(Conv2d, MinItemsCoverWinogradsTiles) {
+  const ConvSpec s = {1, 64, 7, 7, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1};
+  for (Format f : {Format::kDense, Format::kCsr}) {
+    std::vector<float> full;
+    auto node = one_node(make_conv2d, "conv2d", {1, s.c, s.h, s.w}, s.ints(Activation::kNone), conv_weights(s, f, 3, full));
+    const int64_t dense = f == Format::kDense;
+    EXPECT_EQ(node->op->min_items({{DType::kF32, {1, s.c, 7, 7}}}), dense ? 4 : 1);    // 4 tiles an image
+    EXPECT_EQ(node->op->min_items({{DType::kF32, {1, s.c, 14, 14}}}), 1);             // 16
+    EXPECT_EQ(node->op->min_items({{DType::kF32, {1, s.c, 3, 3}}}), dense ? 16 : 1);  // 1
+  }
+}
+
 TEST(Conv2d, InputSizesInTurn) {
   std::vector<float> full;
   const ConvSpec base = {2, 5, 9, 11, 7, 3, 3, 2, 1, 1, 1, 1, 1, 1};

@@ -52,6 +52,12 @@ class Op {
     (void)inputs, (void)input, (void)axis;
     return false;
   }
+  /// The items a micro-batch should hold, at least, for this op to run at its rate (model.cpp), given
+  /// its inputs at one item: 1 unless one item leaves its kernel too little work.
+  virtual int64_t min_items(const std::vector<TensorDesc>& item_inputs) const {
+    (void)item_inputs;
+    return 1;
+  }
   /// The kernel a matrix-multiplying op runs for this input (for summaries); "" for others.
   virtual std::string kernel_name(const std::vector<TensorDesc>& inputs, const RunContext& ctx) const {
     (void)inputs, (void)ctx;

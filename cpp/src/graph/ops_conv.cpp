@@ -351,6 +351,16 @@ class Conv2d final : public NnOp {
     for_items(im.n * groups_ * chunks, threads, run_item);
   }
 
+  // Winograd's products want 16 tiles: as many images as make use_winograd hold, when a few do.
+  int64_t min_items(const std::vector<TensorDesc>& item_inputs) const override {
+    if (!winograd_ || item_inputs.empty()) return 1;
+    const Image im = image(item_inputs[0]);
+    const Pair out = out_size(item_inputs[0].shape, im);
+    for (int64_t n = 1; n <= kWinogradBlock; n *= 2)
+      if (use_winograd(n, out[0], out[1])) return n;
+    return 1;
+  }
+
   std::string kernel_name(const std::vector<TensorDesc>& inputs, const RunContext& ctx) const override {
     int64_t count = 1;
     if (!inputs.empty()) {
