@@ -17,6 +17,7 @@ import torch
 import sparsert
 import sparsert.prune as prune
 from prune_models import cnn, digits, trained_mlp
+from sparsert import select
 from sparsert.prune.plan import PATTERNS
 
 BATCH = 32
@@ -88,13 +89,17 @@ def test_plan_meets_its_target_and_the_loaded_model_packs_it_so(kind, patterns, 
     prune.apply(model, plan)
     assert prune.current_masks(model).keys() == plan.masks.keys()
     prune.remove(model)
-    # The plan is the cost model's; "auto" also times close calls on the layers themselves and may
-    # take another format, only where it measured faster.
+    # The plan is the cost model's; "auto" also times close calls (and every convolution) on the
+    # layers themselves and may take another format, only where it measured fastest, a sparse one
+    # MEASURED_MARGIN faster than dense.
     loaded = {c.layer: c for c in sparsert.load(model, example_inputs=(example,), num_threads=THREADS,
                                                  formats="predicted").plan}
     for c in sparsert.load(model, example_inputs=(example,), num_threads=THREADS).plan:
         if c.format != loaded[c.layer].format:
-            assert c.measured_us and c.measured_us[c.format] == min(c.measured_us.values()), c
+            m = c.measured_us
+            assert m, c
+            allowed = [t for f, t in m.items() if f == "dense" or t * select.MEASURED_MARGIN < m["dense"]]
+            assert m[c.format] == min(allowed), c
     for p in plan.layers:
         choice = loaded[p.name[:-len(".weight")]]
         weight = dict(model.named_parameters())[p.name].detach()
