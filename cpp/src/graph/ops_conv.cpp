@@ -585,24 +585,18 @@ class Conv2d final : public NnOp {
   }
 
   /// Channel block b of image n as Winograd reads it (WinogradPlan): its channels transposed to
-  /// pixel-major, zero past the input's, each row copied between the padding's zeros.
+  /// pixel-major, zero past the input's, then copied between the padding's zeros (copy_padded: rows of
+  /// wp pixels of 16 floats).
   void fill_winograd_block(const WinogradPlan& p, const float* x, int64_t n, int64_t b, float* image,
                            const TensorKernels& tk) const {
     constexpr int64_t kB = kWinogradBlock;
     const int64_t ph = win_.padding[0], pw = win_.padding[1], hw = p.h * p.w;
     const int64_t c0 = b * kB, nc = std::min(kB, cg_ - c0);
-    float* dst = image + n * p.image_floats + b * p.block_stride;
     float* pixel_major = scratch(1, hw * kB);
     if (nc < kB) std::fill(pixel_major, pixel_major + hw * kB, 0.0f);
     tk.transpose(x + (n * cg_ + c0) * hw, hw, pixel_major, kB, nc, hw);
-    std::fill(dst, dst + ph * p.wp * kB, 0.0f);
-    for (int64_t i = 0; i < p.h; ++i) {
-      float* row = dst + (ph + i) * p.wp * kB;
-      std::fill(row, row + pw * kB, 0.0f);
-      std::copy(pixel_major + i * p.w * kB, pixel_major + (i + 1) * p.w * kB, row + pw * kB);
-      std::fill(row + (pw + p.w) * kB, row + p.wp * kB, 0.0f);
-    }
-    std::fill(dst + (ph + p.h) * p.wp * kB, dst + p.hp * p.wp * kB, 0.0f);
+    tk.copy_padded(pixel_major, p.w * kB, 1, image + n * p.image_floats + b * p.block_stride, p.hp, p.wp * kB, ph,
+                   ph + p.h, pw * kB, (pw + p.w) * kB);
   }
 
   /// The WinogradPlan for h × w inputs, covering at least `images` images; built when a run first needs it.
