@@ -255,3 +255,17 @@ def test_winograd_tiles_follow_the_operators_rule():
     small = cost.ConvShape(1, 512, 512, (7, 7), (7, 7), (3, 3), (1, 1), (1, 1))
     assert cost.winograd_tiles("dense", small) == 0
     assert cost.winograd_tiles("dense", dataclasses.replace(small, images=4)) == 16
+
+
+@pytest.mark.parametrize("channels, size, stride, images", [(16, 20, 1, 1), (32, 7, 1, 1), (32, 7, 1, 4), (16, 20, 2, 1)])
+def test_winograd_tiles_agree_with_the_kernel_the_operator_runs(channels, size, stride, images):
+    torch = pytest.importorskip("torch")
+    import sparsert
+
+    torch.manual_seed(0)
+    net = torch.nn.Conv2d(channels, channels, 3, stride=stride, padding=1).eval()
+    x = torch.randn(images, channels, size, size)
+    compiled = sparsert.load(net, example_inputs=(x,), formats="dense")
+    (conv,) = [c.structure.conv for c in compiled.plan]
+    (kernel,) = [p["kernel"] for p in compiled.profile(x.numpy(), repeats=1) if p["op"] == "conv2d"]
+    assert kernel.endswith(".winograd") == (cost.winograd_tiles("dense", conv) > 0), (kernel, conv)
