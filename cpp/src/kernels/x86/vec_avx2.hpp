@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "kernels/x86/gather_by_loads.hpp"
 #include "kernels/x86/transpose8x8.hpp"
 #include "kernels/x86/vec_xmm.hpp"
 
@@ -78,22 +79,8 @@ struct Avx2 {
     Xmm4::store_first(p, part, n & 3);
   }
 
-  // x[idx[0..8)], assembled by vinsertps from scalar loads, four indices per 64-bit load: on Zen 3
-  // 1.45× faster per non-zero than scalar FMAs and 1.7× faster than vgatherdps, which it microcodes
-  // (batch-1 CSR, 768×3072 and 4096², 10% dense).
-  static F gather(const float* x, const uint16_t* idx) {
-    uint64_t word[2];
-    std::memcpy(word, idx, sizeof(word));
-    auto at = [&](int k) { return x + ((word[k / 4] >> (k % 4 * 16)) & 0xffffu); };
-    __m128 lo = _mm_load_ss(at(0)), hi = _mm_load_ss(at(4));
-    lo = _mm_insert_ps(lo, _mm_load_ss(at(1)), 0x10);
-    hi = _mm_insert_ps(hi, _mm_load_ss(at(5)), 0x10);
-    lo = _mm_insert_ps(lo, _mm_load_ss(at(2)), 0x20);
-    hi = _mm_insert_ps(hi, _mm_load_ss(at(6)), 0x20);
-    lo = _mm_insert_ps(lo, _mm_load_ss(at(3)), 0x30);
-    hi = _mm_insert_ps(hi, _mm_load_ss(at(7)), 0x30);
-    return _mm256_insertf128_ps(_mm256_castps128_ps256(lo), hi, 1);
-  }
+  // x[idx[0..8)]: scalar loads (gather_by_loads.hpp), not vgatherdps.
+  static F gather(const float* x, const uint16_t* idx) { return gather8_by_loads(x, idx); }
 
   static float sum(F v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));

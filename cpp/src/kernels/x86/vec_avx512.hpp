@@ -13,6 +13,7 @@
 
 #include <cstdint>
 
+#include "kernels/x86/gather_by_loads.hpp"
 #include "kernels/x86/transpose8x8.hpp"
 #include "kernels/x86/vec_xmm.hpp"
 
@@ -81,10 +82,15 @@ struct Avx512 {
   static F load_first(const float* p, int n) { return _mm512_maskz_loadu_ps(first(n), p); }
   static void store_first(float* p, F v, int n) { _mm512_mask_storeu_ps(p, first(n), v); }
 
-  // x[idx[0..16)]: the native gather, which AVX-512 CPUs run at about a load per lane.
+  // x[idx[0..16)]: the native gather (Avx512LoadGather below assembles it from scalar loads).
   static F gather(const float* x, const uint16_t* idx) {
     const __m512i i = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(idx)));
     return _mm512_i32gather_ps(i, x, 4);
+  }
+  // x[idx[0..8)] in the low 8 lanes, zero above: a row's tail of 8 to 15 non-zeros.
+  static F gather_half(const float* x, const uint16_t* idx) {
+    const __m256i i = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(idx)));
+    return _mm512_zextps256_ps512(_mm256_i32gather_ps(x, i, 4));
   }
 
   static float sum(F v) { return _mm512_reduce_add_ps(v); }
@@ -119,6 +125,15 @@ struct Avx512 {
   };
   static Nm24Inputs nm24_inputs(const float* xs) { return {load(xs), load(xs + 16)}; }
   static F nm24_select(const Nm24Inputs& in, I idx) { return _mm512_permutex2var_ps(in.lo, idx, in.hi); }
+};
+
+// Avx512 with the gather assembled from scalar loads, for CPUs whose vgatherdps is slower than that
+// (Zen 4: 1.65x slower in batch-1 CSR); spmm_csr_f32_avx512_1.cpp measures which to take.
+struct Avx512LoadGather : Avx512 {
+  static F gather(const float* x, const uint16_t* idx) {
+    return _mm512_insertf32x8(_mm512_castps256_ps512(gather8_by_loads(x, idx)), gather8_by_loads(x, idx + 8), 1);
+  }
+  static F gather_half(const float* x, const uint16_t* idx) { return _mm512_zextps256_ps512(gather8_by_loads(x, idx)); }
 };
 
 }  // namespace
