@@ -14,6 +14,7 @@
 #include <cstdint>
 
 #include "kernels/x86/gather_by_loads.hpp"
+#include "kernels/x86/vec_avx2.hpp"
 #include "kernels/x86/transpose8x8.hpp"
 #include "kernels/x86/vec_xmm.hpp"
 
@@ -25,6 +26,7 @@ struct Avx512 {
   using I = __m512i;
   static constexpr int kWidth = 16;
   using Narrow = Xmm4;  // lanes for a batch of at most 4
+  using Half = Avx2;    // and of 5 to 8 (simd/sparse_rows_batched.hpp)
   static constexpr int kRegs = 32;  // zmm registers; kernels budget half of them for accumulators
 
   static F zero() { return _mm512_setzero_ps(); }
