@@ -23,6 +23,12 @@ struct Const {
   static constexpr int value = N;
 };
 
+// A type passed as a value, to a generic lambda that runs on it.
+template <class T>
+struct TypeTag {
+  using type = T;
+};
+
 // f(Const<0>{}), ..., f(Const<N-1>{}): keeps accumulator indices compile-time constants.
 template <int N, int I = 0, class Fn>
 inline void unroll(Fn&& f) {

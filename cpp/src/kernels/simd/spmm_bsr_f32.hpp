@@ -206,11 +206,18 @@ void spmm_bsr_batched(const Weight& weight, const SpmmArgs& a, int64_t u0, int64
   const int64_t r0 = u0 * w.block_rows(), r1 = min_i64(u1 * w.block_rows(), w.rows());
   with_block_shape(w.block_rows(), w.block_cols(), [&](auto r, auto c) {
     constexpr int R = decltype(r)::value, C = decltype(c)::value;
-    for_each_tile<V>(a, r0, r1, [&](auto nv, int64_t b0) {
-      constexpr int NV = decltype(nv)::value;
-      if (w.index_bits() == 16) bsr_tile<V, R, C, NV>(w, w.block_col16(), a, u0, u1, b0);
-      else bsr_tile<V, R, C, NV>(w, w.block_col32(), a, u0, u1, b0);
-    });
+    const auto tiles = [&](auto vector_type) {
+      using U = typename decltype(vector_type)::type;
+      for_each_tile<U>(a, r0, r1, [&](auto nv, int64_t b0) {
+        constexpr int NV = decltype(nv)::value;
+        if (w.index_bits() == 16) bsr_tile<U, R, C, NV>(w, w.block_col16(), a, u0, u1, b0);
+        else bsr_tile<U, R, C, NV>(w, w.block_col32(), a, u0, u1, b0);
+      });
+    };
+    if constexpr (V::kWidth == 16) {  // AVX-512: a batch of at most 8 on 8-lane vectors, not half-empty 16-lane ones
+      if (a.batch <= 8) return tiles(TypeTag<typename V::Half>{});
+    }
+    tiles(TypeTag<V>{});
   });
 }
 
