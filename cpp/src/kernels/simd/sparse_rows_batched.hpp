@@ -8,7 +8,7 @@
 // Tiles narrower than kBatchPad read a compact copy of their lanes (input_rows(compact)), since in
 // place each non-zero would read a 64-byte line for 16-32 useful bytes. A batch of at most 4 runs on
 // V::Narrow (4 lanes), so that 8- or 16-lane vectors do not compute padding; on AVX-512 one of 5 to 8
-// on V::Half (8 lanes: 2:4 at batch 8 on Zen 4, 3072×768, 795 → 657 µs).
+// on V::Half (8 lanes: 2:4 at batch 8 on Zen 4, 3072×768, 790 → 659 µs).
 //
 // A format supplies a row walker R with
 //   using Cursor = ...;                      per-row state carried from one column block to the next
