@@ -232,6 +232,20 @@ def test_reference_kernels_when_simd_is_capped(rng):
     np.testing.assert_allclose(y_ref_kernel, sparsert.linear(x, sparsert.CSR(w)), rtol=1e-5, atol=1e-5)
 
 
+def test_unknown_gather_choice_is_named():
+    """A SPARSERT_GATHER other than native or loads is refused by name, on any host, before a kernel runs."""
+    script = (
+        "import numpy as np, sparsert\n"
+        "try:\n"
+        "    sparsert.linear(np.ones((1, 80), np.float32), sparsert.CSR(np.eye(64, 80, dtype=np.float32)), num_threads=2)\n"
+        "except ValueError as e:\n"
+        "    print(e)\n"
+    )
+    env = {**os.environ, "SPARSERT_GATHER": "fast"}
+    out = subprocess.run([sys.executable, "-c", script], check=True, env=env, capture_output=True, text=True).stdout
+    assert "reading SPARSERT_GATHER: unknown value 'fast' (expected native or loads)" in out, out
+
+
 class TestBadInput:
     def setup_method(self):
         self.w = sparsert.CSR(np.eye(4, 6, dtype=np.float32))

@@ -86,6 +86,18 @@ bool isa_available(Isa isa) {
   return cpu_has(isa) && isa_rank(isa) <= max_rank;
 }
 
+GatherChoice gather_choice() {
+  static const GatherChoice choice = [] {
+    const char* env = std::getenv("SPARSERT_GATHER");
+    if (env == nullptr || *env == '\0') return GatherChoice::kMeasure;
+    if (std::strcmp(env, "native") == 0) return GatherChoice::kNative;
+    if (std::strcmp(env, "loads") == 0) return GatherChoice::kLoads;
+    throw InvalidArgument(std::string("reading SPARSERT_GATHER: unknown value '") + env +
+                          "' (expected native or loads)");
+  }();
+  return choice;
+}
+
 bool tile_fits(int tile, int64_t batch) {
   if (tile == 0) return true;
   if (tile == 1) return batch == 1;
@@ -107,6 +119,7 @@ int64_t rowwise_batch_limit(const Weight& w) {
 }
 
 const KernelInfo& select_kernel(const Weight& w, int64_t batch) {
+  gather_choice();  // a bad SPARSERT_GATHER throws here, on the caller's thread, not in a kernel's worker
   const int64_t as_batch = batch <= rowwise_batch_limit(w) ? 1 : batch;
   for (const KernelInfo& k : all_kernels()) {
     if (k.format == w.format() && isa_available(k.isa) && tile_fits(k.tile, as_batch)) return k;

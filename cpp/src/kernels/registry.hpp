@@ -22,6 +22,12 @@ const std::vector<KernelInfo>& all_kernels();
 /// Whether this CPU (and the SPARSERT_MAX_ISA cap) allows kernels of `isa`.
 bool isa_available(Isa isa);
 
+/// How the AVX-512 batch-1 CSR kernel gathers its inputs: SPARSERT_GATHER=native (vgatherdps) or
+/// loads (scalar loads); unset, the kernel measures both once and takes the faster. Throws
+/// InvalidArgument for another value (select_kernel calls it first, on the caller's thread).
+enum class GatherChoice { kMeasure, kNative, kLoads };
+GatherChoice gather_choice();
+
 /// Whether a kernel with this tile handles `batch` columns.
 bool tile_fits(int tile, int64_t batch);
 

@@ -2,15 +2,13 @@
 // by vgatherdps (Avx512) or assembled from scalar loads (Avx512LoadGather), whichever this CPU runs
 // faster; 32-bit-index rows go scalar. Bias and activation are applied vectorised.
 // Preconditions (kernels/kernel.hpp): batch == 1, ldx == 1, x zero-padded to padded_cols(); units are rows.
+#include <algorithm>
 #include <chrono>
-#include <cstdlib>
-#include <cstring>
-#include <string>
 #include <vector>
 
 #include "kernels/x86/vec_avx512.hpp"
 #include "kernels/simd/spmm_csr_f32.hpp"
-#include "sparsert/error.hpp"
+#include "kernels/registry.hpp"
 
 namespace sparsert {
 namespace {
@@ -28,16 +26,10 @@ double time_gathers(const float* x, const std::vector<uint16_t>& idx, int rounds
 }
 
 // Whether vgatherdps beats scalar loads on this CPU. It differs by vendor and generation (Zen 4
-// microcodes it: 1.65x slower than the loads in batch-1 CSR; Intel cores run it at about a load per
-// lane), so it is measured once: a few thousand gathers from an L1-resident vector, best of five
-// alternating rounds (~0.1 ms). SPARSERT_GATHER=native|loads overrides it (the tests run both).
+// microcodes it: 1.65x slower than the loads in batch-1 CSR; Intel cores are reported to run it at
+// about a load per lane), so it is measured once: a few thousand gathers from an L1-resident vector,
+// best of five alternating rounds (~0.1 ms).
 bool native_gather_is_faster() {
-  if (const char* env = std::getenv("SPARSERT_GATHER"); env != nullptr && *env != '\0') {
-    if (std::strcmp(env, "native") == 0) return true;
-    if (std::strcmp(env, "loads") == 0) return false;
-    throw InvalidArgument(std::string("reading SPARSERT_GATHER: unknown value '") + env +
-                          "' (expected native or loads)");
-  }
   std::vector<float> x(2048, 1.0f);
   std::vector<uint16_t> idx(4096);
   uint32_t state = 12345;
@@ -54,7 +46,8 @@ bool native_gather_is_faster() {
 }  // namespace
 
 void spmm_csr_f32_avx512_1(const Weight& w, const SpmmArgs& a, int64_t unit_begin, int64_t unit_end) {
-  static const bool native = native_gather_is_faster();
+  static const bool native = gather_choice() == GatherChoice::kMeasure ? native_gather_is_faster()
+                                                                       : gather_choice() == GatherChoice::kNative;
   if (native) spmm_csr_batch1<Avx512>(w, a, unit_begin, unit_end);
   else spmm_csr_batch1<Avx512LoadGather>(w, a, unit_begin, unit_end);
 }
