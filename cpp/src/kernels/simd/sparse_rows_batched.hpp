@@ -36,11 +36,13 @@ namespace {
 
 inline constexpr int64_t kSparseInputTileBytes = 64 * 1024;
 // Walkers whose rows read every group (kScattered false: N:M) reuse a block's input rows across the
-// whole row block, so at 32+ lanes their blocks fit L1; the weights then come in short pieces, row
-// after row, and the next row's are prefetched, as the hardware prefetcher does not follow them from
-// DRAM. Below 32 lanes kSparseInputTileBytes blocks measured faster (`linear_timing R C B nm`, 2:4),
-// so those keep them.
-inline constexpr int64_t kL1InputTileBytes = 16 * 1024;
+// whole row block, so at 32+ lanes their blocks hold few columns and stay in L1; the weights then come
+// in short pieces, row after row, and the next row's are prefetched, as the hardware prefetcher does
+// not follow them from DRAM. 128 columns a block: 16 KiB at 32 lanes, 32 KiB at 64. On Zen 4 (L1d
+// 32 KiB; `linear_timing R C B nm`, 2:4) 64-lane tiles ran 6-18% faster with 128 columns than with
+// 64 and slower with 192; 32-lane (AVX2) tiles up to 1.5× slower with 256. Below 32 lanes
+// kSparseInputTileBytes blocks measured faster, so those keep them.
+inline constexpr int64_t kL1InputColumns = 128;
 // Scattered walkers reading in place: block size in bytes of lanes (sparse_rows_tile says why).
 inline constexpr int64_t kSparseInPlaceBytes = 512 * 1024;
 // Rows a chunk, within which the batch tiles run (sparse_rows_batched says why).
@@ -60,7 +62,7 @@ void sparse_rows_tile(const R& rows, const SpmmArgs& a, int64_t r0, int64_t r1, 
   constexpr int W = V::kWidth, L = NV * W;
   constexpr int S = NV >= 4 ? 2 : (NV == 1 ? 8 : 4);  // accumulator sets: ~8 FMA chains in flight
   constexpr bool l1_blocks = !R::kScattered && L >= 32;
-  constexpr int64_t kc_raw = (l1_blocks ? kL1InputTileBytes : kSparseInputTileBytes) / (L * 4);
+  constexpr int64_t kc_raw = l1_blocks ? kL1InputColumns : kSparseInputTileBytes / (L * 4);
   constexpr int64_t kc = kc_raw < R::kColumnAlign ? R::kColumnAlign : kc_raw / R::kColumnAlign * R::kColumnAlign;
   const int64_t K = rows.padded_cols(), lanes = min_i64(a.batch - b0, L);
   alignas(64) float xt[kc * L];
