@@ -455,7 +455,7 @@ def _conv_us(weight, conv: ConvShape, threads: int, min_time: float, rng: np.ran
 
 # time_formats drops a format from its turns when its first call takes this many times the fastest's.
 # MobileNetV2's 16 -> 64 1 x 1 convolution at 112² in csc (7 ms a call, against dense's 0.4) evicted the
-# last-level cache between the other formats' calls: dense then measured 0.7-1.1 ms and csr 0.65-0.88,
+# last-level cache between the other formats' calls: dense then measured 0.70-1.07 ms and csr 0.65-0.83,
 # csr was taken, and ran 1.4x slower than dense in the model, where that layer's input comes from cache.
 OUTPACED = 2.0
 

@@ -46,8 +46,10 @@ bool native_gather_is_faster() {
 }  // namespace
 
 void spmm_csr_f32_avx512_1(const Weight& w, const SpmmArgs& a, int64_t unit_begin, int64_t unit_end) {
-  static const bool native = gather_choice() == GatherChoice::kMeasure ? native_gather_is_faster()
-                                                                       : gather_choice() == GatherChoice::kNative;
+  static const bool native = [] {
+    const GatherChoice choice = gather_choice();
+    return choice == GatherChoice::kMeasure ? native_gather_is_faster() : choice == GatherChoice::kNative;
+  }();
   if (native) spmm_csr_batch1<Avx512>(w, a, unit_begin, unit_end);
   else spmm_csr_batch1<Avx512LoadGather>(w, a, unit_begin, unit_end);
 }
