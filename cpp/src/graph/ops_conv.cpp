@@ -62,8 +62,8 @@ constexpr int64_t kDirectWindowBytes = 24 * 1024;
 // ---------------------------------------------------------------------------------------------
 // conv2d: per group, one spmm per chunk of output pixels. CSR weights read the image directly
 // (DirectPlan) and the kernels write the chunk channel-major; the other formats read an im2col panel
-// in the kernels' packed input (kernels/kernel.hpp) and their (pixels × OC/groups) result is
-// transposed into the NCHW output.
+// in the kernels' packed input (kernels/kernel.hpp), or a 1 × 1 convolution's image in place, and
+// their result goes to the NCHW output's channel rows (run_spmm_packed's transposed output).
 
 /// One panel row of im2col: dst[b] = xc[oh·sh − ph + i·dh, ow·sw − pw + j·dw] for the output pixels
 /// (oh, ow) = p0 + b, b < count, of one channel `xc`; zero in the padding. The pixels cross output
@@ -131,12 +131,6 @@ void im2col(const float* x, int64_t h, int64_t w, const ConvWindow& win, int64_t
     }
   }
   for (int64_t k = std::max(k0, cols); k < k1; ++k) std::fill(panel + k * ldx, panel + (k + 1) * ldx, 0.0f);
-}
-
-/// The kernel's result for `count` pixels (count × channels, row-major) into channel rows of the
-/// NCHW output: dst[r · ld + b] = src[b · channels + r].
-void store_channels(const float* src, int64_t count, int64_t channels, float* dst, int64_t ld) {
-  tensor_kernels().transpose(src, channels, dst, ld, count, channels);
 }
 
 /// Items (of an operator's work) run by whole items on each thread from a shared counter when there
@@ -340,11 +334,11 @@ class Conv2d final : public NnOp {
         }
         packed = panel;
       }
-      float* yc = scratch(1, count * ocg_);
-      run_spmm_packed(kernel_for(w, count, ctx), w, packed, ldx, count, bias ? bias + g * ocg_ : nullptr, yc,
-                      kernel_act(), inner);
+      // Straight into the output's channel rows (a transposed output: the row-sparse kernels store it
+      // themselves, where a store through a pixel-major scratch cost a second transpose).
       float* yg = y + (n * oc + g * ocg_) * pixels + p0;
-      store_channels(yc, count, ocg_, yg, pixels);
+      run_spmm_packed(kernel_for(w, count, ctx), w, packed, ldx, count, bias ? bias + g * ocg_ : nullptr, yg,
+                      kernel_act(), inner, {pixels});
       if (residual != nullptr) {
         tensor_kernels().store_rows(yg, pixels, residual + (yg - y), yg, pixels, ocg_, count, act_);
       }

@@ -13,8 +13,9 @@
 //              padded_cols() + batch + kOverlapSlack floats, and lanes b ≥ batch are not stored.
 //              column_block > 0: the kernel may sum the columns in blocks of that many.
 // Output: y[b * ldy + r] for r < w.rows(); padded rows (BSR) are computed but never stored.
-//   CSR only, batch ≥ 2, transposed_y: y[r * ldy + b] for b < batch instead (a convolution's
-//              channel-major output, each row's bias and activation applied along its lanes).
+//   CSR and N:M only (writes_transposed), batch ≥ 2, transposed_y: y[r * ldy + b] for b < batch
+//              instead (a convolution's channel-major output, each row's bias and activation
+//              applied along its lanes).
 // Kernels never allocate, throw or log; linear() validated everything before the call.
 #pragma once
 
@@ -65,6 +66,9 @@ struct SpmmArgs {
   bool transposed_y = false;
   int64_t column_block = 0;  // overlapping rows: columns per block, as the caller knows its window (0: one)
 };
+
+// Whether the batched kernels of a format store transposed_y (their rows' lanes are a run of y's row).
+inline bool writes_transposed(Format f) { return f == Format::kCsr || f == Format::kNM; }
 
 using SpmmFn = void (*)(const Weight& w, const SpmmArgs& args, int64_t unit_begin, int64_t unit_end);
 

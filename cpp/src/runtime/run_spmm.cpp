@@ -81,7 +81,14 @@ void run_spmm_packed(const KernelInfo& k, const Weight& w, const float* x_packed
   const int nthreads = useful_threads(w, batch, threads);
   SpmmArgs args{x_packed, ldx, batch, y, w.rows(), bias, act};
   args.column_block = layout.column_block;
-  if (batch > 1 && ldy_t > 0) {
+  // Row-sparse kernels (CSR, N:M) store a transposed output themselves; the others store batch × rows
+  // into a buffer that is transposed into y after the call.
+  thread_local AlignedVector<float> rows_first;
+  const bool transpose_after = ldy_t > 0 && !writes_transposed(w.format());
+  if (transpose_after) {
+    if (static_cast<int64_t>(rows_first.size()) < batch * w.rows()) rows_first.resize(batch * w.rows());
+    args.y = rows_first.data();
+  } else if (ldy_t > 0) {
     args.ldy = ldy_t;
     args.transposed_y = true;
   }
@@ -92,6 +99,7 @@ void run_spmm_packed(const KernelInfo& k, const Weight& w, const float* x_packed
     if (begin < end) k.fn(w, args, begin, end);
   };
   ThreadPool::instance().run(nthreads, std::cref(part));  // by reference: std::function then does not allocate
+  if (transpose_after) tensor_kernels().transpose(rows_first.data(), w.rows(), y, ldy_t, batch, w.rows());
 }
 
 void run_spmm(const KernelInfo& k, const Weight& w, const float* x, int64_t batch, const float* bias, float* y,

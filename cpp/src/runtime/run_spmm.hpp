@@ -16,7 +16,7 @@ void run_spmm(const KernelInfo& k, const Weight& w, const float* x, int64_t batc
 
 /// Options of run_spmm_packed for callers with their own layouts (conv2d), kernels/kernel.hpp.
 struct PackedLayout {
-  int64_t ldy_t = 0;         // > 0: transposed output, y[r · ldy_t + b] for b < batch (CSR weights only)
+  int64_t ldy_t = 0;         // > 0: transposed output, y[r · ldy_t + b] for b < batch
   int64_t column_block = 0;  // overlapping input rows: the kernel's column blocks (0: one block)
 };
 

@@ -14,7 +14,7 @@ void spmm_nm_f32_ref(const Weight& weight, const SpmmArgs& a, int64_t unit_begin
       float acc = 0.0f;
       for (int64_t g = 0; g < w.groups(); ++g)
         for (int i = 0; i < n; ++i) acc += v[g * n + i] * a.x[(g * m + w.position(r, g, i)) * a.ldx + b];
-      a.y[b * a.ldy + r] = epilogue(acc, a.bias, r, a.act);
+      a.y[a.transposed_y ? r * a.ldy + b : b * a.ldy + r] = epilogue(acc, a.bias, r, a.act);
     }
   }
 }
