@@ -5,6 +5,8 @@
 // Input and output conventions: kernels/kernel.hpp.
 #pragma once
 
+
+
 #include <cassert>
 
 #include "kernels/simd/common.hpp"
@@ -97,6 +99,10 @@ void nm24_rows(const NmMatrix& w, const SpmmArgs& a, int64_t r0, int64_t r1) {
   const int64_t groups = w.groups(), steps = groups / (W / 2), words = w.words_per_row();
   auto rows = [&](int64_t r, auto count) {
     constexpr int R = decltype(count)::value;
+    // The next four rows' values, a step at a time, toward L2: four rows read side by side are four
+    // short streams the hardware prefetcher barely follows. MobileNetV2's classifier layers (1280 ×
+    // 960, 1000 × 1280), cold in the model, ran 218-283 µs against dense's 114-142, 118-146 with this.
+    const bool ahead = R == kRows && r + 2 * kRows <= r1;
     const float* v = w.values() + r * groups * 2;
     const uint32_t* meta = w.meta() + r * words;
     F acc[R];
@@ -111,6 +117,7 @@ void nm24_rows(const NmMatrix& w, const SpmmArgs& a, int64_t r0, int64_t r1) {
         const auto in = V::nm24_inputs(a.x + s * 2 * W);
         unroll<R>([&](auto kc) {
           constexpr int k = decltype(kc)::value;
+          if (ahead) __builtin_prefetch(v + (R + k) * groups * 2 + s * W, 0, 2);  // toward L2
           acc[k] = V::fmadd(V::load(v + k * groups * 2 + s * W), V::nm24_select(in, V::template nm24_index<J>(code[k])), acc[k]);
         });
       });
