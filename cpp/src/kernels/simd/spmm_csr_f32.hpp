@@ -87,6 +87,8 @@ struct CsrRows {
   static constexpr bool kScattered = true;
   const CsrMatrix& w;
   const Index* col;
+  const int64_t* ptr = w.row_ptr();
+  const float* val = w.values();
 
   // Four column indices; 16-bit ones in one 64-bit load, split in registers: the input loads keep
   // the load ports busy, the integer units have room.
@@ -101,11 +103,10 @@ struct CsrRows {
   }
 
   int64_t padded_cols() const { return w.padded_cols(); }
-  void open(int64_t r, Cursor& c) const { c = w.row_ptr()[r]; }
+  void open(int64_t r, Cursor& c) const { c = ptr[r]; }
   template <class Fma>
   void visit(int64_t r, Cursor& c, int64_t, int64_t k1, Fma&& fma) const {
-    const float* val = w.values();
-    const int64_t end = w.row_ptr()[r + 1];
+    const int64_t end = ptr[r + 1];
     int64_t i = c;
     for (; i + 4 <= end; i += 4) {
       int64_t cols[4];
