@@ -5,8 +5,6 @@
 // Input and output conventions: kernels/kernel.hpp.
 #pragma once
 
-
-
 #include <cassert>
 
 #include "kernels/simd/common.hpp"
