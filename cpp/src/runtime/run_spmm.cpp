@@ -59,46 +59,44 @@ int useful_threads(const Weight& w, int64_t batch, int threads) {
 
 void run_spmm_packed(const KernelInfo& k, const Weight& w, const float* x_packed, int64_t ldx, int64_t batch,
                      const float* bias, float* y, Activation act, int threads, const PackedLayout& layout) {
-  const int64_t ldy_t = layout.ldy_t;
   const int64_t units = w.row_units();
   if (batch == 0 || units == 0) return;
-  if ((k.tile == 1 && batch > 1) || (batch == 1 && ldy_t > 1)) {
-    // A batch-1 kernel for each packed column (chosen for a small batch, or a transposed column).
-    thread_local AlignedVector<float> column, result;
+  // A transposed output of one column one float apart is the plain output vector.
+  const int64_t ldy_t = batch == 1 && layout.ldy_t == 1 ? 0 : layout.ldy_t;
+  // A batch-1 kernel runs each packed column (chosen for a small batch, or a transposed column).
+  const bool per_column = (k.tile == 1 && batch > 1) || (batch == 1 && ldy_t > 0);
+  // A transposed output the kernels do not store themselves (only batched CSR and N:M kernels do):
+  // batch × rows into a buffer, transposed into y after the call.
+  const bool transpose_after = ldy_t > 0 && (per_column || !writes_transposed(w.format()));
+  thread_local AlignedVector<float> rows_first;
+  if (transpose_after && static_cast<int64_t>(rows_first.size()) < batch * w.rows()) {
+    rows_first.resize(batch * w.rows());
+  }
+  float* const out = transpose_after ? rows_first.data() : y;
+  if (per_column) {
+    thread_local AlignedVector<float> column;
     const int64_t kp = w.padded_cols();
     if (static_cast<int64_t>(column.size()) < kp) column.resize(kp);
-    if (ldy_t > 0 && static_cast<int64_t>(result.size()) < w.rows()) result.resize(w.rows());
     for (int64_t b = 0; b < batch; ++b) {
       for (int64_t c = 0; c < kp; ++c) column[c] = x_packed[c * ldx + b];  // rows ≥ cols are zero already
-      float* yb = ldy_t > 0 ? result.data() : y + b * w.rows();
-      run_spmm_packed(k, w, column.data(), 1, 1, bias, yb, act, threads);
-      if (ldy_t > 0) {
-        for (int64_t r = 0; r < w.rows(); ++r) y[r * ldy_t + b] = result[r];
-      }
+      run_spmm_packed(k, w, column.data(), 1, 1, bias, out + b * w.rows(), act, threads);
     }
-    return;
+  } else {
+    const int nthreads = useful_threads(w, batch, threads);
+    SpmmArgs args{x_packed, ldx, batch, out, w.rows(), bias, act};
+    args.column_block = layout.column_block;
+    if (ldy_t > 0 && !transpose_after) {
+      args.ldy = ldy_t;
+      args.transposed_y = true;
+    }
+    const int64_t total = batch * (w.nnz_before(units) + kUnitOverhead * units);
+    auto part = [&](int t) {
+      const int64_t begin = t == 0 ? 0 : split_point(w, batch, total * t / nthreads);
+      const int64_t end = t == nthreads - 1 ? units : split_point(w, batch, total * (t + 1) / nthreads);
+      if (begin < end) k.fn(w, args, begin, end);
+    };
+    ThreadPool::instance().run(nthreads, std::cref(part));  // by reference: std::function then does not allocate
   }
-  const int nthreads = useful_threads(w, batch, threads);
-  SpmmArgs args{x_packed, ldx, batch, y, w.rows(), bias, act};
-  args.column_block = layout.column_block;
-  // Row-sparse kernels (CSR, N:M) store a transposed output themselves; the others store batch × rows
-  // into a buffer that is transposed into y after the call.
-  thread_local AlignedVector<float> rows_first;
-  const bool transpose_after = ldy_t > 0 && !writes_transposed(w.format());
-  if (transpose_after) {
-    if (static_cast<int64_t>(rows_first.size()) < batch * w.rows()) rows_first.resize(batch * w.rows());
-    args.y = rows_first.data();
-  } else if (ldy_t > 0) {
-    args.ldy = ldy_t;
-    args.transposed_y = true;
-  }
-  const int64_t total = batch * (w.nnz_before(units) + kUnitOverhead * units);
-  auto part = [&](int t) {
-    const int64_t begin = t == 0 ? 0 : split_point(w, batch, total * t / nthreads);
-    const int64_t end = t == nthreads - 1 ? units : split_point(w, batch, total * (t + 1) / nthreads);
-    if (begin < end) k.fn(w, args, begin, end);
-  };
-  ThreadPool::instance().run(nthreads, std::cref(part));  // by reference: std::function then does not allocate
   if (transpose_after) tensor_kernels().transpose(rows_first.data(), w.rows(), y, ldy_t, batch, w.rows());
 }
 

@@ -99,7 +99,7 @@ void nm24_rows(const NmMatrix& w, const SpmmArgs& a, int64_t r0, int64_t r1) {
     constexpr int R = decltype(count)::value;
     // The next four rows' values, a step at a time, toward L2: four rows read side by side are four
     // short streams the hardware prefetcher barely follows. MobileNetV2's classifier layers (1280 ×
-    // 960, 1000 × 1280), cold in the model, ran 218-283 µs against dense's 114-142, 118-146 with this.
+    // 960, 1000 × 1280), cold in the model, ran 218-283 µs against dense's 114-142, 124-146 with this.
     const bool ahead = R == kRows && r + 2 * kRows <= r1;
     const float* v = w.values() + r * groups * 2;
     const uint32_t* meta = w.meta() + r * words;
