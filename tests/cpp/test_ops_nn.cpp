@@ -760,6 +760,10 @@ TEST(ConvKernels, DepthwiseMatchesOracle) {
       {1, 3, 8, 8, 3, 3, 3, 3, 1, 1, 1, 1},   {2, 1, 40, 37, 3, 3, 1, 1, 1, 1, 1, 1},
       {1, 1, 1, 33, 1, 3, 1, 1, 0, 1, 1, 1},  {2, 1, 56, 70, 3, 3, 2, 2, 1, 1, 1, 1},
       {1, 1, 14, 14, 7, 7, 1, 2, 3, 3, 1, 1},
+      // Stride 1, 3 × 3 and 5 × 5 (rows loaded once for several output rows): output rows not a
+      // multiple of the row block, a partial last vector, no padding, two outputs per plane.
+      {3, 1, 23, 21, 5, 5, 1, 1, 2, 2, 1, 1},  {2, 2, 11, 38, 3, 3, 1, 1, 0, 0, 1, 1},
+      {1, 1, 6, 50, 3, 3, 1, 1, 1, 1, 1, 1},   {2, 1, 9, 16, 5, 5, 1, 1, 1, 1, 1, 1},
       // Outputs a vector's half wide or narrower (vectors along channels): whole groups and a last
       // partial one at 16, 8 and 4 lanes.
       {37, 1, 14, 14, 3, 3, 2, 2, 1, 1, 1, 1}, {20, 1, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1},

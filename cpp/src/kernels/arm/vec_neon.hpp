@@ -23,6 +23,7 @@ struct Neon {
   // Every lane the float whose bits are the low 32 of `bits` (a register, not memory).
   static F broadcast_bits(uint64_t bits) { return vreinterpretq_f32_u32(vdupq_n_u32(static_cast<uint32_t>(bits))); }
   static F load(const float* p) { return vld1q_f32(p); }
+  static F load_held(const float* p) { return load(p); }  // NEON's FMAs take no memory operand
   static void store(float* p, F v) { vst1q_f32(p, v); }
   static F add(F a, F b) { return vaddq_f32(a, b); }
   static F fmadd(F a, F b, F c) { return vfmaq_f32(c, a, b); }

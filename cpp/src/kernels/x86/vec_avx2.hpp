@@ -28,6 +28,12 @@ struct Avx2 {
   // Every lane the float whose bits are the low 32 of `bits` (a register, not memory).
   static F broadcast_bits(uint64_t bits) { return _mm256_broadcastss_ps(_mm_castsi128_ps(_mm_cvtsi32_si128(static_cast<int>(bits)))); }
   static F load(const float* p) { return _mm256_loadu_ps(p); }
+  // A load kept in a register for its several users (not folded into each as a memory operand).
+  static F load_held(const float* p) {
+    F v = load(p);
+    asm("" : "+x"(v));
+    return v;
+  }
   static void store(float* p, F v) { _mm256_storeu_ps(p, v); }
   static F add(F a, F b) { return _mm256_add_ps(a, b); }
   static F fmadd(F a, F b, F c) { return _mm256_fmadd_ps(a, b, c); }

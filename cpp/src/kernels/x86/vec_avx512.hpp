@@ -37,6 +37,13 @@ struct Avx512 {
   // vbroadcastss.
   static F broadcast_bits(uint64_t bits) { return _mm512_castsi512_ps(_mm512_set1_epi32(static_cast<int>(bits))); }
   static F load(const float* p) { return _mm512_loadu_ps(p); }
+  // A load kept in a register for its several users: GCC otherwise folds it into each user as a
+  // memory operand, a load per use.
+  static F load_held(const float* p) {
+    F v = load(p);
+    asm("" : "+v"(v));
+    return v;
+  }
   static void store(float* p, F v) { _mm512_storeu_ps(p, v); }
   static F add(F a, F b) { return _mm512_add_ps(a, b); }
   static F fmadd(F a, F b, F c) { return _mm512_fmadd_ps(a, b, c); }
