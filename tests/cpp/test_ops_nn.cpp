@@ -764,6 +764,10 @@ TEST(ConvKernels, DepthwiseMatchesOracle) {
       // multiple of the row block, a partial last vector, no padding, two outputs per plane.
       {3, 1, 23, 21, 5, 5, 1, 1, 2, 2, 1, 1},  {2, 2, 11, 38, 3, 3, 1, 1, 0, 0, 1, 1},
       {1, 1, 6, 50, 3, 3, 1, 1, 1, 1, 1, 1},   {2, 1, 9, 16, 5, 5, 1, 1, 1, 1, 1, 1},
+      // Stride 2 likewise (rows split into even and odd columns): odd and even widths, padding
+      // even and odd, 5 × 5.
+      {2, 1, 21, 45, 5, 5, 2, 2, 2, 2, 1, 1},  {3, 1, 19, 37, 3, 3, 2, 2, 0, 0, 1, 1},
+      {1, 2, 10, 100, 3, 3, 2, 2, 1, 1, 1, 1}, {1, 1, 12, 66, 5, 5, 2, 2, 1, 1, 1, 1},
       // Outputs a vector's half wide or narrower (vectors along channels): whole groups and a last
       // partial one at 16, 8 and 4 lanes.
       {37, 1, 14, 14, 3, 3, 2, 2, 1, 1, 1, 1}, {20, 1, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1},

@@ -113,16 +113,19 @@ struct ConvF32 {
     dw_rows<S, 1, A>(pad, wp, g, wk, bias, r, g.oh, y);
   }
 
-  // Stride 1, dilation 1, K × K taps: a block of R output rows × NV vectors loads each of its R + K
-  // − 1 input rows' K shifted vectors once and adds it into every output row it reaches (up to K of
-  // them), the K² weights held in registers; one load per tap, as dw_block does, left the loads the
-  // limit (3.1 cycles per 512-bit FMA on Zen 4).
-  static constexpr int kS1Rows = V::kRegs >= 32 ? 4 : 2;
-  static constexpr int kS1Vectors = 2;
+  // Stride S of 1 or 2 both ways, dilation 1, K × K taps: a block of R output rows × NV vectors
+  // loads each of its S·(R − 1) + K input rows' K shifted vectors once and adds it into every output
+  // row it reaches (up to K of them at stride 1), the K² weights held in registers. One load per
+  // tap, as dw_block does, left the loads the limit (3.1 cycles per 512-bit FMA at stride 1 on Zen
+  // 4; 6.5 at stride 2, whose taps each loaded two vectors and picked their even lanes). At stride
+  // 2 the padded rows are stored split (split_rows): the even columns, then from wp / 2 on the odd
+  // ones, so that tap j of an output vector is a plain load of half j % 2 at offset j / 2.
+  static constexpr int kReuseRows = V::kRegs >= 32 ? 4 : 2;
+  static constexpr int kReuseVectors = 2;
 
-  template <int K, int R, int NV, Activation A>
-  [[gnu::always_inline]] static void dw_block_s1(const float* pad, int64_t wp, const F* wt, F bias, int64_t ow, int64_t r, int64_t q,
-                          int last, float* y) {
+  template <int S, int K, int R, int NV, Activation A>
+  [[gnu::always_inline]] static void dw_block_reuse(const float* pad, int64_t wp, const F* wt, F bias, int64_t ow,
+                                                    int64_t r, int64_t q, int last, float* y) {
     F acc[R][NV];
 #pragma GCC unroll 8
     for (int rr = 0; rr < R; ++rr)
@@ -130,17 +133,18 @@ struct ConvF32 {
       for (int v = 0; v < NV; ++v) acc[rr][v] = bias;
     // Plain loops unrolled by the compiler: nested unroll<> lambdas stopped being inlined here, and
     // the weights were then read from memory at every FMA.
-#pragma GCC unroll 8
-    for (int t = 0; t < R + K - 1; ++t) {
-      const float* row = pad + (r + t) * wp + q;
+#pragma GCC unroll 16
+    for (int t = 0; t < S * (R - 1) + K; ++t) {
+      const float* row = pad + (S * r + t) * wp + q;
 #pragma GCC unroll 5
       for (int j = 0; j < K; ++j) {
+        const float* tap = S == 1 ? row + j : row + (j % 2) * (wp / 2) + j / 2;
 #pragma GCC unroll 4
         for (int v = 0; v < NV; ++v) {
-          const F xv = V::load_held(row + j + v * W);
+          const F xv = V::load_held(tap + v * W);
 #pragma GCC unroll 8
           for (int rr = 0; rr < R; ++rr) {
-            const int i = t - rr;  // the tap row input row t is to output row rr
+            const int i = t - S * rr;  // the tap row input row t is to output row rr
             if (i >= 0 && i < K) acc[rr][v] = V::fmadd(xv, wt[i * K + j], acc[rr][v]);
           }
         }
@@ -158,27 +162,27 @@ struct ConvF32 {
     }
   }
 
-  template <int K, Activation A>
-  static void dw_plane_s1(const float* pad, int64_t wp, const WindowGeometry& g, const float* wk, float bias,
-                          float* y) {
+  template <int S, int K, Activation A>
+  static void dw_plane_reuse(const float* pad, int64_t wp, const WindowGeometry& g, const float* wk, float bias,
+                             float* y) {
     F wt[K * K];
 #pragma GCC unroll 25
     for (int t = 0; t < K * K; ++t) wt[t] = V::broadcast(wk + t);
     const F b = V::set1(bias);
     const auto rows = [&](auto rows_const, int64_t r) {
       constexpr int R = decltype(rows_const)::value;
-      for (int64_t q = 0; q < g.ow; q += kS1Vectors * W) {
+      for (int64_t q = 0; q < g.ow; q += kReuseVectors * W) {
         const int64_t left = g.ow - q;
-        const int nv = static_cast<int>(min_i64(kS1Vectors, (left + W - 1) / W));
+        const int nv = static_cast<int>(min_i64(kReuseVectors, (left + W - 1) / W));
         const int last = static_cast<int>(min_i64(W, left - (nv - 1) * W));
-        with_count<kS1Vectors>(nv, [&](auto nv_const) {
-          dw_block_s1<K, R, decltype(nv_const)::value, A>(pad, wp, wt, b, g.ow, r, q, last, y);
+        with_count<kReuseVectors>(nv, [&](auto nv_const) {
+          dw_block_reuse<S, K, R, decltype(nv_const)::value, A>(pad, wp, wt, b, g.ow, r, q, last, y);
         });
       }
     };
     int64_t r = 0;
-    for (; r + kS1Rows <= g.oh; r += kS1Rows) rows(Const<kS1Rows>{}, r);
-    with_count<kS1Rows - 1>(g.oh - r, [&](auto left) { rows(left, r); });
+    for (; r + kReuseRows <= g.oh; r += kReuseRows) rows(Const<kReuseRows>{}, r);
+    with_count<kReuseRows - 1>(g.oh - r, [&](auto left) { rows(left, r); });
   }
 
   // Column strides other than 1 and 2: output by output over the padded plane.
@@ -202,6 +206,33 @@ struct ConvF32 {
       int64_t j = 0;
       for (; j + W <= w; j += W) V::store(d + j, V::load(s + j));
       if (j < w) V::store_first(d + j, V::load_first(s + j, static_cast<int>(w - j)), static_cast<int>(w - j));
+    }
+  }
+
+  // Rows of w floats from x into split padded rows (dw_block_reuse at stride 2): padded column p =
+  // pw + c of input column c goes to dst[p / 2] when p is even, else to dst[wp / 2 + p / 2]. The
+  // padding's zeros stay from the first plane, as pad_rows leaves them.
+  static void split_rows(const float* x, int64_t h, int64_t w, int64_t pw, float* dst, int64_t wp) {
+    float* halves[2] = {dst, dst + wp / 2};
+    float* even_to = halves[pw % 2];       // input columns c ≡ 0 (mod 2)
+    float* odd_to = halves[(pw + 1) % 2];  // c ≡ 1
+    for (int64_t i = 0; i < h; ++i) {
+      const float* s = x + i * w;
+      const int64_t d = i * wp;
+      int64_t c = 0;
+      for (; c + 2 * W <= w; c += 2 * W) {
+        V::store(even_to + d + (pw + c) / 2, V::load_even(s + c));
+        V::store(odd_to + d + (pw + c + 1) / 2, V::load_odd(s + c));
+      }
+      if (c < w) {  // the row's last n < 2W floats, through a copy stored as two whole vectors (scalar
+                    // stores into it cost more than the taps: the vector loads could not forward them)
+        alignas(64) float tail[2 * W];
+        const int n = static_cast<int>(w - c);
+        V::store(tail, V::load_first(s + c, n < W ? n : W));
+        V::store(tail + W, V::load_first(s + c + W, n > W ? n - W : 0));
+        V::store_first(even_to + d + (pw + c) / 2, V::load_even(tail), (n + 1) / 2);
+        V::store_first(odd_to + d + (pw + c + 1) / 2, V::load_odd(tail), n / 2);
+      }
     }
   }
 
@@ -279,17 +310,23 @@ struct ConvF32 {
     // more on filling the padding than on their taps).
     std::fill(pad, pad + depthwise_scratch_floats(g, h, w), 0.0f);
     const int64_t taps = g.kh * g.kw, plane = g.oh * g.ow;
-    const bool s1 = g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && g.kh == g.kw;
-    const bool s1_3x3 = s1 && g.kh == 3, s1_5x5 = s1 && g.kh == 5;
+    // dw_plane_reuse's cases: square 3 × 3 or 5 × 5 taps, undilated, stride 1 or 2 both ways.
+    const int64_t reuse_stride = g.sh == g.sw && g.sh <= 2 && g.dh == 1 && g.dw == 1 && g.kh == g.kw &&
+                                         (g.kh == 3 || g.kh == 5)
+                                     ? g.sh
+                                     : 0;
     for (int64_t c = 0; c < planes; ++c) {
-      pad_rows(x + c * h * w, h, w, pad + g.ph * wp + g.pw, wp);
+      if (reuse_stride == 2) split_rows(x + c * h * w, h, w, g.pw, pad + g.ph * wp, wp);
+      else pad_rows(x + c * h * w, h, w, pad + g.ph * wp + g.pw, wp);
       for (int64_t o = c * m; o < (c + 1) * m; ++o) {
         const float b = bias != nullptr ? bias[o] : 0.0f;
         float* yo = y + o * plane;
         const bool fused = with_simple_activation(act, [&](auto a) {
           constexpr Activation A = decltype(a)::value;
-          if (s1_3x3) dw_plane_s1<3, A>(pad, wp, g, wk + o * taps, b, yo);
-          else if (s1_5x5) dw_plane_s1<5, A>(pad, wp, g, wk + o * taps, b, yo);
+          if (reuse_stride == 1 && g.kh == 3) dw_plane_reuse<1, 3, A>(pad, wp, g, wk + o * taps, b, yo);
+          else if (reuse_stride == 1) dw_plane_reuse<1, 5, A>(pad, wp, g, wk + o * taps, b, yo);
+          else if (reuse_stride == 2 && g.kh == 3) dw_plane_reuse<2, 3, A>(pad, wp, g, wk + o * taps, b, yo);
+          else if (reuse_stride == 2) dw_plane_reuse<2, 5, A>(pad, wp, g, wk + o * taps, b, yo);
           else if (g.sw == 1) dw_plane<1, A>(pad, wp, g, wk + o * taps, b, yo);
           else if (g.sw == 2) dw_plane<2, A>(pad, wp, g, wk + o * taps, b, yo);
           else dw_plane_strided(pad, wp, g, wk + o * taps, b, yo);
