@@ -39,12 +39,13 @@ struct ConvF32 {
 
   // ---- depthwise -----------------------------------------------------------------------------
   // The plane is copied once, zero-padded (rows wp floats apart, input (i, j) at (ph + i, pw + j)),
-  // so every tap of every output vector is one unmasked load at a fixed offset: stride 1 a plain
-  // load, stride 2 load_even (the even of 2W floats; splitting each padded row into its even and
-  // odd columns once, for plain loads, ran 64 channels 112² → 56² 0.18 ms instead of 0.14: twice
-  // the plane no longer fits L1). A block is R output rows × NV vectors of one output row each (R ·
-  // NV ≤ 4 independent FMA chains; rows of 7 or 14 outputs take 4 or 2 rows at once, as one vector
-  // each would leave a chain of kh·kw dependent FMAs alone).
+  // so every tap of every output vector is one unmasked load at a fixed offset. Square 3 × 3 and 5 ×
+  // 5 windows at stride 1 or 2 run dw_plane_reuse below (at stride 2 on rows split into even and
+  // odd columns by the copy itself: a split copy made after the padded one ran 64 channels 112² →
+  // 56² 0.18 ms instead of 0.14, as the two no longer fitted L1). Other windows run dw_plane: stride
+  // 1 a plain load per tap, stride 2 load_even (the even of 2W floats). Its block is R output rows ×
+  // NV vectors of one output row each (R · NV ≤ 4 independent FMA chains; rows of 7 or 14 outputs
+  // take 4 or 2 rows at once, as one vector each would leave a chain of kh·kw dependent FMAs alone).
 
   template <int S, int R, int NV, Activation A>
   static void dw_block(const float* pad, int64_t wp, const WindowGeometry& g, const float* wk, float bias,
