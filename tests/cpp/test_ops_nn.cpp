@@ -1031,7 +1031,8 @@ TEST(AdaptiveAvgPool2d, MatchesOracle) {
     int64_t n, c, h, w, oh, ow;
   };
   const Spec specs[] = {
-      {1, 3, 7, 7, 1, 1},     // global average
+      {1, 3, 7, 7, 1, 1},     // global average (partial sums of 8 and a tail)
+      {2, 40, 3, 5, 1, 1},    {1, 1, 1, 1, 1, 1},  {1, 300, 14, 14, 1, 1},  // the same, and on two threads
       {2, 2, 10, 9, 3, 4},    // outputs that do not divide the input: overlapping windows
       {1, 2, 5, 6, 7, 8},     // outputs larger than the input
       {1, 4, 6, 6, 6, 6},     // identity

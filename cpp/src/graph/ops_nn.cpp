@@ -269,6 +269,25 @@ class AdaptiveAvgPool2d final : public NnOp {
     auto start = [](int64_t i, int64_t in, int64_t n) { return i * in / n; };
     auto stop = [](int64_t i, int64_t in, int64_t n) { return ((i + 1) * in + n - 1) / n; };
 
+    if (oh == 1 && ow == 1) {
+      // Global pooling (a classifier's head): each plane's mean in 8 partial sums, which the compiler
+      // keeps in vector lanes. Rows of 7 through the general loops below cost MobileNetV2's 960
+      // planes of 7 × 7 35 µs, against onnxruntime's 7.
+      const int64_t hw = h * w;
+      for_planes(planes, planes * hw, ctx.threads, [&](int64_t begin, int64_t end) {
+        for (int64_t plane = begin; plane < end; ++plane) {
+          const float* xc = x + plane * hw;
+          float part[8] = {};
+          int64_t i = 0;
+          for (; i + 8 <= hw; i += 8)
+            for (int k = 0; k < 8; ++k) part[k] += xc[i + k];
+          float acc = ((part[0] + part[4]) + (part[1] + part[5])) + ((part[2] + part[6]) + (part[3] + part[7]));
+          for (; i < hw; ++i) acc += xc[i];
+          y[plane] = acc / static_cast<float>(hw);
+        }
+      });
+      return;
+    }
     for_planes(planes, planes * (h * w + oh * w), ctx.threads, [&](int64_t begin, int64_t end) {
       float* sums = scratch(0, w);
       for (int64_t plane = begin; plane < end; ++plane) {
