@@ -46,6 +46,9 @@ struct Neon {
   // p[0], p[2], p[4], p[6] and p[1], p[3], p[5], p[7].
   static F load_even(const float* p) { return vld2q_f32(p).val[0]; }
   static F load_odd(const float* p) { return vld2q_f32(p).val[1]; }
+  // Lanes 0, 2, 4, 6 and 1, 3, 5, 7 of the 8 lanes a then b.
+  static F even(F a, F b) { return vuzp1q_f32(a, b); }
+  static F odd(F a, F b) { return vuzp2q_f32(a, b); }
   // For the activations of simd/activations.hpp.
   static F sub(F a, F b) { return vsubq_f32(a, b); }
   static F mul(F a, F b) { return vmulq_f32(a, b); }

@@ -222,17 +222,15 @@ struct ConvF32 {
       const int64_t d = i * wp;
       int64_t c = 0;
       for (; c + 2 * W <= w; c += 2 * W) {
-        V::store(even_to + d + (pw + c) / 2, V::load_even(s + c));
-        V::store(odd_to + d + (pw + c + 1) / 2, V::load_odd(s + c));
+        const F lo = V::load(s + c), hi = V::load(s + c + W);
+        V::store(even_to + d + (pw + c) / 2, V::even(lo, hi));
+        V::store(odd_to + d + (pw + c + 1) / 2, V::odd(lo, hi));
       }
-      if (c < w) {  // the row's last n < 2W floats, through a copy stored as two whole vectors (scalar
-                    // stores into it cost more than the taps: the vector loads could not forward them)
-        alignas(64) float tail[2 * W];
+      if (c < w) {  // the row's last n < 2W floats, masked (a copy through memory stalled its loads)
         const int n = static_cast<int>(w - c);
-        V::store(tail, V::load_first(s + c, n < W ? n : W));
-        V::store(tail + W, V::load_first(s + c + W, n > W ? n - W : 0));
-        V::store_first(even_to + d + (pw + c) / 2, V::load_even(tail), (n + 1) / 2);
-        V::store_first(odd_to + d + (pw + c + 1) / 2, V::load_odd(tail), n / 2);
+        const F lo = V::load_first(s + c, n < W ? n : W), hi = V::load_first(s + c + W, n > W ? n - W : 0);
+        V::store_first(even_to + d + (pw + c) / 2, V::even(lo, hi), (n + 1) / 2);
+        V::store_first(odd_to + d + (pw + c + 1) / 2, V::odd(lo, hi), n / 2);
       }
     }
   }

@@ -48,11 +48,14 @@ struct Avx2 {
   // v where v > m or v is NaN, else m (max_ps(v, m) is v > m ? v : m).
   static F max_or_nan(F m, F v) { return _mm256_blendv_ps(_mm256_max_ps(v, m), v, _mm256_cmp_ps(v, v, _CMP_UNORD_Q)); }
   // p[0], p[2], ..., p[14] and p[1], p[3], ..., p[15].
-  static F load_even(const float* p) { return load_pairs<_MM_SHUFFLE(2, 0, 2, 0)>(p); }
-  static F load_odd(const float* p) { return load_pairs<_MM_SHUFFLE(3, 1, 3, 1)>(p); }
+  static F load_even(const float* p) { return even(load(p), load(p + 8)); }
+  static F load_odd(const float* p) { return odd(load(p), load(p + 8)); }
+  // Lanes 0, 2, ..., 14 and 1, 3, ..., 15 of the 16 lanes a then b.
+  static F even(F a, F b) { return pick_pairs<_MM_SHUFFLE(2, 0, 2, 0)>(a, b); }
+  static F odd(F a, F b) { return pick_pairs<_MM_SHUFFLE(3, 1, 3, 1)>(a, b); }
   template <int Pick>
-  static F load_pairs(const float* p) {
-    const F s = _mm256_shuffle_ps(_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8), Pick);
+  static F pick_pairs(F a, F b) {
+    const F s = _mm256_shuffle_ps(a, b, Pick);
     return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(s), _MM_SHUFFLE(3, 1, 2, 0)));
   }
   // For the activations of simd/activations.hpp.

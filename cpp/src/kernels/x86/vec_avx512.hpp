@@ -60,12 +60,15 @@ struct Avx512 {
     return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), _mm512_max_ps(v, m), v);
   }
   // p[0], p[2], ..., p[30] and p[1], p[3], ..., p[31].
-  static F load_even(const float* p) { return load_pairs(p, 0); }
-  static F load_odd(const float* p) { return load_pairs(p, 1); }
-  static F load_pairs(const float* p, int first) {
+  static F load_even(const float* p) { return even(load(p), load(p + 16)); }
+  static F load_odd(const float* p) { return odd(load(p), load(p + 16)); }
+  // Lanes 0, 2, ..., 30 and 1, 3, ..., 31 of the 32 lanes a then b.
+  static F even(F a, F b) { return pick_pairs(a, b, 0); }
+  static F odd(F a, F b) { return pick_pairs(a, b, 1); }
+  static F pick_pairs(F a, F b, int first) {
     const __m512i at = _mm512_add_epi32(_mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30),
                                         _mm512_set1_epi32(first));
-    return _mm512_permutex2var_ps(_mm512_loadu_ps(p), at, _mm512_loadu_ps(p + 16));
+    return _mm512_permutex2var_ps(a, at, b);
   }
   // For the activations of simd/activations.hpp.
   static F sub(F a, F b) { return _mm512_sub_ps(a, b); }
