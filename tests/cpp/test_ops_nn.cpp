@@ -298,6 +298,7 @@ const ConvSpec kConvSpecs[] = {
     {1, 5, 17, 17, 9, 1, 1, 1, 1, 0, 0, 1, 1, 1},    // 1×1 on 289 pixels: pixel tiles, masked tail
     {3, 260, 4, 5, 20, 1, 1, 1, 1, 0, 0, 1, 1, 1},   // 1×1 on 20 pixels: channel vectors in place
     {1, 300, 30, 31, 8, 1, 1, 1, 1, 0, 0, 1, 1, 1},  // 1×1 on 930 pixels: im2col copies runs from 3 chunks
+    {2, 10, 24, 23, 13, 1, 1, 1, 1, 0, 0, 1, 1, 1},  // 1×1 on 552 pixels: N:M on lockstep panels, a padded group
     // N:M on aligned plane copies (rows of 16 floats wasting under a quarter of the lanes): stride 2
     // (2 column shifts), dilation 2, unequal strides, 1×1 at stride 2, groups over a batch.
     {1, 6, 20, 62, 10, 3, 3, 2, 2, 1, 1, 1, 1, 1},   // 31 outputs a row, 32 phase columns
@@ -477,6 +478,15 @@ TEST(Conv2d, KernelName) {
   EXPECT_EQ(node->op->kernel_name({{DType::kF32, {1, 4, 6, 6}}}, {1, true}), std::string("tensor_f32_ref.conv_gemm_nm"));
   EXPECT_EQ(node->op->kernel_name({{DType::kF32, {1, 4, 3, 3}}}, {1, false}), select_kernel(*weights[0], 9).name);
   EXPECT_EQ(node->op->kernel_name({{DType::kF32, {1, 4, 3, 3}}}, {1, true}), std::string("spmm_nm_f32_ref"));
+
+  // 1 × 1: lockstep panels from kMinPointwiseNmPixels (512) output pixels, the spmm kernels below.
+  const ConvSpec p = {1, 8, 24, 24, 8, 1, 1, 1, 1, 0, 0, 1, 1, 1};
+  const auto pw = conv_weights(p, Format::kNM, 4, full);
+  auto pointwise = one_node(make_conv2d, "conv2d", {1, 8, 24, 24}, p.ints(Activation::kNone), pw);
+  EXPECT_EQ(pointwise->op->kernel_name({{DType::kF32, {1, 8, 24, 24}}}, {1, false}),
+            std::string(tensor_kernels().name) + ".conv_gemm_nm");
+  EXPECT_EQ(pointwise->op->kernel_name({{DType::kF32, {1, 8, 22, 23}}}, {1, false}),
+            select_kernel(*pw[0], 256).name);
 }
 
 TEST(Conv2d, Errors) {

@@ -58,6 +58,11 @@ constexpr int64_t kWinogradWeightFloatsPerTile = 1024 * 1024;
 // Direct convolution's column blocks keep this much of the input in L1 (16 KiB: up to 5% slower on
 // ResNet-18's layers, 32 KiB: up to 10%).
 constexpr int64_t kDirectWindowBytes = 24 * 1024;
+// N:M 1 × 1 convolutions take conv_gemm's lockstep panels from this many output pixels, the spmm
+// kernels below it: MobileNetV2-style 2:4, all N:M (Model.profile minima, two processes each), at 56²
+// and 28² the panels ran 24 → 96 at 56² 110-116 µs against 158-159, 40 → 240 at 28² 97-115 against
+// 129-130; at 14² and 7² slower, 112 → 672 244-253 against 223-224, 160 → 960 at 7² 178-204 against 139.
+constexpr int64_t kMinPointwiseNmPixels = 512;
 
 // ---------------------------------------------------------------------------------------------
 // conv2d: per group, one spmm per chunk of output pixels. CSR weights read the image directly
@@ -253,6 +258,10 @@ class Conv2d final : public NnOp {
       nm_ = nm_ && w->format() == Format::kNM && w->cols() <= std::numeric_limits<int32_t>::max();
     }
     winograd_ = winograd_ && dense_;
+    if (nm_ && pointwise_) {
+      for (const auto& w : node.weights)
+        pointwise_panels_.emplace_back(static_cast<const NmMatrix&>(*w), [](int64_t k) { return static_cast<int32_t>(k); });
+    }
   }
 
   TensorDesc infer(const std::vector<TensorDesc>& inputs, int64_t) const override {
@@ -384,13 +393,14 @@ class Conv2d final : public NnOp {
   }
   bool has_bias(size_t inputs) const { return inputs == (residual_ ? 3u : 2u); }
   // Whether run_dense takes an output of this many pixels (kMinPixelRows): N:M weights of a
-  // DirectPlan's (aligned plane copies or im2col panels), else im2col and spmm. A 1×1 convolution's
-  // N:M product is the spmm kernels': on pixel rows, with few columns a pass, MobileNet's 1×1
-  // projections ran 0.61-0.81× dense (`bench/model_zoo.py`'s mobilenet, blocks.8: 102 against 62 µs).
+  // DirectPlan's (aligned plane copies or im2col panels), or of a 1×1 convolution from
+  // kMinPointwiseNmPixels on (the image's channels as rows: on fewer pixels, the spmm kernels are
+  // faster); else im2col and spmm.
   bool pixel_rows(int64_t pixels, const Image& im) const {
     if (pixels < kMinPixelRows) return false;
     if (dense_) return true;
-    if (!nm_ || pointwise_) return false;
+    if (!nm_) return false;
+    if (pointwise_) return pixels >= kMinPointwiseNmPixels;
     const auto plan = direct_plan(im.h, im.w);
     return plan != nullptr && !plan->nm_panels.empty();
   }
@@ -444,7 +454,8 @@ class Conv2d final : public NnOp {
       for_items(im.n * groups_ * chunks, threads, [&](int64_t item, int inner) {
         const int64_t n = item / (groups_ * chunks), g = item / chunks % groups_, p0 = item % chunks * chunk;
         const float* xg = x + (n * im.c + g * cg_) * im.h * im.w;
-        product(dense_panels(g), args(n, g, xg, im.h * im.w, nullptr, p0, std::min(pixels, p0 + chunk), 0), inner);
+        product(nm_ ? pointwise_panels_[static_cast<size_t>(g)].view() : dense_panels(g),
+                args(n, g, xg, im.h * im.w, nullptr, p0, std::min(pixels, p0 + chunk), 0), inner);
       });
       return;
     }
@@ -923,6 +934,7 @@ class Conv2d final : public NnOp {
   int64_t ocg_ = 0;  // output channels per group
   int64_t padded_cols_ = 0;
   bool pointwise_ = false;
+  std::vector<NmPanels> pointwise_panels_;  // N:M 1 × 1 weights on pixel rows (input row k: channel k)
   bool direct_ = false;  // every weight CSR and not pointwise: run_direct
   bool dense_ = false;   // every weight dense: run_dense
   bool nm_ = false;      // every weight N:M: run_dense where pixel_rows says
