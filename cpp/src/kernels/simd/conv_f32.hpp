@@ -212,7 +212,8 @@ struct ConvF32 {
 
   // Rows of w floats from x into split padded rows (dw_block_reuse at stride 2): padded column p =
   // pw + c of input column c goes to dst[p / 2] when p is even, else to dst[wp / 2 + p / 2]. The
-  // padding's zeros stay from the first plane, as pad_rows leaves them.
+  // padding's zeros stay from the first plane, as pad_rows leaves them. A half's wp / 2 floats (wp =
+  // the window's columns + 32) hold its ⌈columns / 2⌉ and the W − 1 lanes a last vector reads past.
   static void split_rows(const float* x, int64_t h, int64_t w, int64_t pw, float* dst, int64_t wp) {
     float* halves[2] = {dst, dst + wp / 2};
     float* even_to = halves[pw % 2];       // input columns c ≡ 0 (mod 2)
