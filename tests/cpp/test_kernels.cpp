@@ -384,9 +384,9 @@ TEST(TensorKernels, MatchFloat64) {
       EXPECT_NEAR(sum, ref_sum, 1e-6 * (ref_sum + 1e-30)) << t.name << " n " << n;
       EXPECT_EQ(x[static_cast<size_t>(n)], kCanary) << t.name << " wrote past n = " << n;
     }
-    // transpose: shapes off and on the 4 × 4 / 8 × 8 register blocks, strides wider than the rows,
-    // y's padding a canary.
-    for (int64_t rows : {0, 1, 3, 8, 9, 20})
+    // transpose: shapes off and on the 4 × 4 / 8 × 8 register blocks and the 16-row runs (24: a run
+    // and a half), strides wider than the rows, y's padding a canary.
+    for (int64_t rows : {0, 1, 3, 8, 9, 20, 24, 41})
       for (int64_t cols : {0, 1, 4, 7, 16, 23}) {
         const int64_t ldx = cols + 3, ldy = rows + 5;
         const auto x = random_vector(std::max<int64_t>(rows * ldx, 1), ++seed);
