@@ -218,6 +218,29 @@ TEST_P(KernelSweep, CrossesRowAndColumnBlocks) {
   }
 }
 
+// 1024 outputs: y's rows lie 4 KiB apart, so the batched kernels store their row blocks through the
+// staging buffer (store_part); partial row blocks (two threads split the rows by non-zeros) and
+// partial lane tiles (40: 32 + 8 lanes, 70: 64 + 6) included.
+TEST_P(KernelSweep, StoresRowsFourKiBApart) {
+  const KernelInfo& k = GetParam();
+  SKIP_UNLESS_RUNNABLE(k);
+  if (k.tile <= 1) GTEST_SKIP() << k.name << ": batch-1 kernels store one row";
+  const int64_t rows = 1024, cols = 700;
+  const Pattern p = k.format == Format::kNM ? Pattern{"nm", 2, 4, 1, 1} : patterns_for(k.format).front();
+  const auto w = random_weight(rows, cols, 0.1, p, 24);
+  const auto weight = make_weight(k.format, w, rows, cols, p);
+  for (int64_t batch : {8, 40, 70}) {
+    if (!tile_fits(k.tile, batch)) continue;
+    const auto x = random_vector(batch * cols, 25);
+    const auto bias = random_vector(rows, 26);
+    std::vector<float> y(static_cast<size_t>(batch * rows), NAN), y_ref(y.size(), NAN);
+    run_spmm(reference_kernel(k.format), *weight, x.data(), batch, bias.data(), y_ref.data(), Activation::kGeluErf, 1);
+    run_spmm(k, *weight, x.data(), batch, bias.data(), y.data(), Activation::kGeluErf, 2);
+    const auto mag = dense_magnitude(w, rows, cols, x, batch, bias.data());
+    ASSERT_LE(relative_error(y, y_ref, mag), kTolF32VsRef) << k.name << " batch " << batch << "; " << first_bad(y, y_ref, mag);
+  }
+}
+
 // Transposed output (run_spmm_packed's ldy_t; conv2d's channel-major store): y[r · ldy + b] holds what
 // the reference's y[b · rows + r] does, past row and column blocks (1100 × 4200), and lanes past the
 // batch in each row are left alone. The CSR and N:M kernels store it themselves (writes_transposed),

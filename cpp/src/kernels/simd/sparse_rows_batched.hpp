@@ -161,7 +161,7 @@ void sparse_rows_tile(const R& rows, const SpmmArgs& a, int64_t r0, int64_t r1, 
     // On part, while it is L1-resident: a pass over y's rows after the transpose would re-read them
     // from L2 or beyond.
     if (!in_register) finish_rows<V>(part, nr * L, nullptr, a.act);
-    transpose<V>(part, L, y + b0 * ldy + rb, ldy, nr, lanes);
+    store_part<V, L, RB>(part, y + b0 * ldy + rb, ldy, nr, lanes);
   }
 }
 

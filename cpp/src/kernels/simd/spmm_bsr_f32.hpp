@@ -191,7 +191,7 @@ void bsr_tile(const BsrMatrix& w, const Index* bcol, const SpmmArgs& a, int64_t 
       }
     }
     const int64_t row0 = rb * R, nr = min_i64(nb * R, w.rows() - row0);  // padded rows are never stored
-    transpose<V>(part, L, a.y + b0 * a.ldy + row0, a.ldy, nr, lanes);
+    store_part<V, L, RB * R>(part, a.y + b0 * a.ldy + row0, a.ldy, nr, lanes);
   }
 }
 
