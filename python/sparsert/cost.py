@@ -458,8 +458,8 @@ def _conv_us(weight, conv: ConvShape, threads: int, min_time: float, rng: np.ran
 # against dense's 0.4) evicted the last-level cache between the other formats' calls: dense then measured
 # 0.70-1.07 ms and csr 0.65-0.83, csr was taken, and ran 1.4x slower than dense in the model, where that
 # layer's input comes from cache. One call is not evidence: MobileNetV2's stem (3 -> 16, 3 x 3 stride 2)
-# ran its first timed dense call in 571-863 µs and the next ones in 150-160, was dropped on it, and took
-# a sparse format 1.4x slower than dense in the model.
+# ran its first timed dense call in 571-863 µs and the next ones in 150-160, and dense was dropped on it
+# (there the formats then ran alike in the model, but nothing had measured that).
 OUTPACED = 2.0
 OUTPACED_ROUNDS = 2
 

@@ -68,7 +68,8 @@ inline int64_t max_pool_scratch_floats(const WindowGeometry& g, int64_t h, int64
 /// and any NaN win as there; a window wholly in the padding stays -inf.
 /// The padded copy of the next row is made before the taps read this one's, into the other of two
 /// buffers: taps read the copy at every column offset, across the copy's vector stores, and a load
-/// across stores still in flight waits for them (ResNet-18's 64 × 112² 3 × 3 stride 2, the kernel alone, minima of 6 runs in turns: 243-248 → 207-222 µs).
+/// across stores still in flight waits for them (ResNet-18's 64 × 112² 3 × 3 stride 2, the kernel
+/// alone, minima of 6 runs in turns: 243-248 → 207-222 µs).
 template <class MaxTaps>
 inline void max_pool_plane_by(MaxTaps&& max_taps, const float* x, int64_t h, int64_t w, const WindowGeometry& g,
                               float* y, float* scratch) {

@@ -107,9 +107,9 @@ typename V::F activate_vec(typename V::F v) {
   else if constexpr (A == Activation::kSigmoid) return M::sigmoid(v);
   else if constexpr (A == Activation::kTanh) return M::tanh(v);
   else {  // hardswish, x · relu6(x + 3) · (1 / 6): within an ulp of torch's division by 6, which
-    // Zen 4 runs at about one a 5 cycles (32 ch 112² depthwise + hardswish, Model.profile minima:
-    // 133 → 122 µs, 108 with no activation; MobileNetV2-style dense, per-node minima of 6 processes in
-    // turns, summed: 3937 → 3864 µs)
+    // took 11 of the 25 µs hardswish added to a 32-channel 112² depthwise on Zen 4 (Model.profile
+    // minima: 108 µs without, 133 dividing, 122 multiplying; MobileNetV2-style dense, per-node minima
+    // of 6 processes in turns, summed: 3937 → 3864 µs)
     const typename V::F relu6 = V::min(V::set1(6.0f), V::max(V::zero(), V::add(v, V::set1(3.0f))));
     return V::mul(V::mul(v, relu6), V::set1(1.0f / 6.0f));
   }
