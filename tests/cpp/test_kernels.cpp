@@ -67,6 +67,24 @@ std::string first_bad(const std::vector<float>& y, const Ref& ref, const std::ve
   return "no single element beyond 1e-5 of its magnitude; error is spread";
 }
 
+// Kernel k on two threads against its format's reference kernel on one, with a bias and `act`, on
+// fresh inputs (x from `seed`, the bias from seed + 1; both outputs NaN before): the relative error
+// against the dense magnitude, and the first bad element for the failure message.
+struct AgainstReference {
+  double error;
+  std::string first_bad;
+};
+AgainstReference against_reference(const KernelInfo& k, const Weight& weight, const std::vector<float>& w,
+                                   int64_t rows, int64_t cols, int64_t batch, Activation act, uint32_t seed) {
+  const auto x = random_vector(batch * cols, seed);
+  const auto bias = random_vector(rows, seed + 1);
+  std::vector<float> y(static_cast<size_t>(batch * rows), NAN), y_ref(y.size(), NAN);
+  run_spmm(reference_kernel(k.format), weight, x.data(), batch, bias.data(), y_ref.data(), act, 1);
+  run_spmm(k, weight, x.data(), batch, bias.data(), y.data(), act, 2);
+  const auto mag = dense_magnitude(w, rows, cols, x, batch, bias.data());
+  return {relative_error(y, y_ref, mag), first_bad(y, y_ref, mag)};
+}
+
 TEST(Reference, MatchesDoubleOracle) {
   uint32_t seed = 100;
   for (Format format : {Format::kDense, Format::kCsr, Format::kBsr, Format::kNM, Format::kCsc})
@@ -205,15 +223,10 @@ TEST_P(KernelSweep, CrossesRowAndColumnBlocks) {
     const auto w = random_weight(rows, cols, 0.05, p, 21);
     const auto weight = make_weight(k.format, w, rows, cols, p);
     for (int64_t batch : {2, 8, 40, 70}) {  // a 4-lane tile, an 8-lane one, 32 + 8 lanes, 64 + 6 columns
-      const auto x = random_vector(batch * cols, 22);
-      const auto bias = random_vector(rows, 23);
-      std::vector<float> y(static_cast<size_t>(batch * rows), NAN), y_ref(y.size(), NAN);
-      run_spmm(reference_kernel(k.format), *weight, x.data(), batch, bias.data(), y_ref.data(), Activation::kRelu, 1);
-      run_spmm(k, *weight, x.data(), batch, bias.data(), y.data(), Activation::kRelu, 2);
-      const auto mag = dense_magnitude(w, rows, cols, x, batch, bias.data());
-      ASSERT_LE(relative_error(y, y_ref, mag), kTolF32VsRef)
+      const auto got = against_reference(k, *weight, w, rows, cols, batch, Activation::kRelu, 22);
+      ASSERT_LE(got.error, kTolF32VsRef)
           << k.name << " " << p.structure << " " << p.block_rows << "x" << p.block_cols << " " << p.n << ":" << p.m
-          << " batch " << batch << "; " << first_bad(y, y_ref, mag);
+          << " batch " << batch << "; " << got.first_bad;
     }
   }
 }
@@ -231,13 +244,8 @@ TEST_P(KernelSweep, StoresRowsFourKiBApart) {
   const auto weight = make_weight(k.format, w, rows, cols, p);
   for (int64_t batch : {8, 40, 70}) {
     if (!tile_fits(k.tile, batch)) continue;
-    const auto x = random_vector(batch * cols, 25);
-    const auto bias = random_vector(rows, 26);
-    std::vector<float> y(static_cast<size_t>(batch * rows), NAN), y_ref(y.size(), NAN);
-    run_spmm(reference_kernel(k.format), *weight, x.data(), batch, bias.data(), y_ref.data(), Activation::kGeluErf, 1);
-    run_spmm(k, *weight, x.data(), batch, bias.data(), y.data(), Activation::kGeluErf, 2);
-    const auto mag = dense_magnitude(w, rows, cols, x, batch, bias.data());
-    ASSERT_LE(relative_error(y, y_ref, mag), kTolF32VsRef) << k.name << " batch " << batch << "; " << first_bad(y, y_ref, mag);
+    const auto got = against_reference(k, *weight, w, rows, cols, batch, Activation::kGeluErf, 25);
+    ASSERT_LE(got.error, kTolF32VsRef) << k.name << " batch " << batch << "; " << got.first_bad;
   }
 }
 

@@ -151,9 +151,9 @@ void transpose(const float* x, int64_t ldx, float* y, int64_t ldy, int64_t rows,
 // (1024, 3072, 4096 outputs), every lane's row of y falls in the same L1 set, and the transpose's
 // stores into up to 8 of them at once thrash it. Those blocks go through a staging buffer whose rows
 // do not fold, then each lane's run is copied to its row of y, one line after the next. Part → y for
-// 3072 rows at 128 lanes, alone: 125-142 µs direct, 79-86 staged (a y 3088 floats wide: 29-31
-// direct, 56 staged, so others stay direct). BERT-2 g90's FFN-1 (768 → 3072 at 128 rows), Model.profile
-// minima, 3 processes in turns: 1389-1416 → 1310-1322 µs.
+// 3072 rows at 128 lanes, a scratch program's minima in three runs: 130-150 µs direct, 84-87 staged;
+// with y 3088 floats wide 43-44 direct, 89-90 staged, so unfolded strides stay direct. BERT-2 g90's
+// FFN-1 (768 → 3072 at 128 rows), Model.profile minima, 3 processes in turns: 1389-1416 → 1310-1322 µs.
 template <class V, int L, int64_t Rows>
 void store_part(const float* part, float* y, int64_t ldy, int64_t rows, int64_t lanes) {
   if (ldy * static_cast<int64_t>(sizeof(float)) % 4096 != 0) return transpose<V>(part, L, y, ldy, rows, lanes);
