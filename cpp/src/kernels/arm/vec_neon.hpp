@@ -60,6 +60,7 @@ struct Neon {
   static F pow2(F n) {  // 2^n for integral n in [-126, 127]
     return vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(vcvtnq_s32_f32(n), vdupq_n_s32(127)), 23));
   }
+  static constexpr bool kScalef = false;  // no scalef (Avx512::scalef)
 
   // Lanes [0, n) of memory, n in [0, 4]; the other lanes read as zero and are never touched.
   static F load_first(const float* p, int n) {

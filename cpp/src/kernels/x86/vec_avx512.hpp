@@ -84,6 +84,10 @@ struct Avx512 {
   static F pow2(F n) {  // 2^n for integral n in [-126, 127]
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23));
   }
+  // p · 2^n for integral n, to ±∞ or through subnormals to 0 beyond float's range: one vscalefps
+  // where pow2 and a product take four operations and its range needs blends (VecMath::exp).
+  static constexpr bool kScalef = true;
+  static F scalef(F p, F n) { return _mm512_scalef_ps(p, n); }
   // Lane J of each 128-bit lane of v across that lane: with load_tiled<4>, four weights broadcast
   // from one load.
   template <int J>

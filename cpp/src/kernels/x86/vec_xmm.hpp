@@ -43,6 +43,7 @@ struct Xmm4 {
   static F pow2(F n) {  // 2^n for integral n in [-126, 127]
     return _mm_castsi128_ps(_mm_slli_epi32(_mm_add_epi32(_mm_cvtps_epi32(n), _mm_set1_epi32(127)), 23));
   }
+  static constexpr bool kScalef = false;  // no scalef (Avx512::scalef)
   // The C floats at p repeated across all lanes (C divides kWidth, C ≤ kWidth).
   template <int C>
   static F load_tiled(const float* p) {
