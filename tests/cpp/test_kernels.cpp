@@ -400,20 +400,42 @@ TEST(TensorKernels, MatchFloat64) {
                   << t.name << " m " << m << " k " << k << " n " << n << " at (" << i << ", " << j << ")";
             }
         }
-    for (int64_t n : {0, 1, 7, 8, 9, 17, 100}) {
-      auto x = random_vector(n + 1, 77);
-      x[static_cast<size_t>(n)] = kCanary;
-      const std::vector<float> before = x;
-      const float shift = 0.75f;
-      const float sum = t.exp_shifted_sum(before.data(), x.data(), n, shift);
-      double ref_sum = 0.0;
-      for (int64_t i = 0; i < n; ++i) {
-        const double e = std::exp(double(before[i]) - shift);
-        ref_sum += e;
-        ASSERT_NEAR(x[i], e, 4e-7 * e) << t.name << " n " << n << " index " << i;
-      }
-      EXPECT_NEAR(sum, ref_sum, 1e-6 * (ref_sum + 1e-30)) << t.name << " n " << n;
-      EXPECT_EQ(x[static_cast<size_t>(n)], kCanary) << t.name << " wrote past n = " << n;
+    // softmax_row: scale · x + mask (none, a row of it, one value), into another buffer and in place,
+    // rows on and off the vector width; then rows with -inf and NaN.
+    for (int64_t n : {1, 7, 8, 9, 17, 100})
+      for (int64_t mask_stride : {-1, 0, 1})
+        for (bool in_place : {false, true}) {
+          auto x = random_vector(n, ++seed), mask = random_vector(n, ++seed);
+          for (float& v : x) v *= 8.0f;
+          const float scale = 0.37f;
+          const float* mp = mask_stride < 0 ? nullptr : mask.data();
+          std::vector<double> z(static_cast<size_t>(n));
+          double zmax = -INFINITY, sum = 0.0;
+          for (int64_t i = 0; i < n; ++i) {
+            z[i] = double(x[i]) * scale + (mp ? double(mp[i * mask_stride]) : 0.0);
+            zmax = std::max(zmax, z[i]);
+          }
+          for (double& v : z) sum += v = std::exp(v - zmax);
+          std::vector<float> y(static_cast<size_t>(n + 1), kCanary);
+          float* out = in_place ? x.data() : y.data();
+          const float got_max = t.softmax_row(x.data(), out, n, scale, mp, std::max<int64_t>(mask_stride, 0));
+          EXPECT_NEAR(got_max, zmax, 1e-6 * std::abs(zmax)) << t.name << " softmax_row n " << n;
+          for (int64_t i = 0; i < n; ++i)
+            ASSERT_NEAR(out[i], z[i] / sum, 2e-6 * z[i] / sum + 1e-12)
+                << t.name << " softmax_row n " << n << " mask stride " << mask_stride << " index " << i;
+          EXPECT_EQ(y[static_cast<size_t>(n)], kCanary) << t.name << " softmax_row wrote past n = " << n;
+        }
+    for (int64_t n : {5, 19}) {
+      std::vector<float> x(static_cast<size_t>(n), -INFINITY), y(x.size());
+      EXPECT_EQ(t.softmax_row(x.data(), y.data(), n, 1.0f, nullptr, 0), -INFINITY) << t.name;
+      for (float v : y) EXPECT_TRUE(std::isnan(v)) << t.name << " softmax_row of -inf, n " << n;
+      x = random_vector(n, ++seed);
+      x[1] = -INFINITY;
+      t.softmax_row(x.data(), y.data(), n, 1.0f, nullptr, 0);
+      EXPECT_EQ(y[1], 0.0f) << t.name << " softmax_row: e^-inf";
+      x[static_cast<size_t>(n - 1)] = NAN;
+      t.softmax_row(x.data(), y.data(), n, 1.0f, nullptr, 0);
+      for (float v : y) EXPECT_TRUE(std::isnan(v)) << t.name << " softmax_row with a NaN, n " << n;
     }
     // transpose: shapes off and on the 4 × 4 / 8 × 8 register blocks and the 16-row runs (24: a run
     // and a half), strides wider than the rows, y's padding a canary.

@@ -699,14 +699,6 @@ class LayerNormOp final : public TensorOp {
   bool has_weight_, has_bias_;
 };
 
-// Softmax over a contiguous row: subtract the max (so exp never overflows), exponentiate, divide
-// by the sum. A row of -inf gives -inf - -inf = NaN throughout, as torch.softmax does.
-void softmax_row(const float* x, float* y, int64_t n) {
-  const float m = tensor_ops::max_f32(x, n);
-  const float s = tensor_kernels().exp_shifted_sum(x, y, n, m);
-  for (int64_t i = 0; i < n; ++i) y[i] /= s;
-}
-
 // Softmax along a strided axis (inner > 1): columns [c0, c1) of one outer block at a time, each
 // pass a vectorisable loop over those columns.
 constexpr int64_t kSoftmaxColumns = 256;
@@ -754,7 +746,7 @@ class SoftmaxOp final : public AxisOp {
     float* y = static_cast<float*>(out);
     if (inner == 1) {
       tensor_ops::parallel_for(ctx.threads, outer, std::max<int64_t>(1, kElementGrain / n), [&](int64_t b, int64_t e) {
-        for (int64_t o = b; o < e; ++o) softmax_row(x + o * n, y + o * n, n);
+        for (int64_t o = b; o < e; ++o) tensor_kernels().softmax_row(x + o * n, y + o * n, n, 1.0f, nullptr, 0);
       });
       return;
     }

@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
-#include <limits>
 #include <string>
 #include <vector>
 
@@ -367,20 +366,6 @@ inline float dot_f32(const float* a, const float* b, int64_t n) {
   }
   for (; i < n; ++i) s[0] += a[i] * b[i];
   return ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
-}
-
-/// max x[i], ignoring NaN (callers let a NaN through the exp that follows); -inf for n == 0.
-inline float max_f32(const float* x, int64_t n) {
-  const float lowest = -std::numeric_limits<float>::infinity();
-  float m[8] = {lowest, lowest, lowest, lowest, lowest, lowest, lowest, lowest};
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    for (int j = 0; j < 8; ++j) m[j] = x[i + j] > m[j] ? x[i + j] : m[j];
-  }
-  for (; i < n; ++i) m[0] = x[i] > m[0] ? x[i] : m[0];
-  float r = m[0];
-  for (int j = 1; j < 8; ++j) r = m[j] > r ? m[j] : r;
-  return r;
 }
 
 }  // namespace tensor_ops

@@ -200,8 +200,11 @@ struct TensorKernels {
   /// (zeros when k == 0).
   void (*gemm)(const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc, int64_t m, int64_t k,
                int64_t n);
-  /// y[i] = exp(x[i] − shift) for i < n (y may be x); returns their sum.
-  float (*exp_shifted_sum)(const float* x, float* y, int64_t n, float shift);
+  /// y = softmax(scale · x + mask) over n ≥ 1 elements (y may be x), the max subtracted before the
+  /// exp; mask null, or read at mask[i · mask_stride] with mask_stride 1 or 0 (one value for the row).
+  /// Returns that max, ignoring NaN: -inf when every element is -inf, whose row is NaN as in
+  /// torch.softmax (attention makes it zeros).
+  float (*softmax_row)(const float* x, float* y, int64_t n, float scale, const float* mask, int64_t mask_stride);
   /// y[j · ldy + i] = x[i · ldx + j] for i < rows, j < cols (x and y do not overlap).
   void (*transpose)(const float* x, int64_t ldx, float* y, int64_t ldy, int64_t rows, int64_t cols);
   /// Max pooling of one h × w plane x into y (g.oh × g.ow): y[r, q] = the maximum of x[r·sh − ph + i·dh,

@@ -74,13 +74,20 @@ void gemm(const float* a, int64_t lda, const float* b, int64_t ldb, float* c, in
   }
 }
 
-float exp_shifted_sum(const float* x, float* y, int64_t n, float shift) {
+float softmax_row(const float* x, float* y, int64_t n, float scale, const float* mask, int64_t mask_stride) {
+  float m = -std::numeric_limits<float>::infinity();
+  for (int64_t i = 0; i < n; ++i) {
+    y[i] = mask == nullptr ? x[i] * scale : std::fma(x[i], scale, mask[i * mask_stride]);
+    m = y[i] > m ? y[i] : m;
+  }
   double s = 0.0;
   for (int64_t i = 0; i < n; ++i) {
-    y[i] = std::exp(x[i] - shift);
+    y[i] = std::exp(y[i] - m);
     s += y[i];
   }
-  return static_cast<float>(s);
+  const float inv = static_cast<float>(1.0 / s);
+  for (int64_t i = 0; i < n; ++i) y[i] *= inv;
+  return m;
 }
 
 void transpose(const float* x, int64_t ldx, float* y, int64_t ldy, int64_t rows, int64_t cols) {
@@ -233,7 +240,7 @@ void winograd_output(const WinogradOutputArgs& a) {
 }  // namespace
 
 TensorKernels tensor_f32_ref() {
-  return {"tensor_f32_ref", Isa::kRef,     &gemm,       &exp_shifted_sum, &transpose,
+  return {"tensor_f32_ref", Isa::kRef,     &gemm,       &softmax_row, &transpose,
           &max_pool_plane,         &copy_padded, &store_rows, &layer_norm_row,  &depthwise_planes,
           &conv_gemm,      &winograd_input, &winograd_output};
 }

@@ -106,6 +106,38 @@ struct TensorF32 {
     }
   }
 
+  // Three passes over the row, each on vectors: scale · x + mask and its max, the exp and its sum,
+  // the product by 1 / sum. Scalar passes beside the exp had taken half of BERT's attention softmax.
+  static float softmax_row(const float* x, float* y, int64_t n, float scale, const float* mask, int64_t mask_stride) {
+    const F sv = V::set1(scale);
+    auto scaled = [&](const F xv, const F mv) { return mask == nullptr ? V::mul(xv, sv) : V::fmadd(xv, sv, mv); };
+    const F broadcast_mask = mask != nullptr && mask_stride == 0 ? V::broadcast(mask) : V::zero();
+    alignas(64) float lanes[W];
+    const float lowest = -std::numeric_limits<float>::infinity();
+    F mx = V::set1(lowest);
+    int64_t i = 0;
+    for (; i + W <= n; i += W) {
+      const F v = scaled(V::load(x + i), mask_stride == 1 && mask != nullptr ? V::load(mask + i) : broadcast_mask);
+      V::store(y + i, v);
+      mx = V::max(v, mx);  // NaN lanes keep mx
+    }
+    V::store(lanes, mx);
+    float m = lowest;
+    for (float l : lanes) m = l > m ? l : m;
+    const int rest = static_cast<int>(n - i);
+    if (rest > 0) {
+      const F v = scaled(V::load_first(x + i, rest),
+                         mask_stride == 1 && mask != nullptr ? V::load_first(mask + i, rest) : broadcast_mask);
+      V::store_first(y + i, v, rest);
+      V::store(lanes, v);
+      for (int l = 0; l < rest; ++l) m = lanes[l] > m ? lanes[l] : m;
+    }
+    const F inv = V::set1(1.0f / exp_shifted_sum(y, y, n, m));
+    for (i = 0; i + W <= n; i += W) V::store(y + i, V::mul(V::load(y + i), inv));
+    if (rest > 0) V::store_first(y + i, V::mul(V::load_first(y + i, rest), inv), rest);
+    return m;
+  }
+
   static float exp_shifted_sum(const float* x, float* y, int64_t n, float shift) {
     const F s = V::set1(shift);
     F acc = V::zero();
@@ -317,7 +349,7 @@ TensorKernels tensor_f32_kernels(const char* name, Isa isa) {
   using T = TensorF32<V>;
   using C = ConvF32<V>;
   using Wg = WinogradF32<V>;
-  return {name,        isa,           &T::gemm,       &T::exp_shifted_sum, &transpose<V>,
+  return {name,        isa,           &T::gemm,       &T::softmax_row, &transpose<V>,
           &T::max_pool_plane, &T::copy_padded, &T::store_rows, &T::layer_norm_row, &C::depthwise_planes,
           &C::conv_gemm,  &Wg::input,    &Wg::output};
 }
