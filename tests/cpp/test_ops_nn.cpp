@@ -782,6 +782,11 @@ TEST(ConvKernels, DepthwiseMatchesOracle) {
       // partial one at 16, 8 and 4 lanes.
       {37, 1, 14, 14, 3, 3, 2, 2, 1, 1, 1, 1}, {20, 1, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1},
       {19, 1, 8, 8, 3, 3, 2, 2, 1, 1, 1, 1},   {9, 1, 4, 4, 3, 3, 2, 2, 1, 1, 1, 1},
+      // and their kernels: 5 × 5 at stride 1 and 2 (taps held in registers where 32 are), 7 × 7,
+      // and windows neither square nor undilated (any taps, rows and columns looped).
+      {21, 1, 7, 7, 5, 5, 1, 1, 2, 2, 1, 1},   {18, 1, 14, 14, 5, 5, 2, 2, 2, 2, 1, 1},
+      {17, 1, 7, 7, 7, 7, 1, 1, 3, 3, 1, 1},   {5, 1, 7, 6, 3, 5, 1, 1, 1, 2, 2, 1},
+      {6, 1, 8, 6, 2, 3, 1, 1, 1, 2, 1, 2},
   };
   uint32_t seed = 4000;
   for (const TensorKernels* tk : runnable_tensor_kernels()) {
