@@ -41,7 +41,7 @@ python bench/models.py --models resnet18 --configs g90 --batches 1 --threads 1,2
 python bench/models.py --models bert2,resnet18,mobilenet --configs g90 --batches 32 --threads 1,2 --deepsparse $DS --markdown bench/results/models_b32.md
 python bench/models.py --models bert2,resnet18 --configs g90 --batches 32 --threads 1 --deepsparse $DS --markdown bench/results/models_b32_t1.md
 
-# vision.py: torchvision classifiers, dense, against onnxruntime and torch eager (~5 min).
+# vision.py: torchvision classifiers, dense, against onnxruntime and torch eager (~3 min).
 python bench/vision.py --markdown bench/results/vision_zen4_t1.md
 
 # edge.py: results/edge.md and bench/README.md's edge table; prune.py: results/prune_digits.svg;
