@@ -206,7 +206,9 @@ struct ConvF32 {
       float* d = dst + i * wp;
       int64_t j = 0;
       for (; j + W <= w; j += W) V::store(d + j, V::load(s + j));
-      if (j < w) V::store_first(d + j, V::load_first(s + j, static_cast<int>(w - j)), static_cast<int>(w - j));
+      // The last vector whole: its lanes past the row are the padding's zeros (the row has 32 floats to
+      // spare), and a masked store stalled the taps' loads that followed it.
+      if (j < w) V::store(d + j, V::load_first(s + j, static_cast<int>(w - j)));
     }
   }
 
@@ -227,11 +229,13 @@ struct ConvF32 {
         V::store(even_to + d + (pw + c) / 2, V::even(lo, hi));
         V::store(odd_to + d + (pw + c + 1) / 2, V::odd(lo, hi));
       }
-      if (c < w) {  // the row's last n < 2W floats, masked (a copy through memory stalled its loads)
+      if (c < w) {  // the row's last n < 2W floats by masked loads (a copy through memory stalled its loads)
         const int n = static_cast<int>(w - c);
         const F lo = V::load_first(s + c, n < W ? n : W), hi = V::load_first(s + c + W, n > W ? n - W : 0);
-        V::store_first(even_to + d + (pw + c) / 2, V::even(lo, hi), (n + 1) / 2);
-        V::store_first(odd_to + d + (pw + c + 1) / 2, V::odd(lo, hi), n / 2);
+        // stored whole, as in pad_rows: the lanes past the row are zeros, the padding's value, and a half
+        // has W floats to spare
+        V::store(even_to + d + (pw + c) / 2, V::even(lo, hi));
+        V::store(odd_to + d + (pw + c + 1) / 2, V::odd(lo, hi));
       }
     }
   }
