@@ -3,6 +3,7 @@
 // are row-major and contiguous; batch dims broadcast as in NumPy. Both thread over batch × row
 // blocks through the shared ThreadPool and give the same bits for any thread count (each output row
 // is computed by one thread, in one order).
+#include <cassert>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -250,6 +251,7 @@ class SdpaOp final : public TensorOp {
           // tril(ones(L, S)) with diagonal 0: query i sees keys 0..i, whatever S is.
           const int64_t keys = causal_ ? std::min(p.s, i + 1) : p.s;
           // ms is 1 or 0: the mask is contiguous, its last dim broadcast or not
+          assert(mb == nullptr || ms == 0 || ms == 1);
           const float mx = tensor_kernels().softmax_row(si, si, keys, scale, mb ? mb + i * ml : nullptr, ms);
           // every key masked out: zeros
           std::fill(si + (mx == -std::numeric_limits<float>::infinity() ? 0 : keys), si + p.s, 0.0f);
