@@ -33,6 +33,14 @@ BENCH = Path(__file__).resolve().parent
 RUNNER = BENCH / "deepsparse" / "run.py"
 
 
+def rel_err(y, ref) -> float:
+    """‖y − ref‖ / ‖ref‖ in float64, for numpy arrays or CPU tensors; inf where the shapes differ."""
+    y64, ref64 = np.asarray(y, dtype=np.float64), np.asarray(ref, dtype=np.float64)
+    if y64.shape != ref64.shape:
+        return float("inf")
+    return float(np.linalg.norm(y64 - ref64) / max(float(np.linalg.norm(ref64)), 1e-30))
+
+
 # --- onnxruntime ---------------------------------------------------------------------------------
 
 def add_tool_options(parser, workdir_help: str) -> None:

@@ -188,11 +188,6 @@ def make_input(batch: int, in_f: int) -> torch.Tensor:
     return torch.randn(batch, in_f, generator=torch.Generator().manual_seed(SEED + batch))
 
 
-def rel_err(y: torch.Tensor, ref: torch.Tensor) -> float:
-    y64, ref64 = y.double(), ref.double()
-    return float(torch.linalg.vector_norm(y64 - ref64) / torch.linalg.vector_norm(ref64))
-
-
 @dataclass
 class Result:
     shape: Tuple[int, int]
@@ -274,7 +269,7 @@ def run_case(wts: Weights, pattern: Pattern, batch: int, threads: int, min_time:
         timed: Dict[str, Callable[[], object]] = {}
         for name, (fn, as_rows) in block.items():
             try:
-                errors[name] = rel_err(as_rows(fn()), ref)
+                errors[name] = baselines.rel_err(as_rows(fn()), ref)
             except Exception as exc:  # a crash is reported like a wrong answer, the sweep goes on
                 print(f"  {name}: {type(exc).__name__}: {exc}", file=sys.stderr)
                 errors[name] = float("nan")

@@ -151,11 +151,6 @@ class Row:
         return f"{self.model}|{self.config}|b{self.batch}|t{self.threads}"
 
 
-def rel_err(y, ref: torch.Tensor) -> float:
-    y = torch.as_tensor(y)
-    return float((y.double() - ref.double()).norm() / ref.double().norm().clamp_min(1e-30))
-
-
 def run_case(row: Row, model: nn.Module, csr_model: Optional[nn.Module], x: torch.Tensor, ort_session,
              min_time: float) -> None:
     torch.set_num_threads(row.threads)
@@ -184,7 +179,7 @@ def run_case(row: Row, model: nn.Module, csr_model: Optional[nn.Module], x: torc
         timed = {}
         for name, fn in block.items():
             try:
-                row.errors[name] = rel_err(fn(), ref)
+                row.errors[name] = baselines.rel_err(fn(), ref)
             except Exception as exc:  # reported like a wrong answer; the grid goes on
                 print(f"  {row.key} {name}: {type(exc).__name__}: {exc}", file=sys.stderr)
                 row.errors[name] = float("nan")

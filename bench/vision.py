@@ -51,11 +51,6 @@ DEFAULT_MODELS = ("mobilenet_v3_small,mobilenet_v3_large,mobilenet_v2,efficientn
 ONNX_OPSET = 17
 
 
-def rel_err(y, ref: torch.Tensor) -> float:
-    y = torch.as_tensor(y)
-    return float((y.double() - ref.double()).norm() / ref.double().norm().clamp_min(1e-30))
-
-
 def onnx_bytes(model: torch.nn.Module, x: torch.Tensor) -> bytes:
     buf = io.BytesIO()
     with torch.no_grad():
@@ -82,11 +77,22 @@ def run_model(name: str, batch: int, threads: int, min_time: float, with_ort: bo
             return model(x)
 
     calls = {"torch": eager, "sparsert": lambda: compiled.run(x)}
-    if with_ort:
-        calls["ort"] = baselines.ort_call(baselines.ort_session(onnx_bytes(model, x), threads), x.numpy())
     errors, timed = {}, {}
+
+    def failed(tool: str, exc: Exception) -> None:  # reported like a wrong answer; the sweep goes on
+        print(f"  {name} {tool}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        errors[tool] = math.nan
+
+    if with_ort:
+        try:
+            calls["ort"] = baselines.ort_call(baselines.ort_session(onnx_bytes(model, x), threads), x.numpy())
+        except Exception as exc:
+            failed("ort", exc)
     for tool, fn in calls.items():
-        errors[tool] = rel_err(fn(), ref)
+        try:
+            errors[tool] = baselines.rel_err(fn(), ref)
+        except Exception as exc:
+            failed(tool, exc)
         if errors[tool] < MAX_REL_ERR:
             timed[tool] = fn
     # At 2+ threads a runtime's idle workers spin after its call and take a core from the next tool's.
