@@ -979,6 +979,89 @@ TEST(OpsSdpa, MatchesReference) {
   }
 }
 
+// sdpa_rows against sdpa_ref on the heads copied out of token rows: q (B, L, Wq) with head h at
+// columns [cq + h·E, ...), k and v alike; the output (B, L, H·Ev) is ref's (B, H, L, Ev) heads side by side.
+struct SdpaRowsCase {
+  int64_t b, l, s, heads, e, ev;
+  int64_t wq, wk, wv, cq, ck, cv;
+  bool fused;  // q, k and v one tensor (wq = wk = wv)
+  Shape mask;  // broadcast to (B, H, L, S); empty: none
+  bool causal;
+};
+
+Tensor heads_of(const Tensor& rows, int64_t heads, int64_t width, int64_t column) {
+  const Shape& r = rows.shape();
+  Tensor t(DType::kF32, {r[0], heads, r[1], width});
+  for (int64_t b = 0; b < r[0]; ++b)
+    for (int64_t h = 0; h < heads; ++h)
+      for (int64_t i = 0; i < r[1]; ++i)
+        for (int64_t e = 0; e < width; ++e)
+          t.data_as<float>()[((b * heads + h) * r[1] + i) * width + e] =
+              rows.data_as<float>()[(b * r[1] + i) * r[2] + column + h * width + e];
+  return t;
+}
+
+TEST(OpsSdpaRows, MatchesSdpaOnTheHeads) {
+  const std::vector<SdpaRowsCase> cases = {
+      {2, 5, 5, 3, 4, 4, 36, 36, 36, 0, 12, 24, true, {}, false},         // one fused q/k/v product
+      {2, 5, 5, 3, 4, 4, 36, 36, 36, 24, 0, 12, true, {}, true},          // other column order, causal
+      {3, 7, 9, 2, 5, 3, 13, 11, 8, 1, 0, 2, false, {}, false},           // cross attention, Ev ≠ E, spare columns
+      {2, 6, 6, 4, 8, 8, 32, 32, 32, 0, 0, 0, false, {2, 1, 1, 6}, false},  // key padding mask per sequence
+      {1, 4, 6, 3, 2, 2, 6, 6, 6, 0, 0, 0, false, {3, 4, 6}, false},     // a mask per head
+      {1, 64, 64, 4, 32, 32, 384, 384, 384, 0, 128, 256, true, {}, true},  // two threads
+  };
+  uint32_t seed = 900;
+  for (const auto& c : cases) {
+    Built op = build(make_sdpa_rows, "sdpa_rows",
+                     {{"heads", {c.heads}}, {"head_dims", {c.e, c.ev}}, {"columns", {c.cq, c.ck, c.cv}},
+                      {"is_causal", {c.causal}}});
+    const Tensor q = random_f32({c.b, c.l, c.wq}, ++seed);
+    const Tensor k = c.fused ? q : random_f32({c.b, c.s, c.wk}, ++seed);
+    const Tensor v = c.fused ? q : random_f32({c.b, c.s, c.wv}, ++seed);
+    Tensor mask = random_f32(c.mask, ++seed);
+    for (int64_t i = 0; i < mask.numel(); i += 3) mask.data_as<float>()[i] = -INFINITY;
+    std::vector<const Tensor*> ins = {&q, &k, &v};
+    if (!c.mask.empty()) ins.push_back(&mask);
+    const Tensor y = run(*op.op, ins);
+    ASSERT_EQ(y.shape(), (Shape{c.b, c.l, c.heads * c.ev}));
+
+    const SdpaCase heads{{c.b, c.heads, c.l, c.e}, {c.b, c.heads, c.s, c.e}, {c.b, c.heads, c.s, c.ev}, c.mask,
+                         !c.mask.empty(), c.causal, 0};
+    std::vector<double> ref, mag;
+    Shape out;
+    sdpa_ref(heads, heads_of(q, c.heads, c.e, c.cq), heads_of(k, c.heads, c.e, c.ck), heads_of(v, c.heads, c.ev, c.cv),
+             c.mask.empty() ? nullptr : &mask, &ref, &mag, &out);
+    std::vector<double> ref_rows(ref.size()), mag_rows(mag.size());
+    for (int64_t b = 0; b < c.b; ++b)
+      for (int64_t h = 0; h < c.heads; ++h)
+        for (int64_t i = 0; i < c.l; ++i)
+          for (int64_t t = 0; t < c.ev; ++t) {
+            const auto from = static_cast<size_t>(((b * c.heads + h) * c.l + i) * c.ev + t);
+            const auto to = static_cast<size_t>((b * c.l + i) * c.heads * c.ev + h * c.ev + t);
+            ref_rows[to] = ref[from];
+            mag_rows[to] = mag[from];
+          }
+    expect_close(y, ref_rows, "sdpa_rows q " + str(q.shape()) + " heads " + std::to_string(c.heads) + " mask " +
+                                  str(c.mask), mag_rows);
+  }
+}
+
+TEST(OpsSdpaRows, Errors) {
+  const Ints attrs = {{"heads", {3}}, {"head_dims", {4, 4}}, {"columns", {0, 12, 24}}};
+  Built op = build(make_sdpa_rows, "sdpa_rows", attrs);
+  expect_error([&] { op.op->infer(descs({{2, 5, 36}, {2, 5, 23}, {2, 5, 36}}), 1); },
+               {"node 't.sdpa_rows' (sdpa_rows)", "k's 3 heads of 4 columns from column 12 (expected within its 23 columns)"});
+  expect_error([&] { op.op->infer(descs({{2, 5, 36}, {2, 5, 36}, {2, 5, 36}, {2, 2, 5, 5}}), 1); },
+               {"mask of shape (2, 2, 5, 5) does not broadcast to the scores (2, 3, 5, 5)"});
+  expect_error([] { build(make_sdpa_rows, "sdpa_rows", {{"heads", {0}}, {"head_dims", {4, 4}}, {"columns", {0, 0, 0}}}); },
+               {"attribute 'heads' is 0 (expected ≥ 1)"});
+  expect_error([] { build(make_sdpa_rows, "sdpa_rows", {{"heads", {2}}, {"head_dims", {4}}, {"columns", {0, 0, 0}}}); },
+               {"attribute 'head_dims' [4] (expected [E, Ev], both ≥ 1)"});
+  expect_error([] { build(make_sdpa_rows, "sdpa_rows", {{"heads", {2}}, {"head_dims", {4, 4}}, {"columns", {0, -1, 0}}}); },
+               {"attribute 'columns' [0, -1, 0]"});
+  expect_error([] { build(make_sdpa_rows, "sdpa_rows", {{"head_dims", {4, 4}}, {"columns", {0, 0, 0}}}); }, {"heads"});
+}
+
 TEST(OpsSdpa, FullyMaskedRowGivesZerosAsTorch) {
   // torch ≥ 2.5 (math and CPU flash paths, via _safe_softmax): a query that sees no key gets 0.
   const Tensor q = random_f32({1, 3, 4}, 1), k = random_f32({1, 5, 4}, 2), v = random_f32({1, 5, 2}, 3);

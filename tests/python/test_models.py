@@ -204,6 +204,76 @@ def test_packed_qkv_projection_is_unbound():
     assert rel_err(compiled.run(x3), eager(model, x3)) < 1e-4
 
 
+class HeadsAttention(torch.nn.Module):
+    """Attention on heads viewed out of token rows: a fused q/k/v product (view, permute, unbind) or
+    separate ones (view, transpose), optionally across to a second sequence with a key padding mask, v's
+    heads narrower than q's, the output transposed back to token rows."""
+
+    def __init__(self, fused: bool, cross: bool, masked: bool):
+        super().__init__()
+        self.fused, self.cross, self.masked = fused, cross, masked
+        self.heads, self.e, self.ev = 3, 8, 8 if fused else 5
+        if fused:
+            self.qkv = torch.nn.Linear(20, 3 * self.heads * self.e)
+        else:
+            self.q = torch.nn.Linear(20, self.heads * self.e)
+            self.k = torch.nn.Linear(20, self.heads * self.e)
+            self.v = torch.nn.Linear(20, self.heads * self.ev)
+        self.out = torch.nn.Linear(self.heads * self.ev, 20)
+
+    def forward(self, x, memory=None):
+        b, n, _ = x.shape
+        if self.fused:
+            q, k, v = self.qkv(x).view(b, n, 3, self.heads, self.e).permute(2, 0, 3, 1, 4)
+        else:
+            src = memory if self.cross else x
+            s = src.shape[1]
+            q = self.q(x).view(b, n, self.heads, self.e).transpose(1, 2)
+            k = self.k(src).view(b, s, self.heads, self.e).transpose(1, 2)
+            v = self.v(src).view(b, s, self.heads, self.ev).transpose(1, 2)
+        mask = None
+        if self.masked:  # the last key of every sequence padding
+            mask = torch.ones(1, 1, 1, k.shape[2], dtype=torch.bool)
+            mask[..., -1] = False
+        y = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        return self.out(y.transpose(1, 2).reshape(b, n, self.heads * self.ev))
+
+
+@pytest.mark.parametrize("fused,cross,masked", [(True, False, False), (False, False, True), (False, True, False)])
+def test_attention_reads_and_writes_token_rows(fused, cross, masked):
+    """sdpa_rows replaces sdpa and the copies around it (no permute left), at a batch other than the
+    example's too."""
+    torch.manual_seed(0)
+    model = HeadsAttention(fused, cross, masked).eval()
+    example = (torch.randn(2, 7, 20),) + ((torch.randn(2, 9, 20),) if cross else ())
+    compiled = sparsert.load(model, example_inputs=example)
+    ops = [p["op"] for p in compiled.profile(*example)]
+    assert "sdpa_rows" in ops and "sdpa" not in ops and "permute" not in ops and "slice" not in ops, ops
+    for batch in (2, 3):
+        x = (torch.randn(batch, 7, 20),) + ((torch.randn(batch, 9, 20),) if cross else ())
+        assert rel_err(compiled.run(*x), eager(model, x[0]) if not cross else model(*x).detach()) < 1e-5
+
+
+def test_attention_whose_heads_are_read_elsewhere_keeps_them():
+    """An sdpa whose output is a model output stays sdpa, in (B, H, L, Ev)."""
+
+    class Exposed(HeadsAttention):
+        def forward(self, x, memory=None):
+            b, n, _ = x.shape
+            q = self.q(x).view(b, n, self.heads, self.e).transpose(1, 2)
+            k = self.k(x).view(b, n, self.heads, self.e).transpose(1, 2)
+            v = self.v(x).view(b, n, self.heads, self.ev).transpose(1, 2)
+            y = torch.nn.functional.scaled_dot_product_attention(q, k, v)
+            return y, self.out(y.transpose(1, 2).reshape(b, n, self.heads * self.ev))
+
+    model = Exposed(False, False, False).eval()
+    x = torch.randn(2, 7, 20)
+    compiled = sparsert.load(model, example_inputs=(x,))
+    assert "sdpa" in [p["op"] for p in compiled.profile(x)]
+    for got, want in zip(compiled.run(x), eager(model, x)):
+        assert rel_err(got, want) < 1e-5
+
+
 def test_sprt_loads_and_runs_without_torch(tmp_path):
     import subprocess
     import sys

@@ -79,6 +79,13 @@ class Op {
 /// for an unknown operator or invalid attributes.
 std::unique_ptr<Op> make_op(const NodeDef& node, const Graph& graph);
 
+/// "[1, 2, 3]": an attribute's values in a message.
+inline std::string list_string(const std::vector<int64_t>& v) {
+  std::string s = "[";
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
+  return s + "]";
+}
+
 /// Dimension `d` of a rank-`rank` tensor with Python-style negative indexing; throws via `op` if out of range.
 int64_t normalize_axis(int64_t d, int64_t rank, const std::string& where);
 

@@ -30,11 +30,6 @@ inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }  // a 
 // ⌊a / b⌋ for any sign of a, b ≥ 1 (C++ division truncates toward zero).
 inline int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
-inline std::string list_string(const std::vector<int64_t>& v) {
-  std::string s = "[";
-  for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
-  return s + "]";
-}
 inline std::string pair_string(const Pair& p) { return std::to_string(p[0]) + "×" + std::to_string(p[1]); }
 
 /// Per-thread scratch that only grows, so steady-state runs do not allocate. `slot` picks one of a

@@ -27,12 +27,6 @@ using tensor_ops::TensorOp;
 // thread's wake-up (a few µs) costs more than the loop.
 constexpr int64_t kElementGrain = int64_t{1} << 15;
 
-std::string list_string(const std::vector<int64_t>& v) {
-  std::string s = "[";
-  for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
-  return s + "]";
-}
-
 // --- unary -----------------------------------------------------------------------------------
 
 template <class F>

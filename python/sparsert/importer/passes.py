@@ -1,7 +1,7 @@
 """Graph passes on the IR, in `optimise`'s order: batch norm folded into the preceding conv/linear
 (depthwise convs included), a conv's same-shaped residual add into the conv, activations into their
 producers' epilogues, rows that always output zero removed with the next layer's matching inputs,
-and dead nodes dropped."""
+attention read from and written to token rows, and dead nodes dropped."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ def optimise(graph: IRGraph) -> IRGraph:
     graph = fuse_residual_adds(graph)
     graph = fuse_activations(graph)
     graph = remove_dead_rows(graph)
+    graph = attention_on_rows(graph)
     return prune_dead(graph)
 
 
@@ -206,6 +207,92 @@ def remove_dead_rows(graph: IRGraph) -> IRGraph:
             name = f"{reader.output}.bias_folded_rows"
             graph.constants[name] = (bias2 + fold).astype(np.float32)
             reader.inputs = [reader.inputs[0], name]
+    return graph
+
+
+def _reshape_dims(n: IRNode | None) -> list[tuple[int, int]] | None:
+    """A reshape's target as (coef, const) per dim, None for another node."""
+    if n is None or n.op != "reshape":
+        return None
+    return list(zip(n.ints["shape_coef"], n.ints["shape_const"]))
+
+
+def _batch_first(dims: list[tuple[int, int]] | None, rank: int) -> bool:
+    """`dims` has `rank` dims, only the first of which may depend on the batch."""
+    return dims is not None and len(dims) == rank and all(c == 0 and k > 0 for c, k in dims[1:])
+
+
+def _head_rows(name: str, producer: dict[str, IRNode]) -> tuple | None:
+    """Where an sdpa operand (B, H, L, E) lies in token rows, when it is a copy of them: a tensor viewed
+    as (B, L, H, E) and permuted (Hugging Face's BERT), or viewed as (B, L, G, H, E), permuted to (G,
+    B, H, L, E) and sliced at one g (a fused q/k/v product). (rows, batch dim, L, H, E, width, first
+    column), rows being the tensor the view reads."""
+    n = producer.get(name)
+    head_view = _reshape_dims(n)
+    if head_view is not None:  # (B, H, L, E) of a slice
+        if not _batch_first(head_view, 4):
+            return None
+        n = producer.get(n.inputs[0])
+    if n is not None and n.op == "permute" and n.ints["dims"] == [0, 2, 1, 3]:
+        view = producer.get(n.inputs[0])
+        dims = _reshape_dims(view)
+        if not _batch_first(dims, 4):
+            return None
+        (_, ln), (_, h), (_, e) = dims[1:]
+        return view.inputs[0], dims[0], ln, h, e, h * e, 0
+    if head_view is None or n is None or n.op != "slice" or n.ints["axis"] != [0] or n.ints["step"] != [1]:
+        return None
+    g0 = n.ints["start"][0]
+    if n.ints["end"] != [g0 + 1]:
+        return None
+    permute = producer.get(n.inputs[0])
+    if permute is None or permute.op != "permute" or permute.ints["dims"] != [2, 0, 3, 1, 4]:
+        return None
+    view = producer.get(permute.inputs[0])
+    dims = _reshape_dims(view)
+    if not _batch_first(dims, 5) or dims[0] != head_view[0]:
+        return None
+    (_, ln), (_, g), (_, h), (_, e) = dims[1:]
+    if not 0 <= g0 < g:
+        return None
+    return view.inputs[0], dims[0], ln, h, e, g * h * e, g0 * h * e
+
+
+def attention_on_rows(graph: IRGraph) -> IRGraph:
+    """An sdpa whose q, k and v are each a copy of heads out of token rows (_head_rows), and whose output
+    is only permuted back to (B, L, H, Ev) (through a view of itself or not), becomes sdpa_rows on the
+    rows themselves, and the permute a view of its (B, L, H·Ev) output: no copies around attention."""
+    producer = {n.output: n for n in graph.nodes}
+    users = _consumers(graph)
+    added: dict[int, list[IRNode]] = {}
+    for n in graph.nodes:
+        if n.op != "sdpa" or n.output in graph.outputs:
+            continue
+        operands = [_head_rows(name, producer) for name in n.inputs[:3]]
+        if any(o is None for o in operands):
+            continue
+        batch_dim, heads = operands[0][1], operands[0][3]
+        if any(o[1] != batch_dim or o[3] != heads for o in operands) or operands[0][4] != operands[1][4]:
+            continue
+        reader = users.get(n.output, [])
+        if len(reader) == 1 and _batch_first(_reshape_dims(reader[0]), 4) and reader[0].output not in graph.outputs:
+            reader = users.get(reader[0].output, [])  # a view of the output as itself (Hugging Face)
+        if len(reader) != 1 or reader[0].op != "permute" or reader[0].ints["dims"] != [0, 2, 1, 3]:
+            continue
+        back = reader[0]
+        rows = []
+        for role, (source, _, ln, _, _, width, _) in zip("qkv", operands):
+            view = IRNode("reshape", n.name, [source], f"{n.output}.{role}_rows",
+                          ints={"shape_coef": [batch_dim[0], 0, 0], "shape_const": [batch_dim[1], ln, width]})
+            rows.append(view)
+        e, ev, length = operands[0][4], operands[2][4], operands[0][2]
+        attention = IRNode("sdpa_rows", n.name, [r.output for r in rows] + n.inputs[3:], f"{n.output}.rows",
+                           ints={**n.ints, "heads": [heads], "head_dims": [e, ev], "columns": [o[6] for o in operands]},
+                           floats=dict(n.floats))
+        added[id(n)] = rows + [attention]
+        back.op, back.inputs = "reshape", [attention.output]
+        back.ints = {"shape_coef": [batch_dim[0], 0, 0, 0], "shape_const": [batch_dim[1], length, heads, ev]}
+    graph.nodes = [m for n in graph.nodes for m in added.get(id(n), [n])]
     return graph
 
 
