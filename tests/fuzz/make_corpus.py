@@ -81,6 +81,20 @@ def main() -> int:
     mask = torch.ones(2, 4, dtype=torch.bool)
     sparsert.load(pruned(Text()), example_inputs=(ids, mask)).save(out / "text.sprt")
 
+    class Heads(torch.nn.Module):
+        """Two heads viewed out of a fused q/k/v product and written back to token rows (sdpa_rows)."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.qkv = torch.nn.Linear(8, 24)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            b, n, _ = x.shape
+            q, k, v = self.qkv(x).view(b, n, 3, 2, 4).permute(2, 0, 3, 1, 4)
+            return F.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2).reshape(b, n, 8)
+
+    sparsert.load(pruned(Heads()), example_inputs=(torch.randn(2, 3, 8),)).save(out / "heads.sprt")
+
     for path in sorted(out.glob("*.sprt")):
         print(f"{path}: {path.stat().st_size} bytes")
     return 0
