@@ -1,9 +1,8 @@
 // Activation × activation products (ops.def, section ops_attention.cpp): matmul with
 // torch.matmul's semantics, and scaled dot-product attention, on the ISA's TensorKernels. Operands
 // are row-major and contiguous (sdpa_rows reads its heads as column runs of token rows); batch dims
-// broadcast as in NumPy. Both thread over batch × row
-// blocks through the shared ThreadPool and give the same bits for any thread count (each output row
-// is computed by one thread, in one order).
+// broadcast as in NumPy. Both thread over batch × row blocks through the shared ThreadPool and give
+// the same bits for any thread count (each output row is computed by one thread, in one order).
 #include <cassert>
 #include <cmath>
 #include <cstring>
@@ -165,7 +164,7 @@ class MatmulOp final : public TensorOp {
 // Wq), k (..., S, Wk), v (..., S, Wv), head h of q being columns [cq + h·E, cq + (h + 1)·E) of each
 // row (k and v alike, v's heads Ev wide), and the output (..., L, H·Ev). The heads are one more batch
 // dim, after the others; the mask broadcasts to (..., H, L, S). The importer rewrites the reshape,
-// permute and slice copies around an sdpa into it (BERT-2 at 128 tokens: ~80 µs a layer).
+// permute and slice copies around an sdpa into it (BERT-2 at 128 tokens: ~90 µs a layer).
 class SdpaOp final : public TensorOp {
  public:
   SdpaOp(const NodeDef& node, bool token_rows)

@@ -239,6 +239,8 @@ def _head_rows(name: str, producer: dict[str, IRNode]) -> tuple | None:
         if not _batch_first(dims, 4):
             return None
         (_, ln), (_, h), (_, e) = dims[1:]
+        if head_view is not None and head_view != [dims[0], (0, h), (0, ln), (0, e)]:
+            return None  # a reshape to other heads
         return view.inputs[0], dims[0], ln, h, e, h * e, 0
     if head_view is None or n is None or n.op != "slice" or n.ints["axis"] != [0] or n.ints["step"] != [1]:
         return None
@@ -250,10 +252,10 @@ def _head_rows(name: str, producer: dict[str, IRNode]) -> tuple | None:
         return None
     view = producer.get(permute.inputs[0])
     dims = _reshape_dims(view)
-    if not _batch_first(dims, 5) or dims[0] != head_view[0]:
+    if not _batch_first(dims, 5):
         return None
     (_, ln), (_, g), (_, h), (_, e) = dims[1:]
-    if not 0 <= g0 < g:
+    if not 0 <= g0 < g or head_view != [dims[0], (0, h), (0, ln), (0, e)]:
         return None
     return view.inputs[0], dims[0], ln, h, e, g * h * e, g0 * h * e
 
