@@ -283,7 +283,17 @@ class RegroupedHeads(HeadsAttention):
         return self.out(y.transpose(1, 2).reshape(b, n, self.heads * 8))
 
 
-@pytest.mark.parametrize("kind", [ExposedHeads, RegroupedHeads])
+class RegroupedOutput(RegroupedHeads):
+    """Heads copied out of token rows, the output reshaped into other heads before going back."""
+
+    def forward(self, x, memory=None):
+        b, n, _ = x.shape
+        q, k, v = (f(x).view(b, n, self.heads, 8).transpose(1, 2) for f in (self.q, self.k, self.v))
+        y = torch.nn.functional.scaled_dot_product_attention(q, k, v).reshape(b, 2 * self.heads, n, 4)
+        return self.out(y.transpose(1, 2).reshape(b, n, self.heads * 8))
+
+
+@pytest.mark.parametrize("kind", [ExposedHeads, RegroupedHeads, RegroupedOutput])
 def test_attention_on_heads_that_are_not_copies_of_token_rows_stays_sdpa(kind):
     model = kind(fused=False, cross=False, masked=False).eval()
     x = torch.randn(2, 7, 20)

@@ -276,8 +276,10 @@ def attention_on_rows(graph: IRGraph) -> IRGraph:
         batch_dim, heads = operands[0][1], operands[0][3]
         if any(o[1] != batch_dim or o[3] != heads for o in operands) or operands[0][4] != operands[1][4]:
             continue
+        e, ev, length = operands[0][4], operands[2][4], operands[0][2]
         reader = users.get(n.output, [])
-        if len(reader) == 1 and _batch_first(_reshape_dims(reader[0]), 4) and reader[0].output not in graph.outputs:
+        itself = [batch_dim, (0, heads), (0, length), (0, ev)]
+        if len(reader) == 1 and _reshape_dims(reader[0]) == itself and reader[0].output not in graph.outputs:
             reader = users.get(reader[0].output, [])  # a view of the output as itself (Hugging Face)
         if len(reader) != 1 or reader[0].op != "permute" or reader[0].ints["dims"] != [0, 2, 1, 3]:
             continue
@@ -287,7 +289,6 @@ def attention_on_rows(graph: IRGraph) -> IRGraph:
             view = IRNode("reshape", n.name, [source], f"{n.output}.{role}_rows",
                           ints={"shape_coef": [batch_dim[0], 0, 0], "shape_const": [batch_dim[1], ln, width]})
             rows.append(view)
-        e, ev, length = operands[0][4], operands[2][4], operands[0][2]
         attention = IRNode("sdpa_rows", n.name, [r.output for r in rows] + n.inputs[3:], f"{n.output}.rows",
                            ints={**n.ints, "heads": [heads], "head_dims": [e, ev], "columns": [o[6] for o in operands]},
                            floats=dict(n.floats))
