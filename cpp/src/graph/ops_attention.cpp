@@ -3,6 +3,7 @@
 // are row-major and contiguous (sdpa_rows reads its heads as column runs of token rows); batch dims
 // broadcast as in NumPy. Both thread over batch × row blocks through the shared ThreadPool and give
 // the same bits for any thread count (each output row is computed by one thread, in one order).
+#include <algorithm>
 #include <cassert>
 #include <cmath>
 #include <cstring>

@@ -6,6 +6,7 @@ attention read from and written to token rows, and dead nodes dropped."""
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -222,11 +223,22 @@ def _batch_first(dims: list[tuple[int, int]] | None, rank: int) -> bool:
     return dims is not None and len(dims) == rank and all(c == 0 and k > 0 for c, k in dims[1:])
 
 
-def _head_rows(name: str, producer: dict[str, IRNode]) -> tuple | None:
-    """Where an sdpa operand (B, H, L, E) lies in token rows, when it is a copy of them: a tensor viewed
-    as (B, L, H, E) and permuted (Hugging Face's BERT), or viewed as (B, L, G, H, E), permuted to (G,
-    B, H, L, E) and sliced at one g (a fused q/k/v product). (rows, batch dim, L, H, E, width, first
-    column), rows being the tensor the view reads."""
+class HeadRows(NamedTuple):
+    """Where an sdpa operand (B, H, L, E) lies in token rows: `rows` (the tensor viewed) read as (B, L,
+    width), head h at columns [column + h·dim, column + (h + 1)·dim)."""
+    rows: str
+    batch: tuple[int, int]  # B as (coef, const)
+    length: int
+    heads: int
+    dim: int
+    width: int
+    column: int
+
+
+def _head_rows(name: str, producer: dict[str, IRNode]) -> HeadRows | None:
+    """The token rows an sdpa operand copies, when it is such a copy: a tensor viewed as (B, L, H, E)
+    and permuted (Hugging Face's BERT), or viewed as (B, L, G, H, E), permuted to (G, B, H, L, E) and
+    sliced at one g (a fused q/k/v product)."""
     n = producer.get(name)
     head_view = _reshape_dims(n)
     if head_view is not None:  # (B, H, L, E) of a slice
@@ -241,7 +253,7 @@ def _head_rows(name: str, producer: dict[str, IRNode]) -> tuple | None:
         (_, ln), (_, h), (_, e) = dims[1:]
         if head_view is not None and head_view != [dims[0], (0, h), (0, ln), (0, e)]:
             return None  # a reshape to other heads
-        return view.inputs[0], dims[0], ln, h, e, h * e, 0
+        return HeadRows(view.inputs[0], dims[0], ln, h, e, h * e, 0)
     if head_view is None or n is None or n.op != "slice" or n.ints["axis"] != [0] or n.ints["step"] != [1]:
         return None
     g0 = n.ints["start"][0]
@@ -257,7 +269,7 @@ def _head_rows(name: str, producer: dict[str, IRNode]) -> tuple | None:
     (_, ln), (_, g), (_, h), (_, e) = dims[1:]
     if not 0 <= g0 < g or head_view != [dims[0], (0, h), (0, ln), (0, e)]:
         return None
-    return view.inputs[0], dims[0], ln, h, e, g * h * e, g0 * h * e
+    return HeadRows(view.inputs[0], dims[0], ln, h, e, g * h * e, g0 * h * e)
 
 
 def attention_on_rows(graph: IRGraph) -> IRGraph:
@@ -273,28 +285,27 @@ def attention_on_rows(graph: IRGraph) -> IRGraph:
         operands = [_head_rows(name, producer) for name in n.inputs[:3]]
         if any(o is None for o in operands):
             continue
-        batch_dim, heads = operands[0][1], operands[0][3]
-        if any(o[1] != batch_dim or o[3] != heads for o in operands) or operands[0][4] != operands[1][4]:
+        q, k, v = operands
+        batch_dim, heads, length = q.batch, q.heads, q.length
+        if any(o.batch != batch_dim or o.heads != heads for o in operands) or q.dim != k.dim:
             continue
-        e, ev, length = operands[0][4], operands[2][4], operands[0][2]
         reader = users.get(n.output, [])
-        itself = [batch_dim, (0, heads), (0, length), (0, ev)]
+        itself = [batch_dim, (0, heads), (0, length), (0, v.dim)]
         if len(reader) == 1 and _reshape_dims(reader[0]) == itself and reader[0].output not in graph.outputs:
             reader = users.get(reader[0].output, [])  # a view of the output as itself (Hugging Face)
         if len(reader) != 1 or reader[0].op != "permute" or reader[0].ints["dims"] != [0, 2, 1, 3]:
             continue
         back = reader[0]
-        rows = []
-        for role, (source, _, ln, _, _, width, _) in zip("qkv", operands):
-            view = IRNode("reshape", n.name, [source], f"{n.output}.{role}_rows",
-                          ints={"shape_coef": [batch_dim[0], 0, 0], "shape_const": [batch_dim[1], ln, width]})
-            rows.append(view)
+        rows = [IRNode("reshape", n.name, [o.rows], f"{n.output}.{role}_rows",
+                       ints={"shape_coef": [batch_dim[0], 0, 0], "shape_const": [batch_dim[1], o.length, o.width]})
+                for role, o in zip("qkv", operands)]
         attention = IRNode("sdpa_rows", n.name, [r.output for r in rows] + n.inputs[3:], f"{n.output}.rows",
-                           ints={**n.ints, "heads": [heads], "head_dims": [e, ev], "columns": [o[6] for o in operands]},
+                           ints={**n.ints, "heads": [heads], "head_dims": [q.dim, v.dim],
+                                 "columns": [o.column for o in operands]},
                            floats=dict(n.floats))
         added[id(n)] = rows + [attention]
         back.op, back.inputs = "reshape", [attention.output]
-        back.ints = {"shape_coef": [batch_dim[0], 0, 0, 0], "shape_const": [batch_dim[1], length, heads, ev]}
+        back.ints = {"shape_coef": [batch_dim[0], 0, 0, 0], "shape_const": [batch_dim[1], length, heads, v.dim]}
     graph.nodes = [m for n in graph.nodes for m in added.get(id(n), [n])]
     return graph
 
