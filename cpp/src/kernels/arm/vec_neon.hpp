@@ -61,6 +61,7 @@ struct Neon {
     return vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(vcvtnq_s32_f32(n), vdupq_n_s32(127)), 23));
   }
   static constexpr bool kScalef = false;  // no scalef (Avx512::scalef)
+  static constexpr bool kMaskedLoads = false;  // no load_lanes (Avx512::load_lanes)
 
   // Lanes [0, n) of memory, n in [0, 4]; the other lanes read as zero and are never touched.
   static F load_first(const float* p, int n) {

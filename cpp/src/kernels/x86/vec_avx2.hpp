@@ -70,6 +70,7 @@ struct Avx2 {
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23));
   }
   static constexpr bool kScalef = false;  // no scalef (Avx512::scalef)
+  static constexpr bool kMaskedLoads = false;  // no load_lanes (Avx512::load_lanes)
   // Lane J of each 128-bit lane of v across that lane: with load_tiled<4>, four weights broadcast
   // from one load.
   template <int J>

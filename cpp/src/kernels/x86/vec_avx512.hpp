@@ -70,6 +70,13 @@ struct Avx512 {
                                         _mm512_set1_epi32(first));
     return _mm512_permutex2var_ps(a, at, b);
   }
+  // even() and odd() with the lanes in another order, the same for both (in-lane shuffles, cheaper than
+  // the cross-lane permutes); in_pair_order puts such a vector's lanes back in even()'s order.
+  static F even_shuffled(F a, F b) { return _mm512_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0)); }
+  static F odd_shuffled(F a, F b) { return _mm512_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1)); }
+  static F in_pair_order(F v) {
+    return _mm512_permutexvar_ps(_mm512_setr_epi32(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15), v);
+  }
   // For the activations of simd/activations.hpp.
   static F sub(F a, F b) { return _mm512_sub_ps(a, b); }
   static F mul(F a, F b) { return _mm512_mul_ps(a, b); }
@@ -87,6 +94,7 @@ struct Avx512 {
   // p · 2^n for integral n, to ±∞ or through subnormals to 0 beyond float's range: one vscalefps
   // where pow2 and a product take four operations and its range needs blends (VecMath::exp).
   static constexpr bool kScalef = true;
+  static constexpr bool kMaskedLoads = true;  // load_lanes costs a plain load
   static F scalef(F p, F n) { return _mm512_scalef_ps(p, n); }
   // Lane J of each 128-bit lane of v across that lane: with load_tiled<4>, four weights broadcast
   // from one load.
@@ -96,6 +104,10 @@ struct Avx512 {
   // Lanes [0, n) of memory, n in [0, 16]; masked-off lanes read as zero and are never touched.
   static __mmask16 first(int n) { return static_cast<__mmask16>((1u << n) - 1u); }
   static F load_first(const float* p, int n) { return _mm512_maskz_loadu_ps(first(n), p); }
+  // Lanes [lo, hi) of memory (0 ≤ lo ≤ hi ≤ 16); the other lanes read as zero and are never touched.
+  using Lanes = __mmask16;
+  static Lanes lanes(int lo, int hi) { return static_cast<__mmask16>(first(hi) & ~first(lo)); }
+  static F load_lanes(const float* p, Lanes m) { return _mm512_maskz_loadu_ps(m, p); }
   static void store_first(float* p, F v, int n) { _mm512_mask_storeu_ps(p, first(n), v); }
 
   // x[idx[0..16)]: the native gather (Avx512LoadGather below assembles it from scalar loads).

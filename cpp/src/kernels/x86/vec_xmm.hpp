@@ -44,6 +44,7 @@ struct Xmm4 {
     return _mm_castsi128_ps(_mm_slli_epi32(_mm_add_epi32(_mm_cvtps_epi32(n), _mm_set1_epi32(127)), 23));
   }
   static constexpr bool kScalef = false;  // no scalef (Avx512::scalef)
+  static constexpr bool kMaskedLoads = false;  // no load_lanes (Avx512::load_lanes)
   // The C floats at p repeated across all lanes (C divides kWidth, C ≤ kWidth).
   template <int C>
   static F load_tiled(const float* p) {
