@@ -779,9 +779,11 @@ TEST(ConvKernels, DepthwiseMatchesOracle) {
       {2, 1, 21, 45, 5, 5, 2, 2, 2, 2, 1, 1},  {3, 1, 19, 37, 3, 3, 2, 2, 0, 0, 1, 1},
       {1, 2, 10, 100, 3, 3, 2, 2, 1, 1, 1, 1}, {1, 1, 12, 66, 5, 5, 2, 2, 1, 1, 1, 1},
       // On AVX-512 the plane itself, its lanes outside the rows masked: padding wider than the taps
-      // reach (outputs of padding alone), widths under a vector, several vector blocks to a row.
+      // reach (outputs of padding alone), widths under a vector, several vector blocks to a row; at
+      // stride 1 (3 × 3, rows of 48 outputs and more) with padding 2 and none.
       {2, 2, 9, 11, 3, 3, 2, 2, 3, 4, 1, 1},   {1, 2, 13, 5, 5, 5, 2, 2, 2, 2, 1, 1},
       {2, 1, 7, 151, 3, 3, 2, 2, 1, 1, 1, 1},  {1, 1, 6, 97, 5, 5, 2, 2, 4, 5, 1, 1},
+      {2, 2, 9, 61, 3, 3, 1, 1, 2, 2, 1, 1},   {1, 1, 7, 50, 3, 3, 1, 1, 0, 0, 1, 1},
       // Outputs a vector's half wide or narrower (vectors along channels): whole groups and a last
       // partial one at 16, 8 and 4 lanes.
       {37, 1, 14, 14, 3, 3, 2, 2, 1, 1, 1, 1}, {20, 1, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1},

@@ -39,8 +39,8 @@ struct ConvF32 {
 
   // ---- depthwise -----------------------------------------------------------------------------
   // The plane is copied once, zero-padded (rows wp floats apart, input (i, j) at (ph + i, pw + j)),
-  // so every tap of every output vector is one unmasked load at a fixed offset (except at stride 2
-  // on AVX-512: dw_plane_s2 below reads the plane itself). Square 3 × 3 and 5 ×
+  // so every tap of every output vector is one unmasked load at a fixed offset (on AVX-512,
+  // dw_plane_in_place below reads most planes itself instead). Square 3 × 3 and 5 ×
   // 5 windows at stride 1 or 2 run dw_plane_reuse below (at stride 2 on rows split into even and
   // odd columns by the copy itself: a split copy made after the padded one ran 64 channels 112² →
   // 56² 0.18 ms instead of 0.14, as the two no longer fitted L1). Other windows run dw_plane: stride
@@ -187,26 +187,28 @@ struct ConvF32 {
     with_count<kReuseRows - 1>(g.oh - r, [&](auto left) { rows(left, r); });
   }
 
-  // Where masked loads cost a plain load (V::kMaskedLoads: AVX-512), stride 2 both ways, dilation 1,
-  // K × K taps (3 or 5) read the plane x itself (h × w), not a split copy: a block of R output rows ×
-  // NV vectors loads each of its 2·(R − 1) + K input rows once, as ⌈K / 2⌉ pairs of vectors per
-  // output vector (2W floats from the window's columns 0, 2, 4), whose even and odd lanes are taps 0
-  // and 1, 2 and 3, 4; lanes outside the row load as zero, rows outside the plane are skipped. The
-  // pairs are split by in-lane shuffles, the lanes put in order once at the store. The split copy
-  // cost more than the taps (48 channels 112² → 56²: 1.5 µs a plane against 1.0, whether the plane
-  // came from L2 or L3); on AVX2, whose masked loads are slow, it stays (this path ran 12-25% slower).
-  template <int K, int R, int NV, Activation A>
-  [[gnu::always_inline]] static void dw_block_s2(const float* x, int64_t h, int64_t w, const WindowGeometry& g,
-                                                 const F* wt, F bias, int64_t r, int64_t q, int last, float* y) {
-    constexpr int P = (K + 1) / 2;  // pairs of vectors per output vector
-    typename V::Lanes in_row[NV][P][2];  // each vector's lanes inside the row
+  // Where masked loads cost a plain load (V::kMaskedLoads: AVX-512), stride S (1 or 2) both ways,
+  // dilation 1, K × K taps (3 or 5) may read the plane x itself (h × w), not a padded copy: a block of
+  // R output rows × NV vectors loads each of its S·(R − 1) + K input rows once, at stride 1 as K
+  // shifted vectors per output vector, at stride 2 as ⌈K / 2⌉ pairs of vectors (2W floats from the
+  // window's columns 0, 2, 4), whose even and odd lanes are taps 0 and 1, 2 and 3, 4, split by
+  // in-lane shuffles and put in order once at the store. Lanes outside the row load as zero, rows
+  // outside the plane are skipped. The stride-2 split copy cost more than the taps (48 channels 112²
+  // → 56²: 1.5 µs a plane against 1.0, whether the plane came from L2 or L3): 125 → 85-92 µs. On
+  // AVX2, whose masked loads are slow, the copies stay (this path ran 12-25% slower at stride 2).
+  template <int S, int K, int R, int NV, Activation A>
+  [[gnu::always_inline]] static void dw_block_in_place(const float* x, int64_t h, int64_t w, const WindowGeometry& g,
+                                                       const F* wt, F bias, int64_t r, int64_t q, int last, float* y) {
+    // Stride 1: K vectors per output vector, one per tap; stride 2: pairs at the taps 0, 2, 4.
+    constexpr int P = S == 1 ? K : (K + 1) / 2;
+    typename V::Lanes in_row[NV][P][S];  // each vector's lanes inside the row
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v)
-#pragma GCC unroll 3
+#pragma GCC unroll 5
       for (int p = 0; p < P; ++p)
 #pragma GCC unroll 2
-        for (int e = 0; e < 2; ++e) {
-          const int64_t a = 2 * (q + v * W) - g.pw + 2 * p + e * W;  // the vector's first column
+        for (int e = 0; e < S; ++e) {
+          const int64_t a = S * (q + v * W) - g.pw + S * p + e * W;  // the vector's first column
           const int lo = static_cast<int>(a >= 0 ? 0 : min_i64(-a, W));
           const int hi = static_cast<int>(a >= w ? lo : std::max<int64_t>(lo, min_i64(w - a, W)));
           in_row[v][p][e] = V::lanes(lo, hi);
@@ -217,24 +219,30 @@ struct ConvF32 {
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) acc[rr][v] = bias;
 #pragma GCC unroll 16
-    for (int t = 0; t < 2 * (R - 1) + K; ++t) {
-      const int64_t ih = 2 * r + t - g.ph;
+    for (int t = 0; t < S * (R - 1) + K; ++t) {
+      const int64_t ih = S * r + t - g.ph;
       if (ih < 0 || ih >= h) continue;  // a padding row: its taps add zero
-      const float* row = x + ih * w + 2 * q - g.pw;
+      const float* row = x + ih * w + S * q - g.pw;
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v)
-#pragma GCC unroll 3
+#pragma GCC unroll 5
         for (int p = 0; p < P; ++p) {
-          const F lo = V::load_lanes(row + 2 * v * W + 2 * p, in_row[v][p][0]);
-          const F hi = V::load_lanes(row + 2 * v * W + 2 * p + W, in_row[v][p][1]);
+          F lo, hi;
+          if constexpr (S == 1) {
+            lo = V::load_lanes(row + v * W + p, in_row[v][p][0]);
+          } else {
+            lo = V::load_lanes(row + 2 * v * W + 2 * p, in_row[v][p][0]);
+            hi = V::load_lanes(row + 2 * v * W + 2 * p + W, in_row[v][p][S - 1]);
+          }
 #pragma GCC unroll 2
-          for (int e = 0; e < 2; ++e) {
-            const int j = 2 * p + e;
+          for (int e = 0; e < S; ++e) {
+            const int j = S * p + e;  // the tap
             if (j >= K) continue;
-            const F xv = e == 0 ? V::even_shuffled(lo, hi) : V::odd_shuffled(lo, hi);  // lanes reordered
+            // stride 2: taps 2p and 2p + 1 are the even and odd lanes, reordered (in_pair_order)
+            const F xv = S == 1 ? lo : e == 0 ? V::even_shuffled(lo, hi) : V::odd_shuffled(lo, hi);
 #pragma GCC unroll 8
             for (int rr = 0; rr < R; ++rr) {
-              const int i = t - 2 * rr;  // the tap row input row t is to output row rr
+              const int i = t - S * rr;  // the tap row input row t is to output row rr
               if (i >= 0 && i < K) acc[rr][v] = V::fmadd(xv, wt[i * K + j], acc[rr][v]);
             }
           }
@@ -245,18 +253,18 @@ struct ConvF32 {
       float* yr = y + (r + rr) * g.ow + q;
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) {
-        const F out = activate_vec<V, A>(V::in_pair_order(acc[rr][v]));
+        const F out = activate_vec<V, A>(S == 1 ? acc[rr][v] : V::in_pair_order(acc[rr][v]));
         if (v + 1 < NV || last == W) V::store(yr + v * W, out);
         else V::store_first(yr + v * W, out, last);
       }
     }
   }
 
-  template <int K, Activation A>
-  static void dw_plane_s2(const float* x, int64_t h, int64_t w, const WindowGeometry& g, const float* wk, float bias,
-                          float* y) {
-    // 5 × 5 blocks take 2 rows, so that the 25 weights and the accumulators fit 32 registers.
-    constexpr int kRows = K == 3 ? kReuseRows : 2;
+  template <int S, int K, Activation A>
+  static void dw_plane_in_place(const float* x, int64_t h, int64_t w, const WindowGeometry& g, const float* wk,
+                                float bias, float* y) {
+    // 5 × 5 blocks at stride 2 take 2 rows, so that the 25 weights and the accumulators fit 32 registers.
+    constexpr int kRows = K == 3 || S == 1 ? kReuseRows : 2;
     F wt[K * K];
 #pragma GCC unroll 25
     for (int t = 0; t < K * K; ++t) wt[t] = V::broadcast(wk + t);
@@ -268,7 +276,7 @@ struct ConvF32 {
         const int nv = static_cast<int>(min_i64(kReuseVectors, (left + W - 1) / W));
         const int last = static_cast<int>(min_i64(W, left - (nv - 1) * W));
         with_count<kReuseVectors>(nv, [&](auto nv_const) {
-          dw_block_s2<K, R, decltype(nv_const)::value, A>(x, h, w, g, wt, b, r, q, last, y);
+          dw_block_in_place<S, K, R, decltype(nv_const)::value, A>(x, h, w, g, wt, b, r, q, last, y);
         });
       }
     };
@@ -411,15 +419,18 @@ struct ConvF32 {
                                          (g.kh == 3 || g.kh == 5)
                                      ? g.sh
                                      : 0;
-    const bool s2_in_place = V::kMaskedLoads && reuse_stride == 2;  // dw_plane_s2: no padded plane
+    // dw_plane_in_place (no padded plane): stride 2, and stride 1 for 3 × 3 on rows of 3 vectors or more
+    // (AVX-512, 32 ch 112² 197 → 129 µs, 144 ch 56² 219 → 141; 192 ch 28² 55 → 54-55, 480 ch 14² 44 → 48,
+    // and 5 × 5 5-8% slower at 28² and 56²).
+    const bool in_place = V::kMaskedLoads && (reuse_stride == 2 || (reuse_stride == 1 && g.kh == 3 && g.ow >= 3 * W));
     const int64_t wp = depthwise_padded_cols(g, w);
     float* pad = scratch;
     // Zeros once per call: each plane overwrites the same interior (14 × 14 and 7 × 7 planes spent
     // more on filling the padding than on their taps).
-    if (!s2_in_place) std::fill(pad, pad + depthwise_scratch_floats(g, h, w), 0.0f);
+    if (!in_place) std::fill(pad, pad + depthwise_scratch_floats(g, h, w), 0.0f);
     for (int64_t c = 0; c < planes; ++c) {
       const float* xc = x + c * h * w;
-      if (!s2_in_place) {
+      if (!in_place) {
         if (reuse_stride == 2) split_rows(xc, h, w, g.pw, pad + g.ph * wp, wp);
         else pad_rows(xc, h, w, pad + g.ph * wp + g.pw, wp);
       }
@@ -429,8 +440,12 @@ struct ConvF32 {
         const bool fused = with_simple_activation(act, [&](auto a) {
           constexpr Activation A = decltype(a)::value;
           if constexpr (V::kMaskedLoads) {
-            if (s2_in_place && g.kh == 3) return dw_plane_s2<3, A>(xc, h, w, g, wk + o * taps, b, yo);
-            if (s2_in_place) return dw_plane_s2<5, A>(xc, h, w, g, wk + o * taps, b, yo);
+            const float* wo = wk + o * taps;
+            if (in_place && reuse_stride == 1) return dw_plane_in_place<1, 3, A>(xc, h, w, g, wo, b, yo);
+            if (in_place) {
+              return g.kh == 3 ? dw_plane_in_place<2, 3, A>(xc, h, w, g, wo, b, yo)
+                               : dw_plane_in_place<2, 5, A>(xc, h, w, g, wo, b, yo);
+            }
           }
           if (reuse_stride == 1 && g.kh == 3) dw_plane_reuse<1, 3, A>(pad, wp, g, wk + o * taps, b, yo);
           else if (reuse_stride == 1) dw_plane_reuse<1, 5, A>(pad, wp, g, wk + o * taps, b, yo);
