@@ -41,6 +41,7 @@ python bench/models.py --models resnet18 --configs g90 --batches 1 --threads 1,2
 python bench/models.py --models bert2,resnet18,mobilenet --configs g90 --batches 32 --threads 1,2 --deepsparse $DS --markdown bench/results/models_b32.md
 python bench/models.py --models bert2,resnet18 --configs g90 --batches 32 --threads 1 --deepsparse $DS --markdown bench/results/models_b32_t1.md
 python bench/models.py --models bert2 --configs dense,g90,2:4 --batches 1,32 --threads 1 --deepsparse $DS --markdown bench/results/models_bert2_zen4_t1.md
+python bench/models.py --models mobilenet --configs dense,g90,2:4 --batches 1,32 --threads 1 --markdown bench/results/models_mobilenet_zen4_t1.md
 
 # vision.py: torchvision classifiers, dense, against onnxruntime and torch eager (~3 min).
 python bench/vision.py --markdown bench/results/vision_zen4_t1.md
