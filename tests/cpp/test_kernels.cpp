@@ -502,17 +502,24 @@ TEST(TensorKernels, MatchFloat64) {
     // wherever it is, the first of equal maxima stays (-0 before +0 and +0 before -0 in a row and
     // across rows), windows wholly in the padding give -inf; strides with and without a vector path,
     // dilation, rows wider than a 4-vector block, rows of at most one vector read in place at stride
-    // 2 (13 and 16 outputs), and a canary after the plane.
+    // 2 (13 and 16 outputs), ceil mode (a last window past the row and the plane: 3 × 3 at stride 2
+    // on AVX-512 reads the plane in place, its lanes past the row masked), and a canary after the plane.
     struct Pool {
       int64_t h, w, kh, kw, sh, sw, ph, pw, dh, dw;
+      bool ceil = false;
     };
     for (const Pool& p : {Pool{9, 11, 3, 3, 2, 2, 1, 1, 1, 1}, Pool{40, 150, 3, 3, 2, 2, 1, 1, 1, 1},
                           Pool{12, 13, 3, 3, 1, 1, 1, 1, 2, 2}, Pool{8, 100, 2, 2, 2, 2, 0, 0, 1, 1},
                           Pool{7, 70, 1, 3, 3, 3, 0, 1, 1, 1}, Pool{2, 5, 2, 2, 3, 3, 1, 1, 3, 3},
                           Pool{5, 1, 3, 1, 1, 1, 1, 0, 1, 1}, Pool{27, 27, 3, 3, 2, 2, 0, 0, 1, 1},
-                          Pool{5, 33, 3, 3, 2, 2, 0, 0, 1, 1}}) {
-      const int64_t oh = (p.h + 2 * p.ph - p.dh * (p.kh - 1) - 1) / p.sh + 1;
-      const int64_t ow = (p.w + 2 * p.pw - p.dw * (p.kw - 1) - 1) / p.sw + 1;
+                          Pool{5, 33, 3, 3, 2, 2, 0, 0, 1, 1}, Pool{14, 56, 3, 3, 2, 2, 0, 0, 1, 1, true},
+                          Pool{11, 20, 3, 3, 2, 2, 1, 1, 1, 1, true}, Pool{6, 3, 3, 3, 2, 2, 1, 1, 1, 1}}) {
+      // PyTorch's output size; in ceil mode a last window must start inside the input or its left padding.
+      const auto out = [&](int64_t in, int64_t k, int64_t s, int64_t pad, int64_t d) {
+        const int64_t o = (in + 2 * pad - d * (k - 1) - 1 + (p.ceil ? s - 1 : 0)) / s + 1;
+        return p.ceil && (o - 1) * s >= in + pad ? o - 1 : o;
+      };
+      const int64_t oh = out(p.h, p.kh, p.sh, p.ph, p.dh), ow = out(p.w, p.kw, p.sw, p.pw, p.dw);
       auto x = random_vector(p.h * p.w, ++seed);
       for (int64_t i = 0; i < p.h * p.w; i += 13) x[static_cast<size_t>(i)] = NAN;
       for (int64_t i = 5; i + 1 < p.h * p.w; i += 17) x[static_cast<size_t>(i)] = 7.0f, x[static_cast<size_t>(i + 1)] = 7.0f;

@@ -229,10 +229,10 @@ struct ConvF32 {
         for (int p = 0; p < P; ++p) {
           F lo, hi;
           if constexpr (S == 1) {
-            lo = V::load_lanes(row + v * W + p, in_row[v][p][0]);
+            lo = V::load_lanes(row + v * W + p, in_row[v][p][0], V::zero());
           } else {
-            lo = V::load_lanes(row + 2 * v * W + 2 * p, in_row[v][p][0]);
-            hi = V::load_lanes(row + 2 * v * W + 2 * p + W, in_row[v][p][S - 1]);
+            lo = V::load_lanes(row + 2 * v * W + 2 * p, in_row[v][p][0], V::zero());
+            hi = V::load_lanes(row + 2 * v * W + 2 * p + W, in_row[v][p][S - 1], V::zero());
           }
 #pragma GCC unroll 2
           for (int e = 0; e < S; ++e) {

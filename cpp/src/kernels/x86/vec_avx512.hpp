@@ -104,10 +104,11 @@ struct Avx512 {
   // Lanes [0, n) of memory, n in [0, 16]; masked-off lanes read as zero and are never touched.
   static __mmask16 first(int n) { return static_cast<__mmask16>((1u << n) - 1u); }
   static F load_first(const float* p, int n) { return _mm512_maskz_loadu_ps(first(n), p); }
-  // Lanes [lo, hi) of memory (0 ≤ lo ≤ hi ≤ 16); the other lanes read as zero and are never touched.
+  // Lanes [lo, hi) of memory (0 ≤ lo ≤ hi ≤ 16); the other lanes are fill's and memory there is
+  // never touched.
   using Lanes = __mmask16;
   static Lanes lanes(int lo, int hi) { return static_cast<__mmask16>(first(hi) & ~first(lo)); }
-  static F load_lanes(const float* p, Lanes m) { return _mm512_maskz_loadu_ps(m, p); }
+  static F load_lanes(const float* p, Lanes m, F fill) { return _mm512_mask_loadu_ps(fill, m, p); }
   static void store_first(float* p, F v, int n) { _mm512_mask_storeu_ps(p, first(n), v); }
 
   // x[idx[0..16)]: the native gather (Avx512LoadGather below assembles it from scalar loads).
