@@ -106,11 +106,21 @@ def test_linear_plain_zeroed_weights_auto_choice_is_selects(gen):
     weight = lin.weight.detach().numpy().copy()
     model = sparsert.sparsify(nn.Sequential(lin), example_inputs=(x,))
     plan = {p.layer: p for p in model._sparsert_plan}
-    # The choice is select.choose's with the compiled path's cost model, at the example's 4 rows.
+    # The choice is select.choose's with the compiled path's cost model, at the example's 4 rows; a
+    # close call is timed at load, and then settle's rule on the measured times decides (on a busy
+    # host not always as the prediction).
     expected, _ = select.choose("0", weight, 4, cost.calibrate(sparsert.get_num_threads()))
-    assert plan["0"].rows == 4 and plan["0"].choices[0].format == expected.format
+    chosen = plan["0"].choices[0]
+    assert plan["0"].rows == 4
+    if chosen.measured_us:
+        t = chosen.measured_us
+        assert expected.format in t
+        allowed = [f for f in t if f == "dense" or t[f] * select.MEASURED_MARGIN < t["dense"]]
+        assert chosen.format == min(allowed, key=t.get)
+    else:
+        assert chosen.format == expected.format
     if isinstance(model[0], eager.SparseLinear):
-        assert model[0].format == expected.format != "dense"
+        assert model[0].format == chosen.format != "dense"
     else:
         assert plan["0"].format == "torch"
     assert rel_err(model(x), ref) < TOL
