@@ -17,6 +17,17 @@ namespace {
 
 inline int64_t min_i64(int64_t a, int64_t b) { return a < b ? a : b; }
 
+// The lanes of the V::kWidth floats from column a of a row of w floats that lie inside the row, for
+// V::load_lanes (where V::kMaskedLoads): loads that start before the row or run past it touch no
+// memory outside it.
+template <class V>
+inline typename V::Lanes lanes_in_row(int64_t a, int64_t w) {
+  constexpr int64_t W = V::kWidth;
+  const int64_t lo = a >= 0 ? 0 : min_i64(-a, W);
+  const int64_t hi = a >= w ? lo : min_i64(w - a, W);
+  return V::lanes(static_cast<int>(lo), static_cast<int>(hi > lo ? hi : lo));
+}
+
 // A compile-time count of vectors (batch tiles) or an unrolled index.
 template <int N>
 struct Const {

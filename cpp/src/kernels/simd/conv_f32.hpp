@@ -208,10 +208,7 @@ struct ConvF32 {
       for (int p = 0; p < P; ++p)
 #pragma GCC unroll 2
         for (int e = 0; e < S; ++e) {
-          const int64_t a = S * (q + v * W) - g.pw + S * p + e * W;  // the vector's first column
-          const int lo = static_cast<int>(a >= 0 ? 0 : min_i64(-a, W));
-          const int hi = static_cast<int>(a >= w ? lo : std::max<int64_t>(lo, min_i64(w - a, W)));
-          in_row[v][p][e] = V::lanes(lo, hi);
+          in_row[v][p][e] = lanes_in_row<V>(S * (q + v * W) - g.pw + S * p + e * W, w);
         }
     F acc[R][NV];
 #pragma GCC unroll 8

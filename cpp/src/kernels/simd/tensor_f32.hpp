@@ -6,7 +6,6 @@
 // tensor_f32_kernels assembles the set each ISA file defines.
 #pragma once
 
-#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -318,12 +317,7 @@ struct TensorF32 {
     for (int64_t q = 0; q < g.ow; q += W) {
       typename V::Lanes in_row[2][2];  // pair p (columns 2p on), half e: its lanes inside the row
       for (int p = 0; p < 2; ++p)
-        for (int e = 0; e < 2; ++e) {
-          const int64_t a = 2 * q - g.pw + 2 * p + e * W;  // the vector's first column
-          const int lo = static_cast<int>(a >= 0 ? 0 : min_i64(-a, W));
-          const int hi = static_cast<int>(a >= w ? lo : std::max<int64_t>(lo, min_i64(w - a, W)));
-          in_row[p][e] = V::lanes(lo, hi);
-        }
+        for (int e = 0; e < 2; ++e) in_row[p][e] = lanes_in_row<V>(2 * q - g.pw + 2 * p + e * W, w);
       const int n = static_cast<int>(min_i64(W, g.ow - q));
       const auto row_max = [&](int64_t ih) {  // input row ih's three taps, lanes reordered
         if (ih < 0 || ih >= h) return ninf;
