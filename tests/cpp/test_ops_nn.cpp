@@ -586,7 +586,7 @@ TEST(DepthwiseConv2d, MatchesOracle) {
 // ---------------------------------------------------------------------------------------------
 // The convolution loops of every TensorKernels set this CPU runs, against double loops: conv_gemm's
 // pixel tiles and channel vectors, with and without wide pixels (rows at offsets, a padded row's tail
-// dropped), on dense and lockstep-sparse panels, and depthwise_planes over strides, padding, dilation
+// dropped; in wide tiles, or along each output row), on dense and lockstep-sparse panels, and depthwise_planes over strides, padding, dilation
 // and multipliers.
 
 std::vector<const TensorKernels*> runnable_tensor_kernels() {
@@ -604,6 +604,9 @@ TEST(ConvKernels, GemmMatchesOracle) {
       {5, 7, 0, 20, 0, 0},     {33, 7, 0, 100, 0, 0},   {40, 300, 0, 100, 0, 0}, {17, 19, 3, 300, 0, 0},
       {33, 300, 0, 61, 0, 0},  {20, 260, 0, 43, 9, 7},  {33, 30, 11, 358, 9, 7}, {48, 290, 5, 200, 16, 14},
       {7, 12, 0, 300, 30, 28}, {16, 0, 0, 37, 0, 0},
+      // Few steps on rows that whole vectors fill (row-tiled): a stem's 112 outputs of rows of 113, 45
+      // in rows of 50 (a masked vector), a share of the rows starting and ending in the dropped tails.
+      {40, 27, 5, 1100, 113, 112}, {17, 100, 200, 900, 50, 45}, {9, 20, 48, 297, 50, 45},
   };
   uint32_t seed = 3000;
   for (const TensorKernels* tk : runnable_tensor_kernels()) {

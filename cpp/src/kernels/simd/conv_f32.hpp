@@ -578,22 +578,48 @@ struct ConvF32 {
     }
   }
 
-  // Pixel tiles of NR outermost, then passes of up to kMaxKc columns (sparse: the steps that span
-  // kMaxKcSparse), then row tiles. Wide outputs sum in the scratch tile (raw sums, ld NR) and
-  // store_sums moves them out after the last pass.
+  // The first output pixel at or after position q of [p0, p1): q itself, or with wide pixels the
+  // output pixel of wide position q (the next row's first where q lies past its row's outputs).
+  static int64_t output_pixel(const ConvGemmArgs& a, int64_t q) {
+    return a.wide_cols > 0 ? q / a.wide_cols * a.ow + min_i64(q % a.wide_cols, a.ow) : q;
+  }
+
+  // Columns per pass (kMaxKc, sparse kMaxKcSparse: the steps that span it), passes as even as can be.
+  template <class P>
+  static int64_t pass_columns(const ConvPanels& w) {
+    const int64_t span = std::is_same_v<P, ConvEntry> ? kMaxKcSparse : kMaxKc;
+    const int64_t max_kc = w.cols > 0 ? std::max<int64_t>(1, span * w.steps / w.cols) : 1;
+    const int64_t passes = (w.steps + max_kc - 1) / max_kc;
+    return passes > 1 ? (w.steps + passes - 1) / passes : std::max<int64_t>(w.steps, 1);
+  }
+
+  // Whether wide pixels run as tiles along each output row instead, stored in y as they are summed:
+  // products of few steps in one pass, where whole rows of vectors hold no more lanes than a padded
+  // row (112 outputs in rows of 113). The wide tiles' round trip through scratch (store_sums) is
+  // paid once per pixel tile, so it weighs most where the steps are few: the 3-channel stems (1
+  // thread, minima) ran 3 → 32 3 × 3 at 112² 296 → 257 µs, 3 → 64 672 → 602, 3 → 64 7 × 7 2,424-2,557
+  // → 2,332-2,383 (AVX2: 2,627-2,814 → 2,386-2,391). With 288 steps and more, a row's partial tiles
+  // (112 = 48 + 48 + 16) cost more than the round trip: AVX2 32 → 32 3 × 3 at 56² ran 779 → 813-825 µs.
+  static constexpr int64_t kRowTiledMaxSteps = 160;
+  template <class P>
+  static bool row_tiled(const ConvPanels& w, const ConvGemmArgs& a) {
+    return a.wide_cols > 0 && w.steps <= kRowTiledMaxSteps && pass_columns<P>(w) >= w.steps &&
+           (a.ow + W - 1) / W * W <= a.wide_cols;
+  }
+
+  // Pixel tiles of NR outermost, then passes of up to kMaxKc columns, then row tiles. Wide outputs
+  // sum in the scratch tile (raw sums, ld NR) and store_sums moves them out after the last pass,
+  // unless row_tiled: then tiles run along each output row's pixels, stored in y directly.
   template <class P, Activation A>
   static void gemm_rows(const P* panels, const ConvPanels& w, int64_t rows, const ConvGemmArgs& a,
                         Activation scatter_act) {
     constexpr bool kSparse = std::is_same_v<P, ConvEntry>;
     constexpr int MR = kSparse ? kSparseMr : kMr, NV_MAX = kSparse ? kSparseNv : kNv;
     constexpr int64_t NR = NV_MAX * W;
-    const bool wide = a.wide_cols > 0;
-    const int64_t steps = w.steps, span = kSparse ? kMaxKcSparse : kMaxKc;
-    const int64_t max_kc = w.cols > 0 ? std::max<int64_t>(1, span * steps / w.cols) : 1;
-    const int64_t passes = (steps + max_kc - 1) / max_kc;
-    const int64_t kc = passes > 1 ? (steps + passes - 1) / passes : std::max<int64_t>(steps, 1);
-    for (int64_t p0 = a.p0; p0 < a.p1; p0 += NR) {
-      const int64_t np = min_i64(NR, a.p1 - p0);
+    const bool by_rows = row_tiled<P>(w, a), wide = a.wide_cols > 0 && !by_rows;
+    const int64_t steps = w.steps, kc = pass_columns<P>(w);
+    // np pixels from input position px (wide or plain) into y's pixel py (or the scratch tile).
+    const auto pixel_tile = [&](int64_t px, int64_t py, int64_t np, bool first_tile) {
       const int nv = static_cast<int>((np + W - 1) / W);
       const int last = static_cast<int>(np - (nv - 1) * W);
       const bool mask = last < W;
@@ -604,21 +630,21 @@ struct ConvF32 {
           // No weights or inputs when steps is 0: both may be null then.
           const P* wp = kn == 0 ? nullptr : panels + (r0 / kPanelRows * steps + k0) * kPanelRows + r0 % kPanelRows;
           const bool dense_at_k0 = !kSparse && a.offsets == nullptr;
-          const float* xt = kn == 0 ? nullptr : dense_at_k0 ? a.x + k0 * a.ldx + p0 : a.x + p0;
+          const float* xt = kn == 0 ? nullptr : dense_at_k0 ? a.x + k0 * a.ldx + px : a.x + px;
           const int64_t* off = !kSparse && a.offsets != nullptr ? a.offsets + k0 : nullptr;
-          float* yt = wide ? a.scratch + r0 * NR : a.y + r0 * a.ldy + p0;
+          float* yt = wide ? a.scratch + r0 * NR : a.y + r0 * a.ldy + py;
           const int64_t ldy = wide ? NR : a.ldy;
           const int nr = static_cast<int>(min_i64(MR, rows - r0));
           const float* bt = a.bias != nullptr ? a.bias + r0 : nullptr;
-          const float* rt = a.res != nullptr && !wide ? a.res + r0 * a.ldy + p0 : nullptr;
+          const float* rt = a.res != nullptr && !wide ? a.res + r0 * a.ldy + py : nullptr;
           // The first pixel tile's first row tile of a panel prefetches the next panel (or the next
           // pass's first): the weight, evicted from L3 by the other layers between runs, jumps to
           // the next panel every kc columns, too soon for the hardware prefetcher (ResNet-18's
           // 2.4 MB 14 × 14 layers ran 1.2 ms in the model against 1.0 alone).
-          const P* fetch = kn == 0 || p0 != a.p0 || r0 % kPanelRows != 0 ? nullptr
-                           : r0 + kPanelRows < rows                    ? wp + kPanelRows * steps
-                           : k0 + kc < steps                           ? panels + (k0 + kc) * kPanelRows
-                                                                       : nullptr;
+          const P* fetch = kn == 0 || !first_tile || r0 % kPanelRows != 0 ? nullptr
+                           : r0 + kPanelRows < rows                       ? wp + kPanelRows * steps
+                           : k0 + kc < steps                              ? panels + (k0 + kc) * kPanelRows
+                                                                          : nullptr;
           const auto tile = [&](auto nvc, auto maskc, auto offc) {
             gemm_tile<P, decltype(nvc)::value, decltype(maskc)::value, decltype(offc)::value, A>(
                 wp, kn, xt, a.ldx, off, yt, ldy, nr, last, first, final, bt, rt, fetch);
@@ -634,6 +660,20 @@ struct ConvF32 {
           with_count<NV_MAX>(nv, with_mask);
         }
       }
+    };
+    if (by_rows) {
+      // The output pixels whose wide positions lie in [p0, p1), a run of each output row at a time.
+      const int64_t q0 = output_pixel(a, a.p0), q1 = output_pixel(a, a.p1);
+      for (int64_t q = q0; q < q1;) {
+        const int64_t i = q / a.ow, end = min_i64(q1, (i + 1) * a.ow), shift = i * (a.wide_cols - a.ow);
+        for (int64_t p = q; p < end; p += NR) pixel_tile(p + shift, p, min_i64(NR, end - p), p == q0);
+        q = end;
+      }
+      return;
+    }
+    for (int64_t p0 = a.p0; p0 < a.p1; p0 += NR) {
+      const int64_t np = min_i64(NR, a.p1 - p0);
+      pixel_tile(p0, p0, np, p0 == a.p0);
       if (wide) {
         with_activation(scatter_act, [&](auto s) { store_sums<decltype(s)::value>(a.scratch, NR, rows, p0, np, a); });
       }
@@ -705,9 +745,8 @@ struct ConvF32 {
     const bool pack = args.wide_cols > 0;
     ConvGemmArgs a = args;
     if (pack) {  // the output pixels whose wide positions lie in [p0, p1)
-      const auto real = [&](int64_t q) { return q / a.wide_cols * a.ow + min_i64(q % a.wide_cols, a.ow); };
-      a.p0 = real(args.p0);
-      a.p1 = real(args.p1);
+      a.p0 = output_pixel(args, args.p0);
+      a.p1 = output_pixel(args, args.p1);
       a.wide_cols = 0;
       if (a.p1 <= a.p0) return;
     }
@@ -775,12 +814,13 @@ struct ConvF32 {
 
   template <class P>
   static void pixel_rows(const P* panels, const ConvPanels& w, int64_t rows, const ConvGemmArgs& a) {
-    if (a.wide_cols > 0) return gemm_rows<P, Activation::kNone>(panels, w, rows, a, a.act);
+    if (a.wide_cols > 0 && !row_tiled<P>(w, a)) return gemm_rows<P, Activation::kNone>(panels, w, rows, a, a.act);
     const bool fused = with_simple_activation(a.act, [&](auto s) {
       gemm_rows<P, decltype(s)::value>(panels, w, rows, a, Activation::kNone);
     });
     if (!fused) {
-      for (int64_t r = 0; r < rows; ++r) finish_rows<V>(a.y + r * a.ldy + a.p0, a.p1 - a.p0, nullptr, a.act);
+      const int64_t q0 = output_pixel(a, a.p0), q1 = output_pixel(a, a.p1);
+      for (int64_t r = 0; r < rows; ++r) finish_rows<V>(a.y + r * a.ldy + q0, q1 - q0, nullptr, a.act);
     }
   }
 
