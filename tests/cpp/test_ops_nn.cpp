@@ -586,8 +586,8 @@ TEST(DepthwiseConv2d, MatchesOracle) {
 // ---------------------------------------------------------------------------------------------
 // The convolution loops of every TensorKernels set this CPU runs, against double loops: conv_gemm's
 // pixel tiles and channel vectors, with and without wide pixels (rows at offsets, a padded row's tail
-// dropped; in wide tiles, or along each output row), on dense and lockstep-sparse panels, and depthwise_planes over strides, padding, dilation
-// and multipliers.
+// dropped; in wide tiles, or along each output row), on dense and lockstep-sparse panels, and
+// depthwise_planes over strides, padding, dilation and multipliers.
 
 std::vector<const TensorKernels*> runnable_tensor_kernels() {
   std::vector<const TensorKernels*> out;

@@ -600,7 +600,7 @@ struct ConvF32 {
   // products of few steps in one pass, where whole rows of vectors hold no more lanes than a padded
   // row (112 outputs in rows of 113). The wide tiles' round trip through scratch (store_sums) is
   // paid once per pixel tile, so it weighs most where the steps are few: the 3-channel stems (1
-  // thread, minima) ran 3 → 32 3 × 3 at 112² 296 → 257 µs, 3 → 64 672 → 602, 3 → 64 7 × 7 2,424-2,557
+  // thread, minima) ran 3 → 32 3 × 3 at 112² 296 → 257 µs, 3 → 64 659-675 → 601-603, 3 → 64 7 × 7 2,424-2,557
   // → 2,332-2,383 (AVX2: 2,627-2,814 → 2,386-2,391). With 288 steps and more, a row's partial tiles
   // (112 = 48 + 48 + 16) cost more than the round trip: AVX2 32 → 32 3 × 3 at 56² ran 779 → 813-825 µs.
   static constexpr int64_t kRowTiledMaxSteps = 160;
