@@ -204,9 +204,15 @@ def settle(w: np.ndarray, s: Structure, rows: int, timed: list[str], threads: in
     only when MEASURED_MARGIN faster than dense. Returns it, the µs measured and its packed weight."""
     packed = {f: formats.pack(w, f) for f in timed}
     measured = cost.time_formats(packed, min(rows, SETTLE_ROWS), s.conv, s.input_zero_fraction, threads)
-    allowed = [f for f in timed if f == "dense" or measured[f] * MEASURED_MARGIN < measured["dense"]]
-    best = min(allowed, key=measured.__getitem__)
+    best = measured_choice(measured)
     return best, measured, packed[best]
+
+
+def measured_choice(measured: dict[str, float]) -> str:
+    """settle's rule on measured µs (dense among them): the fastest format, a sparse one only when
+    MEASURED_MARGIN faster than dense."""
+    allowed = [f for f in measured if f == "dense" or measured[f] * MEASURED_MARGIN < measured["dense"]]
+    return min(allowed, key=measured.__getitem__)
 
 
 def choose(layer: str, w: np.ndarray, rows: int, model: cost.CostModel, forced: FormatSpec = None,
@@ -278,5 +284,5 @@ def choose_formats(graph: Any, formats: FormatsArg, threads: int,
     return weights, plan
 
 
-__all__ = ["BSR_BLOCKS", "CHOICE_MARGIN", "CLOSE", "CLOSE_CONV", "Choice", "MEASURED_MARGIN", "PREDICTED", "SETTLE_ROWS", "automatic", "close_calls", "group_spelling", "settle", "FormatsArg", "Structure", "analyse", "candidates", "choose", "choose_formats", "eligible", "fastest", "nm_pattern", "stored_bytes", "TIE",
+__all__ = ["BSR_BLOCKS", "CHOICE_MARGIN", "CLOSE", "CLOSE_CONV", "Choice", "MEASURED_MARGIN", "PREDICTED", "SETTLE_ROWS", "automatic", "close_calls", "group_spelling", "measured_choice", "settle", "FormatsArg", "Structure", "analyse", "candidates", "choose", "choose_formats", "eligible", "fastest", "nm_pattern", "stored_bytes", "TIE",
            "predict", "stored_and_units"]

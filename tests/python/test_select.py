@@ -169,8 +169,7 @@ def test_a_real_close_call_is_timed_on_the_layers_weight(model, rows):
     assert timed[0] == "dense" and "nm2:4" in timed
     fmt, measured, _ = select.settle(w, s, rows, timed, 1)
     assert set(measured) == set(timed) and all(t > 0 for t in measured.values())
-    assert fmt == min((f for f in timed if f == "dense" or measured[f] * select.MEASURED_MARGIN < measured["dense"]),
-                      key=measured.__getitem__)
+    assert fmt == select.measured_choice(measured)
 
 
 def test_forced_format_that_cannot_hold_the_weight_names_the_layer(model):

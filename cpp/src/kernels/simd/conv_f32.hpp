@@ -612,14 +612,14 @@ struct ConvF32 {
 
   // Pixel tiles of NR outermost, then passes of up to kMaxKc columns, then row tiles. Wide outputs
   // sum in the scratch tile (raw sums, ld NR) and store_sums moves them out after the last pass,
-  // unless row_tiled: then tiles run along each output row's pixels, stored in y directly.
+  // unless by_rows (row_tiled): then tiles run along each output row's pixels, stored in y directly.
   template <class P, Activation A>
-  static void gemm_rows(const P* panels, const ConvPanels& w, int64_t rows, const ConvGemmArgs& a,
+  static void gemm_rows(const P* panels, const ConvPanels& w, int64_t rows, const ConvGemmArgs& a, bool by_rows,
                         Activation scatter_act) {
     constexpr bool kSparse = std::is_same_v<P, ConvEntry>;
     constexpr int MR = kSparse ? kSparseMr : kMr, NV_MAX = kSparse ? kSparseNv : kNv;
     constexpr int64_t NR = NV_MAX * W;
-    const bool by_rows = row_tiled<P>(w, a), wide = a.wide_cols > 0 && !by_rows;
+    const bool wide = a.wide_cols > 0 && !by_rows;
     const int64_t steps = w.steps, kc = pass_columns<P>(w);
     // np pixels from input position px (wide or plain) into y's pixel py (or the scratch tile).
     const auto pixel_tile = [&](int64_t px, int64_t py, int64_t np, bool first_tile) {
@@ -817,9 +817,10 @@ struct ConvF32 {
 
   template <class P>
   static void pixel_rows(const P* panels, const ConvPanels& w, int64_t rows, const ConvGemmArgs& a) {
-    if (a.wide_cols > 0 && !row_tiled<P>(w, a)) return gemm_rows<P, Activation::kNone>(panels, w, rows, a, a.act);
+    const bool by_rows = row_tiled<P>(w, a);
+    if (a.wide_cols > 0 && !by_rows) return gemm_rows<P, Activation::kNone>(panels, w, rows, a, false, a.act);
     const bool fused = with_simple_activation(a.act, [&](auto s) {
-      gemm_rows<P, decltype(s)::value>(panels, w, rows, a, Activation::kNone);
+      gemm_rows<P, decltype(s)::value>(panels, w, rows, a, by_rows, Activation::kNone);
     });
     if (!fused) {
       const int64_t q0 = output_pixel(a, a.p0), q1 = output_pixel(a, a.p1);
