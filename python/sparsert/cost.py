@@ -52,7 +52,7 @@ TILE = 64
 # From in-L2 to last-level-cache sizes (dense 2048² is 16 MiB); larger weights are the roofline's.
 _CALIBRATION_SHAPES = [(256, 256), (128, 1024), (1024, 512), (2048, 2048), (1024, 4096)]
 _CALIBRATION_DENSITIES = [0.05, 0.15, 0.4]
-_VERSION = 13  # bump when the calibration changes, so old caches are not read
+_VERSION = 14  # bump when the calibration changes, so old caches are not read
 
 
 @dataclass
@@ -502,21 +502,36 @@ def time_formats(weights: Mapping[str, object], rows: int, conv: ConvShape | Non
     return {f: summarize(v).median * 1e6 for f, v in samples.items()}
 
 
-def _memory_rates(threads: int, min_time: float, rng: np.random.Generator) -> list[tuple[float, float]]:
-    """(cache bytes, bytes per µs) for each data cache from level 2 up: the rate at which the dense
-    kernel streams a weight at one row from the level beyond that cache: a weight of half the next
-    cache (a weight of a third of the L3 streamed 1.3x faster than one of half, and layers are rarely
-    that small), or twice the last cache (DRAM)."""
-    caches = cache_sizes()
+def memory_levels(caches: Sequence[float], rate: Callable[[float], float]) -> list[tuple[float, float]]:
+    """(cache bytes, bytes per µs): a weight larger than the first figure streams at the second (the
+    last such level it exceeds); `caches` ascending from level 2 up, `rate(size)` the streaming rate of
+    a weight of that many bytes. Past each cache: the rate of a weight twice its size; and where the
+    next cache is more than 8× that, the rate of a weight of half the next cache (a third of an L3
+    streamed 1.3x faster than half, and layers are rarely that small) from the two sizes' geometric
+    middle on. Both, because past a small cache the rate falls with the size: on an Intel VM whose
+    sysfs gives 2 MiB of L2 and 480 MiB of L3, a 4 MiB weight streamed at 30 GB/s and a 240 MiB one at
+    17, and the one rate of the larger priced a 2.4 MB 768² layer at 137 µs where it ran in 57-81.
+    Past the last cache: a weight twice its size (DRAM)."""
     out = []
     for i, capacity in enumerate(caches):
-        size = max(caches[i + 1] / 2, 2 * capacity) if i + 1 < len(caches) else 2 * capacity
+        near = 2 * capacity
+        out.append((capacity, rate(near)))
+        far = caches[i + 1] / 2 if i + 1 < len(caches) else 0.0
+        if far > 4 * near:
+            out.append((math.sqrt(near * far), rate(far)))
+    return out
+
+
+def _memory_rates(threads: int, min_time: float, rng: np.random.Generator) -> list[tuple[float, float]]:
+    """memory_levels of this machine's caches, timed with the dense kernel at one row."""
+    def rate(size: float) -> float:
         cols = 4096
         rows = max(16, int(round(size / (4 * cols) / 16)) * 16)
         weight = formats.pack(rng.standard_normal((rows, cols), dtype=np.float32), "dense")
         x = rng.standard_normal((1, cols), dtype=np.float32)
-        out.append((capacity, 4.0 * rows * cols / _kernel_us(weight, x, threads, min_time)))
-    return out
+        return 4.0 * rows * cols / _kernel_us(weight, x, threads, min_time)
+
+    return memory_levels(cache_sizes(), rate)
 
 
-__all__ = ["ConvShape", "CostModel", "FORMATS", "Fit", "OUTPACED", "OUTPACED_ROUNDS", "conv_features", "cache_path", "cache_sizes", "calibrate", "stored_and_units", "time_formats", "weight_bytes"]
+__all__ = ["ConvShape", "CostModel", "FORMATS", "Fit", "OUTPACED", "OUTPACED_ROUNDS", "conv_features", "cache_path", "cache_sizes", "calibrate", "memory_levels", "stored_and_units", "time_formats", "weight_bytes"]

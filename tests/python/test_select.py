@@ -214,6 +214,31 @@ def test_weights_larger_than_a_cache_are_priced_at_the_next_levels_bandwidth():
     assert sizes == sorted(sizes) and all(size > 0 for size in sizes)
 
 
+def test_memory_levels_time_a_weight_just_past_each_cache_and_one_near_a_far_next_cache():
+    mib = 2.0**20
+    timed = []
+
+    def rate(size):  # a rate that falls with the size, as past a small L2 on the Intel VM
+        timed.append(size)
+        return 40e3 if size <= 8 * mib else 17e3
+
+    # 2 MiB of L2 and 480 MiB of L3: past the L2 a 4 MiB weight, and a 240 MiB one from their middle on
+    levels = cost.memory_levels([2 * mib, 480 * mib], rate)
+    assert timed == [4 * mib, 240 * mib, 960 * mib]
+    assert levels == [(2 * mib, 40e3), (pytest.approx(math.sqrt(4 * mib * 240 * mib)), 17e3), (480 * mib, 17e3)]
+    fits = {"dense": {r: cost.Fit(0.0, 1e-9, 0.0) for r in cost.ROW_POINTS}}
+    model = cost.CostModel(fits, 1, memory=levels)
+    stored, units = cost.stored_and_units("dense", 768, 768, 768 * 768)  # 2.4 MB: at the near rate
+    assert model.predict("dense", 1, stored, units) == pytest.approx(4 * 768 * 768 / 40e3)
+    stored, units = cost.stored_and_units("dense", 4096, 4096, 4096 * 4096)  # 64 MiB: at the far rate
+    assert model.predict("dense", 1, stored, units) == pytest.approx(4 * 4096 * 4096 / 17e3)
+    # the next cache within 8x of twice this one: one level a cache
+    timed.clear()
+    assert [c for c, _ in cost.memory_levels([1 * mib, 8 * mib], rate)] == [1 * mib, 8 * mib]
+    assert timed == [2 * mib, 16 * mib]
+    assert cost.memory_levels([], rate) == []
+
+
 def test_a_convolution_is_priced_by_the_path_the_operator_takes():
     fits = {f: {r: cost.Fit(1.0, 1e-3, 0.0) for r in cost.ROW_POINTS} for f in ("dense", "csr", "nm2:4")}
     coef = [2.0, 0.5, 1e-3, 1e-2, 1e-4]
