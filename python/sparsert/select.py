@@ -174,6 +174,11 @@ CLOSE = 1.25
 # calibration shapes and strays beyond them. MobileNetV2's first 1 × 1 expansion (16 → 64 channels
 # at 112², 11% dense) was predicted 2.3× faster in nm4:8 than dense and ran 2.9× slower.
 CLOSE_CONV = math.inf
+# A weight whose dense time is predicted by its memory roofline (streamed past the caches every call) is
+# timed when within this: the roofline prices every format at the rate measured for dense, and sparse
+# formats stream slower. On an Intel host (17 GB/s past a 2 MiB L2), a 50% 4,096² weight at batch 1
+# was predicted 2,951 µs in CSR and 3,934 dense (1.33x), and ran 3,995-4,210 against 2,886-3,580.
+CLOSE_STREAMED = 1.5
 CLOSE_SPARSE = 3  # sparse formats timed at most, the best predicted, beside dense
 # A sparse format must run this much faster than dense, measured: interleaved medians of one layer
 # differ by 1-2% from run to run.
@@ -184,15 +189,16 @@ MEASURED_MARGIN = 1.03
 SETTLE_ROWS = 512
 
 
-def close_calls(s: Structure, times: dict[str, float]) -> list[str]:
+def close_calls(s: Structure, times: dict[str, float], streamed: bool = False) -> list[str]:
     """The formats `settle` times for a weight of structure `s` given every candidate's predicted µs:
-    dense and the sparse formats predicted within CLOSE (a convolution's: CLOSE_CONV) of the fastest
-    (that store fewer values than every entry ÷ CHOICE_MARGIN, as `eligible` asks); none when the
-    prediction is clear, a single format within CLOSE of the fastest."""
+    dense and the sparse formats predicted within CLOSE (a convolution's: CLOSE_CONV; a weight whose
+    dense time is its streaming time, `streamed`: CLOSE_STREAMED) of the fastest (that store fewer
+    values than every entry ÷ CHOICE_MARGIN, as `eligible` asks); none when the prediction is clear, a
+    single format within that window of the fastest."""
     every_entry = s.shape[0] * s.shape[1]
     sparse = [f for f in times if f != "dense" and stored_and_units(s, f)[0] * CHOICE_MARGIN < every_entry]
     best = min([times["dense"]] + [times[f] for f in sparse])
-    window = CLOSE if s.conv is None else CLOSE_CONV
+    window = CLOSE_CONV if s.conv is not None else CLOSE_STREAMED if streamed else CLOSE
     close = sorted((f for f in sparse if times[f] <= best * window), key=times.get)[:CLOSE_SPARSE]
     dense_close = times["dense"] <= best * window
     return ["dense"] + close if close and (dense_close or len(close) > 1) else []
@@ -238,7 +244,8 @@ def choose(layer: str, w: np.ndarray, rows: int, model: cost.CostModel, forced: 
         except ValueError as e:
             raise ValueError(f"layer '{layer}': format '{forced}' cannot hold this weight: {e}") from None
         return Choice(layer, fmt, "forced by formats=", s, times, rows, packed.nbytes), packed
-    timed = close_calls(s, times) if forced != PREDICTED else []
+    streamed = s.conv is None and model.streaming_us("dense", *stored_and_units(s, "dense")) >= times["dense"]
+    timed = close_calls(s, times, streamed) if forced != PREDICTED else []
     measured: dict[str, float] = {}
     packed = None
     if timed:
@@ -284,5 +291,5 @@ def choose_formats(graph: Any, formats: FormatsArg, threads: int,
     return weights, plan
 
 
-__all__ = ["BSR_BLOCKS", "CHOICE_MARGIN", "CLOSE", "CLOSE_CONV", "Choice", "MEASURED_MARGIN", "PREDICTED", "SETTLE_ROWS", "automatic", "close_calls", "group_spelling", "measured_choice", "settle", "FormatsArg", "Structure", "analyse", "candidates", "choose", "choose_formats", "eligible", "fastest", "nm_pattern", "stored_bytes", "TIE",
+__all__ = ["BSR_BLOCKS", "CHOICE_MARGIN", "CLOSE", "CLOSE_CONV", "CLOSE_STREAMED", "Choice", "MEASURED_MARGIN", "PREDICTED", "SETTLE_ROWS", "automatic", "close_calls", "group_spelling", "measured_choice", "settle", "FormatsArg", "Structure", "analyse", "candidates", "choose", "choose_formats", "eligible", "fastest", "nm_pattern", "stored_bytes", "TIE",
            "predict", "stored_and_units"]

@@ -107,6 +107,11 @@ def test_close_calls_are_dense_and_the_best_predicted_sparse_formats():
     assert select.CLOSE_SPARSE == 3
     assert select.close_calls(s, {"dense": 400.0, "csr": 90.0, "bsr4x4": 100.0, "bsr16x1": 95.0, "bsr1x4": 99.0}) == \
         ["dense", "csr", "bsr16x1", "bsr1x4"]  # at most CLOSE_SPARSE sparse formats, the best predicted
+    # Predicted by the memory roofline: a wider window, as sparse formats stream slower than dense.
+    assert select.CLOSE < 1.33 < select.CLOSE_STREAMED
+    assert select.close_calls(s, {"dense": 133.0, "csr": 100.0}) == []
+    assert select.close_calls(s, {"dense": 133.0, "csr": 100.0}, streamed=True) == ["dense", "csr"]
+    assert select.close_calls(s, {"dense": 100.0 * select.CLOSE_STREAMED + 1, "csr": 100.0}, streamed=True) == []
     half = select.analyse(weight("dense") * (np.random.default_rng(1).random((512, 768)) < 0.5))
     assert select.close_calls(half, {"dense": 100.0, "bsr4x4": 95.0}) == []  # stores every entry: never timed
     # A convolution's call is never clear: dense and the best predicted sparse formats are timed.
