@@ -219,6 +219,27 @@ def test_weights_larger_than_a_cache_are_priced_at_the_next_levels_bandwidth():
     assert sizes == sorted(sizes) and all(size > 0 for size in sizes)
 
 
+def test_a_weight_streamed_past_the_caches_is_timed_when_within_the_wider_window():
+    rng = np.random.default_rng(3)
+    w = (rng.standard_normal((256, 256)) * (rng.random((256, 256)) < 0.5)).astype(np.float32)
+    # Every byte from memory at 1 GB/s: dense (4 B an entry) and CSR (6 B a stored value, half of them)
+    # are priced by the roofline alone, 1.33x apart; the other formats by their slow fits, out of reach.
+    fits = {f: {r: cost.Fit(0.0, 1e-9 if f in ("dense", "csr") else 1.0, 0.0) for r in cost.ROW_POINTS}
+            for f in cost.FORMATS}
+    streamed = cost.CostModel(fits, 1, memory=[(1.0, 1e3)])
+    choice, _ = select.choose("fc", w, 1, streamed)
+    assert choice.times_us["dense"] / choice.times_us["csr"] == pytest.approx(4 / 3, rel=0.02)
+    assert set(choice.measured_us) == {"dense", "csr"}, choice.reason
+    # the same two predictions from in-cache fits: outside CLOSE, csr taken without a timing
+    nnz = int((w != 0).sum())
+    beta = {"dense": 4e-3, "csr": 4e-3 * w.size / nnz / (4 / 3)}
+    in_cache = cost.CostModel({f: {r: cost.Fit(0.0, beta.get(f, 1.0), 0.0) for r in cost.ROW_POINTS}
+                               for f in cost.FORMATS}, 1)
+    choice, _ = select.choose("fc", w, 1, in_cache)
+    assert choice.times_us["dense"] / choice.times_us["csr"] == pytest.approx(4 / 3, rel=0.02)
+    assert choice.format == "csr" and not choice.measured_us, choice.reason
+
+
 def test_memory_levels_time_a_weight_just_past_each_cache_and_one_near_a_far_next_cache():
     mib = 2.0**20
     timed = []
