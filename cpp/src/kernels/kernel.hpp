@@ -12,6 +12,9 @@
 //              a column index is a tap's offset in the image, graph/ops_conv.cpp); x is readable up to
 //              padded_cols() + batch + kOverlapSlack floats, and lanes b ≥ batch are not stored.
 //              column_block > 0: the kernel may sum the columns in blocks of that many.
+//   Dense SIMD kernels only (reads_rows), batch > the kernel's tile, ld_rows > 0: x is the unpacked
+//              input instead, x[b * ld_rows + k] for k < w.cols(), b < batch (ldx unused): they copy
+//              it into their own tiles, which saves a transpose into the packed layout before the call.
 // Output: y[b * ldy + r] for r < w.rows(); padded rows (BSR) are computed but never stored.
 //   CSR and N:M only (writes_transposed), batch ≥ 2, transposed_y: y[r * ldy + b] for b < batch
 //              instead (a convolution's channel-major output, each row's bias and activation
@@ -65,6 +68,7 @@ struct SpmmArgs {
   Activation act;
   bool transposed_y = false;
   int64_t column_block = 0;  // overlapping rows: columns per block, as the caller knows its window (0: one)
+  int64_t ld_rows = 0;       // > 0: x is the unpacked input, rows ld_rows floats apart (reads_rows)
 };
 
 // Whether the batched kernels of a format store transposed_y (their rows' lanes are a run of y's row).
@@ -74,6 +78,10 @@ using SpmmFn = void (*)(const Weight& w, const SpmmArgs& args, int64_t unit_begi
 
 enum class Isa { kRef, kAvx2, kAvx512, kNeon };
 const char* to_string(Isa isa);
+
+// Whether a format's batched kernels on an ISA take the unpacked input (SpmmArgs::ld_rows) at
+// batches above their tile. The reference kernel keeps the packed input, so the tests compare the two.
+inline bool reads_rows(Format f, Isa isa) { return f == Format::kDense && isa != Isa::kRef; }
 
 #define SPARSERT_KERNEL(op, format, dtype, isa, tile, name) \
   void name(const Weight& w, const SpmmArgs& args, int64_t unit_begin, int64_t unit_end);

@@ -55,6 +55,19 @@ int useful_threads(const Weight& w, int64_t batch, int threads) {
   return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>({threads, units, useful})));
 }
 
+// The kernel over w's units, split between threads by their share of the work.
+void run_units(const KernelInfo& k, const Weight& w, const SpmmArgs& args, int threads) {
+  const int64_t units = w.row_units();
+  const int nthreads = useful_threads(w, args.batch, threads);
+  const int64_t total = args.batch * (w.nnz_before(units) + kUnitOverhead * units);
+  auto part = [&](int t) {
+    const int64_t begin = t == 0 ? 0 : split_point(w, args.batch, total * t / nthreads);
+    const int64_t end = t == nthreads - 1 ? units : split_point(w, args.batch, total * (t + 1) / nthreads);
+    if (begin < end) k.fn(w, args, begin, end);
+  };
+  ThreadPool::instance().run(nthreads, std::cref(part));  // by reference: std::function then does not allocate
+}
+
 }  // namespace
 
 void run_spmm_packed(const KernelInfo& k, const Weight& w, const float* x_packed, int64_t ldx, int64_t batch,
@@ -82,20 +95,13 @@ void run_spmm_packed(const KernelInfo& k, const Weight& w, const float* x_packed
       run_spmm_packed(k, w, column.data(), 1, 1, bias, out + b * w.rows(), act, threads);
     }
   } else {
-    const int nthreads = useful_threads(w, batch, threads);
     SpmmArgs args{x_packed, ldx, batch, out, w.rows(), bias, act};
     args.column_block = layout.column_block;
     if (ldy_t > 0 && !transpose_after) {
       args.ldy = ldy_t;
       args.transposed_y = true;
     }
-    const int64_t total = batch * (w.nnz_before(units) + kUnitOverhead * units);
-    auto part = [&](int t) {
-      const int64_t begin = t == 0 ? 0 : split_point(w, batch, total * t / nthreads);
-      const int64_t end = t == nthreads - 1 ? units : split_point(w, batch, total * (t + 1) / nthreads);
-      if (begin < end) k.fn(w, args, begin, end);
-    };
-    ThreadPool::instance().run(nthreads, std::cref(part));  // by reference: std::function then does not allocate
+    run_units(k, w, args, threads);
   }
   if (transpose_after) tensor_kernels().transpose(rows_first.data(), w.rows(), y, ldy_t, batch, w.rows());
 }
@@ -117,6 +123,11 @@ void run_spmm(const KernelInfo& k, const Weight& w, const float* x, int64_t batc
     std::copy(x, x + w.cols(), packed.begin());
     std::fill(packed.begin() + w.cols(), packed.begin() + kp, 0.0f);
     return run_spmm_packed(k, w, packed.data(), 1, 1, bias, y, act, threads);
+  }
+  if (reads_rows(k.format, k.isa) && batch > k.tile) {  // the kernel tiles the rows itself
+    SpmmArgs args{x, 0, batch, y, w.rows(), bias, act};
+    args.ld_rows = w.cols();
+    return run_units(k, w, args, threads);
   }
   const int64_t ldx = packed_ldx(batch);
   if (static_cast<int64_t>(packed.size()) < kp * ldx) packed.resize(kp * ldx);

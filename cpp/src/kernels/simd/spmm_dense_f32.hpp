@@ -177,13 +177,14 @@ void with_tile_cols(int64_t n, Fn&& f) {
   f(Const<N>{});
 }
 
-// Column blocks outermost, then chunks of the batch, then panels, then the chunk's tiles (a batch of
-// one tile: panel by panel, whole); bias and activation once all column blocks are summed.
+// Column blocks outermost, then chunks of the batch, then panels, then the chunk's tiles (without
+// pair tiles, a batch of one tile: panel by panel, whole); bias and activation once all column
+// blocks are summed.
 template <class V>
 void spmm_dense_batched(const Weight& weight, const SpmmArgs& a, int64_t u0, int64_t u1) {
-  assert(a.batch >= 2 && a.ldx % kBatchPad == 0);
+  assert(a.batch >= 2 && (a.ld_rows > 0 || a.ldx % kBatchPad == 0));
   const auto& w = static_cast<const DenseMatrix&>(weight);
-  constexpr int NB = dense_tile_cols<V>();
+  constexpr int NB = dense_tile_cols<V>(), NB2 = dense_pair_tile_cols<V>();
   const int64_t K = w.cols();
   const int64_t r0 = u0 * kPanel, r1 = min_i64(u1 * kPanel, w.rows());
   if (K == 0) {  // no column block runs: the sums are empty
@@ -194,10 +195,10 @@ void spmm_dense_batched(const Weight& weight, const SpmmArgs& a, int64_t u0, int
     for (int64_t b = 0; b < a.batch; ++b)
       finish_rows<V>(a.y + b * a.ldy + r0, r1 - r0, a.bias != nullptr ? a.bias + r0 : nullptr, a.act);
   };
-  // A batch of one tile reads each panel once, front to back. The column blocks pay only when
-  // several tiles share a panel's slice; for one tile they would only cut the weight stream into
-  // 16 KiB pieces.
-  if (a.batch <= NB && !ldx_folds_l1(a.ldx) && K > 0) {
+  // One-panel tiles, a batch of one tile: each panel read once, front to back. The column blocks pay
+  // only when several tiles share a panel's slice; for one tile they would only cut the weight stream
+  // into 16 KiB pieces.
+  if (NB2 == 0 && a.ld_rows == 0 && a.batch <= NB && !ldx_folds_l1(a.ldx) && K > 0) {
     for (int64_t p = u0; p < u1; ++p) {
       const int rows = static_cast<int>(min_i64(kPanel, w.rows() - p * kPanel));
       const float* wp = w.panels() + p * K * kPanel;
@@ -208,32 +209,38 @@ void spmm_dense_batched(const Weight& weight, const SpmmArgs& a, int64_t u0, int
     }
     return finish();
   }
-  // The chunk's tiles: two panels at a time where dense_pair_tile_cols says so and they take at most
-  // 2/3 of the one-panel tiles' passes over a pair of panels (a last odd panel alone, in tiles of the
-  // same width). Measured with `linear_timing R C B dense` on 768², 3072×768, 768×3072: 4-14% faster
-  // at batch 17, 24, 48, 64, 128; at 32, 3 passes of 11 columns against 4 of 16, 5-9% slower.
-  // A tile's input is packed compact: kn rows of `cols` floats.
-  constexpr int NB2 = dense_pair_tile_cols<V>();
+  // The chunk's tiles: two panels at a time where dense_pair_tile_cols says so, at every batch (a
+  // last odd panel alone, in tiles of the same width). Pairs load 2 + n times per 2n FMAs, one-panel
+  // tiles 1 + n per n. Measured with `linear_timing R C B dense` on the Intel AVX-512 host of
+  // bench/NOTES.md (seventeenth session), where one-panel tiles of 16 columns ran 67-99 GFLOP/s
+  // (256² and 768², batch 16) and pairs 120-137 (batch 48): batch 8 and 16 on 768² 0.63-0.73× the one-panel stream's time, 32 on
+  // 768² and 3,072 × 768 0.60-0.68× two one-panel tiles'; the Zen 5 host (2026-12-05) had pairs 5-9% slower at 32.
+  // A tile's input is packed compact: kn rows of `cols` floats, from the packed input or the unpacked rows.
   alignas(64) float xt[kDenseKBlock * kDenseChunkCols];
   for (int64_t k0 = 0; k0 < K; k0 += kDenseKBlock) {
     const int64_t kn = min_i64(kDenseKBlock, K - k0);
     const bool accumulate = k0 > 0;
     for (int64_t c0 = 0; c0 < a.batch; c0 += kDenseChunkCols) {
       const int64_t chunk = min_i64(kDenseChunkCols, a.batch - c0);
-      const int64_t pair_tiles = NB2 > 0 ? (chunk + NB2 - 1) / NB2 : 0, single_tiles = (chunk + NB - 1) / NB;
-      const bool pairs = NB2 > 0 && 3 * pair_tiles <= 4 * single_tiles;
       // As few tiles as their width allows, evened out: batch 8 runs 4 + 4 columns, not 6 + 2.
-      const int64_t tiles = pairs ? pair_tiles : single_tiles;
+      constexpr int width = NB2 > 0 ? NB2 : NB;
+      const int64_t tiles = (chunk + width - 1) / width;
       int64_t start[kDenseChunkCols + 1];
       for (int64_t t = 0; t <= tiles; ++t) start[t] = t * chunk / tiles;
       for (int64_t t = 0; t < tiles; ++t) {
         with_tile_cols<NB>(start[t + 1] - start[t], [&](auto n) {
-          input_rows(a, k0, k0 + kn, c0 + start[t], decltype(n)::value, xt + start[t] * kn, /*compact=*/true);
+          constexpr int cols = decltype(n)::value;
+          float* dst = xt + start[t] * kn;
+          if (a.ld_rows == 0) {
+            input_rows(a, k0, k0 + kn, c0 + start[t], cols, dst, /*compact=*/true);
+            return;
+          }
+          transpose<V>(a.x + (c0 + start[t]) * a.ld_rows + k0, a.ld_rows, dst, cols, cols, kn);
         });
       }
       for (int64_t p = u0; p < u1;) {
         const float* wp = w.panels() + (p * K + k0) * kPanel;
-        const bool pair = pairs && p + 1 < u1;
+        const bool pair = NB2 > 0 && p + 1 < u1;
         const int64_t last = pair ? p + 1 : p;  // the tile's last panel
         const int rows = static_cast<int>(min_i64(kPanel, w.rows() - last * kPanel));
         for (int64_t t = 0; t < tiles; ++t) {
