@@ -213,8 +213,9 @@ void spmm_dense_batched(const Weight& weight, const SpmmArgs& a, int64_t u0, int
   // last odd panel alone, in tiles of the same width). Pairs load 2 + n times per 2n FMAs, one-panel
   // tiles 1 + n per n. Measured with `linear_timing R C B dense` on the Intel AVX-512 host of
   // bench/NOTES.md (seventeenth session), where one-panel tiles of 16 columns ran 67-99 GFLOP/s
-  // (256² and 768², batch 16) and pairs 120-137 (batch 48): batch 8 and 16 on 768² 0.63-0.73× the one-panel stream's time, 32 on
-  // 768² and 3,072 × 768 0.60-0.68× two one-panel tiles'; the Zen 5 host (2026-12-05) had pairs 5-9% slower at 32.
+  // (256² and 768², batch 16) and pairs 120-137 (batch 48): 768² at batch 8 and 16 took 0.66-0.70× the
+  // one-panel stream's time, 768² and 3,072 × 768 at batch 32 0.62-0.68× two one-panel tiles'. The
+  // Zen 5 host (2026-12-05) had pairs 5-9% slower at 32.
   // A tile's input is packed compact: kn rows of `cols` floats, from the packed input or the unpacked rows.
   alignas(64) float xt[kDenseKBlock * kDenseChunkCols];
   for (int64_t k0 = 0; k0 < K; k0 += kDenseKBlock) {
