@@ -130,10 +130,14 @@ constexpr int dense_pair_tile_cols() {
 inline constexpr int64_t kDenseKBlock = 256;
 inline constexpr int64_t kDenseChunkCols = 64;
 
-// The first tile over a panel's slice prefetches its weights this many columns ahead, the second
-// tile the next panel's slice: the hardware prefetcher alone falls behind a DRAM-resident weight
-// (4096², 64 MiB) at small batches. Later tiles find the slice in L1 and prefetch nothing: each
-// prefetch costs a load slot.
+// A chunk of one tile prefetches its panels' weights this many columns ahead: the hardware
+// prefetcher alone falls behind a DRAM-resident weight (4096², 64 MiB) at small batches. With
+// several tiles the last one prefetches the next panels' slice, so that the first tile over it finds
+// it in cache, and the others prefetch nothing (each prefetch costs a load slot). When the first tile
+// prefetched its own slice and the second the next one, the first ran 1.6x the third's time at batch
+// 32 (perf, 768²; the weight from L3 at ~29 GB/s, faster than the tile's FMAs read it); the next
+// slice from the last tile took 768², 3,072 × 768 and 4,096² at batch 32 from 336 to 270 µs, 1,364
+// to 1,087 and 11,656 to 9,602 on the Intel Ice Lake host (bench/NOTES.md, eighteenth session).
 inline constexpr int64_t kDensePrefetchCols = 32;
 
 // NP consecutive panels (1 or 2) × NB batch columns over kn columns of W: y[b0 + j, panel rows]
@@ -247,10 +251,10 @@ void spmm_dense_batched(const Weight& weight, const SpmmArgs& a, int64_t u0, int
         for (int64_t t = 0; t < tiles; ++t) {
           float* y = a.y + (c0 + start[t]) * a.ldy + p * kPanel;
           const float* xp = xt + start[t] * kn;
-          // The first tile fetches its panels' weights ahead, the second the next panels'.
-          const float* fetch = t == 0                  ? wp + kDensePrefetchCols * kPanel
-                               : t == 1 && last + 1 < u1 ? wp + (last + 1 - p) * K * kPanel
-                                                         : nullptr;
+          // A lone tile fetches its panels' weights ahead, the last of several the next panels'.
+          const float* fetch = tiles == 1                          ? wp + kDensePrefetchCols * kPanel
+                               : t == tiles - 1 && last + 1 < u1 ? wp + (last + 1 - p) * K * kPanel
+                                                                 : nullptr;
           const auto tile = [&](auto panels, auto width) {
             with_tile_cols<decltype(width)::value>(start[t + 1] - start[t], [&](auto n) {
               constexpr int NP = decltype(panels)::value, cols = decltype(n)::value;
