@@ -132,12 +132,11 @@ inline constexpr int64_t kDenseChunkCols = 64;
 
 // A chunk of one tile prefetches its panels' weights this many columns ahead: the hardware
 // prefetcher alone falls behind a DRAM-resident weight (4096², 64 MiB) at small batches. With
-// several tiles the last one prefetches the next panels' slice, so that the first tile over it finds
-// it in cache, and the others prefetch nothing (each prefetch costs a load slot). When the first tile
-// prefetched its own slice and the second the next one, the first ran 1.6x the third's time at batch
-// 32 (perf, 768²; the weight from L3 at ~29 GB/s, faster than the tile's FMAs read it); the next
-// slice from the last tile took 768², 3,072 × 768 and 4,096² at batch 32 from 336 to 270 µs, 1,364
-// to 1,087 and 11,656 to 9,602 on the Intel Ice Lake host (bench/NOTES.md, eighteenth session).
+// several tiles the last one prefetches the next panels' slice, the others nothing (each prefetch
+// costs a load slot). Against the first tile prefetching its own slice and the second the next one,
+// `linear_timing` minima on the Intel Ice Lake host (bench/NOTES.md, eighteenth session): batch 32
+// 768² 289 -> 274 µs, 3,072 × 768 1,190 -> 1,098, 768 × 3,072 1,164 -> 1,083; batch 48-384 3-8%
+// faster; batch 16 within ±3%.
 inline constexpr int64_t kDensePrefetchCols = 32;
 
 // NP consecutive panels (1 or 2) × NB batch columns over kn columns of W: y[b0 + j, panel rows]
@@ -152,15 +151,15 @@ template <class V, int NP, int NB, bool kFetch>
   F acc[NB][NP * PV];
   unroll<NB>([&](auto j) { unroll<NP * PV>([&](auto v) { acc[j.value][v.value] = V::zero(); }); });
   for (int64_t k = 0; k < kn; ++k) {
-    F wv[NP * PV];
-    unroll<NP>([&](auto q) {
-      if constexpr (kFetch) __builtin_prefetch(fetch + q.value * panel_stride + k * kPanel);
-      unroll<PV>([&](auto v) { wv[q.value * PV + v.value] = V::load(wp + q.value * panel_stride + k * kPanel + v.value * W); });
-    });
+    if constexpr (kFetch) unroll<NP>([&](auto q) { __builtin_prefetch(fetch + q.value * panel_stride + k * kPanel); });
+    // Weight vector v of column k, loaded where each FMA takes it: GCC loads each once into a
+    // register. Held in an array, one of them went to the stack in some builds and every FMA reloaded
+    // it (GCC 12, the AVX-512 2 × 10 tile: 1.5x its neighbours' time at batch 32).
+    const auto weight = [&](int v) { return V::load(wp + v / PV * panel_stride + k * kPanel + v % PV * W); };
     const float* xk = x + k * ldx;
     unroll<NB>([&](auto j) {
       const F xb = V::broadcast(xk + j.value);
-      unroll<NP * PV>([&](auto v) { acc[j.value][v.value] = V::fmadd(wv[v.value], xb, acc[j.value][v.value]); });
+      unroll<NP * PV>([&](auto v) { acc[j.value][v.value] = V::fmadd(weight(v.value), xb, acc[j.value][v.value]); });
     });
   }
   unroll<NB>([&](auto j) {
