@@ -1,7 +1,7 @@
 """No AVX-512 kernel reads a spilled register from the stack in its FMAs.
 
 GCC 12 once kept one of the dense pair tile's two weight vectors on the stack in some builds and
-reloaded it at every FMA (the 2 × 10 tile ran 1.5x its neighbours' time; bench/NOTES.md, eighteenth
+reloaded it at every FMA (the 2 × 10 tile ran 1.4-1.6x its neighbours' time; bench/NOTES.md, eighteenth
 session), and whether it did changed with unrelated edits. This disassembles the kernel objects
 (objdump) and fails naming every AVX-512 function with an FMA reading the stack, but those that hold
 more live values than the 32 vector registers by design (ALLOWED). Exit 77 (skipped): no objdump, or
@@ -15,7 +15,7 @@ import subprocess
 import sys
 
 # Functions whose stack operands are by design: a 5 × 5 depthwise tile keeps 25 weights and its
-# accumulators live; Winograd's input transform holds its constants.
+# accumulators live, Winograd's input transform a 6 × 6 tile of vectors.
 ALLOWED = [
     re.compile(r"ConvF32<[^>]*Avx512>::dw_plane_(reuse|in_place)<\d+, 5,"),
     re.compile(r"WinogradF32<[^>]*Avx512>::input"),

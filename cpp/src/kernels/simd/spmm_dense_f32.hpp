@@ -136,7 +136,7 @@ inline constexpr int64_t kDenseChunkCols = 64;
 // costs a load slot). Against the first tile prefetching its own slice and the second the next one,
 // `linear_timing` minima on the Intel Ice Lake host (bench/NOTES.md, eighteenth session): batch 32
 // 768² 289 -> 274 µs, 3,072 × 768 1,190 -> 1,098, 768 × 3,072 1,164 -> 1,083; batch 48-384 3-8%
-// faster; batch 16 within ±3%.
+// faster; batch 16 768² 3-5% slower, 3,072 × 768 2% faster.
 inline constexpr int64_t kDensePrefetchCols = 32;
 
 // NP consecutive panels (1 or 2) × NB batch columns over kn columns of W: y[b0 + j, panel rows]
@@ -154,7 +154,7 @@ template <class V, int NP, int NB, bool kFetch>
     if constexpr (kFetch) unroll<NP>([&](auto q) { __builtin_prefetch(fetch + q.value * panel_stride + k * kPanel); });
     // Weight vector v of column k, loaded where each FMA takes it: GCC loads each once into a
     // register. Held in an array, one of them went to the stack in some builds and every FMA reloaded
-    // it (GCC 12, the AVX-512 2 × 10 tile: 1.5x its neighbours' time at batch 32).
+    // it (GCC 12, the AVX-512 2 × 10 tile: 1.4-1.6x its neighbours' time at batch 32).
     const auto weight = [&](int v) { return V::load(wp + v / PV * panel_stride + k * kPanel + v % PV * W); };
     const float* xk = x + k * ldx;
     unroll<NB>([&](auto j) {
