@@ -149,10 +149,11 @@ TEST_P(KernelSweep, MatchesReference) {
   // and 2T + 1 (two whole tiles and one lane); T / 2 and T / 2 + 1, a last tile of half and of more
   // than half its vectors; 4 and 5, either side of the row-sparse driver's narrow (4-lane) tile, and
   // 8 and 9, of its AVX-512 half (8-lane) tile; 10 and 32, the AVX-512 dense pair tiles of 10 columns
-  // (32: 10 + 11 + 11), the width GCC once spilled a register in.
+  // (32: 10 + 11 + 11), the width GCC once spilled a register in; 3, 6 and 14, the pair tiles' other
+  // widths, and 65, a last chunk of the dense kernel's batch (64 columns) of one column.
   if (k.tile > 1) {
     const int64_t t = k.tile;
-    batches = {2, 4, 5, 8, 9, 10, t / 2, t / 2 + 1, t - 1, t, t + 1, 2 * t + 1, 32, 64};
+    batches = {2, 3, 4, 5, 6, 8, 9, 10, 14, t / 2, t / 2 + 1, t - 1, t, t + 1, 2 * t + 1, 32, 64, 65};
     std::sort(batches.begin(), batches.end());
     batches.erase(std::unique(batches.begin(), batches.end()), batches.end());
   }
