@@ -233,6 +233,22 @@ TEST_P(KernelSweep, CrossesRowAndColumnBlocks) {
   }
 }
 
+// Batch 1 over rows that cross the dense kernel's groups of panels (AVX-512: eight at a time, then
+// four, then one by one): 213 rows are 13 whole panels of 16 and a partial one, 421 are 26 and one.
+TEST_P(KernelSweep, Batch1CrossesPanelGroups) {
+  const KernelInfo& k = GetParam();
+  SKIP_UNLESS_RUNNABLE(k);
+  if (k.tile != 1) GTEST_SKIP() << k.name << ": a batched kernel";
+  const int64_t cols = 300;
+  for (const Pattern& p : patterns_for(k.format))
+    for (int64_t rows : {213, 421}) {
+      const auto w = random_weight(rows, cols, 0.5, p, 31);
+      const auto weight = make_weight(k.format, w, rows, cols, p);
+      const auto got = against_reference(k, *weight, w, rows, cols, 1, Activation::kNone, 32);
+      ASSERT_LE(got.error, kTolF32VsRef) << k.name << " " << p.structure << " rows " << rows << "; " << got.first_bad;
+    }
+}
+
 // 1024 outputs: y's rows lie 4 KiB apart, so the batched kernels store their row blocks through the
 // staging buffer (store_part); partial row blocks (two threads split the rows by non-zeros) and
 // partial lane tiles (40: 32 + 8 lanes, 70: 64 + 6) included.

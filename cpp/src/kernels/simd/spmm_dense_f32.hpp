@@ -52,8 +52,14 @@ void store_panel_column(float* y, int rows, bool accumulate, typename V::F v0, t
 // Batch 1: NP consecutive panels' outputs at once (the last one's first `rows`), y = Σ_k panel[k, :] ·
 // x[k]. S sets of accumulators take consecutive columns so the FMA chains do not wait on each other.
 // Several panels at once are as many streams from memory: a single stream reads the weight well
-// below the bandwidth of DRAM or L3; four did best (linear_timing on 4096², 768×3072, 3072×768).
-inline constexpr int kDenseVectorPanels = 4;
+// below the bandwidth of DRAM or L3; four did best on the AMD AVX2 host (linear_timing on 4096²,
+// 768×3072, 3072×768). Where a panel column is one vector (AVX-512), eight: as many accumulators as
+// AVX2's four panels of two vectors. On the Intel Ice Lake host (bench/NOTES.md, nineteenth session)
+// weights from DRAM ran 5-10% faster with eight (linear_timing minima of five alternated runs: 4096²
+// 4,753 → 4,378 µs, 11,008 × 4,096 12,768 → 11,813, 2,048² 621 → 559, 2 threads on 4096² 2,257 →
+// 2,174), L3-resident ones alike (768 × 3,072, 3,072 × 768, 1,024²).
+template <class V>
+constexpr int dense_vector_panels() { return panel_vectors<V>() == 1 ? 8 : 4; }
 
 template <class V, int NP>
 void dense_panels_vector(const float* wp, int64_t K, const float* x, float* y, int rows) {
@@ -89,10 +95,18 @@ void spmm_dense_batch1(const Weight& weight, const SpmmArgs& a, int64_t u0, int6
   assert(a.batch == 1 && a.ldx == 1);
   const auto& w = static_cast<const DenseMatrix&>(weight);
   const int64_t K = w.cols();
+  constexpr int NP = dense_vector_panels<V>();
   int64_t p = u0;
-  for (; p + kDenseVectorPanels <= u1; p += kDenseVectorPanels) {
-    const int rows = static_cast<int>(min_i64(kPanel, w.rows() - (p + kDenseVectorPanels - 1) * kPanel));
-    dense_panels_vector<V, kDenseVectorPanels>(w.panels() + p * K * kPanel, K, a.x, a.y + p * kPanel, rows);
+  for (; p + NP <= u1; p += NP) {
+    const int rows = static_cast<int>(min_i64(kPanel, w.rows() - (p + NP - 1) * kPanel));
+    dense_panels_vector<V, NP>(w.panels() + p * K * kPanel, K, a.x, a.y + p * kPanel, rows);
+  }
+  if constexpr (NP > 4) {  // four of the panels left, where there are
+    if (p + 4 <= u1) {
+      const int rows = static_cast<int>(min_i64(kPanel, w.rows() - (p + 3) * kPanel));
+      dense_panels_vector<V, 4>(w.panels() + p * K * kPanel, K, a.x, a.y + p * kPanel, rows);
+      p += 4;
+    }
   }
   for (; p < u1; ++p) {
     const int rows = static_cast<int>(min_i64(kPanel, w.rows() - p * kPanel));
