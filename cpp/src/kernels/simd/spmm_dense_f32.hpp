@@ -97,21 +97,17 @@ void spmm_dense_batch1(const Weight& weight, const SpmmArgs& a, int64_t u0, int6
   const int64_t K = w.cols();
   constexpr int NP = dense_vector_panels<V>();
   int64_t p = u0;
-  for (; p + NP <= u1; p += NP) {
-    const int rows = static_cast<int>(min_i64(kPanel, w.rows() - (p + NP - 1) * kPanel));
-    dense_panels_vector<V, NP>(w.panels() + p * K * kPanel, K, a.x, a.y + p * kPanel, rows);
-  }
+  auto panels = [&](auto count) {  // the next `count` panels, the last one's rows clipped
+    constexpr int n = decltype(count)::value;
+    const int rows = static_cast<int>(min_i64(kPanel, w.rows() - (p + n - 1) * kPanel));
+    dense_panels_vector<V, n>(w.panels() + p * K * kPanel, K, a.x, a.y + p * kPanel, rows);
+    p += n;
+  };
+  while (p + NP <= u1) panels(Const<NP>{});
   if constexpr (NP > 4) {  // four of the panels left, where there are
-    if (p + 4 <= u1) {
-      const int rows = static_cast<int>(min_i64(kPanel, w.rows() - (p + 3) * kPanel));
-      dense_panels_vector<V, 4>(w.panels() + p * K * kPanel, K, a.x, a.y + p * kPanel, rows);
-      p += 4;
-    }
+    if (p + 4 <= u1) panels(Const<4>{});
   }
-  for (; p < u1; ++p) {
-    const int rows = static_cast<int>(min_i64(kPanel, w.rows() - p * kPanel));
-    dense_panels_vector<V, 1>(w.panels() + p * K * kPanel, K, a.x, a.y + p * kPanel, rows);
-  }
+  while (p < u1) panels(Const<1>{});
   finish_vector<V>(a, u0 * kPanel, min_i64(u1 * kPanel, w.rows()));
 }
 
