@@ -52,7 +52,7 @@ TILE = 64
 # From in-L2 to last-level-cache sizes (dense 2048² is 16 MiB); larger weights are the roofline's.
 _CALIBRATION_SHAPES = [(256, 256), (128, 1024), (1024, 512), (2048, 2048), (1024, 4096)]
 _CALIBRATION_DENSITIES = [0.05, 0.15, 0.4]
-_VERSION = 14  # bump when the calibration changes, so old caches are not read
+_VERSION = 15  # bump when the calibration changes, so old caches are not read
 
 
 @dataclass
@@ -317,26 +317,40 @@ def _clock_cost(clock) -> float:
     return min(-(clock() - clock()) for _ in range(200))
 
 
-def _undisturbed_us(call: Callable[[], object], threads: int, min_time: float) -> float:
-    """µs per call of `call` (a kernel or a one-operator model run on `threads` threads) as the
-    undisturbed machine runs it: the lower decile of single calls over ``min_time`` (at least 10). A
-    shared host's bursts lift a median by a third or more, and the times the model is held against
-    (plans, ``summary``, the benches) are least-disturbed ones too. One thread runs on the calling
-    thread, so its CPU time is taken: time the thread spends descheduled on a loaded host (a
-    millisecond call is preempted in most samples) does not count."""
+# Visits to each calibration probe (`_undisturbed_in_turns`). Five calibrations on the Ice Lake host
+# that timed probe after probe priced the formats relative to dense a mean 23% apart (any two of them;
+# at worst 3.4x): the host's speed drifts within seconds, and each format's probes saw another part of
+# it. Five in turns with four visits: 7% (at worst 1.7x, a convolution), and 20% longer (bench/NOTES.md).
+_VISITS = 4
+
+
+def _undisturbed_in_turns(calls: Sequence[Callable[[], object]], threads: int, min_time: float) -> list[float]:
+    """µs per call of each of `calls` (kernels or one-operator model runs on `threads` threads) as the
+    undisturbed machine runs it: the lower decile of its single calls, taken over ``min_time`` in
+    `_VISITS` visits in turns with the others' (forwards, then backwards), each after an untimed
+    call that fetches what the others' calls evicted. A burst on a shared host then slows a part of
+    every probe's calls, not all of one format's, and the decile leaves it out; a burst lifts a median
+    by a third or more, and the times the model is held against (plans, ``summary``, the benches) are
+    least-disturbed ones too. One thread runs on the calling thread, so its CPU time is taken: time
+    the thread spends descheduled on a loaded host (a millisecond call is preempted in most samples)
+    does not count."""
     clock = time.thread_time if threads == 1 else time.perf_counter
-    call()
-    samples = []
-    start = time.perf_counter()
-    while len(samples) < 10 or (time.perf_counter() - start < min_time and len(samples) < 200):
-        t0 = clock()
-        call()
-        samples.append(clock() - t0 - _clock_cost(clock))
-    return summarize(samples).p10 * 1e6
+    samples: list[list[float]] = [[] for _ in calls]
+    for visit in range(_VISITS):
+        order = range(len(calls)) if visit % 2 == 0 else range(len(calls) - 1, -1, -1)
+        for i in order:
+            calls[i]()
+            start, taken = time.perf_counter(), []
+            while len(taken) < 3 or (time.perf_counter() - start < min_time / _VISITS and len(taken) < 50):
+                t0 = clock()
+                calls[i]()
+                taken.append(clock() - t0 - _clock_cost(clock))
+            samples[i] += taken
+    return [summarize(v).p10 * 1e6 for v in samples]
 
 
-def _kernel_us(weight, x: np.ndarray, threads: int, min_time: float) -> float:
-    return _undisturbed_us(lambda: _core.linear(weight, x, None, "none", threads), threads, min_time)
+def _linear_call(weight, x: np.ndarray, threads: int) -> Callable[[], object]:
+    return functools.partial(_core.linear, weight, x, None, "none", threads)
 
 
 def _non_negative_fit(a: np.ndarray, t: np.ndarray) -> list[float]:
@@ -360,7 +374,8 @@ def _non_negative_fit(a: np.ndarray, t: np.ndarray) -> list[float]:
 
 def calibrate(threads: int | None = None, refresh: bool = False, min_time: float = 0.01) -> CostModel:
     """The cost model for `threads` (default: sparsert.get_num_threads()), from the cache or, when
-    absent, stale or `refresh`, by timing the kernels (a few seconds) and caching the fit."""
+    absent, stale or `refresh`, by timing the kernels (37-47 s for one thread on the Ice Lake host) and
+    caching the fit."""
     threads = threads or _core.get_num_threads()
     path = cache_path(threads)
     if not refresh and path.is_file():
@@ -371,27 +386,31 @@ def calibrate(threads: int | None = None, refresh: bool = False, min_time: float
         except (ValueError, KeyError, TypeError):
             pass  # a damaged cache is recomputed
     rng = np.random.default_rng(0)
-    fits: dict[str, dict[int, Fit]] = {}
-    for fmt in FORMATS:
-        fits[fmt] = {}
-        samples = []
-        for rows, cols in _CALIBRATION_SHAPES:
+    samples: dict[str, list] = {fmt: [] for fmt in FORMATS}  # per format: (s, B, {rows: µs})
+    for rows, cols in _CALIBRATION_SHAPES:
+        probes = []  # (format, s, B, rows, call): every format's at this shape, timed in turns
+        for fmt in FORMATS:
             for density in _CALIBRATION_DENSITIES if formats.parse(fmt).kind not in ("dense", "nm") else [1.0]:
                 w = _synthetic(fmt, rows, cols, density, rng)
                 weight = formats.pack(w, fmt)
                 nblocks = getattr(weight, "nblocks", None)
                 for z in _CSC_ZERO_FRACTIONS if fmt == "csc" else (0.0,):
                     s, b = stored_and_units(fmt, rows, cols, int(np.count_nonzero(w)), nblocks, z)
-                    times = {}
                     for r in ROW_POINTS:
                         x = rng.standard_normal((r, cols), dtype=np.float32)
                         x[rng.random(x.shape) < z] = 0.0
-                        times[r] = _kernel_us(weight, x, threads, min_time)
-                    samples.append((s, b, times))
+                        probes.append((fmt, s, b, r, _linear_call(weight, x, threads)))
+        by_weight: dict[tuple[str, float, float], dict[int, float]] = {}
+        for (fmt, s, b, r, _), t in zip(probes, _undisturbed_in_turns([p[-1] for p in probes], threads, min_time)):
+            by_weight.setdefault((fmt, s, b), {})[r] = t
+        for (fmt, s, b), times in by_weight.items():
+            samples[fmt].append((s, b, times))
+    fits: dict[str, dict[int, Fit]] = {fmt: {} for fmt in FORMATS}
+    for fmt in FORMATS:
         for r in ROW_POINTS:
             # Weighted by 1/t: relative errors count alike for a 10 µs and a 10 ms layer.
-            t = np.array([times[r] for _, _, times in samples])
-            a = np.array([[1.0, s, b] for s, b, _ in samples]) / t[:, None]
+            t = np.array([times[r] for _, _, times in samples[fmt]])
+            a = np.array([[1.0, s, b] for s, b, _ in samples[fmt]]) / t[:, None]
             fits[fmt][r] = Fit(*_non_negative_fit(a, np.ones_like(t)))
     memory = _memory_rates(threads, min_time, rng)
     conv_fits = _conv_fits(CostModel(fits, threads, memory), min_time, rng)
@@ -417,22 +436,28 @@ def _conv_fits(model: CostModel, min_time: float, rng: np.random.Generator) -> d
     """Per format, the weights of `conv_features` fitted to the conv2d operator's measured time on
     synthetic weights of `_CONV_CALIBRATION_SHAPES` (its dense product is another kernel than the
     linear layer's, and the copies before and after a sparse product cost up to several times the
-    product itself: bsr4x4 at 10% on a 7² image)."""
-    out = {}
-    for fmt in FORMATS:
-        rows, times = [], []
-        for cin, cout, k, stride, size in _CONV_CALIBRATION_SHAPES:
+    product itself: bsr4x4 at 10% on a 7² image); every format's at one shape timed in turns."""
+    features: dict[str, list[list[float]]] = {fmt: [] for fmt in FORMATS}
+    times: dict[str, list[float]] = {fmt: [] for fmt in FORMATS}
+    for cin, cout, k, stride, size in _CONV_CALIBRATION_SHAPES:
+        pad, o = k // 2, (size + 2 * (k // 2) - k) // stride + 1
+        conv = ConvShape(1, cin, cout, (size, size), (o, o), (k, k), (stride, stride), (pad, pad))
+        probes = []  # (format, features, call)
+        for fmt in FORMATS:
             for density in _CALIBRATION_DENSITIES[1:] if formats.parse(fmt).kind not in ("dense", "nm") else [1.0]:
                 w = _synthetic(fmt, cout, cin * k * k, density, rng)
                 weight = formats.pack(w, fmt)
-                pad, o = k // 2, (size + 2 * (k // 2) - k) // stride + 1
-                conv = ConvShape(1, cin, cout, (size, size), (o, o), (k, k), (stride, stride), (pad, pad))
                 s, b = stored_and_units(fmt, cout, cin * k * k, int(np.count_nonzero(w)), getattr(weight, "nblocks", None))
                 product = conv_product_format(fmt, conv)
-                rows.append(conv_features(fmt, conv, lambda r, share=1.0: model.predict(product, r, s * share, b)))
-                times.append(_conv_us(weight, conv, model.threads, min_time, rng))
-        t = np.array(times)
-        out[fmt] = _non_negative_fit(np.array(rows) / t[:, None], np.ones_like(t))  # relative errors, as above
+                row = conv_features(fmt, conv, lambda r, share=1.0: model.predict(product, r, s * share, b))
+                probes.append((fmt, row, _conv_call(weight, conv, model.threads, rng)))
+        for (fmt, row, _), t in zip(probes, _undisturbed_in_turns([p[-1] for p in probes], model.threads, min_time)):
+            features[fmt].append(row)
+            times[fmt].append(t)
+    out = {}
+    for fmt in FORMATS:
+        t = np.array(times[fmt])
+        out[fmt] = _non_negative_fit(np.array(features[fmt]) / t[:, None], np.ones_like(t))  # relative errors, as above
     return out
 
 
@@ -446,11 +471,6 @@ def _conv_call(weight, conv: ConvShape, threads: int, rng: np.random.Generator) 
     model = _core.Model(g, threads, False, 0)
     image = [rng.standard_normal((conv.images, conv.channels, *conv.in_hw), dtype=np.float32)]
     return lambda: model.run(image)
-
-
-def _conv_us(weight, conv: ConvShape, threads: int, min_time: float, rng: np.random.Generator) -> float:
-    """µs per call of a one-node model running conv2d of shape `conv` with `weight`."""
-    return _undisturbed_us(_conv_call(weight, conv, threads, rng), threads, min_time)
 
 
 # time_formats drops a format from its turns when the faster of its first two calls takes this many
@@ -483,7 +503,7 @@ def time_formats(weights: Mapping[str, object], rows: int, conv: ConvShape | Non
         cols = next(iter(weights.values())).shape[1]
         x = rng.standard_normal((rows, cols), dtype=np.float32)
         x[rng.random(x.shape) < zero_fraction] = 0.0
-        calls = {f: functools.partial(_core.linear, w, x, None, "none", threads) for f, w in weights.items()}
+        calls = {f: _linear_call(w, x, threads) for f, w in weights.items()}
     scratch = np.empty(int(2 * (cache_sizes() or [1 << 20])[0]) // 4, dtype=np.float32)  # twice L2
     samples: dict[str, list[float]] = {f: [] for f in calls}
     for call in calls.values():
@@ -529,7 +549,7 @@ def _memory_rates(threads: int, min_time: float, rng: np.random.Generator) -> li
         rows = max(16, int(round(size / (4 * cols) / 16)) * 16)
         weight = formats.pack(rng.standard_normal((rows, cols), dtype=np.float32), "dense")
         x = rng.standard_normal((1, cols), dtype=np.float32)
-        return 4.0 * rows * cols / _kernel_us(weight, x, threads, min_time)
+        return 4.0 * rows * cols / _undisturbed_in_turns([_linear_call(weight, x, threads)], threads, min_time)[0]
 
     return memory_levels(cache_sizes(), rate)
 

@@ -199,6 +199,26 @@ def test_cache_is_reused_refreshed_and_repaired(model):
             assert min(fit.alpha, fit.beta, fit.gamma) >= 0
 
 
+def test_calibration_probes_taken_in_turns_leave_a_burst_out():
+    """A third of all calls in a row run three times as long (a busy host): timed in turns, each of
+    three equal probes still has undisturbed visits, where timed one after the other the middle one
+    would be timed inside the burst only."""
+    calls = 0
+
+    def probe():
+        nonlocal calls
+        calls += 1
+        work = 3 if 16 <= calls < 32 else 1  # 48 calls in all: four visits of an untimed and 3 timed
+        total = 0
+        for i in range(20000 * work):
+            total += i
+        return total
+
+    times = cost._undisturbed_in_turns([probe] * 3, 1, 0.0)
+    assert calls == 3 * cost._VISITS * 4
+    assert max(times) < 1.5 * min(times), times
+
+
 def test_efficiency_is_a_share(model):
     rho = model.efficiency("csr", 1, stored=1e5, units=1e3)
     assert 0 < rho <= 1
