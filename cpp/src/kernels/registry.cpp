@@ -104,25 +104,10 @@ bool tile_fits(int tile, int64_t batch) {
   return batch >= 2;
 }
 
-int64_t rowwise_batch_limit(const Weight& w) {
-#if SPARSERT_ARCH_X86
-  // 2:4's batch-1 kernel selects inputs by in-register permutes, no index loads. Run once per row it
-  // beats the batched driver (which walks each stored value) up to batch 4: linear_timing R C B nm,
-  // batch 2/3/4: 768x3072 3.2/2.1/1.6x, 4096² (weights from DRAM, re-read per row) 2.0/1.3/1.0x.
-  if (w.format() == Format::kNM) {
-    const auto& nm = static_cast<const NmMatrix&>(w);
-    if (nm.n() == 2 && nm.m() == 4) return 4;
-  }
-#endif
-  (void)w;
-  return 1;
-}
-
 const KernelInfo& select_kernel(const Weight& w, int64_t batch) {
   gather_choice();  // a bad SPARSERT_GATHER throws here, on the caller's thread, not in a kernel's worker
-  const int64_t as_batch = batch <= rowwise_batch_limit(w) ? 1 : batch;
   for (const KernelInfo& k : all_kernels()) {
-    if (k.format == w.format() && isa_available(k.isa) && tile_fits(k.tile, as_batch)) return k;
+    if (k.format == w.format() && isa_available(k.isa) && tile_fits(k.tile, batch)) return k;
   }
   return reference_kernel(w.format());  // unreachable: every format has a tile-0 reference
 }

@@ -31,12 +31,7 @@ GatherChoice gather_choice();
 /// Whether a kernel with this tile handles `batch` columns.
 bool tile_fits(int tile, int64_t batch);
 
-/// The largest batch at which w's batch-1 kernel, run once per input row, beats its batched kernel
-/// (1 where it never does).
-int64_t rowwise_batch_limit(const Weight& w);
-
-/// The first kernel in list order that this CPU runs, for w's format and this batch, taking batches
-/// up to rowwise_batch_limit(w) as batch 1 (run_spmm then runs the kernel row by row).
+/// The first kernel in list order that this CPU runs, for w's format and this batch.
 const KernelInfo& select_kernel(const Weight& w, int64_t batch);
 
 /// The scalar reference kernel of a format (tile 0, runs everywhere).

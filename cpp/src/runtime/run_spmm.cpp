@@ -76,24 +76,22 @@ void run_spmm_packed(const KernelInfo& k, const Weight& w, const float* x_packed
   if (batch == 0 || units == 0) return;
   // A transposed output of one column one float apart is the plain output vector.
   const int64_t ldy_t = batch == 1 && layout.ldy_t == 1 ? 0 : layout.ldy_t;
-  // A batch-1 kernel runs each packed column (chosen for a small batch, or a transposed column).
-  const bool per_column = (k.tile == 1 && batch > 1) || (batch == 1 && ldy_t > 0);
+  // One column into a transposed output: the batch-1 kernel writes it as a vector, transposed after.
+  const bool one_column = batch == 1 && ldy_t > 0;
   // A transposed output the kernels do not store themselves (only batched CSR and N:M kernels do):
   // batch × rows into a buffer, transposed into y after the call.
-  const bool transpose_after = ldy_t > 0 && (per_column || !writes_transposed(w.format()));
+  const bool transpose_after = ldy_t > 0 && (one_column || !writes_transposed(w.format()));
   thread_local AlignedVector<float> rows_first;
   if (transpose_after && static_cast<int64_t>(rows_first.size()) < batch * w.rows()) {
     rows_first.resize(batch * w.rows());
   }
   float* const out = transpose_after ? rows_first.data() : y;
-  if (per_column) {
+  if (one_column) {
     thread_local AlignedVector<float> column;
     const int64_t kp = w.padded_cols();
     if (static_cast<int64_t>(column.size()) < kp) column.resize(kp);
-    for (int64_t b = 0; b < batch; ++b) {
-      for (int64_t c = 0; c < kp; ++c) column[c] = x_packed[c * ldx + b];  // rows ≥ cols are zero already
-      run_spmm_packed(k, w, column.data(), 1, 1, bias, out + b * w.rows(), act, threads);
-    }
+    for (int64_t c = 0; c < kp; ++c) column[c] = x_packed[c * ldx];  // rows ≥ cols are zero already
+    run_spmm_packed(k, w, column.data(), 1, 1, bias, out, act, threads);
   } else {
     SpmmArgs args{x_packed, ldx, batch, out, w.rows(), bias, act};
     args.column_block = layout.column_block;
@@ -110,10 +108,6 @@ void run_spmm(const KernelInfo& k, const Weight& w, const float* x, int64_t batc
               Activation act, int threads) {
   if (batch == 0 || w.row_units() == 0) return;
 
-  if (k.tile == 1 && batch > 1) {  // a batch-1 kernel chosen for a small batch: one input row at a time
-    for (int64_t b = 0; b < batch; ++b) run_spmm(k, w, x + b * w.cols(), 1, bias, y + b * w.rows(), act, threads);
-    return;
-  }
   // The packed input lives per calling thread and only grows, so steady-state calls do not allocate.
   thread_local AlignedVector<float> packed;
   const int64_t kp = w.padded_cols();
