@@ -6,11 +6,10 @@ B its structural units (rows for CSR, N:M and dense; blocks for BSR). CSC skips 
 s counts the non-zeros of non-zero input columns, nnz·(1 − z) at an input zero fraction z, and B = cols. α, β and γ are fitted by least
 squares to timings of the real kernels on synthetic weights (`calibrate`) that stay in the last-level
 cache, at the row counts of ROW_POINTS; more rows scale by whole tiles of TILE rows, as the batched
-kernels do, and a few rows cost at most that many one-row calls. A weight larger than the last-level
-cache streams from DRAM on every call, so its time is at least its bytes at the DRAM bandwidth
-`calibrate` measures, and one larger than the level-2 cache at least its bytes at the last-level
-cache's (a roofline per level: at batch 1 a 64 MiB dense layer took 3-4x what the fit said, a 9 MiB
-one 1.3x, and a 90% weight of either, a few MiB, does not pay it). The fit is cached per machine,
+kernels do, and a few rows cost at most that many one-row calls. A weight larger than the level-2
+cache streams from a farther level on every call, so its time is at least its bytes at the rate
+`calibrate` measures for a weight of its size (a roofline: at batch 1 a 64 MiB dense layer took 3-4x
+what the fit said, a 9 MiB one 1.3x, and a 90% weight of either, a few MiB, does not pay it). The fit is cached per machine,
 instruction set, thread count and sparsert version under the user's cache directory
 (`$SPARSERT_CACHE_DIR`, else `$XDG_CACHE_HOME/sparsert`, else `~/.cache/sparsert`); `calibrate(refresh=True)`
 or deleting the file redoes it. Realised efficiency of a format, ρ = 1 / (1 + γB/(βs)), is what the
@@ -52,7 +51,7 @@ TILE = 64
 # From in-L2 to last-level-cache sizes (dense 2048² is 16 MiB); larger weights are the roofline's.
 _CALIBRATION_SHAPES = [(256, 256), (128, 1024), (1024, 512), (2048, 2048), (1024, 4096)]
 _CALIBRATION_DENSITIES = [0.05, 0.15, 0.4]
-_VERSION = 15  # bump when the calibration changes, so old caches are not read
+_VERSION = 16  # bump when the calibration changes, so old caches are not read
 
 
 @dataclass
@@ -220,9 +219,10 @@ class CostModel:
 
     def __init__(self, fits: dict[str, dict[int, Fit]], threads: int, memory: Sequence[tuple[float, float]] = (),
                  conv_fits: dict[str, Sequence[float]] | None = None):
-        """`memory`: (cache bytes, bytes per µs) pairs, ascending: a weight larger than that cache
-        streams from the level beyond it at that rate on every call. `conv_fits`: per format, the
-        weights of `conv_features` (absent: a convolution is priced as its matrix product alone)."""
+        """`memory`: (weight bytes, bytes per µs) points, ascending (`memory_levels`): a weight larger
+        than the first streams on every call, at the rate interpolated between the points around its
+        size (log-log; the nearest point's beyond them). `conv_fits`: per format, the weights of
+        `conv_features` (absent: a convolution is priced as its matrix product alone)."""
         self.fits = fits
         self.threads = threads
         self.memory = [tuple(level) for level in memory]
@@ -245,11 +245,13 @@ class CostModel:
         return max(float(np.dot(coef, features)), 0.1)
 
     def streaming_us(self, fmt: str, stored: float, units: float) -> float:
-        """The roofline: µs to read the weight from the memory level it lives in, past the caches it
-        overflows (0 when it fits the smallest of them)."""
+        """The roofline: µs to stream the weight from wherever a weight of its size lives (0 when it
+        fits the level-2 cache)."""
         nbytes = weight_bytes(fmt, stored, units)
-        rates = [rate for capacity, rate in self.memory if nbytes > capacity]
-        return nbytes / rates[-1] if rates else 0.0
+        if not self.memory or nbytes <= self.memory[0][0]:
+            return 0.0
+        sizes, rates = zip(*self.memory)
+        return nbytes / math.exp(np.interp(math.log(nbytes), np.log(sizes), np.log(rates)))
 
     def _in_cache(self, fmt: str, rows: int, stored: float, units: float) -> float:
         fit = self.fits[fmt]
@@ -523,27 +525,25 @@ def time_formats(weights: Mapping[str, object], rows: int, conv: ConvShape | Non
 
 
 def memory_levels(caches: Sequence[float], rate: Callable[[float], float]) -> list[tuple[float, float]]:
-    """(cache bytes, bytes per µs): a weight larger than the first figure streams at the second (the
-    last such level it exceeds); `caches` ascending from level 2 up, `rate(size)` the streaming rate of
-    a weight of that many bytes. Past each cache: the rate of a weight twice its size; and where the
-    next cache is more than 8× that, the rate of a weight of half the next cache (a third of an L3
-    streamed 1.3x faster than half, and layers are rarely that small) from the two sizes' geometric
-    middle on. Both, because past a small cache the rate falls with the size: on an Intel VM whose
-    sysfs gives 2 MiB of L2 and 480 MiB of L3, a 4 MiB weight streamed at 30 GB/s and a 240 MiB one at
-    17, and the one rate of the larger priced a 2.4 MB 768² layer at 137 µs where it ran in 57-81.
-    Past the last cache: a weight twice its size (DRAM)."""
-    out = []
-    for i, capacity in enumerate(caches):
-        near = 2 * capacity
-        out.append((capacity, rate(near)))
-        far = caches[i + 1] / 2 if i + 1 < len(caches) else 0.0
-        if far > 4 * near:
-            out.append((math.sqrt(near * far), rate(far)))
-    return out
+    """(weight bytes, bytes per µs) points of CostModel.memory: `rate(size)`, the streaming rate of a
+    weight of that many bytes, at sizes doubling from twice the smallest of `caches` (bytes from level
+    2 up, ascending) to at least twice the largest (DRAM), led by the smallest cache at the first rate.
+    Doubling, because the rate falls along the sizes, not at a cache's nominal size: on the Ice Lake
+    VM (sysfs: 1.25 MiB L2, 48 MiB L3) dense weights streamed at 27-29 GB/s up to 9.4 MB and at 15 from
+    21 MB on, and pricing every weight past the geometric middle of 2.5 and 24 MiB at the 24 MiB rate
+    put BERT's 768 × 3,072 layer (9.4 MB) at 677 µs at batch 4, where it ran in 393."""
+    if not caches:
+        return []
+    sizes = [2 * caches[0]]
+    while sizes[-1] < 2 * caches[-1]:
+        sizes.append(2 * sizes[-1])
+    points = [(size, rate(size)) for size in sizes]
+    return [(caches[0], points[0][1])] + points
 
 
 def _memory_rates(threads: int, min_time: float, rng: np.random.Generator) -> list[tuple[float, float]]:
-    """memory_levels of this machine's caches, timed with the dense kernel at one row."""
+    """memory_levels of this machine's caches, timed with the dense kernel at one row (one weight at a
+    time: the rate is what a weight of each size gets from the memory it lives in)."""
     def rate(size: float) -> float:
         cols = 4096
         rows = max(16, int(round(size / (4 * cols) / 16)) * 16)

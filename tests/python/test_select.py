@@ -224,13 +224,17 @@ def test_efficiency_is_a_share(model):
     assert 0 < rho <= 1
 
 
-def test_weights_larger_than_a_cache_are_priced_at_the_next_levels_bandwidth():
+def test_weights_past_the_level_2_cache_are_priced_at_the_rate_measured_near_their_size():
+    mib = 2.0**20
     fits = {f: {r: cost.Fit(1.0, 1e-6, 0.0) for r in cost.ROW_POINTS} for f in ("dense", "nm2:4", "csr")}
-    model = cost.CostModel(fits, 1, memory=[(1 * 2**20, 100e3), (32 * 2**20, 40e3)])  # L2 1 MiB, L3 32 MiB
-    stored, units = cost.stored_and_units("dense", 4096, 4096, 4096 * 4096)  # 64 MiB: from DRAM on every call
+    # L2 1 MiB; 100 GB/s at 2 MiB, 40 at 8 MiB and beyond
+    model = cost.CostModel(fits, 1, memory=[(1 * mib, 100e3), (2 * mib, 100e3), (8 * mib, 40e3), (16 * mib, 40e3)])
+    stored, units = cost.stored_and_units("dense", 4096, 4096, 4096 * 4096)  # 64 MiB: past the last point
     assert model.predict("dense", 1, stored, units) == pytest.approx(4 * 4096 * 4096 / 40e3)
-    stored, units = cost.stored_and_units("dense", 2048, 2048, 2048 * 2048)  # 16 MiB: from the L3
-    assert model.predict("dense", 1, stored, units) == pytest.approx(4 * 2048 * 2048 / 100e3)
+    stored, units = cost.stored_and_units("dense", 1024, 1024, 1024 * 1024)  # 4 MiB: the points' geometric middle
+    assert model.predict("dense", 1, stored, units) == pytest.approx(4 * 1024 * 1024 / math.sqrt(100e3 * 40e3))
+    stored, units = cost.stored_and_units("dense", 1024, 384, 1024 * 384)  # 1.5 MiB: before the first measured
+    assert model.predict("dense", 1, stored, units) == pytest.approx(4 * 1024 * 384 / 100e3)
     stored, units = cost.stored_and_units("nm2:4", 4096, 4096, 4096 * 2048)  # 32 MiB of values + 2-bit positions
     assert model.predict("nm2:4", 1, stored, units) == pytest.approx(stored * 4.25 / 40e3)
     stored, units = cost.stored_and_units("csr", 256, 256, 256 * 26)  # 90%: 40 KB, in the L2: the fit alone
@@ -260,28 +264,26 @@ def test_a_weight_streamed_past_the_caches_is_timed_when_within_the_wider_window
     assert choice.format == "csr" and not choice.measured_us, choice.reason
 
 
-def test_memory_levels_time_a_weight_just_past_each_cache_and_one_near_a_far_next_cache():
+def test_memory_levels_time_weights_doubling_from_past_the_level_2_cache_to_past_the_last():
     mib = 2.0**20
     timed = []
 
-    def rate(size):  # a rate that falls with the size, as past a small L2 on the Intel VM
+    def rate(size):  # a rate that falls with the size, well before the nominal last-level cache
         timed.append(size)
         return 40e3 if size <= 8 * mib else 17e3
 
-    # 2 MiB of L2 and 480 MiB of L3: past the L2 a 4 MiB weight, and a 240 MiB one from their middle on
-    levels = cost.memory_levels([2 * mib, 480 * mib], rate)
-    assert timed == [4 * mib, 240 * mib, 960 * mib]
-    assert levels == [(2 * mib, 40e3), (pytest.approx(math.sqrt(4 * mib * 240 * mib)), 17e3), (480 * mib, 17e3)]
+    levels = cost.memory_levels([2 * mib, 48 * mib], rate)  # sysfs's L2 and L3
+    assert timed == [4 * mib, 8 * mib, 16 * mib, 32 * mib, 64 * mib, 128 * mib]
+    assert levels == [(2 * mib, 40e3), (4 * mib, 40e3), (8 * mib, 40e3), (16 * mib, 17e3), (32 * mib, 17e3),
+                      (64 * mib, 17e3), (128 * mib, 17e3)]
     fits = {"dense": {r: cost.Fit(0.0, 1e-9, 0.0) for r in cost.ROW_POINTS}}
     model = cost.CostModel(fits, 1, memory=levels)
-    stored, units = cost.stored_and_units("dense", 768, 768, 768 * 768)  # 2.4 MB: at the near rate
-    assert model.predict("dense", 1, stored, units) == pytest.approx(4 * 768 * 768 / 40e3)
+    stored, units = cost.stored_and_units("dense", 768, 2048, 768 * 2048)  # 6 MiB: at the near rate
+    assert model.predict("dense", 1, stored, units) == pytest.approx(4 * 768 * 2048 / 40e3)
     stored, units = cost.stored_and_units("dense", 4096, 4096, 4096 * 4096)  # 64 MiB: at the far rate
     assert model.predict("dense", 1, stored, units) == pytest.approx(4 * 4096 * 4096 / 17e3)
-    # the next cache within 8x of twice this one: one level a cache
     timed.clear()
-    assert [c for c, _ in cost.memory_levels([1 * mib, 8 * mib], rate)] == [1 * mib, 8 * mib]
-    assert timed == [2 * mib, 16 * mib]
+    assert cost.memory_levels([1 * mib], rate) == [(1 * mib, 40e3), (2 * mib, 40e3)]  # one cache: twice it
     assert cost.memory_levels([], rate) == []
 
 
