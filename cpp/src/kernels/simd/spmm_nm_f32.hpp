@@ -211,7 +211,7 @@ constexpr int spmm_nm_tile() { return sparse_rows_tile_lanes<V>(); }
 // a row's weight vectors and metadata are loaded and decoded once for all columns. The batched driver
 // broadcasts each stored value against its input row instead, at 8 lanes one FMA for about as many
 // other instructions; the batch-1 kernel run once per column (batches 2-4 before) reads the weights
-// once per column. Ice Lake host, `linear_timing R C B nm`, minima of 5 alternated runs, AVX-512:
+// once per column. Ice Lake host, `linear_timing R C B nm`, minima of 3-5 alternated runs, AVX-512:
 // batch 8 768 × 3,072 846 → 433 µs (dense 426-457), 4,096² 7,302 → 5,201 (dense 5,636-5,943);
 // batch 4 768 × 3,072 622 → 269, 4,096² 10,818 → 4,146. AVX2, batch 4: 3,072 × 768 671 → 471,
 // 4,096² 8,705 → 4,237. The input goes column block by column block into xt, one row of the block per
