@@ -9,8 +9,8 @@ cache, at the row counts of ROW_POINTS; more rows scale by whole tiles of TILE r
 kernels do, and a few rows cost at most that many one-row calls. A weight larger than the level-2
 cache streams from a farther level on every call, so its time is at least its bytes at the rate
 `calibrate` measures for a weight of its size (a roofline: at batch 1 a 64 MiB dense layer took 3-4x
-what the fit said, a 9 MiB one 1.3x, and a 90% weight of either, a few MiB, does not pay it). The fit is cached per machine,
-instruction set, thread count and sparsert version under the user's cache directory
+what the fit said, a 9 MiB one 1.3x, and a 90% weight of either, a few MiB, does not pay it). The fit
+is cached per machine, instruction set, thread count and sparsert version under the user's cache directory
 (`$SPARSERT_CACHE_DIR`, else `$XDG_CACHE_HOME/sparsert`, else `~/.cache/sparsert`); `calibrate(refresh=True)`
 or deleting the file redoes it. Realised efficiency of a format, ρ = 1 / (1 + γB/(βs)), is what the
 pruning planner trades against density.
