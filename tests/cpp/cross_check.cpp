@@ -200,7 +200,7 @@ std::string check(const KernelInfo& k, const Case& c) {
 // float32 tolerance, the exp pass within 1e-6, layer norm within float32 tolerance, the transpose,
 // max-pooling's update and the strided copy exactly.
 std::string check_tensor(const TensorKernels& t) {
-  const TensorKernels ref = tensor_f32_ref();
+  const TensorKernels& ref = kTensorF32Ref;
   std::mt19937 rng(7);
   std::uniform_real_distribution<float> value(-1.0f, 1.0f);
   auto random = [&](int64_t n) {

@@ -599,7 +599,7 @@ TEST(Linear, SmallBatchesOf24MatchReference) {
   const auto weight = make_weight(Format::kNM, w, rows, cols, p);
   for (int64_t batch = 2; batch <= 9; ++batch) {
     const KernelInfo& k = select_kernel(*weight, batch);
-    EXPECT_GT(k.tile, 1) << k.name << " at batch " << batch;
+    if (k.isa != Isa::kRef) EXPECT_GT(k.tile, 1) << k.name << " at batch " << batch;  // unless capped to scalar
     const auto x = random_vector(batch * cols, 32);
     const auto bias = random_vector(rows, 33);
     std::vector<float> y(static_cast<size_t>(batch * rows), NAN), y_ref(y.size(), NAN);

@@ -115,12 +115,12 @@ const KernelInfo& select_kernel(const Weight& w, int64_t batch) {
 const std::vector<TensorKernels>& all_tensor_kernels() {
   static const std::vector<TensorKernels> list = {
 #if SPARSERT_ARCH_X86
-      tensor_f32_avx512(), tensor_f32_avx2(),
+      kTensorF32Avx512, kTensorF32Avx2,
 #endif
 #if SPARSERT_ARCH_ARM64
-      tensor_f32_neon(),
+      kTensorF32Neon,
 #endif
-      tensor_f32_ref()};
+      kTensorF32Ref};
   return list;
 }
 

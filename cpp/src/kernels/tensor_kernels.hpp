@@ -243,13 +243,15 @@ struct TensorKernels {
   void (*winograd_output)(const WinogradOutputArgs& a);
 };
 
-TensorKernels tensor_f32_ref();
+// Each set is a constant, filled in at compile time: no code of an ISA's file runs before the CPU
+// is known to have that ISA (a function there, compiled with -mavx512f, may itself use AVX-512).
+extern const TensorKernels kTensorF32Ref;
 #if SPARSERT_ARCH_X86
-TensorKernels tensor_f32_avx2();
-TensorKernels tensor_f32_avx512();
+extern const TensorKernels kTensorF32Avx2;
+extern const TensorKernels kTensorF32Avx512;
 #endif
 #if SPARSERT_ARCH_ARM64
-TensorKernels tensor_f32_neon();
+extern const TensorKernels kTensorF32Neon;
 #endif
 
 /// Every set compiled for this architecture, the preferred first.

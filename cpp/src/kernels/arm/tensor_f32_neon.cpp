@@ -4,6 +4,6 @@
 
 namespace sparsert {
 
-TensorKernels tensor_f32_neon() { return tensor_f32_kernels<Neon>("tensor_f32_neon", Isa::kNeon); }
+constexpr TensorKernels kTensorF32Neon = tensor_f32_kernels<Neon>("tensor_f32_neon", Isa::kNeon);
 
 }  // namespace sparsert

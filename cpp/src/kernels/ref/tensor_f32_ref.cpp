@@ -239,10 +239,8 @@ void winograd_output(const WinogradOutputArgs& a) {
 
 }  // namespace
 
-TensorKernels tensor_f32_ref() {
-  return {"tensor_f32_ref", Isa::kRef,     &gemm,       &softmax_row, &transpose,
-          &max_pool_plane,         &copy_padded, &store_rows, &layer_norm_row,  &depthwise_planes,
-          &conv_gemm,      &winograd_input, &winograd_output};
-}
+constexpr TensorKernels kTensorF32Ref = {"tensor_f32_ref", Isa::kRef,     &gemm,       &softmax_row, &transpose,
+                                         &max_pool_plane,         &copy_padded, &store_rows, &layer_norm_row,
+                                         &depthwise_planes,       &conv_gemm,   &winograd_input, &winograd_output};
 
 }  // namespace sparsert

@@ -398,7 +398,7 @@ struct TensorF32 {
 
 // The set over V, for the ISA files' one-line definitions.
 template <class V>
-TensorKernels tensor_f32_kernels(const char* name, Isa isa) {
+constexpr TensorKernels tensor_f32_kernels(const char* name, Isa isa) {
   using T = TensorF32<V>;
   using C = ConvF32<V>;
   using Wg = WinogradF32<V>;

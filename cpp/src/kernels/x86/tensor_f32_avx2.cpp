@@ -4,6 +4,6 @@
 
 namespace sparsert {
 
-TensorKernels tensor_f32_avx2() { return tensor_f32_kernels<Avx2>("tensor_f32_avx2", Isa::kAvx2); }
+constexpr TensorKernels kTensorF32Avx2 = tensor_f32_kernels<Avx2>("tensor_f32_avx2", Isa::kAvx2);
 
 }  // namespace sparsert

@@ -4,6 +4,6 @@
 
 namespace sparsert {
 
-TensorKernels tensor_f32_avx512() { return tensor_f32_kernels<Avx512>("tensor_f32_avx512", Isa::kAvx512); }
+constexpr TensorKernels kTensorF32Avx512 = tensor_f32_kernels<Avx512>("tensor_f32_avx512", Isa::kAvx512);
 
 }  // namespace sparsert
