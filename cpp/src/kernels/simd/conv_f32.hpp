@@ -470,9 +470,12 @@ struct ConvF32 {
   static constexpr int64_t kPanelRows = 16;
   // Most k per pass: the kc × kNr block of x a pixel tile reads stays in L2 (384 KiB of it) while
   // every row tile passes over it; the output tile is added to between passes, which are as even as
-  // can be. Blocks that fit L1 (16 KiB, 168 k) took 4-14 passes on ResNet-18's 3 × 3 layers, which
-  // run 3-5% faster in one (56 × 56 64 → 64: 0.92 → 0.95× onnxruntime; 28 × 28 0.89 → 0.92×).
-  static constexpr int64_t kMaxKc = 384 * 1024 / (kNr * 4);
+  // can be. On AVX-512, blocks that fit L1 (16 KiB, 168 k) took 4-14 passes on ResNet-18's 3 × 3
+  // layers, which run 3-5% faster in one (56 × 56 64 → 64: 0.92 → 0.95× onnxruntime; 28 × 28 0.89 →
+  // 0.92×). AVX2's tiles (24 pixels) run faster from L1, 12 KiB a pass (128 k): on Zen 3, 1 × 1 480 →
+  // 112 at 14² 360 → 324 µs, 672 → 112 511 → 451, 3 × 3 stride 2 64 → 128 at 56² 1,665 → 1,394,
+  // 128 → 256 at 28² 1,652 → 1,481 (Model.profile minima, call by call).
+  static constexpr int64_t kMaxKc = (V::kRegs >= 32 ? 384 : 12) * 1024 / (kNr * 4);
   // Sparse tiles (their input loaded once per FMA, no reuse across rows) are as wide as the registers
   // allow, as each step's entry costs a load of its own: AVX-512 and NEON 4 rows × 4 vectors, AVX2 2 ×
   // 4. Their passes keep the input in 16 KiB, every FMA loading it: 2:4 3 × 3 at 14² and 28² ran 842
