@@ -275,6 +275,7 @@ PYBIND11_MODULE(_core, m) {
                d["name"] = info[i].name;
                d["op"] = info[i].op;
                d["kernel"] = info[i].kernel;
+               d["items"] = info[i].items;
                py::list weights;
                for (const auto& w : model.graph().nodes()[i].weights) weights.append(std::const_pointer_cast<Weight>(w));
                d["weights"] = weights;

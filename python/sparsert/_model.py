@@ -236,7 +236,8 @@ def load(source: Any, *, model: Any = None, example_inputs: Any = None, formats:
     `num_threads`: threads for run (default: sparsert.set_num_threads / physical cores).
     `micro_batch`: a batch runs in slices of at most this many items when every layer treats items
     independently (default 0: slices whose intermediates fit the caches; large batches of BERT-style
-    models run ~1.25x faster so).
+    models run ~1.25x faster so). The last layers, when at the whole batch they fit in one slice's
+    memory (a classifier's head after its pooling), then run once at the whole batch.
     `trusted=True` allows a file that pickles a whole module (it runs code while loading).
     `device`: "cpu", the only one the graph executor runs on today; "cuda" raises NotImplementedError
     (the CUDA kernels exist in C++, built when nvcc is found, but the executor does not use them yet).

@@ -162,6 +162,33 @@ TEST(Model, MicroBatchesMatchTheWholeBatch) {
   }
 }
 
+// A micro-batched run's tail runs once at the whole batch: here fc4, whose input z (3 floats an item)
+// at batch 8 fits in a micro-batch's arena, while fc3's input y (20 an item) does not. The slices
+// write z's rows into the tail's arena; h, a graph output computed in the slices, its rows of h.
+TEST(Model, TailOfMicroBatchesRunsAtTheWholeBatch) {
+  Graph g;
+  const int x = g.add_input("x", DType::kF32, {-1, 20});
+  const auto [h, y] = test::add_sparse_layers(g, x);
+  const auto w3 = test::pruned_weights(3, 20, 1.0, 3), w4 = test::pruned_weights(2, 3, 1.0, 4);
+  const int z = g.add_node(NodeDef{"linear", "fc3", {y}, -1, {}, {std::make_shared<DenseMatrix>(w3.data(), 3, 20)}}, "z");
+  const int out = g.add_node(NodeDef{"linear", "fc4", {z}, -1, {}, {std::make_shared<DenseMatrix>(w4.data(), 2, 3)}}, "out");
+  g.set_outputs({out, h});
+  Model whole(g), sliced(g, ModelOptions{1, false, 2});
+  ASSERT_EQ(sliced.micro_batch(8), 2);
+  for (int64_t batch : {8, 5}) {
+    std::vector<int64_t> items;
+    for (const NodeInfo& n : sliced.node_info(batch)) items.push_back(n.items);
+    EXPECT_EQ(items, (std::vector<int64_t>{2, 2, 2, batch})) << "fc1, fc2, fc3 in slices, fc4 whole at batch " << batch;
+    auto xs = input(batch, static_cast<uint32_t>(batch));
+    const TensorView view{DType::kF32, {batch, 20}, xs.data()};
+    const auto a = whole.run({view}), b = sliced.run({view});
+    ASSERT_EQ(b.size(), 2u);
+    expect_close(b[0], a[0]);
+    expect_close(b[1], a[1]);
+  }
+  for (const NodeInfo& n : sliced.node_info(1)) EXPECT_EQ(n.items, 1) << n.name;
+}
+
 // The batch may move out of dim 0 on the way (a fused q/k/v projection split after a permute):
 // y = x[:, 0:2] through (B, 3, 2) -> (3, B, 2) -> slice [0:1] of dim 0 -> (B, 2) runs in slices;
 // (3, B, 2) reshaped to (3B, 2) as an output does not (an item's rows would not be one block).

@@ -20,7 +20,8 @@ struct ModelOptions {
   /// Run every weight with the scalar reference kernels (a graph-level oracle for tests).
   bool reference_kernels = false;
   /// Batch items per micro-batch, when the graph may run in slices of dim 0 (model.cpp): 0 picks as
-  /// many as keep a slice's intermediates within the caches; n > 0 runs at most n at a time.
+  /// many as keep a slice's intermediates within the caches; n > 0 runs at most n at a time. The
+  /// graph's last nodes may then run once at the whole batch (NodeInfo::items says which).
   int64_t micro_batch = 0;
   /// Bytes a run may take for its intermediate values and outputs: a run that would need more throws
   /// InvalidArgument before allocating (a damaged or hostile model file asking for terabytes, or too
@@ -40,6 +41,9 @@ struct NodeInfo {
   std::string op;
   std::string kernel;  // empty for operators without a weight
   std::vector<std::string> weights;  // Weight::describe() of each packed weight
+  /// Batch items each run of the node holds: the micro-batch's before a micro-batched run's tail,
+  /// else the whole batch (the kernel is the one chosen for them).
+  int64_t items = 0;
 };
 
 class SPARSERT_API Model {

@@ -14,7 +14,12 @@
 // Micro-batches: a batch whose intermediates would overflow the caches runs as consecutive slices
 // of dim 0, each through the plan for its size, writing its rows of the outputs, when the graph is
 // batch-major at these shapes (batch_major below). BERT-style encoders at batch 32 (4096 tokens) ran
-// 1.25× faster in slices of one or two sequences: every operator's data then stays in L2/L3.
+// 1.25× faster in slices of one or two sequences: every operator's data then stays in L2/L3. The
+// graph's tail may then run once at the whole batch (Tail below): the nodes from the first one after
+// which, at the whole batch, everything they read and compute fits in one micro-batch's arena, when
+// they hold weights. A classifier's head (pooled features into linear layers) so reads its weights
+// once per run instead of once per slice: MobileNetV2-style at batch 32 in slices of 2 streamed its
+// two 5 MB linear weights 16 times.
 #include "sparsert/model.hpp"
 
 #include <unistd.h>
@@ -36,6 +41,22 @@ constexpr int64_t kBufferAlign = 64;
 
 int64_t align_up(int64_t n) { return (n + kBufferAlign - 1) / kBufferAlign * kBufferAlign; }
 
+// Where a value's batch items lie (Impl::batch_major): along `axis`, of size hi · batch · lo there.
+struct Items {
+  int64_t axis = -1;  // -1: no items (the value is the same at every batch)
+  int64_t hi = 1, lo = 1;
+};
+
+// Nodes [first_node, end) of a micro-batched run, run after the slices at the whole batch, in an
+// arena of their own: the values they read from the slices (`crossing`, storage roots, item-major in
+// dim 0) are written there by each slice at its items' rows.
+struct Tail {
+  int first_node = -1;         // -1: no tail
+  std::vector<int> crossing;   // values computed before first_node and read from it on
+  std::vector<int64_t> offset; // per value: byte offset in the tail's arena, or -1
+  int64_t arena_bytes = 0;
+};
+
 struct Plan {
   std::vector<TensorDesc> descs;  // per value
   std::vector<int64_t> offset;    // per value: arena byte offset, or -1 when not in the arena
@@ -43,6 +64,7 @@ struct Plan {
   bool batch_major = false;      // whether it may run in micro-batches (Impl::batch_major)
   int64_t item_arena_bytes = 0;  // arena_bytes of the plan for one batch item
   int64_t min_items = 1;         // the most any node asks a micro-batch to hold (Op::min_items)
+  Tail tail;                     // for micro-batched runs
 };
 
 // Micro-batches keep their intermediates within about this many bytes (of the shared L3), and hold
@@ -100,10 +122,10 @@ class ArenaAllocator {
 };
 
 // Scratch of one run: the buffer of a plan's intermediates, and each node's input views, whose
-// dtypes and shapes are set once per plan so that a run only fills in the data pointers.
+// dtypes and shapes are set once per plan (or tail) so that a run only fills in the data pointers.
 struct Arena {
   AlignedVector<unsigned char> bytes;
-  const Plan* views_plan = nullptr;
+  const void* views_plan = nullptr;
   std::vector<std::vector<TensorView>> views;  // per node
 };
 
@@ -114,6 +136,7 @@ struct Model::Impl {
   ModelOptions options;
   std::vector<std::unique_ptr<Op>> ops;     // one per node
   std::vector<int> last_reader;             // per value: index of the last node reading it or a view of it, or -1
+  std::vector<int> producer;                // per value: index of the node computing it, or -1
   std::vector<int> view_of;                 // per value: the value whose storage it reads (a view's root), or -1
   std::vector<bool> is_output;              // per value
   std::vector<int> input_slot;              // per value: its index among the graph inputs, or -1
@@ -129,6 +152,7 @@ struct Model::Impl {
     const auto& values = graph.values();
     if (graph.outputs().empty()) throw InvalidArgument("compiling a model: the graph has no outputs");
     last_reader.assign(values.size(), -1);
+    producer.assign(values.size(), -1);
     is_output.assign(values.size(), false);
     input_slot.assign(values.size(), -1);
     output_slot.assign(values.size(), -1);
@@ -145,6 +169,7 @@ struct Model::Impl {
       ops.push_back(make_op(nodes[i], graph));
       for (int in : nodes[i].inputs) last_reader[storage(in)] = static_cast<int>(i);
       const int out = nodes[i].output;
+      producer[out] = static_cast<int>(i);
       if (ops.back()->is_view() && !is_output[out]) view_of[out] = storage(nodes[i].inputs[0]);
     }
   }
@@ -193,23 +218,27 @@ struct Model::Impl {
     return descs;
   }
 
-  std::shared_ptr<const Plan> make_plan(const std::vector<Shape>& input_shapes, int64_t batch) const {
-    auto plan = std::make_shared<Plan>();
-    plan->descs = infer(input_shapes, batch);
-    plan->offset.assign(plan->descs.size(), -1);
+  static int64_t block_bytes(const TensorDesc& d) {
+    return align_up(std::max<int64_t>(numel(d.shape) * dtype_size(d.dtype), 1));
+  }
+
+  // Arena offsets (into `offset`, per value) for the `live` values, taken first, and the outputs of
+  // nodes [first, end), each block given back after its last reader; returns the arena's bytes.
+  int64_t allocate(const std::vector<TensorDesc>& descs, size_t first, const std::vector<int>& live,
+                   std::vector<int64_t>& offset) const {
+    offset.assign(descs.size(), -1);
     ArenaAllocator arena;
+    for (int v : live) offset[v] = arena.allocate(block_bytes(descs[v]));
     const auto& nodes = graph.nodes();
-    for (size_t i = 0; i < nodes.size(); ++i) {
+    for (size_t i = first; i < nodes.size(); ++i) {
       const int out = nodes[i].output;
       if (!is_output[out] && view_of[out] < 0) {  // a view has no storage: its reads count as its root's
-        const auto& d = plan->descs[out];
-        plan->offset[out] = arena.allocate(align_up(std::max<int64_t>(numel(d.shape) * dtype_size(d.dtype), 1)));
+        offset[out] = arena.allocate(block_bytes(descs[out]));
       }
       // Give back the blocks whose last reader is this node (and outputs nobody reads).
       auto release = [&](int v) {
-        if (plan->offset[v] < 0 || last_reader[v] > static_cast<int>(i)) return;
-        const auto& d = plan->descs[v];
-        arena.release(plan->offset[v], align_up(std::max<int64_t>(numel(d.shape) * dtype_size(d.dtype), 1)));
+        if (offset[v] < 0 || last_reader[v] > static_cast<int>(i)) return;
+        arena.release(offset[v], block_bytes(descs[v]));
       };
       std::vector<int> done;
       for (int v : nodes[i].inputs) done.push_back(storage(v));
@@ -220,7 +249,14 @@ struct Model::Impl {
       }
       if (last_reader[out] < 0) release(out);
     }
-    plan->arena_bytes = arena.top();
+    return arena.top();
+  }
+
+  std::shared_ptr<const Plan> make_plan(const std::vector<Shape>& input_shapes, int64_t batch) const {
+    auto plan = std::make_shared<Plan>();
+    plan->descs = infer(input_shapes, batch);
+    plan->arena_bytes = allocate(plan->descs, 0, {}, plan->offset);
+    const auto& nodes = graph.nodes();
     if (batch > 1) {
       std::vector<Shape> one = input_shapes;
       for (size_t i = 0; i < one.size(); ++i)
@@ -231,7 +267,8 @@ struct Model::Impl {
       } catch (const InvalidArgument&) {  // a size fixed to this batch in some attribute
         item = nullptr;
       }
-      if (item != nullptr && batch_major(plan->descs, item->descs, batch)) {
+      std::vector<Items> items;
+      if (item != nullptr && batch_major(plan->descs, item->descs, batch, items)) {
         plan->batch_major = true;
         plan->item_arena_bytes = item->arena_bytes;
         std::vector<TensorDesc> in;
@@ -240,9 +277,55 @@ struct Model::Impl {
           for (int v : nodes[i].inputs) in.push_back(item->descs[v]);
           plan->min_items = std::max(plan->min_items, std::min(kMaxMinItems, ops[i]->min_items(in)));
         }
+        plan_tail(*plan, items, batch);
       }
     }
     return plan;
+  }
+
+  // The tail of a micro-batched run of `plan` (Tail): the longest run of last nodes, holding weights,
+  // whose values at the whole batch (those they compute, and the crossing ones they read) fit in the
+  // arena of a micro-batch of this batch.
+  void plan_tail(Plan& plan, const std::vector<Items>& items, int64_t batch) const {
+    const int64_t budget = plan.item_arena_bytes * micro_batch(plan, batch, threads());
+    const auto& nodes = graph.nodes();
+    const auto& values = graph.values();
+    std::vector<bool> crossing(values.size(), false);
+    int64_t bytes = 0;    // an upper bound of the tail's arena: its values, none reusing another's block
+    int not_item_major = 0;  // crossing values whose items are not whole blocks of dim 0
+    bool weights = false;
+    for (int first = static_cast<int>(nodes.size()) - 1; first > 0; --first) {
+      const NodeDef& node = nodes[static_cast<size_t>(first)];
+      const int out = node.output;
+      if (crossing[out]) {  // computed here: no longer read from the slices
+        crossing[out] = false;
+        if (items[out].axis != 0 || items[out].hi != 1) --not_item_major;
+      } else if (!is_output[out] && view_of[out] < 0) {
+        bytes += block_bytes(plan.descs[out]);
+      }
+      for (int v : node.inputs) {
+        v = storage(v);
+        if (values[v].kind != ValueKind::kNode || is_output[v] || crossing[v] || producer[v] >= first) continue;
+        crossing[v] = true;
+        bytes += block_bytes(plan.descs[v]);
+        if (items[v].axis != 0 || items[v].hi != 1) ++not_item_major;
+      }
+      weights = weights || !node.weights.empty();
+      if (bytes > budget) break;
+      if (weights && not_item_major == 0) plan.tail.first_node = first;
+    }
+    Tail& tail = plan.tail;
+    if (tail.first_node < 0) return;
+    const size_t first = static_cast<size_t>(tail.first_node);
+    for (size_t i = first; i < nodes.size(); ++i) {
+      for (int v : nodes[i].inputs) {
+        v = storage(v);
+        if (values[v].kind == ValueKind::kNode && !is_output[v] && producer[v] < tail.first_node) tail.crossing.push_back(v);
+      }
+    }
+    std::sort(tail.crossing.begin(), tail.crossing.end());
+    tail.crossing.erase(std::unique(tail.crossing.begin(), tail.crossing.end()), tail.crossing.end());
+    tail.arena_bytes = allocate(plan.descs, first, tail.crossing, tail.offset);
   }
 
   bool batch_input(size_t i) const {
@@ -257,12 +340,10 @@ struct Model::Impl {
   // from the only axis whose size grew with the batch, the other sizes the same. No node may mix
   // an axis holding items (Op::mixes_axis), and every output the nodes compute must hold them in
   // dim 0 with hi = 1, so that an item's output rows are one block.
-  bool batch_major(const std::vector<TensorDesc>& descs, const std::vector<TensorDesc>& one, int64_t batch) const {
-    struct Items {
-      int64_t axis = -1;  // -1: no items (the value is the same at every batch)
-      int64_t hi = 1, lo = 1;
-    };
-    std::vector<Items> items(descs.size());
+  // `items` gets each value's.
+  bool batch_major(const std::vector<TensorDesc>& descs, const std::vector<TensorDesc>& one, int64_t batch,
+                   std::vector<Items>& items) const {
+    items.assign(descs.size(), Items{});
     for (size_t i = 0; i < graph.inputs().size(); ++i)
       if (batch_input(i)) items[graph.inputs()[i]] = {0, 1, 1};
     const auto& nodes = graph.nodes();
@@ -420,26 +501,39 @@ struct Model::Impl {
     return plan;
   }
 
-  // Runs every node on `plan`, the graph outputs computed by nodes written to out_data (by output
+  // An arena from the pool, given back however the run ends.
+  struct ArenaLease {
+    const Impl& m;
+    std::unique_ptr<Arena> arena;
+    explicit ArenaLease(const Impl& impl) : m(impl), arena(impl.take_arena()) {}
+    ~ArenaLease() { m.give_arena(std::move(arena)); }
+  };
+
+  // The buffers and node range of one pass over a plan: all of it, a slice's head, or the tail.
+  struct Pass {
+    const Plan& plan;
+    const std::vector<int64_t>& offset;  // per value: byte offset in arena
+    size_t first, end;                   // nodes [first, end)
+    const void* key;                     // identifies the views (the plan, or its tail)
+    int64_t arena_bytes;
+    // Per value, where a slice writes a crossing value (its rows of the tail's), else null; may be null.
+    const std::vector<unsigned char*>* crossing;
+  };
+
+  // Runs the nodes of `pass`, the graph outputs computed by nodes written to out_data (by output
   // slot); adds each node's seconds to node_seconds when given.
-  void run_nodes(const Plan& plan, const std::vector<TensorView>& inputs, const std::vector<unsigned char*>& out_data,
-                 std::vector<double>* node_seconds) const {
-    // The arena goes back to the pool however this call ends.
-    struct ArenaLease {
-      const Impl& m;
-      std::unique_ptr<Arena> arena;
-      ~ArenaLease() { m.give_arena(std::move(arena)); }
-    } lease{*this, take_arena()};
-    Arena& arena = *lease.arena;
-    if (static_cast<int64_t>(arena.bytes.size()) < plan.arena_bytes) arena.bytes.resize(plan.arena_bytes);
+  void run_nodes(const Pass& pass, Arena& arena, const std::vector<TensorView>& inputs,
+                 const std::vector<unsigned char*>& out_data, std::vector<double>* node_seconds) const {
+    const Plan& plan = pass.plan;
+    if (static_cast<int64_t>(arena.bytes.size()) < pass.arena_bytes) arena.bytes.resize(pass.arena_bytes);
     const auto& nodes = graph.nodes();
-    if (arena.views_plan != &plan) {  // plans live as long as the model, so the pointer identifies one
+    if (arena.views_plan != pass.key) {  // plans live as long as the model, so the pointer identifies one
       arena.views.resize(nodes.size());
       for (size_t i = 0; i < nodes.size(); ++i) {
         arena.views[i].clear();
         for (int v : nodes[i].inputs) arena.views[i].push_back({plan.descs[v].dtype, plan.descs[v].shape, nullptr});
       }
-      arena.views_plan = &plan;
+      arena.views_plan = pass.key;
     }
     unsigned char* base = arena.bytes.data();
     const auto& values = graph.values();
@@ -448,11 +542,12 @@ struct Model::Impl {
       if (values[v].kind == ValueKind::kInput) return const_cast<void*>(inputs[input_slot[v]].data);
       if (values[v].kind == ValueKind::kConstant) return const_cast<void*>(values[v].constant->data());
       if (output_slot[v] >= 0) return out_data[output_slot[v]];
-      return base + plan.offset[v];
+      if (pass.crossing != nullptr && (*pass.crossing)[v] != nullptr) return (*pass.crossing)[v];
+      return base + pass.offset[v];
     };
 
     const RunContext ctx = context();
-    for (size_t i = 0; i < nodes.size(); ++i) {
+    for (size_t i = pass.first; i < pass.end; ++i) {
       std::vector<TensorView>& in = arena.views[i];
       for (size_t j = 0; j < in.size(); ++j) in[j].data = data_of(nodes[i].inputs[j]);
       const int out = nodes[i].output;
@@ -515,7 +610,11 @@ std::vector<Tensor> Model::execute(const std::vector<TensorView>& inputs, std::v
   const auto plan = m.plan_for(inputs, batch);
   const auto& values = m.graph.values();
   const int64_t micro = m.micro_batch(*plan, batch, m.context().threads);
+  const Tail& tail = plan->tail;
+  const size_t node_count = m.graph.nodes().size();
+  const size_t tail_first = micro < batch && tail.first_node >= 0 ? static_cast<size_t>(tail.first_node) : node_count;
   int64_t needed = micro >= batch ? plan->arena_bytes : plan->item_arena_bytes * micro;  // a micro-batch's arena
+  if (tail_first < node_count) needed += tail.arena_bytes;
   for (int o : m.unique_outputs) needed += numel(plan->descs[o].shape) * dtype_size(plan->descs[o].dtype);
   m.check_memory(needed, batch);
   std::vector<Tensor> outputs;
@@ -525,10 +624,18 @@ std::vector<Tensor> Model::execute(const std::vector<TensorView>& inputs, std::v
   for (Tensor& t : outputs) out_data.push_back(static_cast<unsigned char*>(t.data()));
   if (node_seconds != nullptr) node_seconds->assign(m.graph.nodes().size(), 0.0);
 
+  Impl::ArenaLease lease(m);
   if (micro >= batch) {
-    m.run_nodes(*plan, inputs, out_data, node_seconds);
+    m.run_nodes({*plan, plan->offset, 0, node_count, plan.get(), plan->arena_bytes, nullptr}, *lease.arena, inputs,
+                out_data, node_seconds);
   } else {
-    // Items [b0, b0 + n): the batch inputs' and the outputs' rows of them (batch_major).
+    Impl::ArenaLease tail_lease(m);
+    if (tail_first < node_count && static_cast<int64_t>(tail_lease.arena->bytes.size()) < tail.arena_bytes) {
+      tail_lease.arena->bytes.resize(tail.arena_bytes);
+    }
+    std::vector<unsigned char*> crossing(values.size(), nullptr);
+    // Items [b0, b0 + n): the batch inputs' and the outputs' rows of them (batch_major), and the
+    // crossing values' rows in the tail's arena.
     std::vector<TensorView> part = inputs;
     std::vector<unsigned char*> part_out(out_data.size());
     for (int64_t b0 = 0; b0 < batch; b0 += micro) {
@@ -541,7 +648,19 @@ std::vector<Tensor> Model::execute(const std::vector<TensorView>& inputs, std::v
       }
       for (size_t slot = 0; slot < outputs.size(); ++slot)
         part_out[slot] = out_data[slot] + b0 * (outputs[slot].nbytes() / batch);
-      m.run_nodes(*m.plan_for(part, n), part, part_out, node_seconds);
+      if (tail_first < node_count) {
+        for (int v : tail.crossing) {
+          const TensorDesc& d = plan->descs[v];
+          crossing[v] = tail_lease.arena->bytes.data() + tail.offset[v] + b0 * (numel(d.shape) / batch * dtype_size(d.dtype));
+        }
+      }
+      const auto slice = m.plan_for(part, n);
+      m.run_nodes({*slice, slice->offset, 0, tail_first, slice.get(), slice->arena_bytes, &crossing}, *lease.arena, part,
+                  part_out, node_seconds);
+    }
+    if (tail_first < node_count) {
+      m.run_nodes({*plan, tail.offset, tail_first, node_count, &tail, tail.arena_bytes, nullptr}, *tail_lease.arena,
+                  inputs, out_data, node_seconds);
     }
   }
 
@@ -585,14 +704,30 @@ std::vector<TensorType> Model::output_types(int64_t batch) const {
 
 std::vector<NodeInfo> Model::node_info(int64_t batch) const {
   const Impl& m = *impl_;
-  const auto descs = m.infer(m.declared_shapes(batch), batch);
+  const auto whole = m.infer(m.declared_shapes(batch), batch);
   const RunContext ctx = m.context();
-  std::vector<NodeInfo> info;
   const auto& nodes = m.graph.nodes();
+  // A micro-batched run's nodes before its tail run at the micro-batch.
+  int64_t micro = batch;
+  size_t tail_first = nodes.size();
+  std::vector<TensorDesc> sliced;
+  if (batch > 1) {
+    std::vector<TensorView> inputs;
+    for (const Shape& s : m.declared_shapes(batch)) inputs.push_back({DType::kF32, s, nullptr});
+    const auto plan = m.plan_for(inputs, batch);
+    micro = m.micro_batch(*plan, batch, ctx.threads);
+    if (micro < batch) {
+      sliced = m.infer(m.declared_shapes(micro), micro);
+      if (plan->tail.first_node >= 0) tail_first = static_cast<size_t>(plan->tail.first_node);
+    }
+  }
+  std::vector<NodeInfo> info;
   for (size_t i = 0; i < nodes.size(); ++i) {
+    const bool in_slice = micro < batch && i < tail_first;
+    const auto& descs = in_slice ? sliced : whole;
     std::vector<TensorDesc> in;
     for (int v : nodes[i].inputs) in.push_back(descs[v]);
-    NodeInfo n{nodes[i].name, nodes[i].op, m.ops[i]->kernel_name(in, ctx), {}};
+    NodeInfo n{nodes[i].name, nodes[i].op, m.ops[i]->kernel_name(in, ctx), {}, in_slice ? micro : batch};
     for (const auto& w : nodes[i].weights) n.weights.push_back(w->describe());
     info.push_back(std::move(n));
   }
