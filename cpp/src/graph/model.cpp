@@ -480,6 +480,13 @@ struct Model::Impl {
     return batch < 0 ? 1 : batch;
   }
 
+  // The plan for the graph inputs' declared shapes at `batch` (micro_batch, node_info: no data).
+  std::shared_ptr<const Plan> declared_plan(int64_t batch) const {
+    std::vector<TensorView> inputs;
+    for (const Shape& s : declared_shapes(batch)) inputs.push_back({DType::kF32, s, nullptr});
+    return plan_for(inputs, batch);
+  }
+
   std::shared_ptr<const Plan> plan_for(const std::vector<TensorView>& inputs, int64_t batch) const {
     auto same_shapes = [&](const std::vector<Shape>& shapes) {
       for (size_t i = 0; i < inputs.size(); ++i)
@@ -688,9 +695,7 @@ std::vector<Tensor> Model::execute(const std::vector<TensorView>& inputs, std::v
 
 int64_t Model::micro_batch(int64_t batch) const {
   const Impl& m = *impl_;
-  std::vector<TensorView> inputs;
-  for (const Shape& s : m.declared_shapes(batch)) inputs.push_back({DType::kF32, s, nullptr});
-  return m.micro_batch(*m.plan_for(inputs, batch), batch, m.context().threads);
+  return m.micro_batch(*m.declared_plan(batch), batch, m.context().threads);
 }
 
 std::vector<TensorType> Model::output_types(int64_t batch) const {
@@ -712,9 +717,7 @@ std::vector<NodeInfo> Model::node_info(int64_t batch) const {
   size_t tail_first = nodes.size();
   std::vector<TensorDesc> sliced;
   if (batch > 1) {
-    std::vector<TensorView> inputs;
-    for (const Shape& s : m.declared_shapes(batch)) inputs.push_back({DType::kF32, s, nullptr});
-    const auto plan = m.plan_for(inputs, batch);
+    const auto plan = m.declared_plan(batch);
     micro = m.micro_batch(*plan, batch, ctx.threads);
     if (micro < batch) {
       sliced = m.infer(m.declared_shapes(micro), micro);
